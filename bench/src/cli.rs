@@ -1,0 +1,168 @@
+//! Command-line arguments.
+
+use std::time::Duration;
+
+use anyhow::{ensure, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::size::parse_size;
+
+/// Upper bounds, so a typo cannot start an hour-long or memory-eating run.
+const MAX_CONCURRENCY: usize = 1024;
+const MAX_DURATION_S: f64 = 3600.0;
+pub const MAX_SIZE: u64 = 1 << 30;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "meridian-bench",
+    version,
+    about = "Load generators for Meridian"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// PUT or GET objects of one size through the S3 API for a fixed time.
+    S3(S3Args),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Op {
+    Put,
+    Get,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Put => "put",
+            Op::Get => "get",
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct S3Args {
+    /// S3 endpoint of one site, e.g. http://127.0.0.1:9000 (Beijing in `meridian dev`).
+    #[arg(
+        long,
+        env = "MERIDIAN_S3_ENDPOINT",
+        default_value = "http://127.0.0.1:9000"
+    )]
+    pub endpoint: String,
+    #[arg(long, value_enum)]
+    pub op: Op,
+    /// Object size: bytes, or with a KiB/MiB/GiB (or KB/MB/GB) suffix.
+    #[arg(long, value_parser = parse_size)]
+    pub size: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Seconds to keep issuing requests.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    #[arg(long, default_value = "meridian-bench")]
+    pub bucket: String,
+    #[arg(long, env = "MERIDIAN_ROOT_ACCESS_KEY", default_value = "meridian-dev")]
+    pub access_key: String,
+    #[arg(
+        long,
+        env = "MERIDIAN_ROOT_SECRET_KEY",
+        default_value = "meridian-dev-secret",
+        hide_env_values = true
+    )]
+    pub secret_key: String,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The arguments after range checks, in the units the workload uses.
+#[derive(Clone, Debug)]
+pub struct S3Run {
+    pub endpoint: String,
+    pub op: Op,
+    pub size: u64,
+    pub concurrency: usize,
+    pub duration: Duration,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl S3Args {
+    pub fn validated(&self) -> Result<S3Run> {
+        ensure!(
+            (1..=MAX_CONCURRENCY).contains(&self.concurrency),
+            "--concurrency must be 1..={MAX_CONCURRENCY}"
+        );
+        ensure!(
+            self.duration.is_finite() && self.duration > 0.0 && self.duration <= MAX_DURATION_S,
+            "--duration must be more than 0 and at most {MAX_DURATION_S} seconds"
+        );
+        ensure!(self.size <= MAX_SIZE, "--size must be at most 1GiB");
+        Ok(S3Run {
+            endpoint: self.endpoint.clone(),
+            op: self.op,
+            size: self.size,
+            concurrency: self.concurrency,
+            duration: Duration::from_secs_f64(self.duration),
+            bucket: self.bucket.clone(),
+            access_key: self.access_key.clone(),
+            secret_key: self.secret_key.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_invocation() {
+        let cli = Cli::try_parse_from([
+            "meridian-bench",
+            "s3",
+            "--endpoint",
+            "http://127.0.0.1:9000",
+            "--op",
+            "get",
+            "--size",
+            "64MiB",
+            "--concurrency",
+            "4",
+            "--duration",
+            "2",
+            "--json",
+        ])
+        .expect("parses");
+        let Command::S3(args) = cli.command;
+        let run = args.validated().expect("valid");
+        assert_eq!(run.op, Op::Get);
+        assert_eq!(run.size, 64 << 20);
+        assert_eq!(run.concurrency, 4);
+        assert_eq!(run.duration, Duration::from_secs(2));
+        assert!(args.json);
+    }
+
+    #[test]
+    fn rejects_out_of_range_values() {
+        for (flag, value) in [
+            ("--concurrency", "0"),
+            ("--duration", "0"),
+            ("--size", "2GiB"),
+        ] {
+            let mut argv = vec!["meridian-bench", "s3", "--op", "put"];
+            if flag != "--size" {
+                argv.extend(["--size", "4KiB"]);
+            }
+            argv.extend([flag, value]);
+            let cli = Cli::try_parse_from(argv).expect("parses");
+            let Command::S3(args) = cli.command;
+            assert!(args.validated().is_err(), "{flag} {value} accepted");
+        }
+    }
+}

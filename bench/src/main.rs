@@ -1,0 +1,27 @@
+//! `meridian-bench`: load generators for Meridian's APIs.
+
+mod cli;
+mod client;
+mod report;
+mod size;
+mod stats;
+mod workload;
+
+use anyhow::Result;
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::S3(args) => {
+            let report = workload::run(&args.validated()?).await?;
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_table());
+            }
+        }
+    }
+    Ok(())
+}

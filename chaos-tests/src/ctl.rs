@@ -1,0 +1,181 @@
+//! Running `meridianctl --json` and reading what it prints.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use tokio::process::Command;
+
+use crate::process;
+use crate::sites::Site;
+use crate::wait::{poll_until, Check};
+
+const CTL_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct Ctl {
+    bin: PathBuf,
+    endpoint: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplicaState {
+    Pending,
+    Copying,
+    Complete,
+    Suspect,
+    Lost,
+    Other(String),
+}
+
+impl ReplicaState {
+    fn parse(s: &str) -> Self {
+        match s.to_ascii_lowercase().as_str() {
+            "pending" => Self::Pending,
+            "copying" => Self::Copying,
+            "complete" => Self::Complete,
+            "suspect" => Self::Suspect,
+            "lost" => Self::Lost,
+            _ => Self::Other(s.to_string()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Replica {
+    pub site: String,
+    pub state: ReplicaState,
+}
+
+/// `meridianctl object stat --json`, the fields the tests rely on plus the raw JSON.
+#[derive(Clone, Debug)]
+pub struct ObjectStat {
+    pub size: u64,
+    pub blake3: String,
+    pub etag: String,
+    pub replicas: Vec<Replica>,
+    pub raw: Value,
+}
+
+impl ObjectStat {
+    pub fn from_json(raw: Value) -> Result<Self> {
+        let size = raw
+            .get("size")
+            .and_then(Value::as_u64)
+            .with_context(|| format!("object stat has no numeric \"size\": {raw}"))?;
+        let blake3 = raw
+            .get("blake3")
+            .and_then(Value::as_str)
+            .with_context(|| format!("object stat has no string \"blake3\": {raw}"))?
+            .to_ascii_lowercase();
+        let etag = raw
+            .get("etag")
+            .and_then(Value::as_str)
+            .with_context(|| format!("object stat has no string \"etag\": {raw}"))?
+            .trim_matches('"')
+            .to_string();
+        let list = raw
+            .get("replicas")
+            .and_then(Value::as_array)
+            .with_context(|| format!("object stat has no array \"replicas\": {raw}"))?;
+        let mut replicas = Vec::with_capacity(list.len());
+        for r in list {
+            let site = r
+                .get("site")
+                .and_then(Value::as_str)
+                .with_context(|| format!("replica without \"site\": {r}"))?;
+            let state = r
+                .get("state")
+                .and_then(Value::as_str)
+                .with_context(|| format!("replica without \"state\": {r}"))?;
+            replicas.push(Replica {
+                site: site.to_string(),
+                state: ReplicaState::parse(state),
+            });
+        }
+        Ok(Self {
+            size,
+            blake3,
+            etag,
+            replicas,
+            raw,
+        })
+    }
+
+    pub fn state_at(&self, site: Site) -> Option<&ReplicaState> {
+        self.replicas
+            .iter()
+            .find(|r| Site::from_name(&r.site) == Some(site))
+            .map(|r| &r.state)
+    }
+
+    /// Sites whose replica is complete.
+    pub fn complete_sites(&self) -> Vec<Site> {
+        self.replicas
+            .iter()
+            .filter(|r| r.state == ReplicaState::Complete)
+            .filter_map(|r| Site::from_name(&r.site))
+            .collect()
+    }
+
+    /// Every listed replica is complete and there are at least `copies` of them.
+    pub fn fully_replicated(&self, copies: usize) -> bool {
+        self.replicas.len() >= copies
+            && self
+                .replicas
+                .iter()
+                .all(|r| r.state == ReplicaState::Complete)
+    }
+
+    pub fn replica_summary(&self) -> String {
+        let parts: Vec<String> = self
+            .replicas
+            .iter()
+            .map(|r| format!("{}={:?}", r.site, r.state))
+            .collect();
+        format!("[{}]", parts.join(", "))
+    }
+}
+
+impl Ctl {
+    pub fn new(bin: PathBuf, endpoint: String) -> Self {
+        Self { bin, endpoint }
+    }
+
+    /// Runs `meridianctl --endpoint E --json ARGS...` and parses its stdout as one JSON value.
+    pub async fn json(&self, args: &[&str]) -> Result<Value> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--endpoint")
+            .arg(&self.endpoint)
+            .arg("--json")
+            .args(args);
+        let out = process::run_ok(&mut cmd, CTL_TIMEOUT).await?;
+        let text = String::from_utf8(out.stdout).context("meridianctl printed non-UTF-8")?;
+        serde_json::from_str(text.trim())
+            .with_context(|| format!("meridianctl {args:?} printed no single JSON value:\n{text}"))
+    }
+
+    pub async fn object_stat(&self, bucket: &str, key: &str) -> Result<ObjectStat> {
+        ObjectStat::from_json(self.json(&["object", "stat", bucket, key]).await?)
+    }
+
+    /// Polls `object stat` until at least `copies` replicas exist and all are complete.
+    pub async fn wait_replicated(
+        &self,
+        bucket: &str,
+        key: &str,
+        copies: usize,
+        timeout: Duration,
+    ) -> Result<ObjectStat> {
+        let what = format!("{copies} complete replicas of {bucket}/{key}");
+        poll_until(&what, timeout, Duration::from_millis(250), || async {
+            let stat = self.object_stat(bucket, key).await?;
+            if stat.fully_replicated(copies) {
+                return Ok(Check::Done(stat));
+            }
+            Ok(Check::NotYet(stat.replica_summary()))
+        })
+        .await
+    }
+}

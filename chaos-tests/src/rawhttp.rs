@@ -1,0 +1,135 @@
+//! Hand-made S3 requests over a raw TCP connection, for what no SDK will do
+//! on purpose: promise a body and then hang up part-way.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use aws_sdk_s3::config::Credentials;
+use aws_sigv4::http_request::{
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode,
+};
+use aws_sigv4::sign::v4;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::s3::REGION;
+
+/// How long to wait for the server's answer after hanging up.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_RESPONSE: usize = 64 * 1024;
+
+/// Sends a SigV4-signed (UNSIGNED-PAYLOAD) `PUT /bucket/key` declaring
+/// `Content-Length: declared`, writes only `body`, then closes the sending
+/// side. Returns whatever the server answered before closing (possibly empty).
+pub async fn truncated_put(
+    port: u16,
+    bucket: &str,
+    key: &str,
+    access_key: &str,
+    secret_key: &str,
+    declared: u64,
+    body: &[u8],
+) -> Result<String> {
+    let host = format!("127.0.0.1:{port}");
+    let path = format!("/{}/{}", uri_encode(bucket), uri_encode(key));
+    let uri = format!("http://{host}{path}");
+    let length = declared.to_string();
+    let signed_input = [("host", host.as_str()), ("content-length", length.as_str())];
+    let signing_headers = sign_headers("PUT", &uri, &signed_input, access_key, secret_key)?;
+
+    let mut head = format!("PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {declared}\r\n");
+    for (name, value) in &signing_headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+
+    let mut stream = TcpStream::connect(&host)
+        .await
+        .with_context(|| format!("connecting to {host}"))?;
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .context("sending request head")?;
+    stream
+        .write_all(body)
+        .await
+        .context("sending partial body")?;
+    stream.flush().await.context("flushing partial body")?;
+    stream
+        .shutdown()
+        .await
+        .context("closing the sending side")?;
+
+    // Reading until the server closes tells us it has seen the end of the body.
+    let mut answer = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.len() > MAX_RESPONSE {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    // A server that neither answers nor closes is not what this checks; the
+    // caller looks at the catalogue either way.
+    let _ = tokio::time::timeout(RESPONSE_TIMEOUT, read).await;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// The headers SigV4 adds (authorization, x-amz-date, x-amz-content-sha256)
+/// for an S3 request with an unsigned payload.
+fn sign_headers(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    access_key: &str,
+    secret_key: &str,
+) -> Result<Vec<(String, String)>> {
+    let identity =
+        Credentials::new(access_key, secret_key, None, None, "meridian-chaos-tests").into();
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name("s3")
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .context("building SigV4 parameters")?
+        .into();
+    let request = SignableRequest::new(
+        method,
+        uri,
+        headers.iter().copied(),
+        SignableBody::UnsignedPayload,
+    )
+    .context("building the signable request")?;
+    let (instructions, _signature) = sign(request, &params).context("signing")?.into_parts();
+    Ok(instructions
+        .headers()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect())
+}
+
+/// Percent-encodes everything but unreserved characters and '/', as S3 expects in a path.
+pub fn uri_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

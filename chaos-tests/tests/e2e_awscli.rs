@@ -1,0 +1,306 @@
+//! The real `aws` CLI against `meridian dev`: bucket commands, and a 100 MiB
+//! file up (multipart) and down again, byte for byte.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context, Result};
+use meridian_chaos_tests::data::{file_blake3, write_random_file};
+use meridian_chaos_tests::process::{describe, run_bounded, run_ok};
+use meridian_chaos_tests::s3::{REGION, ROOT_ACCESS_KEY, ROOT_SECRET_KEY};
+use meridian_chaos_tests::{DevCluster, DevOptions, Site};
+use tokio::process::Command;
+
+const BIG: u64 = 100 * 1024 * 1024;
+const SMALL_TIMEOUT: Duration = Duration::from_secs(120);
+const BIG_TIMEOUT: Duration = Duration::from_secs(600);
+const BUCKET: &str = "cli-bucket";
+
+/// Runs `aws` with only the settings given here: a private config and
+/// credentials file, fixed keys and region, path-style addressing, no proxy.
+struct AwsCli {
+    endpoint: String,
+    config_dir: tempfile::TempDir,
+}
+
+impl AwsCli {
+    fn new(endpoint: String) -> Result<Self> {
+        let config_dir = tempfile::tempdir().context("temp dir for the aws config")?;
+        std::fs::write(
+            config_dir.path().join("config"),
+            format!("[default]\nregion = {REGION}\ns3 =\n    addressing_style = path\n"),
+        )
+        .context("writing aws config")?;
+        std::fs::write(
+            config_dir.path().join("credentials"),
+            format!("[default]\naws_access_key_id = {ROOT_ACCESS_KEY}\naws_secret_access_key = {ROOT_SECRET_KEY}\n"),
+        )
+        .context("writing aws credentials")?;
+        Ok(Self {
+            endpoint,
+            config_dir,
+        })
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("aws");
+        cmd.arg("--endpoint-url").arg(&self.endpoint).args(args);
+        for var in [
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_SECURITY_TOKEN",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_S3",
+            "AWS_CA_BUNDLE",
+            "AWS_ROLE_ARN",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("AWS_CONFIG_FILE", self.config_dir.path().join("config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.config_dir.path().join("credentials"),
+            )
+            .env("AWS_ACCESS_KEY_ID", ROOT_ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET_KEY)
+            .env("AWS_DEFAULT_REGION", REGION)
+            .env("AWS_REGION", REGION)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_PAGER", "")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost");
+        cmd
+    }
+
+    async fn run(&self, args: &[&str], timeout: Duration) -> Result<Output> {
+        run_ok(&mut self.command(args), timeout).await
+    }
+
+    async fn stdout(&self, args: &[&str]) -> Result<String> {
+        let out = self.run(args, SMALL_TIMEOUT).await?;
+        String::from_utf8(out.stdout).context("aws printed non-UTF-8")
+    }
+
+    async fn json(&self, args: &[&str]) -> Result<serde_json::Value> {
+        let text = self.stdout(args).await?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("aws {args:?} printed no JSON:\n{text}"))
+    }
+
+    /// `aws s3 ls` exits 1 when it lists nothing; that alone is not a failure.
+    async fn stdout_allow_empty(&self, args: &[&str]) -> Result<String> {
+        let out = run_bounded(&mut self.command(args), SMALL_TIMEOUT).await?;
+        let text = String::from_utf8(out.stdout.clone()).context("aws printed non-UTF-8")?;
+        let said_something = !text.trim().is_empty() || !out.stderr.trim_ascii().is_empty();
+        if !out.status.success() && said_something {
+            bail!(
+                "aws {args:?} failed with {}\n{}",
+                out.status,
+                describe(&out)
+            );
+        }
+        Ok(text)
+    }
+}
+
+/// Fails with a clear message when the CLI is not installed.
+async fn require_aws_cli() -> Result<()> {
+    let mut cmd = Command::new("aws");
+    cmd.arg("--version");
+    match run_bounded(&mut cmd, SMALL_TIMEOUT).await {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => bail!(
+            "the aws CLI is installed but `aws --version` failed (pip install awscli):\n{}",
+            describe(&out)
+        ),
+        Err(e) => bail!("the aws CLI is not installed or not on PATH (pip install awscli): {e:#}"),
+    }
+}
+
+fn ls_has(listing: &str, size: Option<u64>, name: &str) -> bool {
+    listing.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.last() == Some(&name)
+            && size.is_none_or(|s| fields.iter().any(|f| *f == s.to_string()))
+    })
+}
+
+#[tokio::test]
+async fn aws_cli_copies_100_mib_up_and_down() -> Result<()> {
+    require_aws_cli().await?;
+    let cluster = DevCluster::start_serving(DevOptions::default().with_link_scale(1.0)).await?;
+    let aws = AwsCli::new(cluster.s3_endpoint(Site::Beijing))?;
+    let files = tempfile::tempdir().context("temp dir for files")?;
+
+    aws.run(&["s3", "mb", &format!("s3://{BUCKET}")], SMALL_TIMEOUT)
+        .await?;
+    let buckets = aws.stdout(&["s3", "ls"]).await?;
+    ensure!(
+        ls_has(&buckets, None, BUCKET),
+        "`aws s3 ls` lacks {BUCKET}:\n{buckets}"
+    );
+
+    let up = files.path().join("big.bin");
+    let want = write_random_file(&up, 100, BIG)?;
+    let uri = format!("s3://{BUCKET}/data/big.bin");
+    aws.run(
+        &["s3", "cp", "--no-progress", path_str(&up)?, &uri],
+        BIG_TIMEOUT,
+    )
+    .await?;
+
+    let listing = aws
+        .stdout(&["s3", "ls", &format!("s3://{BUCKET}/data/")])
+        .await?;
+    ensure!(
+        ls_has(&listing, Some(BIG), "big.bin"),
+        "`aws s3 ls` lacks big.bin of {BIG} bytes:\n{listing}"
+    );
+
+    let head = aws
+        .json(&[
+            "s3api",
+            "head-object",
+            "--bucket",
+            BUCKET,
+            "--key",
+            "data/big.bin",
+        ])
+        .await?;
+    ensure!(
+        head.get("ContentLength").and_then(|v| v.as_u64()) == Some(BIG),
+        "head-object: {head}"
+    );
+    let etag = head
+        .get("ETag")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    ensure!(
+        etag.trim_matches('"').contains('-'),
+        "a 100 MiB `aws s3 cp` is multipart, yet the ETag is {etag}"
+    );
+
+    let down = files.path().join("down.bin");
+    aws.run(
+        &["s3", "cp", "--no-progress", &uri, path_str(&down)?],
+        BIG_TIMEOUT,
+    )
+    .await?;
+    let got = file_blake3(&down)?;
+    ensure!(
+        got == want,
+        "downloaded file differs: blake3 {got}, uploaded {want}"
+    );
+    std::fs::remove_file(&down).context("removing the download")?;
+
+    // A second site serves the same object (read through the links).
+    let far = AwsCli::new(cluster.s3_endpoint(Site::Daocheng))?;
+    let down_far = files.path().join("down-far.bin");
+    far.run(
+        &["s3", "cp", "--no-progress", &uri, path_str(&down_far)?],
+        BIG_TIMEOUT,
+    )
+    .await?;
+    let got = file_blake3(&down_far)?;
+    ensure!(
+        got == want,
+        "download at Daocheng differs: blake3 {got}, uploaded {want}"
+    );
+
+    let small = files.path().join("small.txt");
+    std::fs::write(&small, b"hello meridian\n").context("writing small file")?;
+    aws.run(
+        &[
+            "s3",
+            "cp",
+            "--no-progress",
+            "--content-type",
+            "text/plain",
+            "--metadata",
+            "experiment=lhaaso",
+            path_str(&small)?,
+            &format!("s3://{BUCKET}/small.txt"),
+        ],
+        SMALL_TIMEOUT,
+    )
+    .await?;
+    let head = aws
+        .json(&[
+            "s3api",
+            "head-object",
+            "--bucket",
+            BUCKET,
+            "--key",
+            "small.txt",
+        ])
+        .await?;
+    ensure!(
+        head.get("ContentType").and_then(|v| v.as_str()) == Some("text/plain"),
+        "head-object: {head}"
+    );
+    ensure!(
+        head.pointer("/Metadata/experiment")
+            .and_then(|v| v.as_str())
+            == Some("lhaaso"),
+        "head-object: {head}"
+    );
+    let listed = aws
+        .json(&[
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            BUCKET,
+            "--page-size",
+            "1",
+        ])
+        .await?;
+    let keys: Vec<&str> = listed
+        .get("Contents")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o.get("Key").and_then(|k| k.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    // The CLI follows continuation tokens itself, one key per page.
+    ensure!(
+        keys == ["data/big.bin", "small.txt"],
+        "list-objects-v2 keys {keys:?}"
+    );
+
+    aws.run(&["s3", "rm", &uri], SMALL_TIMEOUT).await?;
+    let listing = aws
+        .stdout_allow_empty(&["s3", "ls", &format!("s3://{BUCKET}/data/")])
+        .await?;
+    ensure!(
+        !listing.contains("big.bin"),
+        "big.bin still listed after rm:\n{listing}"
+    );
+
+    aws.run(
+        &["s3", "rb", "--force", &format!("s3://{BUCKET}")],
+        SMALL_TIMEOUT,
+    )
+    .await?;
+    let buckets = aws.stdout_allow_empty(&["s3", "ls"]).await?;
+    ensure!(
+        !ls_has(&buckets, None, BUCKET),
+        "{BUCKET} still listed after rb:\n{buckets}"
+    );
+    Ok(())
+}
+
+fn path_str(p: &Path) -> Result<&str> {
+    p.to_str()
+        .with_context(|| format!("{} is not UTF-8", p.display()))
+}

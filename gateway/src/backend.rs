@@ -1,0 +1,114 @@
+//! What the gateway needs from the planes below it, as traits.
+//!
+//! The gateway holds no state: records live in the catalogue (meta role) and
+//! bytes in the chunk stores (data role). `node` wires real implementations in;
+//! tests may wire in-memory or faulty ones.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use meridian_proto::v1::{BucketRecord, MultipartUpload, ObjectRecord, PartRecord};
+
+use crate::GatewayError;
+
+/// A BLAKE3 chunk hash.
+pub type ChunkHash = [u8; 32];
+
+/// One page of a listing, in key order (UTF-8 byte order).
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub entries: Vec<ListEntry>,
+    /// More keys follow; ask again with `start_after = next_after`.
+    pub truncated: bool,
+    /// The last key or common prefix returned; listing resumes after it.
+    pub next_after: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ListEntry {
+    Object {
+        key: String,
+        record: ObjectRecord,
+    },
+    /// A common prefix (ends with the delimiter), shown once.
+    Prefix(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub bucket: String,
+    pub prefix: String,
+    /// Group keys that share the prefix up to this string into one entry.
+    pub delimiter: Option<String>,
+    /// Exclusive: the listing starts after this key.
+    pub start_after: Option<String>,
+    /// At most this many entries (objects and prefixes together); 1..=1000.
+    pub max_keys: usize,
+}
+
+/// The catalogue, as the gateway sees it. Writes are committed through Raft
+/// before they return; reads are linearizable.
+#[async_trait]
+pub trait Catalogue: Send + Sync + 'static {
+    async fn create_bucket(
+        &self,
+        name: &str,
+        owner: &str,
+        ingest_site: u32,
+    ) -> Result<(), GatewayError>;
+    /// Fails with `BucketNotEmpty` unless the bucket has no objects and no uploads.
+    async fn delete_bucket(&self, name: &str) -> Result<(), GatewayError>;
+    async fn bucket(&self, name: &str) -> Result<BucketRecord, GatewayError>;
+    async fn list_buckets(&self) -> Result<Vec<BucketRecord>, GatewayError>;
+
+    /// Commits an object whose chunks are durable at `record.ingest_site`.
+    /// The catalogue applies the placement policy: it fills `policy` and the
+    /// replica map (ingest complete, the rest pending) and returns the record
+    /// as committed.
+    async fn commit_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+    ) -> Result<ObjectRecord, GatewayError>;
+    /// `NoSuchKey` if absent.
+    async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, GatewayError>;
+    /// Removing a key that is absent is not an error (as in S3).
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), GatewayError>;
+    async fn list_objects(&self, query: &ListQuery) -> Result<ListPage, GatewayError>;
+
+    async fn create_upload(&self, upload: MultipartUpload) -> Result<(), GatewayError>;
+    /// `NoSuchUpload` if absent, completed or aborted.
+    async fn upload(&self, upload_id: &str) -> Result<MultipartUpload, GatewayError>;
+    /// Records a part whose chunks are durable; replaces an earlier part of the same number.
+    async fn put_part(&self, upload_id: &str, part: PartRecord) -> Result<(), GatewayError>;
+    /// Parts in part-number order.
+    async fn list_parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, GatewayError>;
+    /// Atomically turns the upload into an object and forgets the upload.
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        record: ObjectRecord,
+    ) -> Result<ObjectRecord, GatewayError>;
+    async fn abort_upload(&self, upload_id: &str) -> Result<(), GatewayError>;
+}
+
+/// The chunk stores of every site, as the gateway sees them.
+#[async_trait]
+pub trait ChunkStore: Send + Sync + 'static {
+    /// Stores a chunk at `site` and returns once it is durable (fsync'd).
+    /// Fails with `Corrupt` if `data` does not hash to `hash`.
+    async fn put_chunk(&self, site: u32, hash: &ChunkHash, data: Bytes)
+        -> Result<(), GatewayError>;
+    /// Returns the chunk's bytes, verified against `hash`, for a reader at
+    /// `reader_site`. `holders` are the sites that hold it (complete replicas);
+    /// the store tries the cheapest first and moves on to the next on a
+    /// missing or corrupt chunk, crossing the inter-site links (and their rate
+    /// limits) when the chunk is not at the reader's site.
+    async fn read_chunk(
+        &self,
+        reader_site: u32,
+        holders: &[u32],
+        hash: &ChunkHash,
+        size: u32,
+    ) -> Result<Bytes, GatewayError>;
+}

@@ -1,0 +1,45 @@
+use thiserror::Error;
+
+/// Errors of the gateway and of the backends it calls. Each maps onto one S3
+/// error code and one gRPC status.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum GatewayError {
+    #[error("no such bucket: {0}")]
+    NoSuchBucket(String),
+    #[error("bucket already exists: {0}")]
+    BucketExists(String),
+    #[error("bucket not empty: {0}")]
+    BucketNotEmpty(String),
+    #[error("invalid bucket name: {0}")]
+    InvalidBucketName(String),
+    #[error("no such key: {0}")]
+    NoSuchKey(String),
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    #[error("no such upload: {0}")]
+    NoSuchUpload(String),
+    #[error("invalid part: {0}")]
+    InvalidPart(String),
+    #[error("invalid part order: {0}")]
+    InvalidPartOrder(String),
+    #[error("unknown site: {0}")]
+    UnknownSite(String),
+    #[error("invalid range: {0}")]
+    InvalidRange(String),
+    /// The body ended before its declared length, or the client went away.
+    #[error("incomplete body: {0}")]
+    IncompleteBody(String),
+    /// The bytes do not match a declared size or hash.
+    #[error("bad digest: {0}")]
+    BadDigest(String),
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Stored bytes failed verification and no other replica had good ones.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// The catalogue has no leader, a store is unreachable: retry later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,320 @@
+//! The gRPC client API (`meridian.v1.ObjectService`) over [`Gateway`].
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use meridian_proto::v1::object_service_server::ObjectService;
+use meridian_proto::v1::*;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::backend::{ListEntry, ListQuery};
+use crate::objects::{Gateway, NewObject};
+use crate::GatewayError;
+
+/// Data frames of a Get are at most this large.
+const FRAME_BYTES: usize = 1 << 20;
+/// Frames buffered per Get stream.
+const GET_BUFFER: usize = 4;
+
+pub fn status(e: GatewayError) -> Status {
+    use GatewayError::*;
+    match e {
+        NoSuchBucket(m) => Status::not_found(format!("NoSuchBucket: {m}")),
+        NoSuchKey(m) => Status::not_found(format!("NoSuchKey: {m}")),
+        NoSuchUpload(m) => Status::not_found(format!("NoSuchUpload: {m}")),
+        BucketExists(m) => Status::already_exists(format!("BucketAlreadyExists: {m}")),
+        BucketNotEmpty(m) => Status::failed_precondition(format!("BucketNotEmpty: {m}")),
+        InvalidBucketName(m) => Status::invalid_argument(format!("InvalidBucketName: {m}")),
+        InvalidKey(m) => Status::invalid_argument(format!("InvalidKey: {m}")),
+        InvalidPart(m) | InvalidPartOrder(m) | InvalidArgument(m) => Status::invalid_argument(m),
+        UnknownSite(m) => Status::invalid_argument(format!("UnknownSite: {m}")),
+        InvalidRange(m) => Status::out_of_range(m),
+        IncompleteBody(m) => Status::aborted(format!("IncompleteBody: {m}")),
+        BadDigest(m) => Status::data_loss(format!("BadDigest: {m}")),
+        Corrupt(m) => Status::data_loss(format!("Corrupt: {m}")),
+        Unavailable(m) => Status::unavailable(m),
+        Internal(m) => Status::internal(m),
+    }
+}
+
+pub fn state_name(state: i32) -> &'static str {
+    match ReplicaState::try_from(state).unwrap_or(ReplicaState::Unspecified) {
+        ReplicaState::Pending => "pending",
+        ReplicaState::Copying => "copying",
+        ReplicaState::Complete => "complete",
+        ReplicaState::Suspect => "suspect",
+        ReplicaState::Lost => "lost",
+        ReplicaState::Unspecified => "unknown",
+    }
+}
+
+/// The client-facing view of a record, with site names.
+pub fn object_info(gw: &Gateway, bucket: &str, key: &str, rec: &ObjectRecord) -> ObjectInfo {
+    ObjectInfo {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        size: rec.size,
+        blake3: hex::encode(&rec.blake3),
+        etag: rec.etag.clone(),
+        content_type: rec.content_type.clone(),
+        user_meta: rec.user_meta.clone(),
+        chunk_count: rec.chunks.len() as u32,
+        chunk_size: rec.chunk_size,
+        created_ms: rec.created_ms,
+        ingest_site: gw.site_name(rec.ingest_site),
+        policy: rec.policy.clone(),
+        replicas: rec
+            .replicas
+            .iter()
+            .map(|r| ReplicaInfo {
+                site: gw.site_name(r.site),
+                state: state_name(r.state).to_string(),
+                verified_at_ms: r.verified_at_ms,
+            })
+            .collect(),
+        version_id: rec.version_id.clone(),
+    }
+}
+
+pub struct ObjectApi {
+    gw: Arc<Gateway>,
+}
+
+impl ObjectApi {
+    pub fn new(gw: Arc<Gateway>) -> Self {
+        ObjectApi { gw }
+    }
+}
+
+type GetStream = Pin<Box<dyn Stream<Item = Result<GetResponse, Status>> + Send>>;
+
+/// Splits the data frames of a Put stream out of the request stream.
+fn data_frames(stream: Streaming<PutRequest>) -> impl Stream<Item = Result<Bytes, String>> + Send {
+    stream.map(|frame| match frame {
+        Ok(PutRequest {
+            frame: Some(put_request::Frame::Data(d)),
+        }) => Ok(Bytes::from(d)),
+        Ok(_) => Err("expected a data frame after the header".to_string()),
+        Err(s) => Err(format!("client stream failed: {}", s.message())),
+    })
+}
+
+#[tonic::async_trait]
+impl ObjectService for ObjectApi {
+    async fn create_bucket(
+        &self,
+        req: Request<CreateBucketRequest>,
+    ) -> Result<Response<CreateBucketResponse>, Status> {
+        let r = req.into_inner();
+        let site = self.gw.site_id(&r.site).map_err(status)?;
+        self.gw
+            .create_bucket(&r.bucket, "root", site)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(CreateBucketResponse {}))
+    }
+
+    async fn list_buckets(
+        &self,
+        _req: Request<ListBucketsRequest>,
+    ) -> Result<Response<ListBucketsResponse>, Status> {
+        let buckets = self.gw.catalogue().list_buckets().await.map_err(status)?;
+        Ok(Response::new(ListBucketsResponse {
+            buckets: buckets
+                .into_iter()
+                .map(|b| BucketInfo {
+                    site: self.gw.site_name(b.ingest_site),
+                    name: b.name,
+                    created_ms: b.created_ms,
+                    owner: b.owner,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn put(
+        &self,
+        req: Request<Streaming<PutRequest>>,
+    ) -> Result<Response<PutResponse>, Status> {
+        let mut stream = req.into_inner();
+        let header = match stream.message().await? {
+            Some(PutRequest {
+                frame: Some(put_request::Frame::Header(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first frame of Put must be a header",
+                ))
+            }
+        };
+        let site = self.gw.site_id(&header.site).map_err(status)?;
+        let expected_blake3 = if header.expected_blake3.is_empty() {
+            None
+        } else {
+            Some(
+                hex::decode(&header.expected_blake3)
+                    .ok()
+                    .filter(|b| b.len() == 32)
+                    .ok_or_else(|| {
+                        Status::invalid_argument("expected_blake3 is not 64 hex digits")
+                    })?,
+            )
+        };
+        let obj = NewObject {
+            bucket: header.bucket.clone(),
+            key: header.key.clone(),
+            content_type: header.content_type.clone(),
+            user_meta: header.user_meta.clone(),
+            owner: "root".into(),
+        };
+        let rec = self
+            .gw
+            .put_object_checked(
+                site,
+                obj,
+                data_frames(stream),
+                header.expected_size,
+                expected_blake3,
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(PutResponse {
+            info: Some(object_info(&self.gw, &header.bucket, &header.key, &rec)),
+        }))
+    }
+
+    type GetStream = GetStream;
+
+    async fn get(&self, req: Request<GetRequest>) -> Result<Response<GetStream>, Status> {
+        let r = req.into_inner();
+        let site = self.gw.site_id(&r.site).map_err(status)?;
+        let rec = self
+            .gw
+            .catalogue()
+            .object(&r.bucket, &r.key)
+            .await
+            .map_err(status)?;
+        let start = r.offset;
+        let end = match r.length {
+            Some(len) => start.saturating_add(len).min(rec.size),
+            None => rec.size,
+        };
+        if start > rec.size || (start == rec.size && rec.size > 0 && r.length != Some(0)) {
+            return Err(Status::out_of_range(format!(
+                "offset {start} is past the end ({})",
+                rec.size
+            )));
+        }
+        let info = object_info(&self.gw, &r.bucket, &r.key, &rec);
+        let body = self.gw.read(site, rec, start, end);
+        let frames = body.flat_map(|chunk| {
+            let items: Vec<Result<GetResponse, Status>> = match chunk {
+                Ok(b) => (0..b.len())
+                    .step_by(FRAME_BYTES)
+                    .map(|o| {
+                        Ok(GetResponse {
+                            frame: Some(get_response::Frame::Data(
+                                b.slice(o..(o + FRAME_BYTES).min(b.len())).to_vec(),
+                            )),
+                        })
+                    })
+                    .collect(),
+                Err(e) => vec![Err(status(e))],
+            };
+            futures::stream::iter(items)
+        });
+        let first = futures::stream::once(async move {
+            Ok(GetResponse {
+                frame: Some(get_response::Frame::Info(info)),
+            })
+        });
+        // A bounded channel decouples the client's pace from chunk reads.
+        let (tx, rx) = tokio::sync::mpsc::channel(GET_BUFFER);
+        let mut all = Box::pin(first.chain(frames));
+        tokio::spawn(async move {
+            while let Some(item) = all.next().await {
+                let stop = item.is_err();
+                if tx.send(item).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn stat(&self, req: Request<StatRequest>) -> Result<Response<ObjectInfo>, Status> {
+        let r = req.into_inner();
+        let rec = self
+            .gw
+            .catalogue()
+            .object(&r.bucket, &r.key)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(object_info(
+            &self.gw, &r.bucket, &r.key, &rec,
+        )))
+    }
+
+    async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
+        let r = req.into_inner();
+        let max_keys = match r.page_size {
+            0 => 1000,
+            n => n.min(1000) as usize,
+        };
+        let page = self
+            .gw
+            .catalogue()
+            .list_objects(&ListQuery {
+                bucket: r.bucket,
+                prefix: r.prefix,
+                delimiter: None,
+                start_after: if r.page_token.is_empty() {
+                    None
+                } else {
+                    Some(r.page_token)
+                },
+                max_keys,
+            })
+            .await
+            .map_err(status)?;
+        let objects = page
+            .entries
+            .into_iter()
+            .filter_map(|e| match e {
+                ListEntry::Object { key, record } => Some(ObjectSummary {
+                    key,
+                    size: record.size,
+                    etag: record.etag,
+                    created_ms: record.created_ms,
+                }),
+                ListEntry::Prefix(_) => None,
+            })
+            .collect();
+        Ok(Response::new(ListResponse {
+            objects,
+            next_page_token: page.next_after.unwrap_or_default(),
+        }))
+    }
+
+    async fn delete(
+        &self,
+        req: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
+        let r = req.into_inner();
+        self.gw
+            .catalogue()
+            .bucket(&r.bucket)
+            .await
+            .map_err(status)?;
+        self.gw
+            .catalogue()
+            .delete_object(&r.bucket, &r.key)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(DeleteResponse {}))
+    }
+}

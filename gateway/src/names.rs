@@ -1,0 +1,96 @@
+//! Validation of bucket names and object keys.
+//!
+//! Keys are opaque byte strings to the catalogue: `..`, `//` or `%2F` in a key
+//! mean nothing to storage, which addresses bytes by chunk hash, never by key,
+//! so no key can reach a path on disk.
+
+use crate::GatewayError;
+
+/// The longest key S3 allows, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// S3's rules for bucket names (the DNS-compatible subset).
+pub fn check_bucket_name(name: &str) -> Result<(), GatewayError> {
+    let bad = |why: &str| Err(GatewayError::InvalidBucketName(format!("{name:?}: {why}")));
+    if !(3..=63).contains(&name.len()) {
+        return bad("length must be 3 to 63");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
+        return bad("only lowercase letters, digits, '-' and '.'");
+    }
+    let first = name.as_bytes()[0];
+    let last = name.as_bytes()[name.len() - 1];
+    if !(first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric()) {
+        return bad("must begin and end with a letter or digit");
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return bad("no adjacent periods or period-dash");
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return bad("must not look like an IP address");
+    }
+    Ok(())
+}
+
+/// A key is any non-empty UTF-8 string of at most 1024 bytes.
+pub fn check_key(key: &str) -> Result<(), GatewayError> {
+    if key.is_empty() {
+        return Err(GatewayError::InvalidKey("empty key".into()));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(GatewayError::InvalidKey(format!(
+            "key is {} bytes; at most {MAX_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names() {
+        for ok in ["abc", "juno-raw", "a.b.c", "x1y2z3", &"a".repeat(63)] {
+            assert!(check_bucket_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "ABC",
+            "-abc",
+            "abc-",
+            "a..b",
+            "a_b",
+            "192.168.1.1",
+            &"a".repeat(64),
+            "a b",
+        ] {
+            assert!(
+                matches!(
+                    check_bucket_name(bad),
+                    Err(GatewayError::InvalidBucketName(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_are_opaque_but_bounded() {
+        for ok in [
+            "../../etc/passwd",
+            "a//b",
+            "a%2Fb",
+            "ctl\u{1}\u{7f}",
+            &"k".repeat(1024),
+        ] {
+            assert!(check_key(ok).is_ok(), "{ok:?}");
+        }
+        assert!(check_key("").is_err());
+        assert!(check_key(&"k".repeat(1025)).is_err());
+    }
+}

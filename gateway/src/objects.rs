@@ -1,0 +1,536 @@
+//! The protocol-independent core of the gateway: turning a byte stream into
+//! durable chunks and a committed record, and a record back into verified bytes.
+//! The S3 and gRPC front ends are thin adapters over [`Gateway`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::{self, BoxStream, FuturesOrdered};
+use futures::{Stream, StreamExt, TryStreamExt};
+use md5::{Digest, Md5};
+use meridian_placement::{SiteId, Topology};
+use meridian_proto::v1::{ChunkRef, MultipartUpload, ObjectRecord, PartRecord, ReplicaState};
+use meridian_proto::RECORD_FORMAT;
+
+use crate::backend::{Catalogue, ChunkHash, ChunkStore};
+use crate::names::{check_bucket_name, check_key};
+use crate::GatewayError;
+
+/// Chunk writes in flight per upload: enough to overlap hashing with fsync,
+/// few enough to bound memory at `chunk_size * (WRITES_IN_FLIGHT + 1)`.
+const WRITES_IN_FLIGHT: usize = 3;
+/// Chunk reads ahead of the client per download.
+const READS_AHEAD: usize = 2;
+/// S3's smallest part, except the last.
+pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
+/// S3's part-number range.
+pub const MAX_PART_NUMBER: u32 = 10_000;
+
+/// What writing a body produced.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub size: u64,
+    pub blake3: [u8; 32],
+    pub md5: [u8; 16],
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// Caller-supplied metadata of a new object.
+#[derive(Debug, Clone, Default)]
+pub struct NewObject {
+    pub bucket: String,
+    pub key: String,
+    pub content_type: String,
+    pub user_meta: HashMap<String, String>,
+    pub owner: String,
+}
+
+pub struct Gateway {
+    catalogue: Arc<dyn Catalogue>,
+    chunks: Arc<dyn ChunkStore>,
+    topology: Arc<Topology>,
+    chunk_size: usize,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn new_id() -> String {
+    let a: u64 = rand::random();
+    let b: u64 = rand::random();
+    format!("{:016x}{a:016x}{b:016x}", now_ms())
+}
+
+impl Gateway {
+    pub fn new(
+        catalogue: Arc<dyn Catalogue>,
+        chunks: Arc<dyn ChunkStore>,
+        topology: Arc<Topology>,
+        chunk_size: usize,
+    ) -> Self {
+        assert!(chunk_size >= 64 * 1024, "chunk size below 64 KiB");
+        Gateway {
+            catalogue,
+            chunks,
+            topology,
+            chunk_size,
+        }
+    }
+
+    pub fn catalogue(&self) -> &Arc<dyn Catalogue> {
+        &self.catalogue
+    }
+
+    pub fn topology(&self) -> &Arc<Topology> {
+        &self.topology
+    }
+
+    pub fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    /// Resolves a site name; empty means the hub.
+    pub fn site_id(&self, name: &str) -> Result<u32, GatewayError> {
+        if name.is_empty() {
+            return Ok(self.topology.hub().0);
+        }
+        self.topology
+            .site_by_name(name)
+            .map(|s| s.id.0)
+            .ok_or_else(|| GatewayError::UnknownSite(name.to_string()))
+    }
+
+    pub fn site_name(&self, id: u32) -> String {
+        self.topology.name(SiteId(id))
+    }
+
+    pub async fn create_bucket(
+        &self,
+        name: &str,
+        owner: &str,
+        site: u32,
+    ) -> Result<(), GatewayError> {
+        check_bucket_name(name)?;
+        self.catalogue.create_bucket(name, owner, site).await
+    }
+
+    /// Splits `body` into chunks, stores each durably at `site`, and hashes
+    /// the whole content (BLAKE3 and MD5) on the way. Nothing is committed
+    /// here; chunks of a failed ingest are unreferenced and never visible.
+    pub async fn ingest<S, E>(
+        &self,
+        site: u32,
+        body: S,
+        expected_len: Option<u64>,
+    ) -> Result<Ingested, GatewayError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let mut body = std::pin::pin!(body);
+        let mut whole = blake3::Hasher::new();
+        let mut md5 = Md5::new();
+        let mut size: u64 = 0;
+        let mut buf = BytesMut::with_capacity(self.chunk_size);
+        let mut chunks = Vec::new();
+        let mut writes = FuturesOrdered::new();
+        loop {
+            let frame =
+                body.next().await.transpose().map_err(|e| {
+                    GatewayError::IncompleteBody(format!("body stream failed: {e}"))
+                })?;
+            let end = frame.is_none();
+            if let Some(mut data) = frame {
+                size += data.len() as u64;
+                if let Some(want) = expected_len {
+                    if size > want {
+                        return Err(GatewayError::BadDigest(format!(
+                            "body longer than its declared {want} bytes"
+                        )));
+                    }
+                }
+                whole.update(&data);
+                md5.update(&data);
+                while !data.is_empty() {
+                    let take = (self.chunk_size - buf.len()).min(data.len());
+                    buf.extend_from_slice(&data.split_to(take));
+                    if buf.len() == self.chunk_size {
+                        let chunk =
+                            std::mem::replace(&mut buf, BytesMut::with_capacity(self.chunk_size))
+                                .freeze();
+                        writes.push_back(self.write_chunk(site, chunk));
+                        if writes.len() >= WRITES_IN_FLIGHT {
+                            if let Some(r) = writes.next().await {
+                                chunks.push(r?);
+                            }
+                        }
+                    }
+                }
+            }
+            if end {
+                break;
+            }
+        }
+        if let Some(want) = expected_len {
+            if size != want {
+                return Err(GatewayError::IncompleteBody(format!(
+                    "got {size} of {want} bytes"
+                )));
+            }
+        }
+        if !buf.is_empty() {
+            writes.push_back(self.write_chunk(site, buf.freeze()));
+        }
+        while let Some(r) = writes.next().await {
+            chunks.push(r?);
+        }
+        Ok(Ingested {
+            size,
+            blake3: *whole.finalize().as_bytes(),
+            md5: md5.finalize().into(),
+            chunks,
+        })
+    }
+
+    fn write_chunk(
+        &self,
+        site: u32,
+        data: Bytes,
+    ) -> impl std::future::Future<Output = Result<ChunkRef, GatewayError>> + Send + 'static {
+        let store = self.chunks.clone();
+        async move {
+            // Hash off the async threads: a 4 MiB BLAKE3 is ~1 ms of CPU.
+            let (hash, data) =
+                tokio::task::spawn_blocking(move || (*blake3::hash(&data).as_bytes(), data))
+                    .await
+                    .map_err(|e| GatewayError::Internal(format!("hash task: {e}")))?;
+            let size = data.len() as u32;
+            store.put_chunk(site, &hash, data).await?;
+            Ok(ChunkRef {
+                hash: hash.to_vec(),
+                size,
+            })
+        }
+    }
+
+    /// Writes a whole object at `site` and commits it. The answer comes once
+    /// the chunks are durable at `site` and the record is committed.
+    pub async fn put_object<S, E>(
+        &self,
+        site: u32,
+        obj: NewObject,
+        body: S,
+        expected_len: Option<u64>,
+    ) -> Result<ObjectRecord, GatewayError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        self.put_object_checked(site, obj, body, expected_len, None)
+            .await
+    }
+
+    /// As [`Gateway::put_object`], and refuses (commits nothing) if the
+    /// content's BLAKE3 differs from `expected_blake3`.
+    pub async fn put_object_checked<S, E>(
+        &self,
+        site: u32,
+        obj: NewObject,
+        body: S,
+        expected_len: Option<u64>,
+        expected_blake3: Option<Vec<u8>>,
+    ) -> Result<ObjectRecord, GatewayError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        check_key(&obj.key)?;
+        if self.topology.site(SiteId(site)).is_none() {
+            return Err(GatewayError::UnknownSite(format!("site {site}")));
+        }
+        // Fail before reading the body if the bucket is missing.
+        self.catalogue.bucket(&obj.bucket).await?;
+        let ing = self.ingest(site, body, expected_len).await?;
+        if let Some(want) = expected_blake3 {
+            if want.as_slice() != ing.blake3.as_slice() {
+                return Err(GatewayError::BadDigest(format!(
+                    "content hashes to {}, the client expected {}",
+                    hex::encode(ing.blake3),
+                    hex::encode(want)
+                )));
+            }
+        }
+        let record = ObjectRecord {
+            format: RECORD_FORMAT,
+            size: ing.size,
+            blake3: ing.blake3.to_vec(),
+            etag: hex::encode(ing.md5),
+            content_type: obj.content_type,
+            user_meta: obj.user_meta,
+            owner: obj.owner,
+            chunks: ing.chunks,
+            chunk_size: self.chunk_size as u32,
+            policy: String::new(),
+            replicas: Vec::new(),
+            created_ms: now_ms(),
+            ingest_site: site,
+            version_id: new_id(),
+            parts: 0,
+        };
+        self.catalogue
+            .commit_object(&obj.bucket, &obj.key, record)
+            .await
+    }
+
+    /// The verified bytes `[start, end)` of an object, for a reader at `site`.
+    pub fn read(
+        &self,
+        site: u32,
+        record: ObjectRecord,
+        start: u64,
+        end: u64,
+    ) -> BoxStream<'static, Result<Bytes, GatewayError>> {
+        let holders: Vec<u32> = record
+            .replicas
+            .iter()
+            .filter(|r| r.state == ReplicaState::Complete as i32)
+            .map(|r| r.site)
+            .collect();
+        let end = end.min(record.size);
+        // Chunk i covers [offsets[i], offsets[i] + size).
+        let mut pieces = Vec::new();
+        let mut off = 0u64;
+        for c in record.chunks {
+            let len = u64::from(c.size);
+            let (cs, ce) = (off, off + len);
+            off = ce;
+            if ce <= start || cs >= end {
+                continue;
+            }
+            let from = start.saturating_sub(cs) as usize;
+            let to = (end.min(ce) - cs) as usize;
+            pieces.push((c, from, to));
+        }
+        let chunks = self.chunks.clone();
+        let holders = Arc::new(holders);
+        stream::iter(pieces)
+            .map(move |(c, from, to)| {
+                let chunks = chunks.clone();
+                let holders = holders.clone();
+                async move {
+                    let hash: ChunkHash = c.hash.as_slice().try_into().map_err(|_| {
+                        GatewayError::Corrupt("chunk hash in record is not 32 bytes".into())
+                    })?;
+                    let data = chunks.read_chunk(site, &holders, &hash, c.size).await?;
+                    Ok(data.slice(from..to))
+                }
+            })
+            .buffered(READS_AHEAD)
+            .boxed()
+    }
+
+    /// Reads a whole object into its BLAKE3, verifying every chunk on the way.
+    async fn hash_chunks(&self, site: u32, chunks: &[ChunkRef]) -> Result<[u8; 32], GatewayError> {
+        let size: u64 = chunks.iter().map(|c| u64::from(c.size)).sum();
+        let record = ObjectRecord {
+            size,
+            chunks: chunks.to_vec(),
+            replicas: vec![meridian_proto::v1::Replica {
+                site,
+                state: ReplicaState::Complete as i32,
+                verified_at_ms: 0,
+            }],
+            ..Default::default()
+        };
+        let mut hasher = blake3::Hasher::new();
+        let mut s = self.read(site, record, 0, size);
+        while let Some(b) = s.try_next().await? {
+            hasher.update(&b);
+        }
+        Ok(*hasher.finalize().as_bytes())
+    }
+
+    pub async fn create_upload(&self, site: u32, obj: NewObject) -> Result<String, GatewayError> {
+        check_key(&obj.key)?;
+        self.catalogue.bucket(&obj.bucket).await?;
+        let upload_id = new_id();
+        self.catalogue
+            .create_upload(MultipartUpload {
+                format: RECORD_FORMAT,
+                upload_id: upload_id.clone(),
+                bucket: obj.bucket,
+                key: obj.key,
+                content_type: obj.content_type,
+                user_meta: obj.user_meta,
+                created_ms: now_ms(),
+                ingest_site: site,
+                owner: obj.owner,
+            })
+            .await?;
+        Ok(upload_id)
+    }
+
+    /// Stores one part at the upload's ingest site; returns its record (ETag = hex MD5).
+    pub async fn upload_part<S, E>(
+        &self,
+        upload_id: &str,
+        part_number: u32,
+        body: S,
+        expected_len: Option<u64>,
+    ) -> Result<PartRecord, GatewayError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        if !(1..=MAX_PART_NUMBER).contains(&part_number) {
+            return Err(GatewayError::InvalidArgument(format!(
+                "part number {part_number} is outside 1..={MAX_PART_NUMBER}"
+            )));
+        }
+        let upload = self.catalogue.upload(upload_id).await?;
+        let ing = self.ingest(upload.ingest_site, body, expected_len).await?;
+        let part = PartRecord {
+            format: RECORD_FORMAT,
+            part_number,
+            etag: hex::encode(ing.md5),
+            size: ing.size,
+            chunks: ing.chunks,
+            created_ms: now_ms(),
+        };
+        self.catalogue.put_part(upload_id, part.clone()).await?;
+        Ok(part)
+    }
+
+    /// Completes an upload from the client's list of (part number, ETag).
+    /// Parts must be listed in ascending order, each ETag must match the
+    /// stored part, and every part but the last must be at least 5 MiB.
+    pub async fn complete_upload(
+        &self,
+        upload_id: &str,
+        requested: &[(u32, String)],
+    ) -> Result<ObjectRecord, GatewayError> {
+        let upload = self.catalogue.upload(upload_id).await?;
+        if requested.is_empty() {
+            return Err(GatewayError::InvalidPart("no parts listed".into()));
+        }
+        let stored = self.catalogue.list_parts(upload_id).await?;
+        let by_number: HashMap<u32, &PartRecord> =
+            stored.iter().map(|p| (p.part_number, p)).collect();
+        let mut chunks = Vec::new();
+        let mut md5s = Md5::new();
+        let mut size = 0u64;
+        let mut last = 0u32;
+        for (i, (num, etag)) in requested.iter().enumerate() {
+            if *num <= last {
+                return Err(GatewayError::InvalidPartOrder(format!(
+                    "part {num} listed after part {last}"
+                )));
+            }
+            last = *num;
+            let part = by_number
+                .get(num)
+                .ok_or_else(|| GatewayError::InvalidPart(format!("part {num} was not uploaded")))?;
+            if etag.trim_matches('"') != part.etag {
+                return Err(GatewayError::InvalidPart(format!(
+                    "part {num}: ETag {etag} does not match"
+                )));
+            }
+            if i + 1 < requested.len() && part.size < MIN_PART_BYTES {
+                return Err(GatewayError::InvalidArgument(format!(
+                    "EntityTooSmall: part {num} is {} bytes; parts but the last are at least {MIN_PART_BYTES}",
+                    part.size
+                )));
+            }
+            let md5 = hex::decode(&part.etag)
+                .map_err(|e| GatewayError::Internal(format!("stored part ETag: {e}")))?;
+            md5s.update(&md5);
+            size += part.size;
+            chunks.extend(part.chunks.iter().cloned());
+        }
+        let blake3 = self.hash_chunks(upload.ingest_site, &chunks).await?;
+        let record = ObjectRecord {
+            format: RECORD_FORMAT,
+            size,
+            blake3: blake3.to_vec(),
+            etag: format!("{}-{}", hex::encode(md5s.finalize()), requested.len()),
+            content_type: upload.content_type,
+            user_meta: upload.user_meta,
+            owner: upload.owner,
+            chunks,
+            chunk_size: self.chunk_size as u32,
+            policy: String::new(),
+            replicas: Vec::new(),
+            created_ms: now_ms(),
+            ingest_site: upload.ingest_site,
+            version_id: new_id(),
+            parts: requested.len() as u32,
+        };
+        self.catalogue.complete_upload(upload_id, record).await
+    }
+}
+
+/// Parses an S3/HTTP byte range against an object size into `[start, end)`.
+pub fn resolve_range(
+    size: u64,
+    first: Option<u64>,
+    last: Option<u64>,
+    suffix: Option<u64>,
+) -> Result<(u64, u64), GatewayError> {
+    let unsatisfiable =
+        || GatewayError::InvalidRange(format!("range not satisfiable for size {size}"));
+    match (first, last, suffix) {
+        (_, _, Some(n)) => {
+            if n == 0 || size == 0 {
+                return Err(unsatisfiable());
+            }
+            Ok((size.saturating_sub(n), size))
+        }
+        (Some(f), l, None) => {
+            if f >= size {
+                return Err(unsatisfiable());
+            }
+            let end = l.map(|l| l.saturating_add(1).min(size)).unwrap_or(size);
+            if end <= f {
+                return Err(unsatisfiable());
+            }
+            Ok((f, end))
+        }
+        (None, _, None) => Ok((0, size)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(
+            resolve_range(100, Some(0), Some(9), None).ok(),
+            Some((0, 10))
+        );
+        assert_eq!(
+            resolve_range(100, Some(90), None, None).ok(),
+            Some((90, 100))
+        );
+        assert_eq!(
+            resolve_range(100, Some(90), Some(1000), None).ok(),
+            Some((90, 100))
+        );
+        assert_eq!(
+            resolve_range(100, None, None, Some(10)).ok(),
+            Some((90, 100))
+        );
+        assert_eq!(
+            resolve_range(100, None, None, Some(1000)).ok(),
+            Some((0, 100))
+        );
+        assert!(resolve_range(100, Some(100), None, None).is_err());
+        assert!(resolve_range(0, None, None, Some(1)).is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! Bucket operations: create, head, list, delete, location.
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use super::errors::{invalid_argument, not_implemented};
+use super::list::{decode_token, encode_token};
+use super::{owner, requester, timestamp, MeridianS3};
+use crate::GatewayError;
+
+/// Buckets listed per page when the client asks for pages but names no size.
+const MAX_BUCKETS_PER_PAGE: usize = 10_000;
+
+impl MeridianS3 {
+    /// The site a new bucket ingests at. A `LocationConstraint` names a site
+    /// (any case). Clients configured for a region send that region as the
+    /// constraint without being asked to (the AWS CLI, boto3); a constraint
+    /// equal to the signing region therefore means "no preference" unless a
+    /// site happens to have that name.
+    fn bucket_site(&self, constraint: Option<&str>, signed_region: Option<&str>) -> S3Result<u32> {
+        let Some(wanted) = constraint.map(str::trim).filter(|c| !c.is_empty()) else {
+            return Ok(self.site);
+        };
+        if let Some(site) = self.gateway.topology().site_by_name(wanted) {
+            return Ok(site.id.0);
+        }
+        if signed_region == Some(wanted) {
+            return Ok(self.site);
+        }
+        Err(GatewayError::UnknownSite(wanted.to_string()).into())
+    }
+
+    pub(super) async fn do_create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let who = requester(&req);
+        let region = req.region.as_ref().map(|r| r.as_str().to_string());
+        let input = req.input;
+        if input.object_lock_enabled_for_bucket == Some(true) {
+            return Err(not_implemented("Object Lock"));
+        }
+        let constraint = input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref())
+            .map(|c| c.as_str());
+        let site = self.bucket_site(constraint, region.as_deref())?;
+        match self.gateway.create_bucket(&input.bucket, &who, site).await {
+            Ok(()) => {}
+            Err(GatewayError::BucketExists(m)) => {
+                // The two codes differ in what the client should do next, so
+                // it is worth one more read to tell them apart.
+                let mine = matches!(self.gateway.catalogue().bucket(&input.bucket).await, Ok(b) if b.owner == who);
+                let code = if mine {
+                    S3ErrorCode::BucketAlreadyOwnedByYou
+                } else {
+                    S3ErrorCode::BucketAlreadyExists
+                };
+                return Err(S3Error::with_message(
+                    code,
+                    format!("bucket already exists: {m}"),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{}", input.bucket)),
+        }))
+    }
+
+    pub(super) async fn do_head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(HeadBucketOutput::default()))
+    }
+
+    pub(super) async fn do_list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let who = requester(&req);
+        let input = req.input;
+        let page_size = match input.max_buckets {
+            None => None,
+            Some(n) if n < 1 => return Err(invalid_argument("max-buckets must be at least 1")),
+            Some(n) => Some(
+                usize::try_from(n)
+                    .unwrap_or(MAX_BUCKETS_PER_PAGE)
+                    .min(MAX_BUCKETS_PER_PAGE),
+            ),
+        };
+        let after = input
+            .continuation_token
+            .as_deref()
+            .map(decode_token)
+            .transpose()?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let mut all = self.gateway.catalogue().list_buckets().await?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut picked = all
+            .into_iter()
+            .filter(|b| b.name.starts_with(&prefix))
+            .filter(|b| after.as_deref().is_none_or(|a| b.name.as_str() > a));
+        let limit = page_size.unwrap_or(usize::MAX);
+        let page: Vec<_> = picked.by_ref().take(limit).collect();
+        let more = picked.next().is_some();
+        let next = if more {
+            page.last().map(|b| encode_token(&b.name))
+        } else {
+            None
+        };
+        let buckets = page
+            .into_iter()
+            .map(|b| Bucket {
+                bucket_region: None,
+                creation_date: Some(timestamp(b.created_ms)),
+                name: Some(b.name),
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            continuation_token: next,
+            owner: Some(owner(&who)),
+            prefix: input.prefix,
+        }))
+    }
+
+    pub(super) async fn do_delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        // The catalogue refuses a bucket with objects or uploads (BucketNotEmpty).
+        self.gateway
+            .catalogue()
+            .delete_bucket(&req.input.bucket)
+            .await?;
+        Ok(S3Response::new(DeleteBucketOutput::default()))
+    }
+
+    pub(super) async fn do_get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let bucket = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        let name = self.gateway.site_name(bucket.ingest_site);
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint: Some(BucketLocationConstraint::from(name)),
+        }))
+    }
+}

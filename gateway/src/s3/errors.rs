@@ -1,0 +1,132 @@
+//! How gateway errors become S3 error responses.
+//!
+//! Every [`GatewayError`] maps onto exactly one S3 error code; the HTTP status
+//! comes with the code (s3s knows the status of each). The message is the
+//! gateway's own text, so a client sees why, not only what.
+
+use s3s::{S3Error, S3ErrorCode};
+
+use crate::GatewayError;
+
+/// The S3 code a gateway error is reported as.
+pub fn s3_code(e: &GatewayError) -> S3ErrorCode {
+    use GatewayError::*;
+    match e {
+        NoSuchBucket(_) => S3ErrorCode::NoSuchBucket,
+        // Whether the caller owns the bucket is decided where that is known
+        // (CreateBucket); elsewhere the neutral code is the honest one.
+        BucketExists(_) => S3ErrorCode::BucketAlreadyExists,
+        BucketNotEmpty(_) => S3ErrorCode::BucketNotEmpty,
+        InvalidBucketName(_) => S3ErrorCode::InvalidBucketName,
+        NoSuchKey(_) => S3ErrorCode::NoSuchKey,
+        InvalidKey(_) => S3ErrorCode::InvalidArgument,
+        NoSuchUpload(_) => S3ErrorCode::NoSuchUpload,
+        InvalidPart(_) => S3ErrorCode::InvalidPart,
+        InvalidPartOrder(_) => S3ErrorCode::InvalidPartOrder,
+        UnknownSite(_) => S3ErrorCode::InvalidLocationConstraint,
+        InvalidRange(_) => S3ErrorCode::InvalidRange,
+        IncompleteBody(_) => S3ErrorCode::IncompleteBody,
+        BadDigest(_) => S3ErrorCode::BadDigest,
+        // The core has no variant of its own for a small part; it marks the
+        // message instead, and S3 clients expect the specific code.
+        InvalidArgument(m) if m.starts_with("EntityTooSmall") => S3ErrorCode::EntityTooSmall,
+        InvalidArgument(_) => S3ErrorCode::InvalidArgument,
+        Corrupt(_) => S3ErrorCode::InternalError,
+        Unavailable(_) => S3ErrorCode::ServiceUnavailable,
+        Internal(_) => S3ErrorCode::InternalError,
+    }
+}
+
+/// Converts a gateway error into the S3 error a client sees. Server-side
+/// faults are logged here, because the client only learns that one happened.
+pub fn s3_error(e: GatewayError) -> S3Error {
+    let code = s3_code(&e);
+    match &e {
+        GatewayError::Corrupt(_) | GatewayError::Internal(_) => {
+            tracing::error!(error = %e, "S3 request failed")
+        }
+        GatewayError::Unavailable(_) => tracing::warn!(error = %e, "S3 request failed"),
+        _ => {}
+    }
+    S3Error::with_message(code, e.to_string())
+}
+
+impl From<GatewayError> for S3Error {
+    fn from(e: GatewayError) -> Self {
+        s3_error(e)
+    }
+}
+
+/// `InvalidArgument` with a message: the usual answer to a malformed parameter.
+pub fn invalid_argument(msg: impl Into<String>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidArgument, msg.into())
+}
+
+/// `NotImplemented` naming the feature: a request Meridian would otherwise
+/// have to silently ignore (and so answer wrongly) is refused instead.
+pub fn not_implemented(what: &str) -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::NotImplemented,
+        format!("{what} is not supported by Meridian"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+
+    fn status(e: GatewayError) -> (S3ErrorCode, StatusCode) {
+        let err = s3_error(e);
+        let status = err.status_code().expect("every mapped code has a status");
+        (err.code().clone(), status)
+    }
+
+    #[test]
+    fn every_variant_maps_to_its_code_and_status() {
+        use GatewayError::*;
+        let m = || "m".to_string();
+        let cases = [
+            (NoSuchBucket(m()), S3ErrorCode::NoSuchBucket, 404),
+            (BucketExists(m()), S3ErrorCode::BucketAlreadyExists, 409),
+            (BucketNotEmpty(m()), S3ErrorCode::BucketNotEmpty, 409),
+            (InvalidBucketName(m()), S3ErrorCode::InvalidBucketName, 400),
+            (NoSuchKey(m()), S3ErrorCode::NoSuchKey, 404),
+            (InvalidKey(m()), S3ErrorCode::InvalidArgument, 400),
+            (NoSuchUpload(m()), S3ErrorCode::NoSuchUpload, 404),
+            (InvalidPart(m()), S3ErrorCode::InvalidPart, 400),
+            (InvalidPartOrder(m()), S3ErrorCode::InvalidPartOrder, 400),
+            (
+                UnknownSite(m()),
+                S3ErrorCode::InvalidLocationConstraint,
+                400,
+            ),
+            (InvalidRange(m()), S3ErrorCode::InvalidRange, 416),
+            (IncompleteBody(m()), S3ErrorCode::IncompleteBody, 400),
+            (BadDigest(m()), S3ErrorCode::BadDigest, 400),
+            (InvalidArgument(m()), S3ErrorCode::InvalidArgument, 400),
+            (
+                InvalidArgument("EntityTooSmall: part 1 is 3 bytes".into()),
+                S3ErrorCode::EntityTooSmall,
+                400,
+            ),
+            (Corrupt(m()), S3ErrorCode::InternalError, 500),
+            (Unavailable(m()), S3ErrorCode::ServiceUnavailable, 503),
+            (Internal(m()), S3ErrorCode::InternalError, 500),
+        ];
+        for (e, code, st) in cases {
+            let shown = format!("{e:?}");
+            assert_eq!(
+                status(e),
+                (code, StatusCode::from_u16(st).expect("valid status")),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn message_is_kept() {
+        let err = s3_error(GatewayError::NoSuchKey("photos/cat.jpg".into()));
+        assert_eq!(err.message(), Some("no such key: photos/cat.jpg"));
+    }
+}

@@ -1,0 +1,222 @@
+//! The S3 API: an [`s3s::S3`] implementation over [`Gateway`].
+//!
+//! s3s does the protocol work (routing, SigV4, XML, headers); this module only
+//! translates between its DTOs and the gateway core. Operations not listed on
+//! [`MeridianS3`] keep s3s's default answer, `NotImplemented`, and so do the
+//! options of listed operations that Meridian cannot honour (versions, SSE,
+//! conditional writes): refusing is better than silently ignoring them.
+//!
+//! Code map: `bucket` (bucket operations), `object` (single objects),
+//! [`list`] (listings and their continuation tokens), `multipart`,
+//! [`body`] (request and response streams), [`errors`] (error mapping),
+//! [`server`] (the HTTP listener); `testkit` holds the in-memory catalogue
+//! and chunk store the tests run against.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, S3};
+
+use crate::Gateway;
+
+pub mod body;
+mod bucket;
+pub mod errors;
+pub mod list;
+mod multipart;
+mod object;
+pub mod server;
+
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_http;
+#[cfg(test)]
+mod tests_list_mpu;
+
+pub use server::{serve, serve_service, service, ServeOptions};
+
+/// Who a request acts for when it carries no credentials (s3s refuses
+/// unsigned requests once auth is configured, so in practice: tests).
+const ANONYMOUS_OWNER: &str = "root";
+
+/// The S3 front end of one gateway: requests are served at `site`, so writes
+/// land there first and reads are sourced for a reader there.
+pub struct MeridianS3 {
+    gateway: Arc<Gateway>,
+    site: u32,
+    /// See `multipart::COMPLETE_INLINE_WAIT`.
+    complete_inline_wait: Duration,
+}
+
+impl MeridianS3 {
+    pub fn new(gateway: Arc<Gateway>, site: u32) -> Self {
+        MeridianS3 {
+            gateway,
+            site,
+            complete_inline_wait: multipart::COMPLETE_INLINE_WAIT,
+        }
+    }
+
+    /// Lets tests reach the keep-alive answer of CompleteMultipartUpload
+    /// without a slow completion.
+    #[cfg(test)]
+    fn with_complete_inline_wait(mut self, wait: Duration) -> Self {
+        self.complete_inline_wait = wait;
+        self
+    }
+
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    pub fn site(&self) -> u32 {
+        self.site
+    }
+}
+
+/// The access key a request was signed with, which is who owns what it creates.
+fn requester<T>(req: &S3Request<T>) -> String {
+    req.credentials
+        .as_ref()
+        .map(|c| c.access_key.clone())
+        .unwrap_or_else(|| ANONYMOUS_OWNER.to_string())
+}
+
+/// A catalogue time (ms since the epoch) as an S3 timestamp.
+fn timestamp(ms: i64) -> Timestamp {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    Timestamp::from(t)
+}
+
+/// Catalogue ETags are stored bare; S3 sends them quoted, which the `Strong`
+/// form does on the wire.
+fn etag(bare: &str) -> ETag {
+    ETag::Strong(bare.to_string())
+}
+
+fn owner(id: &str) -> Owner {
+    Owner {
+        display_name: Some(id.to_string()),
+        id: Some(id.to_string()),
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for MeridianS3 {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.do_create_bucket(req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.do_head_bucket(req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.do_list_buckets(req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.do_delete_bucket(req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.do_get_bucket_location(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.do_put_object(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.do_get_object(req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.do_head_object(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.do_delete_object(req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.do_list_objects_v2(req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.do_list_objects(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.do_create_multipart_upload(req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.do_upload_part(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.do_complete_multipart_upload(req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.do_abort_multipart_upload(req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.do_list_parts(req).await
+    }
+}

@@ -1,0 +1,305 @@
+//! Multipart uploads: create, upload part, complete, abort, list parts.
+
+use std::time::Duration;
+
+use meridian_proto::v1::{MultipartUpload, ObjectRecord};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use super::body::{parse_content_md5, upload_stream, BODY_IDLE_TIMEOUT};
+use super::errors::{invalid_argument, not_implemented};
+use super::object::declared_len;
+use super::{etag, owner, requester, timestamp, MeridianS3};
+use crate::objects::NewObject;
+use crate::GatewayError;
+
+/// How long CompleteMultipartUpload may take before the answer switches to
+/// S3's keep-alive form (200 at once, whitespace while the object is being
+/// verified, then the result or the error in the body). Errors found before
+/// the long part (a wrong ETag, a small part) still get their real status.
+pub(super) const COMPLETE_INLINE_WAIT: Duration = Duration::from_secs(5);
+
+/// S3's default and largest ListParts page.
+const MAX_PARTS: usize = 1000;
+
+fn join_error(e: tokio::task::JoinError) -> S3Error {
+    tracing::error!(error = %e, "multipart completion task failed");
+    S3Error::with_message(S3ErrorCode::InternalError, "multipart completion failed")
+}
+
+fn completed(
+    bucket: String,
+    key: String,
+    location: Option<String>,
+    record: &ObjectRecord,
+) -> CompleteMultipartUploadOutput {
+    CompleteMultipartUploadOutput {
+        bucket: Some(bucket),
+        key: Some(key),
+        e_tag: Some(etag(&record.etag)),
+        location,
+        ..Default::default()
+    }
+}
+
+/// The (part number, ETag) list of a CompleteMultipartUpload body.
+fn requested_parts(body: Option<CompletedMultipartUpload>) -> S3Result<Vec<(u32, String)>> {
+    let parts = body.and_then(|m| m.parts).unwrap_or_default();
+    parts
+        .into_iter()
+        .map(|p| {
+            let number = p.part_number.ok_or_else(|| {
+                S3Error::with_message(S3ErrorCode::InvalidPart, "a listed part has no PartNumber")
+            })?;
+            let number = u32::try_from(number).map_err(|_| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidPart,
+                    format!("part number {number} is negative"),
+                )
+            })?;
+            let tag = p.e_tag.ok_or_else(|| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidPart,
+                    format!("part {number} has no ETag"),
+                )
+            })?;
+            Ok((number, tag.into_value()))
+        })
+        .collect()
+}
+
+impl MeridianS3 {
+    /// The upload `upload_id`, if it is one for `bucket`/`key`: an upload id
+    /// is only valid with the object it was created for.
+    async fn upload_for(
+        &self,
+        upload_id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<MultipartUpload> {
+        let upload = self.gateway.catalogue().upload(upload_id).await?;
+        if upload.bucket != bucket || upload.key != key {
+            return Err(GatewayError::NoSuchUpload(upload_id.to_string()).into());
+        }
+        Ok(upload)
+    }
+
+    pub(super) async fn do_create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let who = requester(&req);
+        let input = req.input;
+        if input.sse_customer_algorithm.is_some() {
+            return Err(not_implemented("SSE-C"));
+        }
+        if input.server_side_encryption.is_some() || input.ssekms_key_id.is_some() {
+            return Err(not_implemented("Server-side encryption"));
+        }
+        let obj = NewObject {
+            bucket: input.bucket.clone(),
+            key: input.key.clone(),
+            content_type: input.content_type.unwrap_or_default(),
+            user_meta: input.metadata.unwrap_or_default(),
+            owner: who,
+        };
+        let upload_id = self.gateway.create_upload(self.site, obj).await?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload_id),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        if input.sse_customer_algorithm.is_some() {
+            return Err(not_implemented("SSE-C"));
+        }
+        let number = u32::try_from(input.part_number).map_err(|_| {
+            invalid_argument(format!("part number {} is negative", input.part_number))
+        })?;
+        self.upload_for(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        let expected = declared_len(input.content_length)?;
+        let md5 = input
+            .content_md5
+            .as_deref()
+            .map(parse_content_md5)
+            .transpose()?;
+        let (body, fault) = upload_stream(input.body, expected, md5, BODY_IDLE_TIMEOUT);
+        let part = self
+            .gateway
+            .upload_part(&input.upload_id, number, body, expected)
+            .await
+            .map_err(|e| fault.refine(e))?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(&part.etag)),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string);
+        let input = req.input;
+        if input.if_match.is_some() || input.if_none_match.is_some() {
+            return Err(not_implemented("Conditional CompleteMultipartUpload"));
+        }
+        let parts = requested_parts(input.multipart_upload)?;
+        self.upload_for(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        let location = host.map(|h| format!("http://{h}/{}/{}", input.bucket, input.key));
+
+        // Completion reads every part back to hash the whole object, which
+        // for a large object outlasts client timeouts. It runs in its own
+        // task so that a client that gives up does not cut it off halfway.
+        let gateway = self.gateway.clone();
+        let upload_id = input.upload_id.clone();
+        let mut task =
+            tokio::spawn(async move { gateway.complete_upload(&upload_id, &parts).await });
+        match tokio::time::timeout(self.complete_inline_wait, &mut task).await {
+            Ok(joined) => {
+                let record = joined.map_err(join_error)??;
+                Ok(S3Response::new(completed(
+                    input.bucket,
+                    input.key,
+                    location,
+                    &record,
+                )))
+            }
+            Err(_) => {
+                let (bucket, key) = (input.bucket, input.key);
+                let later = async move {
+                    let record = task.await.map_err(join_error)??;
+                    Ok(completed(bucket, key, location, &record))
+                };
+                Ok(S3Response::new(CompleteMultipartUploadOutput {
+                    future: Some(Box::pin(later)),
+                    ..Default::default()
+                }))
+            }
+        }
+    }
+
+    pub(super) async fn do_abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        self.upload_for(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        self.gateway
+            .catalogue()
+            .abort_upload(&input.upload_id)
+            .await?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    pub(super) async fn do_list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let max_parts = match input.max_parts {
+            None => MAX_PARTS,
+            Some(n) if n < 0 => return Err(invalid_argument("max-parts must not be negative")),
+            Some(n) => usize::try_from(n).unwrap_or(MAX_PARTS).min(MAX_PARTS),
+        };
+        let marker = input.part_number_marker.unwrap_or(0);
+        let upload = self
+            .upload_for(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        let stored = self
+            .gateway
+            .catalogue()
+            .list_parts(&input.upload_id)
+            .await?;
+        let mut after = stored
+            .into_iter()
+            .filter(|p| i64::from(p.part_number) > i64::from(marker));
+        let page: Vec<_> = after.by_ref().take(max_parts).collect();
+        let truncated = !page.is_empty() && after.next().is_some();
+        let next_marker = if truncated {
+            page.last().and_then(|p| i32::try_from(p.part_number).ok())
+        } else {
+            None
+        };
+        let parts = page
+            .into_iter()
+            .map(|p| Part {
+                e_tag: Some(etag(&p.etag)),
+                last_modified: Some(timestamp(p.created_ms)),
+                part_number: i32::try_from(p.part_number).ok(),
+                size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
+                ..Default::default()
+            })
+            .collect();
+        let who = owner(&upload.owner);
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            initiator: Some(Initiator {
+                display_name: who.display_name.clone(),
+                id: who.id.clone(),
+            }),
+            owner: Some(who),
+            is_truncated: Some(truncated),
+            max_parts: Some(i32::try_from(max_parts).unwrap_or(i32::MAX)),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: next_marker,
+            parts: Some(parts),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            ..Default::default()
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(n: Option<i32>, tag: Option<&str>) -> CompletedPart {
+        CompletedPart {
+            part_number: n,
+            e_tag: tag.map(|t| ETag::Strong(t.to_string())),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn requested_parts_are_read_in_order_given() {
+        let body = CompletedMultipartUpload {
+            parts: Some(vec![part(Some(2), Some("b")), part(Some(1), Some("a"))]),
+        };
+        let got = requested_parts(Some(body)).expect("well formed");
+        assert_eq!(got, vec![(2, "b".to_string()), (1, "a".to_string())]);
+        assert_eq!(requested_parts(None).ok(), Some(vec![]));
+    }
+
+    #[test]
+    fn malformed_parts_are_invalid_part() {
+        for p in [
+            part(None, Some("a")),
+            part(Some(1), None),
+            part(Some(-1), Some("a")),
+        ] {
+            let body = CompletedMultipartUpload {
+                parts: Some(vec![p]),
+            };
+            let e = requested_parts(Some(body)).expect_err("malformed");
+            assert_eq!(e.code(), &S3ErrorCode::InvalidPart);
+        }
+    }
+}

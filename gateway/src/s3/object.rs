@@ -1,0 +1,445 @@
+//! Single-object operations: PutObject, GetObject, HeadObject, DeleteObject.
+
+use futures::StreamExt;
+use http::header::{HeaderMap, HeaderValue, CONTENT_RANGE, CONTENT_TYPE, ETAG};
+use meridian_proto::v1::ObjectRecord;
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use super::body::{parse_content_md5, upload_stream, DownloadBody, BODY_IDLE_TIMEOUT};
+use super::errors::{invalid_argument, not_implemented};
+use super::{etag, requester, timestamp, MeridianS3};
+use crate::objects::{resolve_range, NewObject};
+use crate::GatewayError;
+
+/// What S3 reports for an object stored without a content type.
+const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
+/// Refuses a request option Meridian cannot honour.
+fn refuse(present: bool, what: &str) -> S3Result<()> {
+    if present {
+        Err(not_implemented(what))
+    } else {
+        Ok(())
+    }
+}
+
+/// The declared body length, as the core wants it.
+pub(super) fn declared_len(content_length: Option<i64>) -> S3Result<Option<u64>> {
+    content_length
+        .map(|n| {
+            u64::try_from(n)
+                .map_err(|_| invalid_argument(format!("Content-Length {n} is negative")))
+        })
+        .transpose()
+}
+
+/// The `[start, end)` a `Range` header selects, or `None` without one.
+pub fn byte_range(size: u64, range: Option<&Range>) -> Result<Option<(u64, u64)>, S3Error> {
+    let resolved = match range {
+        None => return Ok(None),
+        Some(Range::Int { first, last }) => resolve_range(size, Some(*first), *last, None),
+        Some(Range::Suffix { length }) => resolve_range(size, None, None, Some(*length)),
+    };
+    resolved.map(Some).map_err(|e| {
+        // S3 tells the client the size it should have asked within.
+        let mut err = S3Error::from(e);
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+            headers.insert(CONTENT_RANGE, v);
+        }
+        // These headers replace the response's own, Content-Type included.
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+        err.set_headers(headers);
+        err
+    })
+}
+
+/// The `Content-Range` of a partial response for `[start, end)`; `end > start`.
+pub fn content_range(start: u64, end: u64, size: u64) -> String {
+    format!("bytes {start}-{}/{size}", end.saturating_sub(1))
+}
+
+/// The conditional-request headers of a GET or HEAD.
+pub struct Conditions<'a> {
+    pub if_match: Option<&'a ETagCondition>,
+    pub if_none_match: Option<&'a ETagCondition>,
+    pub if_modified_since: Option<&'a Timestamp>,
+    pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+fn etag_matches(cond: &ETagCondition, record: &ObjectRecord) -> bool {
+    match cond {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == record.etag,
+    }
+}
+
+/// Seconds since the epoch: HTTP dates have no finer grain, so comparisons
+/// against them must not see the milliseconds.
+fn unix_secs(t: &Timestamp) -> i64 {
+    time::OffsetDateTime::from(t.clone()).unix_timestamp()
+}
+
+/// RFC 9110 §13.2.2 order: an ETag condition, when present, decides and the
+/// date condition beside it is ignored.
+pub fn check_conditions(record: &ObjectRecord, c: &Conditions<'_>) -> S3Result<()> {
+    let modified_secs = record.created_ms.div_euclid(1000);
+    let failed = match (c.if_match, c.if_unmodified_since) {
+        (Some(m), _) => !etag_matches(m, record),
+        (None, Some(t)) => modified_secs > unix_secs(t),
+        (None, None) => false,
+    };
+    if failed {
+        return Err(S3Error::with_message(
+            S3ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold",
+        ));
+    }
+    let not_modified = match (c.if_none_match, c.if_modified_since) {
+        (Some(m), _) => etag_matches(m, record),
+        (None, Some(t)) => modified_secs <= unix_secs(t),
+        (None, None) => false,
+    };
+    if not_modified {
+        let mut err = S3Error::new(S3ErrorCode::NotModified);
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = etag(&record.etag).to_http_header() {
+            headers.insert(ETAG, v);
+        }
+        err.set_headers(headers);
+        return Err(err);
+    }
+    Ok(())
+}
+
+fn content_type(record: &ObjectRecord) -> String {
+    if record.content_type.is_empty() {
+        DEFAULT_CONTENT_TYPE.to_string()
+    } else {
+        record.content_type.clone()
+    }
+}
+
+fn metadata(record: &ObjectRecord) -> Option<Metadata> {
+    (!record.user_meta.is_empty()).then(|| record.user_meta.clone())
+}
+
+fn len_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl MeridianS3 {
+    pub(super) async fn do_put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let who = requester(&req);
+        let input = req.input;
+        refuse(
+            input.if_match.is_some() || input.if_none_match.is_some(),
+            "Conditional PutObject",
+        )?;
+        refuse(input.write_offset_bytes.is_some(), "Appending to an object")?;
+        refuse(input.sse_customer_algorithm.is_some(), "SSE-C")?;
+        refuse(
+            input.server_side_encryption.is_some() || input.ssekms_key_id.is_some(),
+            "Server-side encryption",
+        )?;
+        let expected = declared_len(input.content_length)?;
+        let md5 = input
+            .content_md5
+            .as_deref()
+            .map(parse_content_md5)
+            .transpose()?;
+        let (body, fault) = upload_stream(input.body, expected, md5, BODY_IDLE_TIMEOUT);
+        let obj = NewObject {
+            bucket: input.bucket,
+            key: input.key,
+            content_type: input.content_type.unwrap_or_default(),
+            user_meta: input.metadata.unwrap_or_default(),
+            owner: who,
+        };
+        let record = self
+            .gateway
+            .put_object(self.site, obj, body, expected)
+            .await
+            .map_err(|e| fault.refine(e))?;
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&record.etag)),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        refuse(input.version_id.is_some(), "Object versions")?;
+        refuse(input.part_number.is_some(), "GetObject by part number")?;
+        refuse(input.sse_customer_algorithm.is_some(), "SSE-C")?;
+        let record = self
+            .gateway
+            .catalogue()
+            .object(&input.bucket, &input.key)
+            .await?;
+        check_conditions(
+            &record,
+            &Conditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+            },
+        )?;
+        let size = record.size;
+        let range = byte_range(size, input.range.as_ref())?;
+        let (start, end) = range.unwrap_or((0, size));
+        let len = end - start;
+        let mut out = GetObjectOutput {
+            accept_ranges: Some("bytes".to_string()),
+            content_length: Some(len_i64(len)),
+            content_range: range.map(|(s, e)| content_range(s, e, size)),
+            content_type: Some(content_type(&record)),
+            e_tag: Some(etag(&record.etag)),
+            last_modified: Some(timestamp(record.created_ms)),
+            metadata: metadata(&record),
+            ..Default::default()
+        };
+        let mut stream = self.gateway.read(self.site, record, start, end);
+        // Read the first chunk before answering: until then a failure can
+        // still be a proper error status instead of a cut-off body.
+        let first = if len > 0 {
+            stream.next().await.transpose()?
+        } else {
+            None
+        };
+        let stream = futures::stream::iter(first.map(Ok::<_, GatewayError>))
+            .chain(stream)
+            .boxed();
+        out.body = Some(DownloadBody::new(stream, len).into_blob());
+        Ok(S3Response::new(out))
+    }
+
+    pub(super) async fn do_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        refuse(input.version_id.is_some(), "Object versions")?;
+        refuse(input.part_number.is_some(), "HeadObject by part number")?;
+        refuse(input.sse_customer_algorithm.is_some(), "SSE-C")?;
+        let record = self
+            .gateway
+            .catalogue()
+            .object(&input.bucket, &input.key)
+            .await?;
+        check_conditions(
+            &record,
+            &Conditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+            },
+        )?;
+        let size = record.size;
+        let range = byte_range(size, input.range.as_ref())?;
+        let (start, end) = range.unwrap_or((0, size));
+        Ok(S3Response::new(HeadObjectOutput {
+            accept_ranges: Some("bytes".to_string()),
+            content_length: Some(len_i64(end - start)),
+            content_range: range.map(|(s, e)| content_range(s, e, size)),
+            content_type: Some(content_type(&record)),
+            e_tag: Some(etag(&record.etag)),
+            last_modified: Some(timestamp(record.created_ms)),
+            metadata: metadata(&record),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        refuse(input.version_id.is_some(), "Object versions")?;
+        refuse(
+            input.if_match.is_some()
+                || input.if_match_size.is_some()
+                || input.if_match_last_modified_time.is_some(),
+            "Conditional DeleteObject",
+        )?;
+        // Deleting an absent key succeeds, but not in an absent bucket.
+        self.gateway.catalogue().bucket(&input.bucket).await?;
+        self.gateway
+            .catalogue()
+            .delete_object(&input.bucket, &input.key)
+            .await?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(s: &str) -> Range {
+        Range::parse(s).expect("valid range header")
+    }
+
+    #[test]
+    fn ranges_resolve() {
+        assert_eq!(byte_range(100, None).ok(), Some(None));
+        assert_eq!(
+            byte_range(100, Some(&range("bytes=0-9"))).ok(),
+            Some(Some((0, 10)))
+        );
+        assert_eq!(
+            byte_range(100, Some(&range("bytes=90-"))).ok(),
+            Some(Some((90, 100)))
+        );
+        assert_eq!(
+            byte_range(100, Some(&range("bytes=-10"))).ok(),
+            Some(Some((90, 100)))
+        );
+        assert_eq!(
+            byte_range(100, Some(&range("bytes=95-200"))).ok(),
+            Some(Some((95, 100)))
+        );
+        assert_eq!(
+            byte_range(100, Some(&range("bytes=-500"))).ok(),
+            Some(Some((0, 100)))
+        );
+    }
+
+    #[test]
+    fn unsatisfiable_ranges_are_416_with_the_size() {
+        for (size, r) in [
+            (100, "bytes=100-"),
+            (100, "bytes=200-300"),
+            (0, "bytes=0-"),
+            (0, "bytes=-5"),
+            (10, "bytes=-0"),
+        ] {
+            let e = byte_range(size, Some(&range(r))).expect_err(r);
+            assert_eq!(e.code(), &S3ErrorCode::InvalidRange, "{r}");
+            assert_eq!(
+                e.status_code(),
+                Some(http::StatusCode::RANGE_NOT_SATISFIABLE)
+            );
+            let cr = e
+                .headers()
+                .and_then(|h| h.get(CONTENT_RANGE))
+                .expect("Content-Range");
+            assert_eq!(cr.to_str().ok(), Some(format!("bytes */{size}").as_str()));
+        }
+    }
+
+    #[test]
+    fn content_range_format() {
+        assert_eq!(content_range(0, 10, 100), "bytes 0-9/100");
+        assert_eq!(content_range(99, 100, 100), "bytes 99-99/100");
+    }
+
+    fn record(etag: &str, created_ms: i64) -> ObjectRecord {
+        ObjectRecord {
+            etag: etag.to_string(),
+            created_ms,
+            ..Default::default()
+        }
+    }
+
+    fn ts(secs: i64) -> Timestamp {
+        Timestamp::from(time::OffsetDateTime::from_unix_timestamp(secs).expect("valid time"))
+    }
+
+    fn code(r: S3Result<()>) -> Option<S3ErrorCode> {
+        r.err().map(|e| e.code().clone())
+    }
+
+    #[test]
+    fn conditions() {
+        let rec = record("abc", 1_000_500); // modified at 1000.5 s
+        let same = ETagCondition::ETag(ETag::Strong("abc".into()));
+        let other = ETagCondition::ETag(ETag::Strong("xyz".into()));
+        let none = Conditions {
+            if_match: None,
+            if_none_match: None,
+            if_modified_since: None,
+            if_unmodified_since: None,
+        };
+        assert_eq!(code(check_conditions(&rec, &none)), None);
+        let c = |m, nm, ims, ius| Conditions {
+            if_match: m,
+            if_none_match: nm,
+            if_modified_since: ims,
+            if_unmodified_since: ius,
+        };
+        let (t999, t1000) = (ts(999), ts(1000));
+        assert_eq!(
+            code(check_conditions(&rec, &c(Some(&same), None, None, None))),
+            None
+        );
+        assert_eq!(
+            code(check_conditions(
+                &rec,
+                &c(Some(&ETagCondition::Any), None, None, None)
+            )),
+            None
+        );
+        assert_eq!(
+            code(check_conditions(&rec, &c(Some(&other), None, None, None))),
+            Some(S3ErrorCode::PreconditionFailed)
+        );
+        // If-Match decides; the unmodified-since beside it is ignored.
+        assert_eq!(
+            code(check_conditions(
+                &rec,
+                &c(Some(&same), None, None, Some(&t999))
+            )),
+            None
+        );
+        assert_eq!(
+            code(check_conditions(&rec, &c(None, None, None, Some(&t999)))),
+            Some(S3ErrorCode::PreconditionFailed)
+        );
+        // Same second as the modification: not modified since (HTTP dates are whole seconds).
+        assert_eq!(
+            code(check_conditions(&rec, &c(None, None, None, Some(&t1000)))),
+            None
+        );
+        assert_eq!(
+            code(check_conditions(&rec, &c(None, Some(&same), None, None))),
+            Some(S3ErrorCode::NotModified)
+        );
+        assert_eq!(
+            code(check_conditions(&rec, &c(None, Some(&other), None, None))),
+            None
+        );
+        assert_eq!(
+            code(check_conditions(&rec, &c(None, None, Some(&t1000), None))),
+            Some(S3ErrorCode::NotModified)
+        );
+        assert_eq!(
+            code(check_conditions(&rec, &c(None, None, Some(&t999), None))),
+            None
+        );
+        // If-None-Match decides over If-Modified-Since.
+        assert_eq!(
+            code(check_conditions(
+                &rec,
+                &c(None, Some(&other), Some(&t1000), None)
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn negative_content_length_is_refused() {
+        assert_eq!(declared_len(Some(5)).ok(), Some(Some(5)));
+        assert_eq!(declared_len(None).ok(), Some(None));
+        assert!(declared_len(Some(-1)).is_err());
+    }
+}

@@ -1,0 +1,214 @@
+//! The S3 endpoint: an s3s service with SigV4 authentication, served over
+//! HTTP/1.1 (keep-alive) with hyper, one task per connection, path-style
+//! addressing.
+//!
+//! Every wait here has a bound: connections are capped (beyond the cap the
+//! listener stops accepting and the kernel backlog holds the rest), request
+//! headers must arrive within a timeout, upload bodies may not stall (see
+//! [`super::body::BODY_IDLE_TIMEOUT`]), and shutdown drains for a bounded time.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use s3s::auth::{S3Auth, SecretKey, SimpleAuth};
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{HttpError, S3Result};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+
+use super::MeridianS3;
+use crate::Gateway;
+
+/// Limits of one S3 endpoint.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Open connections at most; the listener waits for one to close before
+    /// accepting another.
+    pub max_connections: usize,
+    /// The longest a client may take to send a request's headers, and the
+    /// longest an idle keep-alive connection is held waiting for one.
+    pub header_read_timeout: Duration,
+    /// After shutdown is requested, how long requests in flight may take to
+    /// finish before their connections are dropped.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One access key and its secret. Unlike bare [`SimpleAuth`], an unknown key
+/// is reported as S3 does, `InvalidAccessKeyId` (not `NotSignedUp`).
+struct KeyAuth(SimpleAuth);
+
+#[async_trait::async_trait]
+impl S3Auth for KeyAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        self.0.lookup(access_key).cloned().ok_or_else(|| {
+            s3s::s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )
+        })
+    }
+}
+
+/// The s3s service of a gateway at `site`, accepting requests signed with
+/// `access_key`/`secret_key` (SigV4 or SigV2, headers or presigned URLs).
+/// Unsigned requests are refused with `AccessDenied`.
+pub fn service(
+    gateway: Arc<Gateway>,
+    site: u32,
+    access_key: String,
+    secret_key: String,
+) -> S3Service {
+    service_for(MeridianS3::new(gateway, site), access_key, secret_key)
+}
+
+pub(super) fn service_for(s3: MeridianS3, access_key: String, secret_key: String) -> S3Service {
+    let mut builder = S3ServiceBuilder::new(s3);
+    builder.set_auth(KeyAuth(SimpleAuth::from_single(access_key, secret_key)));
+    builder.build()
+}
+
+/// Serves the S3 API of `gateway` at `site` on `listener` until `shutdown`
+/// completes, with [`ServeOptions::default`]. Then it stops accepting, lets
+/// requests in flight finish (bounded by the drain timeout), and returns.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    site: u32,
+    access_key: String,
+    secret_key: String,
+    shutdown: impl Future<Output = ()>,
+) {
+    let svc = service(gateway, site, access_key, secret_key);
+    serve_service(listener, svc, ServeOptions::default(), shutdown).await;
+}
+
+/// [`serve`] for an already built service and explicit limits.
+pub async fn serve_service(
+    listener: TcpListener,
+    svc: S3Service,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    // A semaphore bigger than u32 permits cannot be drained in one call.
+    let max = opts.max_connections.clamp(1, u32::MAX as usize);
+    let slots = Arc::new(Semaphore::new(max));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let local = listener.local_addr().ok();
+    tracing::info!(addr = ?local, max_connections = max, "S3 endpoint listening");
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                // The semaphore is never closed while this loop owns it.
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than
+                    // spin, and try again.
+                    tracing::warn!(error = %e, "S3 accept failed");
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                    }
+                }
+            },
+        };
+        tokio::spawn(serve_connection(
+            stream,
+            peer,
+            svc.clone(),
+            opts.clone(),
+            stop_rx.clone(),
+            permit,
+        ));
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Every connection holds a permit until it ends: owning them all means
+    // all connections are done.
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(opts.drain_timeout, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = max - slots.available_permits(),
+            "S3 connections still open after the drain timeout; leaving them"
+        );
+    }
+    tracing::info!(addr = ?local, "S3 endpoint stopped");
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    svc: S3Service,
+    opts: ServeOptions,
+    mut stop: watch::Receiver<bool>,
+    _slot: OwnedSemaphorePermit,
+) {
+    // Small S3 responses (headers, XML) should not wait for Nagle.
+    let _ = stream.set_nodelay(true);
+    let handler = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let svc = svc.clone();
+        async move {
+            let head = req.method() == Method::HEAD;
+            let mut resp = hyper::service::Service::call(&svc, req).await?;
+            // s3s gives no way to set HeadObject's status from the handler; a
+            // ranged HEAD is partial content like a ranged GET.
+            if head
+                && resp.status() == StatusCode::OK
+                && resp.headers().contains_key(http::header::CONTENT_RANGE)
+            {
+                *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+            }
+            Ok::<_, HttpError>(resp)
+        }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(stream), handler);
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = stopping(&mut stop) => {
+            // Finish the request in flight, then close.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        // Clients that hang up or time out are routine, not faults.
+        tracing::debug!(%peer, error = %e, "S3 connection ended with an error");
+    }
+}
+
+/// Completes once the endpoint is stopping (or its accept loop is gone).
+async fn stopping(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}

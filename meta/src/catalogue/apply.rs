@@ -1,0 +1,282 @@
+//! The apply function: one command in, mutations and an outcome out.
+//!
+//! Deterministic: it depends only on the catalogue's current contents and the
+//! command (timestamps and ids travel inside the command), so every replica
+//! that applies the same log reaches the same state.
+
+use meridian_proto::v1::{command::Op, BucketRecord, Command, Counter, ObjectRecord, ReplicaState};
+use meridian_proto::RECORD_FORMAT;
+use prost::Message;
+
+use super::keys;
+use super::txn::Txn;
+use crate::types::{Outcome, OutcomeCode};
+use crate::MetaError;
+
+fn reject(code: OutcomeCode, message: impl Into<String>) -> Outcome {
+    Outcome::Rejected {
+        code,
+        message: message.into(),
+    }
+}
+
+pub(crate) fn decode<M: Message + Default>(key: &[u8], bytes: &[u8]) -> Result<M, MetaError> {
+    M::decode(bytes).map_err(|e| MetaError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn get<M: Message + Default>(txn: &Txn<'_>, key: &[u8]) -> Result<Option<M>, MetaError> {
+    txn.get(key)?.map(|v| decode(key, &v)).transpose()
+}
+
+fn bump(txn: &mut Txn<'_>, key: Vec<u8>, objects: i64, bytes: i64) -> Result<(), MetaError> {
+    let mut c: Counter = get(txn, &key)?.unwrap_or_default();
+    c.objects = c.objects.saturating_add_signed(objects);
+    c.bytes = c.bytes.saturating_add_signed(bytes);
+    txn.put(key, c.encode_to_vec());
+    Ok(())
+}
+
+fn is_pending(state: i32) -> bool {
+    state == ReplicaState::Pending as i32 || state == ReplicaState::Copying as i32
+}
+
+/// Adds (sign = 1) or removes (sign = -1) what a replica contributes to
+/// counters and to the pending index.
+fn replica_effects(
+    txn: &mut Txn<'_>,
+    bucket_id: u64,
+    key: &str,
+    rec: &ObjectRecord,
+    site: u32,
+    state: i32,
+    sign: i64,
+) -> Result<(), MetaError> {
+    let size = rec.size as i64;
+    if state == ReplicaState::Complete as i32 {
+        bump(txn, keys::site_counter(site), sign, sign * size)?;
+    } else if is_pending(state) {
+        bump(txn, keys::pending_counter(site), sign, sign * size)?;
+        let k = keys::pending(site, bucket_id, key);
+        if sign > 0 {
+            txn.put(k, rec.version_id.as_bytes().to_vec());
+        } else {
+            txn.delete(k);
+        }
+    }
+    Ok(())
+}
+
+fn object_effects(
+    txn: &mut Txn<'_>,
+    bucket_id: u64,
+    key: &str,
+    rec: &ObjectRecord,
+    sign: i64,
+) -> Result<(), MetaError> {
+    bump(
+        txn,
+        keys::bucket_counter(bucket_id),
+        sign,
+        sign * rec.size as i64,
+    )?;
+    for r in &rec.replicas {
+        replica_effects(txn, bucket_id, key, rec, r.site, r.state, sign)?;
+    }
+    Ok(())
+}
+
+fn remove_object(txn: &mut Txn<'_>, bucket_id: u64, key: &str) -> Result<bool, MetaError> {
+    let k = keys::object(bucket_id, key);
+    let Some(old) = get::<ObjectRecord>(txn, &k)? else {
+        return Ok(false);
+    };
+    object_effects(txn, bucket_id, key, &old, -1)?;
+    txn.delete(k);
+    Ok(true)
+}
+
+fn insert_object(
+    txn: &mut Txn<'_>,
+    bucket_id: u64,
+    key: &str,
+    rec: &ObjectRecord,
+) -> Result<(), MetaError> {
+    remove_object(txn, bucket_id, key)?;
+    object_effects(txn, bucket_id, key, rec, 1)?;
+    txn.put(keys::object(bucket_id, key), rec.encode_to_vec());
+    Ok(())
+}
+
+fn bucket(txn: &Txn<'_>, name: &str) -> Result<Option<BucketRecord>, MetaError> {
+    get(txn, &keys::bucket(name))
+}
+
+fn remove_upload(txn: &mut Txn<'_>, bucket_id: u64, upload_id: &str, parts: &[u32]) {
+    txn.delete(keys::upload(upload_id));
+    txn.delete(keys::bucket_upload(bucket_id, upload_id));
+    for p in parts {
+        txn.delete(keys::part(upload_id, *p));
+    }
+}
+
+/// Part numbers stored for an upload (S3 allows at most 10,000).
+fn part_numbers(txn: &Txn<'_>, upload_id: &str) -> Result<Vec<u32>, MetaError> {
+    let prefix = keys::part_prefix(upload_id);
+    Ok(txn
+        .keys_with_prefix(&prefix, 10_001)?
+        .iter()
+        .filter_map(|k| <[u8; 4]>::try_from(&k[prefix.len()..]).ok())
+        .map(u32::from_be_bytes)
+        .collect())
+}
+
+/// Applies one command to the overlay. `Err` only for storage failures and
+/// corrupt records; a refused command is an `Ok(Outcome::Rejected)`.
+pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
+    let Some(op) = &cmd.op else {
+        return Ok(reject(OutcomeCode::Invalid, "empty command"));
+    };
+    match op {
+        Op::CreateBucket(c) => {
+            if bucket(txn, &c.name)?.is_some() {
+                return Ok(reject(OutcomeCode::BucketExists, c.name.clone()));
+            }
+            let seq_key = keys::next_bucket_id();
+            let id = match txn.get(&seq_key)? {
+                Some(v) => {
+                    u64::from_be_bytes(v.as_slice().try_into().map_err(|_| MetaError::Corrupt {
+                        key: "N/bucket".into(),
+                        message: "sequence is not 8 bytes".into(),
+                    })?)
+                }
+                None => 1,
+            };
+            txn.put(seq_key, (id + 1).to_be_bytes().to_vec());
+            let rec = BucketRecord {
+                format: RECORD_FORMAT,
+                id,
+                name: c.name.clone(),
+                created_ms: c.now_ms,
+                owner: c.owner.clone(),
+                ingest_site: c.ingest_site,
+            };
+            txn.put(keys::bucket(&c.name), rec.encode_to_vec());
+            txn.put(keys::bucket_id(id), c.name.as_bytes().to_vec());
+            Ok(Outcome::Done)
+        }
+        Op::DeleteBucket(c) => {
+            let Some(b) = bucket(txn, &c.name)? else {
+                return Ok(reject(OutcomeCode::NoSuchBucket, c.name.clone()));
+            };
+            if txn.has_prefix(&keys::object_prefix(b.id))?
+                || txn.has_prefix(&keys::bucket_upload_prefix(b.id))?
+            {
+                return Ok(reject(OutcomeCode::BucketNotEmpty, c.name.clone()));
+            }
+            txn.delete(keys::bucket(&c.name));
+            txn.delete(keys::bucket_id(b.id));
+            txn.delete(keys::bucket_counter(b.id));
+            Ok(Outcome::Done)
+        }
+        Op::PutObject(c) => {
+            let Some(b) = bucket(txn, &c.bucket)? else {
+                return Ok(reject(OutcomeCode::NoSuchBucket, c.bucket.clone()));
+            };
+            let Some(rec) = &c.record else {
+                return Ok(reject(OutcomeCode::Invalid, "put without a record"));
+            };
+            insert_object(txn, b.id, &c.key, rec)?;
+            Ok(Outcome::Done)
+        }
+        Op::DeleteObject(c) => {
+            let Some(b) = bucket(txn, &c.bucket)? else {
+                return Ok(reject(OutcomeCode::NoSuchBucket, c.bucket.clone()));
+            };
+            remove_object(txn, b.id, &c.key)?;
+            Ok(Outcome::Done)
+        }
+        Op::SetReplicaState(c) => {
+            let Some(b) = bucket(txn, &c.bucket)? else {
+                return Ok(Outcome::Stale);
+            };
+            let k = keys::object(b.id, &c.key);
+            let Some(mut rec) = get::<ObjectRecord>(txn, &k)? else {
+                return Ok(Outcome::Stale);
+            };
+            if rec.version_id != c.version_id {
+                return Ok(Outcome::Stale);
+            }
+            let Some(idx) = rec.replicas.iter().position(|r| r.site == c.site) else {
+                return Ok(reject(
+                    OutcomeCode::Invalid,
+                    format!("site {} holds no replica of this object", c.site),
+                ));
+            };
+            let old = rec.replicas[idx].state;
+            let before = rec.clone();
+            replica_effects(txn, b.id, &c.key, &before, c.site, old, -1)?;
+            rec.replicas[idx].state = c.state;
+            if c.state == ReplicaState::Complete as i32 {
+                rec.replicas[idx].verified_at_ms = c.now_ms;
+            }
+            replica_effects(txn, b.id, &c.key, &rec, c.site, c.state, 1)?;
+            txn.put(k, rec.encode_to_vec());
+            Ok(Outcome::Done)
+        }
+        Op::CreateUpload(c) => {
+            let Some(u) = &c.upload else {
+                return Ok(reject(OutcomeCode::Invalid, "upload without a record"));
+            };
+            let Some(b) = bucket(txn, &u.bucket)? else {
+                return Ok(reject(OutcomeCode::NoSuchBucket, u.bucket.clone()));
+            };
+            txn.put(keys::upload(&u.upload_id), u.encode_to_vec());
+            txn.put(keys::bucket_upload(b.id, &u.upload_id), Vec::new());
+            Ok(Outcome::Done)
+        }
+        Op::PutPart(c) => {
+            let Some(part) = &c.part else {
+                return Ok(reject(OutcomeCode::Invalid, "part without a record"));
+            };
+            if txn.get(&keys::upload(&c.upload_id))?.is_none() {
+                return Ok(reject(OutcomeCode::NoSuchUpload, c.upload_id.clone()));
+            }
+            txn.put(
+                keys::part(&c.upload_id, part.part_number),
+                part.encode_to_vec(),
+            );
+            Ok(Outcome::Done)
+        }
+        Op::CompleteUpload(c) => {
+            let Some(u) =
+                get::<meridian_proto::v1::MultipartUpload>(txn, &keys::upload(&c.upload_id))?
+            else {
+                return Ok(reject(OutcomeCode::NoSuchUpload, c.upload_id.clone()));
+            };
+            let Some(rec) = &c.record else {
+                return Ok(reject(OutcomeCode::Invalid, "complete without a record"));
+            };
+            let Some(b) = bucket(txn, &u.bucket)? else {
+                return Ok(reject(OutcomeCode::NoSuchBucket, u.bucket.clone()));
+            };
+            let parts = part_numbers(txn, &c.upload_id)?;
+            remove_upload(txn, b.id, &c.upload_id, &parts);
+            insert_object(txn, b.id, &u.key, rec)?;
+            Ok(Outcome::Done)
+        }
+        Op::AbortUpload(c) => {
+            let Some(u) =
+                get::<meridian_proto::v1::MultipartUpload>(txn, &keys::upload(&c.upload_id))?
+            else {
+                return Ok(reject(OutcomeCode::NoSuchUpload, c.upload_id.clone()));
+            };
+            let bucket_id = bucket(txn, &u.bucket)?.map(|b| b.id).unwrap_or(0);
+            let parts = part_numbers(txn, &c.upload_id)?;
+            remove_upload(txn, bucket_id, &c.upload_id, &parts);
+            Ok(Outcome::Done)
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Key layout of the catalogue column family.
+//!
+//! Keys are order-preserving byte strings: a one-byte table tag, then
+//! big-endian ids, then raw key bytes. Objects of one bucket are contiguous
+//! and sorted by key bytes (UTF-8 byte order, as S3 lists), so a listing is a
+//! range scan, and a later split of the catalogue into key ranges (one Raft
+//! group per range) needs no format change.
+//!
+//! | tag | key                                   | value            |
+//! |-----|---------------------------------------|------------------|
+//! | `B` | bucket name                           | BucketRecord     |
+//! | `I` | bucket id (u64)                       | bucket name      |
+//! | `O` | bucket id (u64), object key           | ObjectRecord     |
+//! | `U` | upload id                             | MultipartUpload  |
+//! | `W` | bucket id (u64), upload id            | (empty)          |
+//! | `P` | upload id, 0x00, part number (u32)    | PartRecord       |
+//! | `Q` | dest site (u32), bucket id, key       | version id       |
+//! | `C` | `s`/`p` site (u32) or `b` bucket id    | Counter          |
+//! | `N` | `bucket`                              | next bucket id   |
+
+pub const BUCKET: u8 = b'B';
+pub const BUCKET_ID: u8 = b'I';
+pub const OBJECT: u8 = b'O';
+pub const UPLOAD: u8 = b'U';
+pub const BUCKET_UPLOAD: u8 = b'W';
+pub const PART: u8 = b'P';
+pub const PENDING: u8 = b'Q';
+pub const COUNTER: u8 = b'C';
+pub const SEQUENCE: u8 = b'N';
+
+pub fn bucket(name: &str) -> Vec<u8> {
+    tagged(BUCKET, name.as_bytes())
+}
+
+pub fn bucket_id(id: u64) -> Vec<u8> {
+    tagged(BUCKET_ID, &id.to_be_bytes())
+}
+
+pub fn object_prefix(bucket_id: u64) -> Vec<u8> {
+    tagged(OBJECT, &bucket_id.to_be_bytes())
+}
+
+pub fn object(bucket_id: u64, key: &str) -> Vec<u8> {
+    let mut k = object_prefix(bucket_id);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+pub fn upload(upload_id: &str) -> Vec<u8> {
+    tagged(UPLOAD, upload_id.as_bytes())
+}
+
+pub fn bucket_upload_prefix(bucket_id: u64) -> Vec<u8> {
+    tagged(BUCKET_UPLOAD, &bucket_id.to_be_bytes())
+}
+
+pub fn bucket_upload(bucket_id: u64, upload_id: &str) -> Vec<u8> {
+    let mut k = bucket_upload_prefix(bucket_id);
+    k.extend_from_slice(upload_id.as_bytes());
+    k
+}
+
+pub fn part_prefix(upload_id: &str) -> Vec<u8> {
+    let mut k = tagged(PART, upload_id.as_bytes());
+    k.push(0);
+    k
+}
+
+pub fn part(upload_id: &str, part_number: u32) -> Vec<u8> {
+    let mut k = part_prefix(upload_id);
+    k.extend_from_slice(&part_number.to_be_bytes());
+    k
+}
+
+pub fn pending_prefix(site: u32) -> Vec<u8> {
+    tagged(PENDING, &site.to_be_bytes())
+}
+
+pub fn pending(site: u32, bucket_id: u64, key: &str) -> Vec<u8> {
+    let mut k = pending_prefix(site);
+    k.extend_from_slice(&bucket_id.to_be_bytes());
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// Splits a pending-index key into (site, bucket id, object key).
+pub fn parse_pending(k: &[u8]) -> Option<(u32, u64, String)> {
+    if k.len() < 13 || k[0] != PENDING {
+        return None;
+    }
+    let site = u32::from_be_bytes(k[1..5].try_into().ok()?);
+    let bucket = u64::from_be_bytes(k[5..13].try_into().ok()?);
+    let key = String::from_utf8(k[13..].to_vec()).ok()?;
+    Some((site, bucket, key))
+}
+
+/// Complete replicas held at a site.
+pub fn site_counter(site: u32) -> Vec<u8> {
+    let mut k = vec![COUNTER, b's'];
+    k.extend_from_slice(&site.to_be_bytes());
+    k
+}
+
+/// Replicas a site still has to receive.
+pub fn pending_counter(site: u32) -> Vec<u8> {
+    let mut k = vec![COUNTER, b'p'];
+    k.extend_from_slice(&site.to_be_bytes());
+    k
+}
+
+pub fn bucket_counter(bucket_id: u64) -> Vec<u8> {
+    let mut k = vec![COUNTER, b'b'];
+    k.extend_from_slice(&bucket_id.to_be_bytes());
+    k
+}
+
+pub fn next_bucket_id() -> Vec<u8> {
+    tagged(SEQUENCE, b"bucket")
+}
+
+/// The smallest key greater than every key starting with `prefix`, or
+/// `None` if there is none (prefix of all 0xFF).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+fn tagged(tag: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + rest.len());
+    k.push(tag);
+    k.extend_from_slice(rest);
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_keys_sort_by_key_bytes_within_a_bucket() {
+        let mut keys = ["b", "a/", "a", "a\u{1}", "\u{7f}", "é", "a/b", "Z"];
+        let mut encoded: Vec<_> = keys.iter().map(|k| object(7, k)).collect();
+        encoded.sort();
+        keys.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let decoded: Vec<_> = encoded
+            .iter()
+            .map(|k| String::from_utf8(k[9..].to_vec()).expect("utf8"))
+            .collect();
+        assert_eq!(decoded, keys);
+        // Buckets do not interleave.
+        assert!(object(7, "\u{10FFFF}") < object(8, ""));
+    }
+
+    #[test]
+    fn pending_roundtrip() {
+        let k = pending(5, 42, "raw/run-1");
+        assert_eq!(parse_pending(&k), Some((5, 42, "raw/run-1".to_string())));
+        assert!(k.starts_with(&pending_prefix(5)));
+    }
+
+    #[test]
+    fn prefix_end_bounds_the_range() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xFF]), None);
+    }
+}

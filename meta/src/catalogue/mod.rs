@@ -1,0 +1,9 @@
+//! The catalogue state machine: key layout ([`keys`]), the deterministic
+//! apply function ([`apply`]) and the read paths ([`read`]).
+
+pub mod apply;
+pub mod keys;
+pub mod read;
+pub(crate) mod txn;
+
+pub use read::{CatalogueReader, ListItem, ListPage, PendingReplica};

@@ -1,0 +1,268 @@
+//! Read paths of the catalogue: point lookups, range-scan listings, the
+//! pending-replica index and counters. Reads see the locally applied state;
+//! callers that need linearizability call `MetaNode::read_barrier` first.
+
+use std::sync::Arc;
+
+use meridian_proto::v1::{BucketRecord, Counter, MultipartUpload, ObjectRecord, PartRecord};
+use prost::Message;
+use rocksdb::{ReadOptions, DB};
+
+use super::apply::decode;
+use super::keys;
+use crate::store::CF_CATALOGUE;
+use crate::MetaError;
+
+#[derive(Debug, Clone)]
+pub enum ListItem {
+    Object { key: String, record: ObjectRecord },
+    Prefix(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub items: Vec<ListItem>,
+    pub truncated: bool,
+}
+
+/// One replica that a site still has to receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingReplica {
+    pub site: u32,
+    pub bucket_id: u64,
+    pub key: String,
+    pub version_id: String,
+    /// The index key, to resume a scan after it.
+    pub cursor: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub struct CatalogueReader {
+    db: Arc<DB>,
+}
+
+fn utf8(key: &[u8]) -> Result<String, MetaError> {
+    String::from_utf8(key.to_vec()).map_err(|e| MetaError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: format!("key is not UTF-8: {e}"),
+    })
+}
+
+impl CatalogueReader {
+    pub fn new(db: Arc<DB>) -> Self {
+        CatalogueReader { db }
+    }
+
+    fn cf(&self) -> Result<&rocksdb::ColumnFamily, MetaError> {
+        self.db
+            .cf_handle(CF_CATALOGUE)
+            .ok_or_else(|| MetaError::Unavailable("catalogue column family missing".into()))
+    }
+
+    fn get<M: Message + Default>(&self, key: &[u8]) -> Result<Option<M>, MetaError> {
+        let cf = self.cf()?;
+        match self.db.get_pinned_cf(cf, key)? {
+            Some(v) => Ok(Some(decode(key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Visits `(key, value)` for keys starting with `prefix`, from `start`
+    /// (inclusive, must itself start with `prefix`), until `f` says stop.
+    fn scan(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, MetaError>,
+    ) -> Result<(), MetaError> {
+        let cf = self.cf()?;
+        let mut opts = ReadOptions::default();
+        if let Some(end) = keys::prefix_end(prefix) {
+            opts.set_iterate_upper_bound(end);
+        }
+        let mut it = self.db.raw_iterator_cf_opt(cf, opts);
+        it.seek(start);
+        while it.valid() {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                break;
+            };
+            if !k.starts_with(prefix) || !f(k, v)? {
+                break;
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(())
+    }
+
+    pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, MetaError> {
+        self.get(&keys::bucket(name))
+    }
+
+    pub fn bucket_name(&self, id: u64) -> Result<Option<String>, MetaError> {
+        let cf = self.cf()?;
+        match self.db.get_cf(cf, keys::bucket_id(id))? {
+            Some(v) => Ok(Some(utf8(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every bucket, by name. Buckets are few (thousands), unlike objects.
+    pub fn buckets(&self) -> Result<Vec<BucketRecord>, MetaError> {
+        let prefix = [keys::BUCKET];
+        let mut out = Vec::new();
+        self.scan(&prefix, &prefix, |k, v| {
+            out.push(decode(k, v)?);
+            Ok(out.len() < 1_000_000)
+        })?;
+        Ok(out)
+    }
+
+    pub fn object(&self, bucket_id: u64, key: &str) -> Result<Option<ObjectRecord>, MetaError> {
+        self.get(&keys::object(bucket_id, key))
+    }
+
+    /// Lists keys under `prefix` after `start_after` (exclusive), grouping
+    /// keys that share `prefix` up to `delimiter` into one common prefix.
+    /// A common prefix that is `<= start_after` was returned on an earlier
+    /// page and is skipped whole.
+    pub fn list(
+        &self,
+        bucket_id: u64,
+        prefix: &str,
+        delimiter: Option<&str>,
+        start_after: Option<&str>,
+        max: usize,
+    ) -> Result<ListPage, MetaError> {
+        let mut page = ListPage::default();
+        if max == 0 {
+            return Ok(page);
+        }
+        let delimiter = delimiter.filter(|d| !d.is_empty());
+        let base = keys::object_prefix(bucket_id);
+        let scan_prefix = keys::object(bucket_id, prefix);
+        let mut start = match start_after {
+            Some(s) if s >= prefix => {
+                let mut k = keys::object(bucket_id, s);
+                k.push(0); // exclusive: the smallest key after `s`
+                k
+            }
+            _ => scan_prefix.clone(),
+        };
+        // Each pass either returns an entry or skips a whole common prefix, so
+        // the number of passes is bounded by max + 1 plus the skipped groups,
+        // themselves bounded by the entries already returned.
+        'outer: loop {
+            let mut next_start = None;
+            let mut found_more = false;
+            self.scan(&scan_prefix, &start, |k, v| {
+                let key = utf8(&k[base.len()..])?;
+                if let Some(d) = delimiter {
+                    if let Some(pos) = key[prefix.len()..].find(d) {
+                        let cp = key[..prefix.len() + pos + d.len()].to_string();
+                        let skip_to = keys::prefix_end(&keys::object(bucket_id, &cp));
+                        if start_after.is_some_and(|s| cp.as_str() <= s) {
+                            next_start = skip_to;
+                            return Ok(false);
+                        }
+                        if page.items.len() == max {
+                            found_more = true;
+                            return Ok(false);
+                        }
+                        page.items.push(ListItem::Prefix(cp));
+                        next_start = skip_to;
+                        return Ok(false);
+                    }
+                }
+                if page.items.len() == max {
+                    found_more = true;
+                    return Ok(false);
+                }
+                page.items.push(ListItem::Object {
+                    key,
+                    record: decode(k, v)?,
+                });
+                Ok(true)
+            })?;
+            if found_more {
+                page.truncated = true;
+                break 'outer;
+            }
+            match next_start {
+                Some(s) => start = s,
+                None => break 'outer,
+            }
+        }
+        Ok(page)
+    }
+
+    pub fn upload(&self, upload_id: &str) -> Result<Option<MultipartUpload>, MetaError> {
+        self.get(&keys::upload(upload_id))
+    }
+
+    pub fn parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, MetaError> {
+        let prefix = keys::part_prefix(upload_id);
+        let mut out = Vec::new();
+        self.scan(&prefix, &prefix, |k, v| {
+            out.push(decode(k, v)?);
+            Ok(out.len() <= 10_000)
+        })?;
+        Ok(out)
+    }
+
+    /// Up to `limit` replicas that `site` still has to receive, after `cursor`.
+    pub fn pending(
+        &self,
+        site: u32,
+        cursor: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<PendingReplica>, MetaError> {
+        let prefix = keys::pending_prefix(site);
+        let start = match cursor {
+            Some(c) => {
+                let mut s = c.to_vec();
+                s.push(0);
+                s
+            }
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        self.scan(&prefix, &start, |k, v| {
+            let (site, bucket_id, key) =
+                keys::parse_pending(k).ok_or_else(|| MetaError::Corrupt {
+                    key: String::from_utf8_lossy(k).into_owned(),
+                    message: "bad pending-index key".into(),
+                })?;
+            out.push(PendingReplica {
+                site,
+                bucket_id,
+                key,
+                version_id: utf8(v)?,
+                cursor: k.to_vec(),
+            });
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
+    }
+
+    fn counter(&self, key: Vec<u8>) -> Result<Counter, MetaError> {
+        Ok(self.get(&key)?.unwrap_or_default())
+    }
+
+    /// Complete replicas held at `site`.
+    pub fn site_counter(&self, site: u32) -> Result<Counter, MetaError> {
+        self.counter(keys::site_counter(site))
+    }
+
+    /// Replicas `site` still has to receive.
+    pub fn pending_counter(&self, site: u32) -> Result<Counter, MetaError> {
+        self.counter(keys::pending_counter(site))
+    }
+
+    pub fn bucket_counter(&self, bucket_id: u64) -> Result<Counter, MetaError> {
+        self.counter(keys::bucket_counter(bucket_id))
+    }
+}

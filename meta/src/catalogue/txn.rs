@@ -1,0 +1,104 @@
+//! A read-your-writes overlay over the catalogue column family, so that the
+//! commands of one Raft batch see each other's effects and the whole batch
+//! lands in a single WriteBatch.
+
+use std::collections::BTreeMap;
+
+use rocksdb::{ColumnFamily, WriteBatch, DB};
+
+use crate::MetaError;
+
+pub struct Txn<'a> {
+    db: &'a DB,
+    cf: &'a ColumnFamily,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl<'a> Txn<'a> {
+    pub fn new(db: &'a DB, cf: &'a ColumnFamily) -> Self {
+        Txn {
+            db,
+            cf,
+            writes: BTreeMap::new(),
+        }
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+        if let Some(v) = self.writes.get(key) {
+            return Ok(v.clone());
+        }
+        Ok(self.db.get_cf(self.cf, key)?)
+    }
+
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
+    }
+
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
+    /// Whether any live key starts with `prefix`.
+    pub fn has_prefix(&self, prefix: &[u8]) -> Result<bool, MetaError> {
+        if self
+            .writes
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .any(|(_, v)| v.is_some())
+        {
+            return Ok(true);
+        }
+        let mut it = self.db.raw_iterator_cf(self.cf);
+        it.seek(prefix);
+        // Only keys deleted in this batch can be skipped, so this loop is
+        // bounded by the size of the batch.
+        while it.valid() {
+            let Some(k) = it.key() else { break };
+            if !k.starts_with(prefix) {
+                break;
+            }
+            if !matches!(self.writes.get(k), Some(None)) {
+                return Ok(true);
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(false)
+    }
+
+    /// Live keys starting with `prefix`, at most `limit`, in key order.
+    pub fn keys_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, MetaError> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut it = self.db.raw_iterator_cf(self.cf);
+        it.seek(prefix);
+        while it.valid() && out.len() < limit {
+            let Some(k) = it.key() else { break };
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.insert(k.to_vec());
+            it.next();
+        }
+        it.status()?;
+        for (k, v) in self
+            .writes
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+        {
+            match v {
+                Some(_) => out.insert(k.clone()),
+                None => out.remove(k),
+            };
+        }
+        Ok(out.into_iter().take(limit).collect())
+    }
+
+    pub fn write_into(self, batch: &mut WriteBatch) {
+        for (k, v) in self.writes {
+            match v {
+                Some(v) => batch.put_cf(self.cf, k, v),
+                None => batch.delete_cf(self.cf, k),
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The metadata plane: the catalogue as a Raft state machine on RocksDB.
+//!
+//! - [`store`] holds the Raft log and the state machine, both in one RocksDB
+//!   instance (separate column families), through openraft's v2 storage traits.
+//! - [`catalogue`] is the state machine's logic: key layout, the apply
+//!   function from a command to mutations, and the read paths.
+//! - [`node::MetaNode`] runs the openraft node and is what the rest of the
+//!   system calls.
+
+pub mod catalogue;
+mod error;
+pub mod network;
+pub mod node;
+pub mod store;
+pub mod types;
+
+pub use error::MetaError;
+pub use node::{MetaConfig, MetaNode};
+pub use types::{Outcome, OutcomeCode, TypeConfig};

@@ -1,0 +1,58 @@
+//! The Raft log and the state machine, in one RocksDB instance.
+//!
+//! One instance, several column families: the log appends are written with
+//! `sync`, and because RocksDB has one write-ahead log per instance, each
+//! synced append also makes every earlier state-machine write durable.
+
+mod log;
+mod sm;
+mod snapshot;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamilyDescriptor, Options, DB};
+
+pub use self::log::LogStore;
+pub use self::sm::StateMachine;
+
+use crate::MetaError;
+
+/// Raft log entries, keyed by index (u64 big-endian).
+pub const CF_LOG: &str = "raft_log";
+/// Vote, committed and last-purged log ids.
+pub const CF_RAFT: &str = "raft_state";
+/// Applied state of the state machine: last applied log id, membership, snapshot meta.
+pub const CF_SM: &str = "sm_state";
+/// The catalogue itself.
+pub const CF_CATALOGUE: &str = "catalogue";
+
+/// Opens (or creates) the metadata database under `dir`.
+pub fn open_db(dir: &Path) -> Result<Arc<DB>, MetaError> {
+    std::fs::create_dir_all(dir)?;
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    opts.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
+    opts.increase_parallelism(2);
+    let cfs = [CF_LOG, CF_RAFT, CF_SM, CF_CATALOGUE].map(|name| {
+        let mut o = Options::default();
+        o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        ColumnFamilyDescriptor::new(name, o)
+    });
+    Ok(Arc::new(DB::open_cf_descriptors(&opts, dir, cfs)?))
+}
+
+pub(crate) fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, std::io::Error> {
+    db.cf_handle(name)
+        .ok_or_else(|| std::io::Error::other(format!("column family {name} missing")))
+}
+
+/// Builds the log store and state machine over one database.
+pub fn open(dir: &Path) -> Result<(LogStore, StateMachine), MetaError> {
+    let db = open_db(&dir.join("db"))?;
+    let snapshots = dir.join("snapshots");
+    std::fs::create_dir_all(&snapshots)?;
+    Ok((LogStore::new(db.clone()), StateMachine::new(db, snapshots)?))
+}

@@ -1,0 +1,134 @@
+//! The admin API (`meridian.v1.AdminService`), served by every node.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use meridian_gateway::grpc::{object_info, status};
+use meridian_gateway::Gateway;
+use meridian_meta::MetaNode;
+use meridian_proto::v1::admin_service_server::AdminService;
+use meridian_proto::v1::*;
+use tonic::{Request, Response, Status};
+
+use crate::data::DataPlane;
+
+pub struct AdminApi {
+    pub meta: Arc<MetaNode>,
+    pub data: Arc<DataPlane>,
+    pub gateway: Arc<Gateway>,
+    /// S3 endpoint of each site, in topology order.
+    pub s3_endpoints: Vec<String>,
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    Status::internal(e.to_string())
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminApi {
+    async fn status(
+        &self,
+        _req: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        self.meta
+            .read_barrier()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let reader = self.meta.reader();
+        let topo = self.data.topology();
+        let mut sites = Vec::new();
+        let (mut objects, mut bytes) = (0, 0);
+        for (i, s) in topo.sites().iter().enumerate() {
+            let held = reader.site_counter(s.id.0).map_err(internal)?;
+            let pending = reader.pending_counter(s.id.0).map_err(internal)?;
+            sites.push(SiteStatus {
+                name: s.name.clone(),
+                role: s.role.clone(),
+                s3_endpoint: self.s3_endpoints.get(i).cloned().unwrap_or_default(),
+                objects: held.objects,
+                bytes: held.bytes,
+                pending_objects: pending.objects,
+                pending_bytes: pending.bytes,
+            });
+        }
+        for b in reader.buckets().map_err(internal)? {
+            let c = reader.bucket_counter(b.id).map_err(internal)?;
+            objects += c.objects;
+            bytes += c.bytes;
+        }
+        let links = self
+            .data
+            .links()
+            .all()
+            .iter()
+            .map(|l| LinkStatus {
+                from: topo.name(l.link.from),
+                to: topo.name(l.link.to),
+                bandwidth_bps: l.link.bandwidth_bps,
+                effective_bps: (l.bucket.bytes_per_s() * 8.0) as u64,
+                backlog_chunks: l.backlog_chunks.load(Ordering::Relaxed),
+                backlog_bytes: l.backlog_bytes.load(Ordering::Relaxed),
+                transferred_bytes: l.transferred_bytes.load(Ordering::Relaxed),
+            })
+            .collect();
+        let r = self.meta.status();
+        Ok(Response::new(StatusResponse {
+            sites,
+            links,
+            raft: Some(RaftStatus {
+                node_id: r.node_id,
+                leader: r.leader.unwrap_or(0),
+                term: r.term,
+                applied_index: r.applied_index,
+                last_log_index: r.last_log_index,
+                state: r.state,
+                snapshot_index: r.snapshot_index,
+            }),
+            objects,
+            bytes,
+        }))
+    }
+
+    async fn object_stat(&self, req: Request<StatRequest>) -> Result<Response<ObjectInfo>, Status> {
+        let r = req.into_inner();
+        let rec = self
+            .gateway
+            .catalogue()
+            .object(&r.bucket, &r.key)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(object_info(
+            &self.gateway,
+            &r.bucket,
+            &r.key,
+            &rec,
+        )))
+    }
+
+    async fn buckets(
+        &self,
+        _req: Request<BucketsRequest>,
+    ) -> Result<Response<BucketsResponse>, Status> {
+        self.meta
+            .read_barrier()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let reader = self.meta.reader();
+        let mut out = Vec::new();
+        for b in reader.buckets().map_err(internal)? {
+            let c = reader.bucket_counter(b.id).map_err(internal)?;
+            out.push(BucketStatus {
+                site: self
+                    .data
+                    .topology()
+                    .name(meridian_placement::SiteId(b.ingest_site)),
+                name: b.name,
+                owner: b.owner,
+                created_ms: b.created_ms,
+                objects: c.objects,
+                bytes: c.bytes,
+            });
+        }
+        Ok(Response::new(BucketsResponse { buckets: out }))
+    }
+}

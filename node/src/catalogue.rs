@@ -1,0 +1,266 @@
+//! The gateway's `Catalogue` over the metadata node. Placement is decided
+//! here, before proposing, so the state machine applies plain facts.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use meridian_gateway::backend::{Catalogue, ListEntry, ListPage, ListQuery};
+use meridian_gateway::objects::now_ms;
+use meridian_gateway::GatewayError;
+use meridian_meta::catalogue::ListItem;
+use meridian_meta::{MetaError, MetaNode, OutcomeCode};
+use meridian_placement::{place, Policy, SiteId, Topology};
+use meridian_proto::v1::command::Op;
+use meridian_proto::v1::*;
+use tokio::sync::Notify;
+
+pub struct MetaCatalogue {
+    meta: Arc<MetaNode>,
+    topology: Arc<Topology>,
+    policy: Arc<Policy>,
+    /// Woken when new pending replicas are committed.
+    replication: Arc<Notify>,
+}
+
+pub fn gateway_error(e: MetaError) -> GatewayError {
+    match e {
+        MetaError::Rejected { code, message } => match code {
+            OutcomeCode::NoSuchBucket => GatewayError::NoSuchBucket(message),
+            OutcomeCode::BucketExists => GatewayError::BucketExists(message),
+            OutcomeCode::BucketNotEmpty => GatewayError::BucketNotEmpty(message),
+            OutcomeCode::NoSuchKey => GatewayError::NoSuchKey(message),
+            OutcomeCode::NoSuchUpload => GatewayError::NoSuchUpload(message),
+            OutcomeCode::Invalid => GatewayError::InvalidArgument(message),
+        },
+        MetaError::Unavailable(m) => GatewayError::Unavailable(m),
+        other => GatewayError::Internal(other.to_string()),
+    }
+}
+
+fn cmd(op: Op) -> Command {
+    Command { op: Some(op) }
+}
+
+impl MetaCatalogue {
+    pub fn new(
+        meta: Arc<MetaNode>,
+        topology: Arc<Topology>,
+        policy: Arc<Policy>,
+        replication: Arc<Notify>,
+    ) -> Self {
+        MetaCatalogue {
+            meta,
+            topology,
+            policy,
+            replication,
+        }
+    }
+
+    async fn write(&self, op: Op) -> Result<(), GatewayError> {
+        self.meta
+            .write_one(cmd(op))
+            .await
+            .map(|_| ())
+            .map_err(gateway_error)
+    }
+
+    async fn barrier(&self) -> Result<(), GatewayError> {
+        self.meta.read_barrier().await.map_err(gateway_error)
+    }
+
+    async fn bucket_id(&self, name: &str) -> Result<u64, GatewayError> {
+        Ok(self.bucket(name).await?.id)
+    }
+
+    /// Fills the policy name and the replica map: the ingest site complete,
+    /// the policy's other sites pending.
+    fn placed(&self, bucket: &str, key: &str, mut record: ObjectRecord) -> ObjectRecord {
+        let p = place(
+            &self.topology,
+            &self.policy,
+            bucket,
+            key,
+            SiteId(record.ingest_site),
+        );
+        record.policy = p.rule;
+        record.replicas = p
+            .sites
+            .iter()
+            .map(|s| Replica {
+                site: s.0,
+                state: if s.0 == record.ingest_site {
+                    ReplicaState::Complete as i32
+                } else {
+                    ReplicaState::Pending as i32
+                },
+                verified_at_ms: if s.0 == record.ingest_site {
+                    record.created_ms
+                } else {
+                    0
+                },
+            })
+            .collect();
+        record
+    }
+}
+
+#[async_trait]
+impl Catalogue for MetaCatalogue {
+    async fn create_bucket(
+        &self,
+        name: &str,
+        owner: &str,
+        ingest_site: u32,
+    ) -> Result<(), GatewayError> {
+        self.write(Op::CreateBucket(CreateBucketCmd {
+            name: name.to_string(),
+            owner: owner.to_string(),
+            ingest_site,
+            now_ms: now_ms(),
+        }))
+        .await
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<(), GatewayError> {
+        self.write(Op::DeleteBucket(DeleteBucketCmd {
+            name: name.to_string(),
+        }))
+        .await
+    }
+
+    async fn bucket(&self, name: &str) -> Result<BucketRecord, GatewayError> {
+        self.barrier().await?;
+        self.meta
+            .reader()
+            .bucket(name)
+            .map_err(gateway_error)?
+            .ok_or_else(|| GatewayError::NoSuchBucket(name.to_string()))
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketRecord>, GatewayError> {
+        self.barrier().await?;
+        self.meta.reader().buckets().map_err(gateway_error)
+    }
+
+    async fn commit_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+    ) -> Result<ObjectRecord, GatewayError> {
+        let record = self.placed(bucket, key, record);
+        self.write(Op::PutObject(PutObjectCmd {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            record: Some(record.clone()),
+        }))
+        .await?;
+        self.replication.notify_one();
+        Ok(record)
+    }
+
+    async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, GatewayError> {
+        let id = self.bucket_id(bucket).await?;
+        self.meta
+            .reader()
+            .object(id, key)
+            .map_err(gateway_error)?
+            .ok_or_else(|| GatewayError::NoSuchKey(key.to_string()))
+    }
+
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), GatewayError> {
+        self.write(Op::DeleteObject(DeleteObjectCmd {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+        }))
+        .await
+    }
+
+    async fn list_objects(&self, q: &ListQuery) -> Result<ListPage, GatewayError> {
+        let id = self.bucket_id(&q.bucket).await?;
+        let page = self
+            .meta
+            .reader()
+            .list(
+                id,
+                &q.prefix,
+                q.delimiter.as_deref(),
+                q.start_after.as_deref(),
+                q.max_keys.min(1000),
+            )
+            .map_err(gateway_error)?;
+        let entries: Vec<ListEntry> = page
+            .items
+            .into_iter()
+            .map(|i| match i {
+                ListItem::Object { key, record } => ListEntry::Object { key, record },
+                ListItem::Prefix(p) => ListEntry::Prefix(p),
+            })
+            .collect();
+        let next_after = if page.truncated {
+            entries.last().map(|e| match e {
+                ListEntry::Object { key, .. } => key.clone(),
+                ListEntry::Prefix(p) => p.clone(),
+            })
+        } else {
+            None
+        };
+        Ok(ListPage {
+            entries,
+            truncated: page.truncated,
+            next_after,
+        })
+    }
+
+    async fn create_upload(&self, upload: MultipartUpload) -> Result<(), GatewayError> {
+        self.write(Op::CreateUpload(CreateUploadCmd {
+            upload: Some(upload),
+        }))
+        .await
+    }
+
+    async fn upload(&self, upload_id: &str) -> Result<MultipartUpload, GatewayError> {
+        self.barrier().await?;
+        self.meta
+            .reader()
+            .upload(upload_id)
+            .map_err(gateway_error)?
+            .ok_or_else(|| GatewayError::NoSuchUpload(upload_id.to_string()))
+    }
+
+    async fn put_part(&self, upload_id: &str, part: PartRecord) -> Result<(), GatewayError> {
+        self.write(Op::PutPart(PutPartCmd {
+            upload_id: upload_id.to_string(),
+            part: Some(part),
+        }))
+        .await
+    }
+
+    async fn list_parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, GatewayError> {
+        self.upload(upload_id).await?;
+        self.meta.reader().parts(upload_id).map_err(gateway_error)
+    }
+
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        record: ObjectRecord,
+    ) -> Result<ObjectRecord, GatewayError> {
+        let upload = self.upload(upload_id).await?;
+        let record = self.placed(&upload.bucket, &upload.key, record);
+        self.write(Op::CompleteUpload(CompleteUploadCmd {
+            upload_id: upload_id.to_string(),
+            record: Some(record.clone()),
+        }))
+        .await?;
+        self.replication.notify_one();
+        Ok(record)
+    }
+
+    async fn abort_upload(&self, upload_id: &str) -> Result<(), GatewayError> {
+        self.write(Op::AbortUpload(AbortUploadCmd {
+            upload_id: upload_id.to_string(),
+        }))
+        .await
+    }
+}

@@ -1,0 +1,108 @@
+//! Command line of the `meridian` binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use meridian_placement::{Policy, Topology};
+
+use crate::config::{DevConfig, DEFAULT_POLICY, DEFAULT_TOPOLOGY, DEV_ACCESS_KEY, DEV_SECRET_KEY};
+use crate::size::parse_size;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "meridian",
+    version,
+    about = "Meridian: distributed storage and replication across sites"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the whole federation (every site and role) in one process.
+    Dev(DevArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// Where the catalogue and every site's chunks live.
+    #[arg(long, default_value = "./meridian-data")]
+    pub data_dir: PathBuf,
+    /// S3 endpoint of the first site; the others take the following ports in topology order.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub s3_addr: SocketAddr,
+    /// Client, admin and data-node gRPC API.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// Multiplies every link's bandwidth (0.001: the 2 Gb/s link carries 2 Mb/s).
+    #[arg(long, default_value_t = 0.001)]
+    pub link_scale: f64,
+    /// Chunk size (e.g. 4MiB, 262144).
+    #[arg(long, default_value = "4MiB", value_parser = parse_size)]
+    pub chunk_size: u64,
+    /// Topology file (TOML); the five sites of the brief if absent.
+    #[arg(long)]
+    pub topology: Option<PathBuf>,
+    /// Placement policy file (TOML); three copies if absent.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Replicas copied at once into each site.
+    #[arg(long, default_value_t = 4)]
+    pub transfers_per_site: usize,
+}
+
+fn read(path: &Option<PathBuf>, default: &str) -> anyhow::Result<(String, String)> {
+    match path {
+        Some(p) => Ok((
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            p.display().to_string(),
+        )),
+        None => Ok((default.to_string(), "embedded default".to_string())),
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Dev(a) => {
+            let (text, origin) = read(&a.topology, DEFAULT_TOPOLOGY)?;
+            let topology = Topology::from_toml(&text, &origin)?;
+            let (text, origin) = read(&a.policy, DEFAULT_POLICY)?;
+            let policy = Policy::from_toml(&text, &origin, &topology)?;
+            let cfg = DevConfig {
+                data_dir: a.data_dir,
+                s3_addr: a.s3_addr,
+                grpc_addr: a.grpc_addr,
+                link_scale: a.link_scale,
+                chunk_size: usize::try_from(a.chunk_size).context("--chunk-size")?,
+                topology,
+                policy,
+                access_key: env_or("MERIDIAN_ROOT_ACCESS_KEY", DEV_ACCESS_KEY),
+                secret_key: env_or("MERIDIAN_ROOT_SECRET_KEY", DEV_SECRET_KEY),
+                transfers_per_site: a.transfers_per_site,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?;
+            rt.block_on(crate::dev::run(cfg))
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The data role: one content-addressed chunk store per site, and chunk
+//! movement between sites through the links' rate limits.
+//!
+//! Chunks live at `<site dir>/chunks/<first two hex digits>/<hash hex>`
+//! through object_store's local backend with fsync on: a put returns only
+//! once the file and its directory entry are durable. Every chunk is hashed
+//! when written and again whenever it is read; a chunk that fails is never
+//! returned.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use meridian_gateway::backend::{ChunkHash, ChunkStore};
+use meridian_gateway::GatewayError;
+use meridian_placement::{SiteId, Topology};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::links::Links;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("site {0} has no chunk store here")]
+    UnknownSite(u32),
+    #[error("chunk {0} not found at {1}")]
+    NotFound(String, String),
+    #[error("chunk {hash} at {site} is corrupt: its bytes hash to {actual}")]
+    Corrupt {
+        hash: String,
+        site: String,
+        actual: String,
+    },
+    #[error("store at {site}: {source}")]
+    Store {
+        site: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("hashing task failed: {0}")]
+    Task(String),
+}
+
+impl From<DataError> for GatewayError {
+    fn from(e: DataError) -> Self {
+        match e {
+            DataError::UnknownSite(s) => GatewayError::UnknownSite(format!("site {s}")),
+            DataError::Corrupt { .. } | DataError::NotFound(..) => {
+                GatewayError::Corrupt(e.to_string())
+            }
+            DataError::Store { .. } | DataError::Task(_) => {
+                GatewayError::Unavailable(e.to_string())
+            }
+        }
+    }
+}
+
+/// BLAKE3 of `data`, computed off the async threads.
+pub async fn hash_of(data: Bytes) -> Result<(ChunkHash, Bytes), DataError> {
+    tokio::task::spawn_blocking(move || (*blake3::hash(&data).as_bytes(), data))
+        .await
+        .map_err(|e| DataError::Task(e.to_string()))
+}
+
+/// One site's chunks.
+pub struct SiteStore {
+    name: String,
+    store: Arc<dyn ObjectStore>,
+}
+
+fn chunk_path(hash: &ChunkHash) -> ObjPath {
+    let hex = hex::encode(hash);
+    ObjPath::from(format!("chunks/{}/{hex}", &hex[..2]))
+}
+
+impl SiteStore {
+    pub fn open_local(name: &str, dir: &Path) -> Result<Self, DataError> {
+        std::fs::create_dir_all(dir).map_err(|e| DataError::Store {
+            site: name.to_string(),
+            source: object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: Box::new(e),
+            },
+        })?;
+        let fs = LocalFileSystem::new_with_prefix(dir)
+            .map_err(|source| DataError::Store {
+                site: name.to_string(),
+                source,
+            })?
+            .with_fsync(true);
+        Ok(SiteStore {
+            name: name.to_string(),
+            store: Arc::new(fs),
+        })
+    }
+
+    fn err(&self, source: object_store::Error) -> DataError {
+        DataError::Store {
+            site: self.name.clone(),
+            source,
+        }
+    }
+
+    /// Verifies and stores a chunk durably. Always writes, even if a file of
+    /// that name exists: a file left torn by a crash must not be trusted.
+    pub async fn put(&self, hash: &ChunkHash, data: Bytes) -> Result<(), DataError> {
+        let (actual, data) = hash_of(data).await?;
+        if &actual != hash {
+            return Err(DataError::Corrupt {
+                hash: hex::encode(hash),
+                site: format!("{} (incoming)", self.name),
+                actual: hex::encode(actual),
+            });
+        }
+        self.store
+            .put(&chunk_path(hash), data.into())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The chunk's bytes, verified; `NotFound` or `Corrupt` otherwise.
+    pub async fn get(&self, hash: &ChunkHash) -> Result<Bytes, DataError> {
+        let data = match self.store.get(&chunk_path(hash)).await {
+            Ok(r) => r.bytes().await.map_err(|e| self.err(e))?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(DataError::NotFound(hex::encode(hash), self.name.clone()))
+            }
+            Err(e) => return Err(self.err(e)),
+        };
+        let (actual, data) = hash_of(data).await?;
+        if &actual != hash {
+            return Err(DataError::Corrupt {
+                hash: hex::encode(hash),
+                site: self.name.clone(),
+                actual: hex::encode(actual),
+            });
+        }
+        Ok(data)
+    }
+
+    /// Whether the site holds a good copy (read and verified).
+    pub async fn has_verified(&self, hash: &ChunkHash) -> Result<bool, DataError> {
+        match self.get(hash).await {
+            Ok(_) => Ok(true),
+            Err(DataError::NotFound(..)) | Err(DataError::Corrupt { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Every site's store and the links between them.
+pub struct DataPlane {
+    topology: Arc<Topology>,
+    stores: BTreeMap<u32, SiteStore>,
+    links: Arc<Links>,
+}
+
+impl DataPlane {
+    /// Opens `<data_dir>/sites/<Site>/` for every site of the topology.
+    pub fn open_local(
+        topology: Arc<Topology>,
+        data_dir: &Path,
+        link_scale: f64,
+    ) -> Result<Self, DataError> {
+        let mut stores = BTreeMap::new();
+        for s in topology.sites() {
+            let dir = data_dir.join("sites").join(&s.name);
+            stores.insert(s.id.0, SiteStore::open_local(&s.name, &dir)?);
+        }
+        let links = Arc::new(Links::new(&topology, link_scale));
+        Ok(DataPlane {
+            topology,
+            stores,
+            links,
+        })
+    }
+
+    pub fn links(&self) -> &Arc<Links> {
+        &self.links
+    }
+
+    pub fn topology(&self) -> &Arc<Topology> {
+        &self.topology
+    }
+
+    pub fn store(&self, site: u32) -> Result<&SiteStore, DataError> {
+        self.stores.get(&site).ok_or(DataError::UnknownSite(site))
+    }
+
+    /// Reads a verified chunk at `from` and carries it over the route to `to`.
+    pub async fn fetch(&self, from: u32, to: u32, hash: &ChunkHash) -> Result<Bytes, DataError> {
+        let data = self.store(from)?.get(hash).await?;
+        if from != to {
+            let route = self
+                .topology
+                .route(SiteId(from), SiteId(to))
+                .ok_or(DataError::UnknownSite(to))?;
+            self.links.carry(&route.links, data.len()).await;
+        }
+        Ok(data)
+    }
+
+    /// Copies a chunk from `from` to `to` unless `to` already has a good copy.
+    /// Returns the bytes moved over the links (0 if skipped).
+    pub async fn copy_chunk(&self, from: u32, to: u32, hash: &ChunkHash) -> Result<u64, DataError> {
+        let dst = self.store(to)?;
+        if dst.has_verified(hash).await? {
+            return Ok(0);
+        }
+        let data = self.fetch(from, to, hash).await?;
+        let n = data.len() as u64;
+        dst.put(hash, data).await?;
+        Ok(n)
+    }
+
+    /// Holders ordered for a reader at `reader`: itself first, then by the
+    /// bandwidth of the route to the reader, fastest first.
+    fn order_holders(&self, reader: u32, holders: &[u32]) -> Vec<u32> {
+        let mut v: Vec<(u64, u32)> = holders
+            .iter()
+            .map(|h| {
+                let bw = self
+                    .topology
+                    .route(SiteId(*h), SiteId(reader))
+                    .map(|r| r.bottleneck_bps)
+                    .unwrap_or(0);
+                (bw, *h)
+            })
+            .collect();
+        v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        v.dedup_by_key(|x| x.1);
+        v.into_iter().map(|(_, h)| h).collect()
+    }
+}
+
+#[async_trait]
+impl ChunkStore for DataPlane {
+    async fn put_chunk(
+        &self,
+        site: u32,
+        hash: &ChunkHash,
+        data: Bytes,
+    ) -> Result<(), GatewayError> {
+        Ok(self.store(site)?.put(hash, data).await?)
+    }
+
+    async fn read_chunk(
+        &self,
+        reader_site: u32,
+        holders: &[u32],
+        hash: &ChunkHash,
+        size: u32,
+    ) -> Result<Bytes, GatewayError> {
+        let mut failures = Vec::new();
+        for h in self.order_holders(reader_site, holders) {
+            match self.fetch(h, reader_site, hash).await {
+                Ok(d) if d.len() == size as usize => return Ok(d),
+                Ok(d) => failures.push(format!(
+                    "{}: {} bytes, expected {size}",
+                    self.topology.name(SiteId(h)),
+                    d.len()
+                )),
+                Err(e) => {
+                    tracing::warn!(site = %self.topology.name(SiteId(h)), error = %e, "chunk read failed; trying the next replica");
+                    failures.push(e.to_string());
+                }
+            }
+        }
+        if failures.is_empty() {
+            return Err(GatewayError::Unavailable(format!(
+                "no complete replica of chunk {}",
+                hex::encode(hash)
+            )));
+        }
+        Err(GatewayError::Corrupt(format!(
+            "chunk {}: no good replica ({})",
+            hex::encode(hash),
+            failures.join("; ")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_TOPOLOGY;
+
+    fn plane(dir: &Path) -> DataPlane {
+        let t = Arc::new(Topology::from_toml(DEFAULT_TOPOLOGY, "t").expect("topology"));
+        DataPlane::open_local(t, dir, 1000.0).expect("open")
+    }
+
+    #[tokio::test]
+    async fn put_verifies_and_get_detects_corruption() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = plane(dir.path());
+        let data = Bytes::from(vec![7u8; 100_000]);
+        let hash = *blake3::hash(&data).as_bytes();
+        let wrong = [0u8; 32];
+        assert!(matches!(
+            p.store(1).expect("site").put(&wrong, data.clone()).await,
+            Err(DataError::Corrupt { .. })
+        ));
+        p.store(1)
+            .expect("site")
+            .put(&hash, data.clone())
+            .await
+            .expect("put");
+        assert_eq!(
+            p.store(1).expect("site").get(&hash).await.expect("get"),
+            data
+        );
+        // Corrupt the file on disk: the read must refuse it.
+        let hex = hex::encode(hash);
+        let path = dir
+            .path()
+            .join("sites/Beijing/chunks")
+            .join(&hex[..2])
+            .join(&hex);
+        let mut bytes = std::fs::read(&path).expect("read file");
+        bytes[500] ^= 0xFF;
+        std::fs::write(&path, bytes).expect("write file");
+        assert!(matches!(
+            p.store(1).expect("site").get(&hash).await,
+            Err(DataError::Corrupt { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn read_falls_back_to_another_replica() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = plane(dir.path());
+        let data = Bytes::from(vec![3u8; 70_000]);
+        let hash = *blake3::hash(&data).as_bytes();
+        p.put_chunk(1, &hash, data.clone()).await.expect("put");
+        p.copy_chunk(1, 2, &hash).await.expect("copy");
+        let hex = hex::encode(hash);
+        std::fs::write(
+            dir.path()
+                .join("sites/Beijing/chunks")
+                .join(&hex[..2])
+                .join(&hex),
+            b"garbage",
+        )
+        .expect("corrupt");
+        let got = p
+            .read_chunk(1, &[1, 2], &hash, 70_000)
+            .await
+            .expect("fallback");
+        assert_eq!(got, data);
+        let err = p
+            .read_chunk(1, &[1], &hash, 70_000)
+            .await
+            .expect_err("only a bad copy");
+        assert!(matches!(err, GatewayError::Corrupt(_)), "{err:?}");
+    }
+}

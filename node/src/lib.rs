@@ -1,0 +1,21 @@
+//! The `meridian` server: its roles wired together.
+//!
+//! - [`data`]: the data role: per-site chunk stores over object_store, the
+//!   inter-site links with their rate limits, and verified chunk copies;
+//! - [`replicator`]: the background job that turns pending replicas into
+//!   complete ones;
+//! - [`catalogue`]: the gateway's view of the metadata plane (placement is
+//!   applied here, before a record is proposed to Raft);
+//! - [`admin`], [`datanode`]: gRPC services of the admin API and data role;
+//! - [`dev`]: `meridian dev`, the five-site federation in one process.
+
+pub mod admin;
+pub mod catalogue;
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod datanode;
+pub mod dev;
+pub mod links;
+pub mod replicator;
+pub mod size;

@@ -1,0 +1,8 @@
+//! `meridian`: the server binary. All logic lives in the library.
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = meridian_node::cli::Cli::parse();
+    meridian_node::cli::run(cli)
+}

@@ -1,0 +1,284 @@
+//! The replication job: turns pending replicas into complete ones.
+//!
+//! It reads the catalogue's pending-replica index (never a scan of all
+//! objects), copies each missing chunk from the best complete replica through
+//! the links' rate limits, verifies it on arrival, and commits the replica's
+//! new state through Raft. Each step is idempotent: a copy interrupted by a
+//! crash or an error resumes from the chunks the destination already holds.
+//! This is the skeleton's scheduler: one source per object, chosen by route
+//! bandwidth; the bandwidth-aware planner replaces the choice, not the shape.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use meridian_meta::catalogue::PendingReplica;
+use meridian_meta::MetaNode;
+use meridian_placement::SiteId;
+use meridian_proto::v1::command::Op;
+use meridian_proto::v1::{Command, ReplicaState, SetReplicaStateCmd};
+use tokio::sync::{watch, Notify};
+
+use crate::data::DataPlane;
+
+/// Pending entries read per site per pass.
+const SCAN_LIMIT: usize = 1024;
+/// Longest pause between two attempts at one replica.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Idle re-scan period, in case a wake-up was missed.
+const TICK: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+pub struct ReplicationStats {
+    pub completed: AtomicU64,
+    pub bytes_copied: AtomicU64,
+    pub failures: AtomicU64,
+    pub running: AtomicU64,
+}
+
+struct JobState {
+    running: bool,
+    attempts: u32,
+    retry_at: Instant,
+    /// Sources that failed for this replica, avoided while others exist.
+    avoid: Vec<u32>,
+    last_error: String,
+}
+
+pub struct Replicator {
+    meta: Arc<MetaNode>,
+    data: Arc<DataPlane>,
+    wake: Arc<Notify>,
+    per_site: usize,
+    jobs: Mutex<HashMap<Vec<u8>, JobState>>,
+    pub stats: ReplicationStats,
+}
+
+fn now_ms() -> i64 {
+    meridian_gateway::objects::now_ms()
+}
+
+impl Replicator {
+    pub fn new(
+        meta: Arc<MetaNode>,
+        data: Arc<DataPlane>,
+        wake: Arc<Notify>,
+        per_site: usize,
+    ) -> Arc<Self> {
+        Arc::new(Replicator {
+            meta,
+            data,
+            wake,
+            per_site,
+            jobs: Mutex::new(HashMap::new()),
+            stats: ReplicationStats::default(),
+        })
+    }
+
+    fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, JobState>> {
+        match self.jobs.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if let Err(e) = self.schedule() {
+                tracing::warn!(error = %e, "replication scan failed");
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(TICK) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    fn schedule(self: &Arc<Self>) -> Result<(), meridian_meta::MetaError> {
+        let sites: Vec<u32> = self
+            .data
+            .topology()
+            .sites()
+            .iter()
+            .map(|s| s.id.0)
+            .collect();
+        for site in sites {
+            let pending = self.meta.reader().pending(site, None, SCAN_LIMIT)?;
+            let now = Instant::now();
+            let mut jobs = self.jobs();
+            if pending.len() < SCAN_LIMIT {
+                // The page is the whole index for this site: forget replicas
+                // that are no longer pending (deleted, overwritten).
+                let live: std::collections::HashSet<&[u8]> =
+                    pending.iter().map(|p| p.cursor.as_slice()).collect();
+                jobs.retain(|k, j| {
+                    j.running || site_of(k) != Some(site) || live.contains(k.as_slice())
+                });
+            }
+            let mut running = jobs
+                .iter()
+                .filter(|(k, j)| j.running && site_of(k) == Some(site))
+                .count();
+            for p in pending {
+                if running >= self.per_site {
+                    break;
+                }
+                let ready = match jobs.get(&p.cursor) {
+                    None => true,
+                    Some(j) => !j.running && j.retry_at <= now,
+                };
+                if !ready {
+                    continue;
+                }
+                let avoid = jobs
+                    .get(&p.cursor)
+                    .map(|j| j.avoid.clone())
+                    .unwrap_or_default();
+                let entry = jobs.entry(p.cursor.clone()).or_insert(JobState {
+                    running: true,
+                    attempts: 0,
+                    retry_at: now,
+                    avoid: Vec::new(),
+                    last_error: String::new(),
+                });
+                entry.running = true;
+                running += 1;
+                let this = self.clone();
+                tokio::spawn(async move { this.job(p, avoid).await });
+            }
+        }
+        Ok(())
+    }
+
+    async fn job(self: Arc<Self>, p: PendingReplica, avoid: Vec<u32>) {
+        self.stats.running.fetch_add(1, Ordering::Relaxed);
+        let result = self.copy(&p, &avoid).await;
+        self.stats.running.fetch_sub(1, Ordering::Relaxed);
+        {
+            let mut jobs = self.jobs();
+            match result {
+                Ok(()) => {
+                    jobs.remove(&p.cursor);
+                    self.stats.completed.fetch_add(1, Ordering::Relaxed);
+                }
+                Err((source, e)) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    if let Some(j) = jobs.get_mut(&p.cursor) {
+                        j.running = false;
+                        j.attempts = j.attempts.saturating_add(1);
+                        let backoff =
+                            Duration::from_millis(250u64.saturating_mul(1 << j.attempts.min(10)));
+                        j.retry_at = Instant::now() + backoff.min(MAX_BACKOFF);
+                        if let Some(s) = source {
+                            if !j.avoid.contains(&s) {
+                                j.avoid.push(s);
+                            }
+                        }
+                        j.last_error = e.clone();
+                        tracing::warn!(site = p.site, key = %p.key, attempts = j.attempts, error = %e, "replica copy failed; will retry");
+                    }
+                }
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// Copies one replica. On failure returns the source that was used, if
+    /// any, so the next attempt can avoid it.
+    async fn copy(&self, p: &PendingReplica, avoid: &[u32]) -> Result<(), (Option<u32>, String)> {
+        let reader = self.meta.reader();
+        let Some(bucket) = reader
+            .bucket_name(p.bucket_id)
+            .map_err(|e| (None, e.to_string()))?
+        else {
+            return Ok(());
+        };
+        let Some(rec) = reader
+            .object(p.bucket_id, &p.key)
+            .map_err(|e| (None, e.to_string()))?
+        else {
+            return Ok(());
+        };
+        if rec.version_id != p.version_id {
+            return Ok(());
+        }
+        let topo = self.data.topology();
+        let holders: Vec<u32> = rec
+            .replicas
+            .iter()
+            .filter(|r| r.state == ReplicaState::Complete as i32)
+            .map(|r| r.site)
+            .collect();
+        let candidates: Vec<u32> = holders
+            .iter()
+            .copied()
+            .filter(|h| !avoid.contains(h))
+            .collect();
+        let candidates = if candidates.is_empty() {
+            holders
+        } else {
+            candidates
+        };
+        let source = candidates
+            .iter()
+            .copied()
+            .max_by_key(|h| {
+                let bw = topo
+                    .route(SiteId(*h), SiteId(p.site))
+                    .map(|r| r.bottleneck_bps)
+                    .unwrap_or(0);
+                (bw, std::cmp::Reverse(*h))
+            })
+            .ok_or((None, "no complete replica to copy from".to_string()))?;
+        let set_state = |state: ReplicaState| Command {
+            op: Some(Op::SetReplicaState(SetReplicaStateCmd {
+                bucket: bucket.clone(),
+                key: p.key.clone(),
+                version_id: p.version_id.clone(),
+                site: p.site,
+                state: state as i32,
+                now_ms: now_ms(),
+            })),
+        };
+        let state = rec
+            .replicas
+            .iter()
+            .find(|r| r.site == p.site)
+            .map(|r| r.state);
+        if state == Some(ReplicaState::Pending as i32) {
+            self.meta
+                .write_one(set_state(ReplicaState::Copying))
+                .await
+                .map_err(|e| (None, e.to_string()))?;
+        }
+        for c in &rec.chunks {
+            let hash: [u8; 32] = c
+                .hash
+                .as_slice()
+                .try_into()
+                .map_err(|_| (None, "chunk hash in record is not 32 bytes".to_string()))?;
+            let n = self
+                .data
+                .copy_chunk(source, p.site, &hash)
+                .await
+                .map_err(|e| (Some(source), e.to_string()))?;
+            self.stats.bytes_copied.fetch_add(n, Ordering::Relaxed);
+        }
+        self.meta
+            .write_one(set_state(ReplicaState::Complete))
+            .await
+            .map_err(|e| (None, e.to_string()))?;
+        tracing::debug!(bucket = %bucket, key = %p.key, to = %topo.name(SiteId(p.site)), from = %topo.name(SiteId(source)), "replica complete");
+        Ok(())
+    }
+}
+
+fn site_of(cursor: &[u8]) -> Option<u32> {
+    meridian_meta::catalogue::keys::parse_pending(cursor).map(|(s, _, _)| s)
+}

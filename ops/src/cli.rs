@@ -1,0 +1,95 @@
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use meridian_proto::v1::admin_service_client::AdminServiceClient;
+use meridian_proto::v1::{BucketsRequest, StatRequest, StatusRequest};
+
+use crate::render;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "meridianctl",
+    version,
+    about = "Administer a Meridian federation"
+)]
+pub struct Cli {
+    /// Admin gRPC endpoint.
+    #[arg(
+        long,
+        global = true,
+        env = "MERIDIAN_ENDPOINT",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub endpoint: String,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Sites, links, Raft state, objects per site and replication backlog.
+    Status,
+    /// Buckets with their object counts and sizes.
+    Buckets,
+    /// Objects.
+    Object {
+        #[command(subcommand)]
+        command: ObjectCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ObjectCommand {
+    /// Size, BLAKE3, ETag and the replica map of one object.
+    Stat { bucket: String, key: String },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut client = AdminServiceClient::connect(cli.endpoint.clone())
+        .await
+        .with_context(|| format!("connecting to {}", cli.endpoint))?;
+    let out = match cli.command {
+        Command::Status => {
+            let s = client
+                .status(StatusRequest {})
+                .await
+                .map_err(render::status_error)?
+                .into_inner();
+            if cli.json {
+                render::status_json(&s).to_string()
+            } else {
+                render::status_table(&s)
+            }
+        }
+        Command::Buckets => {
+            let b = client
+                .buckets(BucketsRequest {})
+                .await
+                .map_err(render::status_error)?
+                .into_inner();
+            if cli.json {
+                render::buckets_json(&b).to_string()
+            } else {
+                render::buckets_table(&b)
+            }
+        }
+        Command::Object {
+            command: ObjectCommand::Stat { bucket, key },
+        } => {
+            let o = client
+                .object_stat(StatRequest { bucket, key })
+                .await
+                .map_err(render::status_error)?
+                .into_inner();
+            if cli.json {
+                render::object_json(&o).to_string()
+            } else {
+                render::object_table(&o)
+            }
+        }
+    };
+    println!("{out}");
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! Tables for people, JSON for scripts.
+
+use meridian_proto::v1::{BucketsResponse, ObjectInfo, StatusResponse};
+use serde_json::{json, Value};
+
+pub fn status_error(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}: {}", s.code(), s.message())
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn bps(n: u64) -> String {
+    if n >= 1_000_000_000 {
+        format!("{:.1} Gb/s", n as f64 / 1e9)
+    } else if n >= 1_000_000 {
+        format!("{:.1} Mb/s", n as f64 / 1e6)
+    } else {
+        format!("{:.1} kb/s", n as f64 / 1e3)
+    }
+}
+
+/// Left-aligned columns, widths from the widest cell.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < w.len() {
+                w[i] = w[i].max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = w.get(i).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(header.iter().map(|s| s.to_string()).collect())];
+    out.extend(rows.iter().map(|r| line(r.clone())));
+    out.join("\n")
+}
+
+pub fn status_json(s: &StatusResponse) -> Value {
+    let raft = s.raft.clone().unwrap_or_default();
+    json!({
+        "objects": s.objects,
+        "bytes": s.bytes,
+        "raft": {
+            "node_id": raft.node_id, "leader": raft.leader, "term": raft.term,
+            "applied_index": raft.applied_index, "last_log_index": raft.last_log_index,
+            "snapshot_index": raft.snapshot_index, "state": raft.state,
+        },
+        "sites": s.sites.iter().map(|x| json!({
+            "name": x.name, "role": x.role, "s3_endpoint": x.s3_endpoint,
+            "objects": x.objects, "bytes": x.bytes,
+            "pending_objects": x.pending_objects, "pending_bytes": x.pending_bytes,
+        })).collect::<Vec<_>>(),
+        "links": s.links.iter().map(|l| json!({
+            "from": l.from, "to": l.to, "bandwidth_bps": l.bandwidth_bps, "effective_bps": l.effective_bps,
+            "backlog_chunks": l.backlog_chunks, "backlog_bytes": l.backlog_bytes,
+            "transferred_bytes": l.transferred_bytes,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn status_table(s: &StatusResponse) -> String {
+    let raft = s.raft.clone().unwrap_or_default();
+    let mut out = format!(
+        "Raft: node {} {} (leader {}), term {}, applied {}, last log {}, snapshot at {}\nCatalogue: {} objects, {}\n\n",
+        raft.node_id,
+        raft.state,
+        raft.leader,
+        raft.term,
+        raft.applied_index,
+        raft.last_log_index,
+        raft.snapshot_index,
+        s.objects,
+        human_bytes(s.bytes)
+    );
+    let rows: Vec<Vec<String>> = s
+        .sites
+        .iter()
+        .map(|x| {
+            vec![
+                x.name.clone(),
+                x.role.clone(),
+                x.objects.to_string(),
+                human_bytes(x.bytes),
+                x.pending_objects.to_string(),
+                human_bytes(x.pending_bytes),
+                x.s3_endpoint.clone(),
+            ]
+        })
+        .collect();
+    out += &table(
+        &[
+            "SITE",
+            "ROLE",
+            "OBJECTS",
+            "BYTES",
+            "PENDING",
+            "PENDING BYTES",
+            "S3",
+        ],
+        &rows,
+    );
+    out += "\n\n";
+    let rows: Vec<Vec<String>> = s
+        .links
+        .iter()
+        .map(|l| {
+            vec![
+                format!("{} -> {}", l.from, l.to),
+                bps(l.bandwidth_bps),
+                bps(l.effective_bps),
+                l.backlog_chunks.to_string(),
+                human_bytes(l.backlog_bytes),
+                human_bytes(l.transferred_bytes),
+            ]
+        })
+        .collect();
+    out += &table(
+        &[
+            "LINK",
+            "BANDWIDTH",
+            "EMULATED",
+            "BACKLOG CHUNKS",
+            "BACKLOG",
+            "TRANSFERRED",
+        ],
+        &rows,
+    );
+    out
+}
+
+pub fn buckets_json(b: &BucketsResponse) -> Value {
+    json!({"buckets": b.buckets.iter().map(|x| json!({
+        "name": x.name, "owner": x.owner, "site": x.site, "created_ms": x.created_ms,
+        "objects": x.objects, "bytes": x.bytes,
+    })).collect::<Vec<_>>()})
+}
+
+pub fn buckets_table(b: &BucketsResponse) -> String {
+    let rows: Vec<Vec<String>> = b
+        .buckets
+        .iter()
+        .map(|x| {
+            vec![
+                x.name.clone(),
+                x.site.clone(),
+                x.owner.clone(),
+                x.objects.to_string(),
+                human_bytes(x.bytes),
+            ]
+        })
+        .collect();
+    table(&["BUCKET", "SITE", "OWNER", "OBJECTS", "BYTES"], &rows)
+}
+
+pub fn object_json(o: &ObjectInfo) -> Value {
+    json!({
+        "bucket": o.bucket, "key": o.key, "size": o.size, "blake3": o.blake3, "etag": o.etag,
+        "content_type": o.content_type, "user_meta": o.user_meta, "chunk_count": o.chunk_count,
+        "chunk_size": o.chunk_size, "created_ms": o.created_ms, "ingest_site": o.ingest_site,
+        "policy": o.policy, "version_id": o.version_id,
+        "replicas": o.replicas.iter().map(|r| json!({
+            "site": r.site, "state": r.state, "verified_at_ms": r.verified_at_ms,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn object_table(o: &ObjectInfo) -> String {
+    let mut out = format!(
+        "{}/{}\n  size     {} ({})\n  blake3   {}\n  etag     {}\n  type     {}\n  chunks   {} of {}\n  ingest   {}\n  policy   {}\n",
+        o.bucket,
+        o.key,
+        o.size,
+        human_bytes(o.size),
+        o.blake3,
+        o.etag,
+        o.content_type,
+        o.chunk_count,
+        human_bytes(u64::from(o.chunk_size)),
+        o.ingest_site,
+        o.policy
+    );
+    for (k, v) in &o.user_meta {
+        out += &format!("  meta     {k}: {v}\n");
+    }
+    out += "\n";
+    let rows: Vec<Vec<String>> = o
+        .replicas
+        .iter()
+        .map(|r| vec![r.site.clone(), r.state.clone()])
+        .collect();
+    out += &table(&["SITE", "STATE"], &rows);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meridian_proto::v1::ReplicaInfo;
+
+    #[test]
+    fn object_json_has_replica_list() {
+        let o = ObjectInfo {
+            bucket: "b".into(),
+            key: "k".into(),
+            replicas: vec![ReplicaInfo {
+                site: "Jiangmen".into(),
+                state: "complete".into(),
+                verified_at_ms: 1,
+            }],
+            ..Default::default()
+        };
+        let v = object_json(&o);
+        assert_eq!(v["replicas"][0]["site"], "Jiangmen");
+        assert_eq!(v["replicas"][0]["state"], "complete");
+    }
+
+    #[test]
+    fn bytes_for_people() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(100 << 20), "100.0 MiB");
+    }
+}

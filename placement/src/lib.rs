@@ -1,0 +1,12 @@
+//! Sites, links, placement policies and the choice of target sites.
+//!
+//! Pure: no IO, no async. Every function here is a function of its inputs, so
+//! the same topology and policy always give the same placement.
+
+mod error;
+mod policy;
+mod topology;
+
+pub use error::PlacementError;
+pub use policy::{place, Placement, Policy, Rule};
+pub use topology::{Link, LinkId, Route, Site, SiteId, Topology};

@@ -1,0 +1,297 @@
+//! Placement policies: which sites must hold an object.
+//!
+//! This is the first, deliberately small policy language: rules match on
+//! bucket and key prefix; the first matching rule wins, else the default. A
+//! rule names how many copies to keep and, optionally, which sites to prefer.
+
+use serde::Deserialize;
+
+use crate::{PlacementError, SiteId, Topology};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub name: String,
+    pub bucket: Option<String>,
+    pub prefix: Option<String>,
+    /// Total copies, the ingest site's included.
+    pub copies: u32,
+    /// Sites tried first, in order, after the ingest site.
+    pub prefer: Vec<SiteId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    default: Rule,
+}
+
+/// Where one object must live, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub rule: String,
+    /// The ingest site first, then the others in the order they were chosen.
+    pub sites: Vec<SiteId>,
+    /// One line per chosen site saying why it was chosen.
+    pub reasons: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    default: RuleFile,
+    #[serde(rename = "rule", default)]
+    rules: Vec<RuleFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    bucket: Option<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+    copies: u32,
+    #[serde(default)]
+    prefer: Vec<String>,
+}
+
+impl Policy {
+    /// Parses and validates a policy file against a topology.
+    pub fn from_toml(text: &str, origin: &str, topo: &Topology) -> Result<Self, PlacementError> {
+        let file: PolicyFile = toml::from_str(text).map_err(|e| PlacementError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        let convert = |r: RuleFile, fallback: String| -> Result<Rule, PlacementError> {
+            let name = r.name.unwrap_or(fallback);
+            if r.copies == 0 {
+                return Err(PlacementError::invalid(
+                    origin,
+                    format!("rule {name}: copies = 0"),
+                    "copies is at least 1",
+                ));
+            }
+            if r.copies as usize > topo.sites().len() {
+                return Err(PlacementError::invalid(
+                    origin,
+                    format!(
+                        "rule {name}: copies = {} but the topology has {} sites",
+                        r.copies,
+                        topo.sites().len()
+                    ),
+                    "copies is at most the number of sites",
+                ));
+            }
+            let mut prefer = Vec::new();
+            for s in &r.prefer {
+                let site = topo.site_by_name(s).ok_or_else(|| {
+                    PlacementError::invalid(
+                        origin,
+                        format!("rule {name}: unknown site {s:?} in prefer"),
+                        "prefer names declared sites",
+                    )
+                })?;
+                prefer.push(site.id);
+            }
+            Ok(Rule {
+                name,
+                bucket: r.bucket,
+                prefix: r.prefix,
+                copies: r.copies,
+                prefer,
+            })
+        };
+        let default = convert(file.default, "default".to_string())?;
+        let mut rules = Vec::new();
+        for (i, r) in file.rules.into_iter().enumerate() {
+            if r.bucket.is_none() && r.prefix.is_none() {
+                return Err(PlacementError::invalid(
+                    origin,
+                    format!("rule #{} matches everything", i + 1),
+                    "a [[rule]] has a bucket or a prefix; use [default] for the rest",
+                ));
+            }
+            rules.push(convert(r, format!("rule-{}", i + 1))?);
+        }
+        Ok(Policy { rules, default })
+    }
+
+    /// The rule that governs `bucket/key`: the first match, else the default.
+    pub fn rule_for(&self, bucket: &str, key: &str) -> &Rule {
+        self.rules
+            .iter()
+            .find(|r| {
+                r.bucket.as_deref().is_none_or(|b| b == bucket)
+                    && r.prefix.as_deref().is_none_or(|p| key.starts_with(p))
+            })
+            .unwrap_or(&self.default)
+    }
+}
+
+/// Chooses the sites that must hold an object born at `ingest`.
+///
+/// The ingest site always holds a copy (the write lands there first). The
+/// rule's preferred sites come next, then the hub, then the remaining sites by
+/// the bandwidth of their route from the ingest site, fastest first, ties by
+/// site id, so the choice is deterministic.
+pub fn place(
+    topo: &Topology,
+    policy: &Policy,
+    bucket: &str,
+    key: &str,
+    ingest: SiteId,
+) -> Placement {
+    let rule = policy.rule_for(bucket, key);
+    let want = rule.copies as usize;
+    let mut sites = vec![ingest];
+    let mut reasons = vec![format!(
+        "{}: ingest site, holds the first copy",
+        topo.name(ingest)
+    )];
+    let mut push = |s: SiteId, why: String, sites: &mut Vec<SiteId>| {
+        if sites.len() < want && !sites.contains(&s) && topo.site(s).is_some() {
+            sites.push(s);
+            reasons.push(format!("{}: {why}", topo.name(s)));
+        }
+    };
+    for p in &rule.prefer {
+        push(*p, format!("preferred by rule {}", rule.name), &mut sites);
+    }
+    push(topo.hub(), "the hub".to_string(), &mut sites);
+    let mut rest: Vec<(u64, SiteId)> = topo
+        .sites()
+        .iter()
+        .filter(|s| !sites.contains(&s.id))
+        .filter_map(|s| topo.route(ingest, s.id).map(|r| (r.bottleneck_bps, s.id)))
+        .collect();
+    rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (bps, s) in rest {
+        push(
+            s,
+            format!(
+                "fastest remaining route from ingest ({} Gb/s)",
+                bps as f64 / 1e9
+            ),
+            &mut sites,
+        );
+    }
+    Placement {
+        rule: rule.name.clone(),
+        sites,
+        reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topo() -> Topology {
+        Topology::from_toml(
+            r#"
+hub = "Beijing"
+[[site]]
+id = 1
+name = "Beijing"
+[[site]]
+id = 2
+name = "Huairou"
+[[site]]
+id = 3
+name = "Dongguan"
+[[site]]
+id = 5
+name = "Jiangmen"
+[[link]]
+from = "Beijing"
+to = "Huairou"
+bandwidth_gbps = 100
+[[link]]
+from = "Beijing"
+to = "Dongguan"
+bandwidth_gbps = 20
+[[link]]
+from = "Beijing"
+to = "Jiangmen"
+bandwidth_gbps = 2
+"#,
+            "t",
+        )
+        .expect("topology")
+    }
+
+    #[test]
+    fn default_three_copies_ingest_hub_then_fastest() {
+        let t = topo();
+        let p = Policy::from_toml("[default]\ncopies = 3\n", "p", &t).expect("policy");
+        let pl = place(&t, &p, "b", "k", SiteId(5));
+        assert_eq!(pl.sites, vec![SiteId(5), SiteId(1), SiteId(2)]);
+        assert_eq!(pl.rule, "default");
+        assert_eq!(pl.reasons.len(), 3);
+        // Born at the hub: hub, then the two fastest others.
+        let pl = place(&t, &p, "b", "k", SiteId(1));
+        assert_eq!(pl.sites, vec![SiteId(1), SiteId(2), SiteId(3)]);
+    }
+
+    #[test]
+    fn first_matching_rule_wins() {
+        let t = topo();
+        let p = Policy::from_toml(
+            r#"
+[default]
+copies = 2
+[[rule]]
+name = "juno-raw"
+bucket = "juno"
+prefix = "raw/"
+copies = 3
+prefer = ["Dongguan"]
+[[rule]]
+bucket = "juno"
+copies = 1
+"#,
+            "p",
+            &t,
+        )
+        .expect("policy");
+        let pl = place(&t, &p, "juno", "raw/run1", SiteId(5));
+        assert_eq!(pl.rule, "juno-raw");
+        assert_eq!(pl.sites, vec![SiteId(5), SiteId(3), SiteId(1)]);
+        assert_eq!(
+            place(&t, &p, "juno", "derived/x", SiteId(5)).sites,
+            vec![SiteId(5)]
+        );
+        assert_eq!(place(&t, &p, "other", "raw/x", SiteId(5)).sites.len(), 2);
+    }
+
+    #[test]
+    fn invalid_policies_say_what_is_wrong() {
+        let t = topo();
+        let e = Policy::from_toml("[default]\ncopies = 9\n", "p.toml", &t).expect_err("too many");
+        assert!(e.to_string().contains("at most the number of sites"), "{e}");
+        let e = Policy::from_toml("[default]\ncopies = 1\nprefer = [\"Mars\"]\n", "p.toml", &t)
+            .expect_err("unknown");
+        assert!(e.to_string().contains("Mars"), "{e}");
+        let e = Policy::from_toml(
+            "[default]\ncopies = 1\n[[rule]]\ncopies = 1\n",
+            "p.toml",
+            &t,
+        )
+        .expect_err("catch-all");
+        assert!(e.to_string().contains("matches everything"), "{e}");
+        let e = Policy::from_toml("[default]\ncopie = 1\n", "p.toml", &t).expect_err("typo");
+        assert!(e.to_string().contains("p.toml"), "{e}");
+    }
+
+    #[test]
+    fn same_input_same_placement() {
+        let t = topo();
+        let p = Policy::from_toml("[default]\ncopies = 4\n", "p", &t).expect("policy");
+        let a = place(&t, &p, "b", "k", SiteId(3));
+        for _ in 0..10 {
+            assert_eq!(place(&t, &p, "b", "k", SiteId(3)), a);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building and testing Meridian needs, only when missing:
+#   libclang (rocksdb's bindgen), sccache (compile cache), and with --test
+#   the end-to-end clients: the aws CLI and boto3 (PyPI).
+set -euo pipefail
+
+need_apt=()
+if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+  need_apt+=(libclang-dev)
+fi
+command -v sccache >/dev/null 2>&1 || need_apt+=(sccache)
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  py_missing=()
+  python3 -c 'import boto3' 2>/dev/null || py_missing+=(boto3)
+  command -v aws >/dev/null 2>&1 && aws --version >/dev/null 2>&1 || py_missing+=(awscli)
+  if [ ${#py_missing[@]} -gt 0 ]; then
+    echo "installing from PyPI: ${py_missing[*]}" >&2
+    python3 -m pip install -q "${py_missing[@]}"
+    hash -r
+  fi
+fi
