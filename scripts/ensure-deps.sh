@@ -5,7 +5,8 @@
 set -euo pipefail
 
 need_apt=()
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+# libclang itself, not libclang-cpp (which a fresh machine has, and bindgen cannot use).
+if ! compgen -G '/usr/lib/llvm-*/lib/libclang.so' >/dev/null && ! compgen -G '/usr/lib/*/libclang-[0-9]*.so*' >/dev/null; then
   need_apt+=(libclang-dev)
 fi
 command -v sccache >/dev/null 2>&1 || need_apt+=(sccache)

@@ -1,0 +1,324 @@
+//! The gRPC client API end to end against a real `meridian dev`: streaming
+//! Put and Get (with ranges), Stat, List with paging, Delete, buckets, and
+//! the health and reflection services that grpcurl relies on.
+
+use anyhow::{ensure, Context, Result};
+use futures::StreamExt;
+use meridian_chaos_tests::data::{blake3_hex, random_bytes};
+use meridian_chaos_tests::{DevCluster, DevOptions};
+use meridian_proto::v1::object_service_client::ObjectServiceClient;
+use meridian_proto::v1::*;
+use tonic::transport::Channel;
+
+async fn client(cluster: &DevCluster) -> Result<ObjectServiceClient<Channel>> {
+    Ok(ObjectServiceClient::connect(cluster.grpc_endpoint())
+        .await
+        .context("connecting to the gRPC endpoint")?
+        .max_decoding_message_size(16 << 20)
+        .max_encoding_message_size(16 << 20))
+}
+
+fn put_frames(header: PutHeader, data: &[u8], frame: usize) -> Vec<PutRequest> {
+    let mut frames = vec![PutRequest {
+        frame: Some(put_request::Frame::Header(header)),
+    }];
+    frames.extend(data.chunks(frame).map(|c| PutRequest {
+        frame: Some(put_request::Frame::Data(c.to_vec())),
+    }));
+    frames
+}
+
+async fn get(
+    c: &mut ObjectServiceClient<Channel>,
+    req: GetRequest,
+) -> Result<(ObjectInfo, Vec<u8>)> {
+    let mut stream = c.get(req).await?.into_inner();
+    let first = stream.next().await.context("empty Get stream")??;
+    let Some(get_response::Frame::Info(info)) = first.frame else {
+        anyhow::bail!("the first Get frame is not the object info");
+    };
+    let mut body = Vec::new();
+    while let Some(frame) = stream.next().await {
+        match frame?.frame {
+            Some(get_response::Frame::Data(d)) => body.extend_from_slice(&d),
+            _ => anyhow::bail!("a second info frame"),
+        }
+    }
+    Ok((info, body))
+}
+
+fn header(bucket: &str, key: &str, site: &str) -> PutHeader {
+    PutHeader {
+        bucket: bucket.into(),
+        key: key.into(),
+        site: site.into(),
+        content_type: "application/x-hdf5".into(),
+        user_meta: [("run".to_string(), "42".to_string())].into(),
+        expected_size: None,
+        expected_blake3: String::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_put_get_stat_list_delete() -> Result<()> {
+    let cluster =
+        DevCluster::start_serving(DevOptions::default().with_chunk_size("256KiB")).await?;
+    let mut c = client(&cluster).await?;
+    c.create_bucket(CreateBucketRequest {
+        bucket: "juno".into(),
+        site: "Jiangmen".into(),
+    })
+    .await?;
+    let dup = c
+        .create_bucket(CreateBucketRequest {
+            bucket: "juno".into(),
+            site: String::new(),
+        })
+        .await;
+    ensure!(
+        dup.as_ref()
+            .is_err_and(|s| s.code() == tonic::Code::AlreadyExists),
+        "{dup:?}"
+    );
+    let bad = c
+        .create_bucket(CreateBucketRequest {
+            bucket: "Bad_Name".into(),
+            site: String::new(),
+        })
+        .await;
+    ensure!(
+        bad.as_ref()
+            .is_err_and(|s| s.code() == tonic::Code::InvalidArgument),
+        "{bad:?}"
+    );
+
+    // A multi-chunk object in uneven frames, with the size and hash the
+    // client expects: the server checks both.
+    let data = random_bytes(11, 3 * 256 * 1024 + 12_345);
+    let mut h = header("juno", "raw/run42.h5", "Jiangmen");
+    h.expected_size = Some(data.len() as u64);
+    h.expected_blake3 = blake3_hex(&data);
+    let resp = c
+        .put(futures::stream::iter(put_frames(h, &data, 100_000)))
+        .await?
+        .into_inner();
+    let info = resp.info.context("Put returned no info")?;
+    ensure!(
+        info.size == data.len() as u64 && info.blake3 == blake3_hex(&data),
+        "{info:?}"
+    );
+    ensure!(
+        info.chunk_count == 4 && info.ingest_site == "Jiangmen",
+        "{info:?}"
+    );
+    ensure!(
+        info.replicas
+            .iter()
+            .any(|r| r.site == "Jiangmen" && r.state == "complete"),
+        "{info:?}"
+    );
+    ensure!(
+        info.replicas.len() == 3,
+        "default policy keeps three copies: {info:?}"
+    );
+
+    // A wrong expected hash commits nothing.
+    let mut h = header("juno", "raw/bad-hash", "Jiangmen");
+    h.expected_blake3 = "00".repeat(32);
+    let r = c
+        .put(futures::stream::iter(put_frames(h, &data, 65_536)))
+        .await;
+    ensure!(
+        r.as_ref().is_err_and(|s| s.code() == tonic::Code::DataLoss),
+        "{r:?}"
+    );
+    // A stream shorter than its declared size commits nothing.
+    let mut h = header("juno", "raw/short", "Jiangmen");
+    h.expected_size = Some(data.len() as u64 + 1);
+    let r = c
+        .put(futures::stream::iter(put_frames(h, &data, 65_536)))
+        .await;
+    ensure!(r.is_err(), "a short stream was accepted");
+    for key in ["raw/bad-hash", "raw/short"] {
+        let s = c
+            .stat(StatRequest {
+                bucket: "juno".into(),
+                key: key.into(),
+            })
+            .await;
+        ensure!(
+            s.as_ref().is_err_and(|s| s.code() == tonic::Code::NotFound),
+            "{key}: {s:?}"
+        );
+    }
+
+    // Whole and ranged reads, at the ingest site and at Beijing.
+    for site in ["Jiangmen", "Beijing", ""] {
+        let (info, body) = get(
+            &mut c,
+            GetRequest {
+                bucket: "juno".into(),
+                key: "raw/run42.h5".into(),
+                site: site.into(),
+                offset: 0,
+                length: None,
+            },
+        )
+        .await?;
+        ensure!(body == data, "whole read at {site:?} differs");
+        ensure!(
+            info.user_meta.get("run").map(String::as_str) == Some("42"),
+            "{info:?}"
+        );
+        ensure!(info.content_type == "application/x-hdf5", "{info:?}");
+    }
+    let (off, len) = (256 * 1024 - 10, 300_000u64);
+    let (_, body) = get(
+        &mut c,
+        GetRequest {
+            bucket: "juno".into(),
+            key: "raw/run42.h5".into(),
+            site: "Jiangmen".into(),
+            offset: off as u64,
+            length: Some(len),
+        },
+    )
+    .await?;
+    ensure!(
+        body == data[off..off + len as usize],
+        "ranged read across a chunk boundary differs"
+    );
+    let past = get(
+        &mut c,
+        GetRequest {
+            bucket: "juno".into(),
+            key: "raw/run42.h5".into(),
+            site: String::new(),
+            offset: data.len() as u64 + 1,
+            length: None,
+        },
+    )
+    .await;
+    ensure!(past.is_err(), "a read past the end succeeded");
+
+    // Listing pages of 2 over 5 keys.
+    for i in 0..4 {
+        let h = header("juno", &format!("list/{i}"), "Beijing");
+        c.put(futures::stream::iter(put_frames(h, b"x", 1))).await?;
+    }
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    for _ in 0..10 {
+        let page = c
+            .list(ListRequest {
+                bucket: "juno".into(),
+                prefix: String::new(),
+                page_size: 2,
+                page_token: token.clone(),
+            })
+            .await?
+            .into_inner();
+        ensure!(page.objects.len() <= 2, "page too long");
+        seen.extend(page.objects.into_iter().map(|o| o.key));
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    ensure!(
+        seen == ["list/0", "list/1", "list/2", "list/3", "raw/run42.h5"],
+        "{seen:?}"
+    );
+
+    let buckets = c.list_buckets(ListBucketsRequest {}).await?.into_inner();
+    ensure!(
+        buckets
+            .buckets
+            .iter()
+            .any(|b| b.name == "juno" && b.site == "Jiangmen"),
+        "{buckets:?}"
+    );
+
+    c.delete(DeleteRequest {
+        bucket: "juno".into(),
+        key: "raw/run42.h5".into(),
+    })
+    .await?;
+    let gone = c
+        .stat(StatRequest {
+            bucket: "juno".into(),
+            key: "raw/run42.h5".into(),
+        })
+        .await;
+    ensure!(
+        gone.as_ref()
+            .is_err_and(|s| s.code() == tonic::Code::NotFound),
+        "{gone:?}"
+    );
+    let missing = c
+        .delete(DeleteRequest {
+            bucket: "nope".into(),
+            key: "k".into(),
+        })
+        .await;
+    ensure!(
+        missing
+            .as_ref()
+            .is_err_and(|s| s.code() == tonic::Code::NotFound),
+        "{missing:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_are_served() -> Result<()> {
+    let cluster = DevCluster::start_serving(DevOptions::default()).await?;
+    let channel = Channel::from_shared(cluster.grpc_endpoint())?
+        .connect()
+        .await?;
+
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    for service in ["", "meridian.v1.ObjectService", "meridian.v1.AdminService"] {
+        let r = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await?
+            .into_inner();
+        ensure!(
+            r.status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+            "{service:?} is not serving: {r:?}"
+        );
+    }
+
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    let mut refl = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut resp = refl
+        .server_reflection_info(futures::stream::iter([req]))
+        .await?
+        .into_inner();
+    let first = resp.next().await.context("no reflection answer")??;
+    let Some(MessageResponse::ListServicesResponse(list)) = first.message_response else {
+        anyhow::bail!("unexpected reflection answer: {first:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for want in [
+        "meridian.v1.ObjectService",
+        "meridian.v1.AdminService",
+        "meridian.v1.DataNodeService",
+        "grpc.health.v1.Health",
+    ] {
+        ensure!(
+            names.iter().any(|n| n == want),
+            "reflection lacks {want}: {names:?}"
+        );
+    }
+    Ok(())
+}
