@@ -11,11 +11,13 @@ use meridian_proto::v1::*;
 use tonic::{Request, Response, Status};
 
 use crate::data::DataPlane;
+use crate::replicator::Replicator;
 
 pub struct AdminApi {
     pub meta: Arc<MetaNode>,
     pub data: Arc<DataPlane>,
     pub gateway: Arc<Gateway>,
+    pub replicator: Arc<Replicator>,
     /// S3 endpoint of each site, in topology order.
     pub s3_endpoints: Vec<String>,
 }
@@ -71,6 +73,14 @@ impl AdminService for AdminApi {
                 transferred_bytes: l.transferred_bytes.load(Ordering::Relaxed),
             })
             .collect();
+        let stats = &self.replicator.stats;
+        let replication = ReplicationStatus {
+            running: stats.running.load(Ordering::Relaxed),
+            completed: stats.completed.load(Ordering::Relaxed),
+            failed_attempts: stats.failures.load(Ordering::Relaxed),
+            bytes_copied: stats.bytes_copied.load(Ordering::Relaxed),
+            waiting_retry: self.replicator.waiting_retry(),
+        };
         let r = self.meta.status();
         Ok(Response::new(StatusResponse {
             sites,
@@ -86,6 +96,7 @@ impl AdminService for AdminApi {
             }),
             objects,
             bytes,
+            replication: Some(replication),
         }))
     }
 

@@ -136,6 +136,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
         meta: meta.clone(),
         data: data.clone(),
         gateway: gateway.clone(),
+        replicator: replicator.clone(),
         s3_endpoints: endpoints.clone(),
     };
     let grpc = tonic::transport::Server::builder()

@@ -76,6 +76,11 @@ impl Replicator {
         })
     }
 
+    /// Replicas backing off after a failed attempt.
+    pub fn waiting_retry(&self) -> u64 {
+        self.jobs().values().filter(|j| !j.running).count() as u64
+    }
+
     fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, JobState>> {
         match self.jobs.lock() {
             Ok(g) => g,

@@ -59,7 +59,12 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 pub fn status_json(s: &StatusResponse) -> Value {
     let raft = s.raft.clone().unwrap_or_default();
+    let rep = s.replication.unwrap_or_default();
     json!({
+        "replication": {
+            "running": rep.running, "completed": rep.completed, "failed_attempts": rep.failed_attempts,
+            "bytes_copied": rep.bytes_copied, "waiting_retry": rep.waiting_retry,
+        },
         "objects": s.objects,
         "bytes": s.bytes,
         "raft": {
@@ -82,8 +87,9 @@ pub fn status_json(s: &StatusResponse) -> Value {
 
 pub fn status_table(s: &StatusResponse) -> String {
     let raft = s.raft.clone().unwrap_or_default();
+    let rep = s.replication.unwrap_or_default();
     let mut out = format!(
-        "Raft: node {} {} (leader {}), term {}, applied {}, last log {}, snapshot at {}\nCatalogue: {} objects, {}\n\n",
+        "Raft: node {} {} (leader {}), term {}, applied {}, last log {}, snapshot at {}\nCatalogue: {} objects, {}\nReplication: {} copying, {} completed, {} failed attempts ({} waiting to retry), {} copied\n\n",
         raft.node_id,
         raft.state,
         raft.leader,
@@ -92,7 +98,12 @@ pub fn status_table(s: &StatusResponse) -> String {
         raft.last_log_index,
         raft.snapshot_index,
         s.objects,
-        human_bytes(s.bytes)
+        human_bytes(s.bytes),
+        rep.running,
+        rep.completed,
+        rep.failed_attempts,
+        rep.waiting_retry,
+        human_bytes(rep.bytes_copied)
     );
     let rows: Vec<Vec<String>> = s
         .sites

@@ -171,6 +171,21 @@ impl MeridianS3 {
         }))
     }
 
+    /// Looks an object up for GET or HEAD: applies the conditional headers
+    /// and resolves the `Range` against its size.
+    async fn object_for_read(
+        &self,
+        bucket: &str,
+        key: &str,
+        conditions: &Conditions<'_>,
+        range: Option<&Range>,
+    ) -> S3Result<(ObjectRecord, Option<(u64, u64)>)> {
+        let record = self.gateway.catalogue().object(bucket, key).await?;
+        check_conditions(&record, conditions)?;
+        let range = byte_range(record.size, range)?;
+        Ok((record, range))
+    }
+
     pub(super) async fn do_get_object(
         &self,
         req: S3Request<GetObjectInput>,
@@ -179,22 +194,16 @@ impl MeridianS3 {
         refuse(input.version_id.is_some(), "Object versions")?;
         refuse(input.part_number.is_some(), "GetObject by part number")?;
         refuse(input.sse_customer_algorithm.is_some(), "SSE-C")?;
-        let record = self
-            .gateway
-            .catalogue()
-            .object(&input.bucket, &input.key)
+        let conditions = Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        };
+        let (record, range) = self
+            .object_for_read(&input.bucket, &input.key, &conditions, input.range.as_ref())
             .await?;
-        check_conditions(
-            &record,
-            &Conditions {
-                if_match: input.if_match.as_ref(),
-                if_none_match: input.if_none_match.as_ref(),
-                if_modified_since: input.if_modified_since.as_ref(),
-                if_unmodified_since: input.if_unmodified_since.as_ref(),
-            },
-        )?;
         let size = record.size;
-        let range = byte_range(size, input.range.as_ref())?;
         let (start, end) = range.unwrap_or((0, size));
         let len = end - start;
         let mut out = GetObjectOutput {
@@ -230,22 +239,16 @@ impl MeridianS3 {
         refuse(input.version_id.is_some(), "Object versions")?;
         refuse(input.part_number.is_some(), "HeadObject by part number")?;
         refuse(input.sse_customer_algorithm.is_some(), "SSE-C")?;
-        let record = self
-            .gateway
-            .catalogue()
-            .object(&input.bucket, &input.key)
+        let conditions = Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        };
+        let (record, range) = self
+            .object_for_read(&input.bucket, &input.key, &conditions, input.range.as_ref())
             .await?;
-        check_conditions(
-            &record,
-            &Conditions {
-                if_match: input.if_match.as_ref(),
-                if_none_match: input.if_none_match.as_ref(),
-                if_modified_since: input.if_modified_since.as_ref(),
-                if_unmodified_since: input.if_unmodified_since.as_ref(),
-            },
-        )?;
         let size = record.size;
-        let range = byte_range(size, input.range.as_ref())?;
         let (start, end) = range.unwrap_or((0, size));
         Ok(S3Response::new(HeadObjectOutput {
             accept_ranges: Some("bytes".to_string()),
