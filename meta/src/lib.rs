@@ -8,6 +8,7 @@
 //!   system calls.
 
 pub mod catalogue;
+pub mod commit;
 mod error;
 pub mod network;
 pub mod node;
@@ -16,4 +17,4 @@ pub mod types;
 
 pub use error::MetaError;
 pub use node::{MetaConfig, MetaNode};
-pub use types::{Outcome, OutcomeCode, TypeConfig};
+pub use types::{command, Outcome, OutcomeCode, TypeConfig};

@@ -9,6 +9,7 @@ use meridian_proto::v1::{Command, CommandBatch};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 
 use crate::catalogue::CatalogueReader;
+use crate::commit::{CommitConfig, Committer};
 use crate::network::NoPeers;
 use crate::store;
 use crate::types::{Outcome, Request, TypeConfig};
@@ -25,6 +26,8 @@ pub struct MetaConfig {
     pub snapshot_every: u64,
     /// How long to wait for this node to become leader at start.
     pub leader_wait: Duration,
+    /// Group commit of concurrent writes.
+    pub commit: CommitConfig,
 }
 
 impl MetaConfig {
@@ -35,6 +38,7 @@ impl MetaConfig {
             addr,
             snapshot_every: 20_000,
             leader_wait: Duration::from_secs(30),
+            commit: CommitConfig::default(),
         }
     }
 }
@@ -56,12 +60,14 @@ pub struct MetaNode {
     raft: Raft<TypeConfig>,
     reader: CatalogueReader,
     db: Arc<rocksdb::DB>,
+    committer: Committer,
 }
 
 impl MetaNode {
     /// Opens the store, starts Raft, initializes a new single-voter group on
     /// first start, and waits (bounded) until this node leads.
     pub async fn start(cfg: MetaConfig) -> Result<Self, MetaError> {
+        cfg.commit.validate().map_err(MetaError::Raft)?;
         let (log, sm) = store::open(&cfg.dir)?;
         let db = sm.db().clone();
         let raft_config = openraft::Config {
@@ -102,6 +108,7 @@ impl MetaNode {
         Ok(MetaNode {
             id: cfg.node_id,
             reader: CatalogueReader::new(db.clone()),
+            committer: Committer::start(raft.clone(), cfg.commit.clone()),
             raft,
             db,
         })
@@ -128,17 +135,22 @@ impl MetaNode {
         Ok(outcomes)
     }
 
-    /// Commits one command; a refusal becomes `MetaError::Rejected`.
+    /// Commits one command, batched with concurrent ones into one Raft
+    /// entry; a refusal becomes `MetaError::Rejected`.
     pub async fn write_one(&self, command: Command) -> Result<Outcome, MetaError> {
-        let outcome = self
-            .write(vec![command])
-            .await?
-            .pop()
-            .ok_or_else(|| MetaError::Raft("no outcome".into()))?;
-        match outcome {
+        match self.committer.submit(command).await? {
             Outcome::Rejected { code, message } => Err(MetaError::Rejected { code, message }),
             o => Ok(o),
         }
+    }
+
+    /// Commands committed and the Raft entries that carried them.
+    pub fn commit_stats(&self) -> (u64, u64) {
+        let s = self.committer.stats();
+        (
+            s.commands.load(std::sync::atomic::Ordering::Relaxed),
+            s.batches.load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// Returns once this node's state machine reflects every write committed

@@ -73,3 +73,12 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Response(pub Vec<Outcome>);
+
+/// A command with a fresh request id: retries of it (the same value) are
+/// applied at most once.
+pub fn command(op: meridian_proto::v1::command::Op) -> meridian_proto::v1::Command {
+    meridian_proto::v1::Command {
+        op: Some(op),
+        request_id: rand::random::<[u8; 16]>().to_vec(),
+    }
+}

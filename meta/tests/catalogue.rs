@@ -8,7 +8,7 @@ use meridian_proto::v1::command::Op;
 use meridian_proto::v1::*;
 
 fn cmd(op: Op) -> Command {
-    Command { op: Some(op) }
+    meridian_meta::command(op)
 }
 
 fn create_bucket(name: &str) -> Command {
@@ -251,6 +251,95 @@ async fn restart_keeps_committed_state() {
             .expect("object survives")
             .size,
         5
+    );
+    n.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_retried_command_is_applied_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    let first = create_bucket("once");
+    n.write_one(first.clone()).await.expect("create");
+    // The same request again (a client retry): the first outcome, no error.
+    assert_eq!(
+        n.write_one(first.clone()).await.expect("retry"),
+        meridian_meta::Outcome::Done
+    );
+    // A new request for the same thing is refused as usual.
+    let again = n.write_one(create_bucket("once")).await;
+    assert!(
+        matches!(
+            again,
+            Err(MetaError::Rejected {
+                code: OutcomeCode::BucketExists,
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    // An object put retried after a later overwrite does not bring back the old version.
+    n.write_one(put(
+        "once",
+        "k",
+        record(1, "v1", &[(1, ReplicaState::Complete)]),
+    ))
+    .await
+    .expect("v1");
+    let v2 = put("once", "k", record(2, "v2", &[(1, ReplicaState::Complete)]));
+    n.write_one(v2.clone()).await.expect("v2");
+    let v1_retry = put("once", "k", record(1, "v1", &[(1, ReplicaState::Complete)]));
+    n.write_one(v1_retry).await.expect("fresh id applies");
+    n.write_one(v2).await.expect("v2 retry is deduplicated");
+    let b = n.reader().bucket("once").expect("r").expect("bucket");
+    assert_eq!(
+        n.reader()
+            .object(b.id, "k")
+            .expect("r")
+            .expect("obj")
+            .version_id,
+        "v1"
+    );
+    n.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_raft_entries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = std::sync::Arc::new(node(dir.path()).await);
+    n.write_one(create_bucket("many")).await.expect("create");
+    let (cmds0, batches0) = n.commit_stats();
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let n = n.clone();
+        tasks.push(tokio::spawn(async move {
+            n.write_one(put(
+                "many",
+                &format!("k{i:04}"),
+                record(10, &format!("v{i}"), &[(1, ReplicaState::Complete)]),
+            ))
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join").expect("write");
+    }
+    let (cmds, batches) = n.commit_stats();
+    assert_eq!(cmds - cmds0, 400);
+    assert!(
+        batches - batches0 < 400,
+        "no batching: {} entries for 400 writes",
+        batches - batches0
+    );
+    let b = n.reader().bucket("many").expect("r").expect("bucket");
+    assert_eq!(n.reader().bucket_counter(b.id).expect("c").objects, 400);
+    assert_eq!(
+        n.reader()
+            .list(b.id, "", None, None, 1000)
+            .expect("list")
+            .items
+            .len(),
+        400
     );
     n.shutdown().await.expect("shutdown");
 }

@@ -37,8 +37,10 @@ pub fn gateway_error(e: MetaError) -> GatewayError {
     }
 }
 
+/// A fresh request id per logical write; the committer and Raft may retry
+/// it, the state machine applies it once.
 fn cmd(op: Op) -> Command {
-    Command { op: Some(op) }
+    meridian_meta::command(op)
 }
 
 impl MetaCatalogue {

@@ -17,7 +17,7 @@ use meridian_meta::catalogue::PendingReplica;
 use meridian_meta::MetaNode;
 use meridian_placement::SiteId;
 use meridian_proto::v1::command::Op;
-use meridian_proto::v1::{Command, ReplicaState, SetReplicaStateCmd};
+use meridian_proto::v1::{ReplicaState, SetReplicaStateCmd};
 use tokio::sync::{watch, Notify};
 
 use crate::data::DataPlane;
@@ -241,15 +241,15 @@ impl Replicator {
                 (bw, std::cmp::Reverse(*h))
             })
             .ok_or((None, "no complete replica to copy from".to_string()))?;
-        let set_state = |state: ReplicaState| Command {
-            op: Some(Op::SetReplicaState(SetReplicaStateCmd {
+        let set_state = |state: ReplicaState| {
+            meridian_meta::command(Op::SetReplicaState(SetReplicaStateCmd {
                 bucket: bucket.clone(),
                 key: p.key.clone(),
                 version_id: p.version_id.clone(),
                 site: p.site,
                 state: state as i32,
                 now_ms: now_ms(),
-            })),
+            }))
         };
         let state = rec
             .replicas

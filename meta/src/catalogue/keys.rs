@@ -17,6 +17,8 @@
 //! | `Q` | dest site (u32), bucket id, key       | version id       |
 //! | `C` | `s`/`p` site (u32) or `b` bucket id    | Counter          |
 //! | `N` | `bucket`                              | next bucket id   |
+//! | `D` | request id                            | Outcome (JSON)   |
+//! | `E` | log index (u64), request id           | (empty): expiry  |
 
 pub const BUCKET: u8 = b'B';
 pub const BUCKET_ID: u8 = b'I';
@@ -27,6 +29,8 @@ pub const PART: u8 = b'P';
 pub const PENDING: u8 = b'Q';
 pub const COUNTER: u8 = b'C';
 pub const SEQUENCE: u8 = b'N';
+pub const REQUEST: u8 = b'D';
+pub const REQUEST_EXPIRY: u8 = b'E';
 
 pub fn bucket(name: &str) -> Vec<u8> {
     tagged(BUCKET, name.as_bytes())
@@ -116,6 +120,24 @@ pub fn bucket_counter(bucket_id: u64) -> Vec<u8> {
 
 pub fn next_bucket_id() -> Vec<u8> {
     tagged(SEQUENCE, b"bucket")
+}
+
+pub fn request(id: &[u8]) -> Vec<u8> {
+    tagged(REQUEST, id)
+}
+
+pub fn request_expiry(index: u64, id: &[u8]) -> Vec<u8> {
+    let mut k = tagged(REQUEST_EXPIRY, &index.to_be_bytes());
+    k.extend_from_slice(id);
+    k
+}
+
+/// Splits an expiry key into (log index, request id).
+pub fn parse_request_expiry(k: &[u8]) -> Option<(u64, &[u8])> {
+    if k.len() < 9 || k[0] != REQUEST_EXPIRY {
+        return None;
+    }
+    Some((u64::from_be_bytes(k[1..9].try_into().ok()?), &k[9..]))
 }
 
 /// The smallest key greater than every key starting with `prefix`, or

@@ -2,6 +2,7 @@
 //! apply function ([`apply`]) and the read paths ([`read`]).
 
 pub mod apply;
+pub mod dedupe;
 pub mod keys;
 pub mod read;
 pub(crate) mod txn;

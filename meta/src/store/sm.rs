@@ -12,7 +12,7 @@ use rocksdb::{WriteBatch, DB};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use super::{cf, snapshot, CF_CATALOGUE, CF_SM};
-use crate::catalogue::apply::apply;
+use crate::catalogue::dedupe;
 use crate::catalogue::txn::Txn;
 use crate::types::{Response, TypeConfig};
 
@@ -181,7 +181,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     let mut outcomes = Vec::with_capacity(req.0.commands.len());
                     for cmd in &req.0.commands {
                         outcomes.push(
-                            apply(&mut txn, cmd)
+                            dedupe::apply_once(&mut txn, log_id.index, cmd)
                                 .map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?,
                         );
                     }
@@ -198,6 +198,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             responses.push(resp);
             last = Some(log_id);
+        }
+        if let Some(l) = last {
+            dedupe::expire(&mut txn, l.index)
+                .map_err(|e| StorageIOError::apply(l, AnyError::new(&e)))?;
         }
         txn.write_into(&mut batch);
         if let Some(l) = last {
