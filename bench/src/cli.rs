@@ -27,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// PUT or GET objects of one size through the S3 API for a fixed time.
     S3(S3Args),
+    /// Insert N file records into a fresh catalogue, then measure stat and list.
+    Meta(crate::meta::MetaArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -139,7 +141,9 @@ mod tests {
             "--json",
         ])
         .expect("parses");
-        let Command::S3(args) = cli.command;
+        let Command::S3(args) = cli.command else {
+            panic!("parsed as another command");
+        };
         let run = args.validated().expect("valid");
         assert_eq!(run.op, Op::Get);
         assert_eq!(run.size, 64 << 20);
@@ -161,7 +165,9 @@ mod tests {
             }
             argv.extend([flag, value]);
             let cli = Cli::try_parse_from(argv).expect("parses");
-            let Command::S3(args) = cli.command;
+            let Command::S3(args) = cli.command else {
+                panic!("parsed as another command");
+            };
             assert!(args.validated().is_err(), "{flag} {value} accepted");
         }
     }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod client;
+mod meta;
 mod report;
 mod size;
 mod stats;
@@ -20,6 +21,14 @@ async fn main() -> Result<()> {
                 println!("{}", report.to_json());
             } else {
                 print!("{}", report.to_table());
+            }
+        }
+        cli::Command::Meta(args) => {
+            let report = meta::run(&args).await?;
+            if args.json {
+                println!("{report}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&report)?);
             }
         }
     }

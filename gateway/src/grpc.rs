@@ -90,14 +90,29 @@ impl ObjectApi {
 
 type GetStream = Pin<Box<dyn Stream<Item = Result<GetResponse, Status>> + Send>>;
 
+/// Longest a Put may go without a frame, or a Get's client without taking
+/// one, before the call is abandoned (and, for a Put, nothing committed).
+const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Splits the data frames of a Put stream out of the request stream.
 fn data_frames(stream: Streaming<PutRequest>) -> impl Stream<Item = Result<Bytes, String>> + Send {
-    stream.map(|frame| match frame {
-        Ok(PutRequest {
-            frame: Some(put_request::Frame::Data(d)),
-        }) => Ok(Bytes::from(d)),
-        Ok(_) => Err("expected a data frame after the header".to_string()),
-        Err(s) => Err(format!("client stream failed: {}", s.message())),
+    futures::stream::unfold(Some(stream), |st| async move {
+        let mut st = st?;
+        match tokio::time::timeout(IDLE, st.next()).await {
+            Err(_) => Some((Err(format!("no data frame for {IDLE:?}")), None)),
+            Ok(None) => None,
+            Ok(Some(frame)) => {
+                let item = match frame {
+                    Ok(PutRequest {
+                        frame: Some(put_request::Frame::Data(d)),
+                    }) => Ok(Bytes::from(d)),
+                    Ok(_) => Err("expected a data frame after the header".to_string()),
+                    Err(s) => Err(format!("client stream failed: {}", s.message())),
+                };
+                let next = if item.is_ok() { Some(st) } else { None };
+                Some((item, next))
+            }
+        }
     })
 }
 
@@ -236,7 +251,7 @@ impl ObjectService for ObjectApi {
         tokio::spawn(async move {
             while let Some(item) = all.next().await {
                 let stop = item.is_err();
-                if tx.send(item).await.is_err() || stop {
+                if tx.send_timeout(item, IDLE).await.is_err() || stop {
                     break;
                 }
             }

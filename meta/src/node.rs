@@ -180,6 +180,21 @@ impl MetaNode {
         }
     }
 
+    /// Flushes and compacts the catalogue, then returns the bytes its SST
+    /// files take on disk (what a record costs at rest).
+    pub fn catalogue_disk_bytes(&self) -> Result<u64, MetaError> {
+        let cf = self
+            .db
+            .cf_handle(crate::store::CF_CATALOGUE)
+            .ok_or_else(|| MetaError::Unavailable("catalogue column family missing".into()))?;
+        self.db.flush_cf(cf)?;
+        self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        Ok(self
+            .db
+            .property_int_value_cf(cf, "rocksdb.total-sst-files-size")?
+            .unwrap_or(0))
+    }
+
     /// Stops Raft and flushes the database.
     pub async fn shutdown(&self) -> Result<(), MetaError> {
         self.raft

@@ -343,3 +343,78 @@ async fn concurrent_writes_share_raft_entries() {
     );
     n.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn replica_states_only_move_forward_and_ids_are_not_reused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    n.write_one(create_bucket("fwd")).await.expect("create");
+    n.write_one(put(
+        "fwd",
+        "k",
+        record(
+            1,
+            "v",
+            &[(1, ReplicaState::Complete), (2, ReplicaState::Pending)],
+        ),
+    ))
+    .await
+    .expect("put");
+    let set = |state: i32| {
+        cmd(Op::SetReplicaState(SetReplicaStateCmd {
+            bucket: "fwd".into(),
+            key: "k".into(),
+            version_id: "v".into(),
+            site: 2,
+            state,
+            now_ms: 1,
+        }))
+    };
+    n.write_one(set(ReplicaState::Complete as i32))
+        .await
+        .expect("pending -> complete");
+    let back = n.write_one(set(ReplicaState::Copying as i32)).await;
+    assert!(
+        matches!(
+            back,
+            Err(MetaError::Rejected {
+                code: OutcomeCode::Invalid,
+                ..
+            })
+        ),
+        "{back:?}"
+    );
+    let bogus = n.write_one(set(99)).await;
+    assert!(
+        matches!(
+            bogus,
+            Err(MetaError::Rejected {
+                code: OutcomeCode::Invalid,
+                ..
+            })
+        ),
+        "{bogus:?}"
+    );
+    assert_eq!(n.reader().pending_counter(2).expect("c").objects, 0);
+    assert_eq!(n.reader().site_counter(2).expect("c").objects, 1);
+
+    // One request id, two different commands: the second is refused.
+    let mut a = create_bucket("id-a");
+    let mut b = create_bucket("id-b");
+    a.request_id = b"fixed-id".to_vec();
+    b.request_id = b"fixed-id".to_vec();
+    n.write_one(a).await.expect("first use");
+    let reused = n.write_one(b).await;
+    assert!(
+        matches!(
+            reused,
+            Err(MetaError::Rejected {
+                code: OutcomeCode::Invalid,
+                ..
+            })
+        ),
+        "{reused:?}"
+    );
+    assert!(n.reader().bucket("id-b").expect("r").is_none());
+    n.shutdown().await.expect("shutdown");
+}

@@ -58,6 +58,9 @@ impl From<DataError> for GatewayError {
     }
 }
 
+/// The largest chunk any configuration writes (`--chunk-size` is at most 64 MiB).
+pub const MAX_CHUNK_BYTES: u64 = 64 << 20;
+
 /// BLAKE3 of `data`, computed off the async threads.
 pub async fn hash_of(data: Bytes) -> Result<(ChunkHash, Bytes), DataError> {
     tokio::task::spawn_blocking(move || (*blake3::hash(&data).as_bytes(), data))
@@ -125,6 +128,17 @@ impl SiteStore {
     /// The chunk's bytes, verified; `NotFound` or `Corrupt` otherwise.
     pub async fn get(&self, hash: &ChunkHash) -> Result<Bytes, DataError> {
         let data = match self.store.get(&chunk_path(hash)).await {
+            Ok(r) if r.meta.size > MAX_CHUNK_BYTES => {
+                // Not one of ours: refuse before reading it into memory.
+                return Err(DataError::Corrupt {
+                    hash: hex::encode(hash),
+                    site: self.name.clone(),
+                    actual: format!(
+                        "a file of {} bytes, above the {MAX_CHUNK_BYTES}-byte chunk bound",
+                        r.meta.size
+                    ),
+                });
+            }
             Ok(r) => r.bytes().await.map_err(|e| self.err(e))?,
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(DataError::NotFound(hex::encode(hash), self.name.clone()))

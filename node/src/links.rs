@@ -26,7 +26,14 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
+    /// A bucket for `bytes_per_s`; rates below one byte a second are raised
+    /// to it, so no wait is infinite.
     pub fn new(bytes_per_s: f64) -> Self {
+        let bytes_per_s = if bytes_per_s.is_finite() {
+            bytes_per_s.max(1.0)
+        } else {
+            1.0
+        };
         // A burst of 50 ms of traffic (at least one slice) keeps the rate
         // smooth at every scale.
         let burst = (bytes_per_s * 0.05).max(SLICE_BYTES as f64);
@@ -41,24 +48,30 @@ impl TokenBucket {
         self.bytes_per_s
     }
 
+    /// Reserves `n` bytes now and returns how long until the link has
+    /// carried them.
+    pub fn reserve(&self, n: usize) -> Duration {
+        let mut st = match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let now = Instant::now();
+        let elapsed = now.duration_since(st.1).as_secs_f64();
+        st.0 = (st.0 + elapsed * self.bytes_per_s).min(self.burst);
+        st.1 = now;
+        st.0 -= n as f64;
+        if st.0 >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::try_from_secs_f64(-st.0 / self.bytes_per_s)
+                .unwrap_or(MAX_WAIT)
+                .min(MAX_WAIT)
+        }
+    }
+
     /// Reserves `n` bytes and waits until the link has carried them.
     pub async fn take(&self, n: usize) {
-        let wait = {
-            let mut st = match self.state.lock() {
-                Ok(g) => g,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            let now = Instant::now();
-            let elapsed = now.duration_since(st.1).as_secs_f64();
-            st.0 = (st.0 + elapsed * self.bytes_per_s).min(self.burst);
-            st.1 = now;
-            st.0 -= n as f64;
-            if st.0 >= 0.0 {
-                Duration::ZERO
-            } else {
-                Duration::from_secs_f64(-st.0 / self.bytes_per_s).min(MAX_WAIT)
-            }
-        };
+        let wait = self.reserve(n);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
@@ -113,8 +126,18 @@ impl Links {
         let mut left = bytes;
         while left > 0 {
             let n = left.min(SLICE_BYTES);
+            // Every link of the route carries the slice at once (the
+            // transfer is pipelined through the relay), so the slowest link
+            // sets the pace rather than the sum of them.
+            let wait = states
+                .iter()
+                .map(|s| s.bucket.reserve(n))
+                .max()
+                .unwrap_or(Duration::ZERO);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
             for s in &states {
-                s.bucket.take(n).await;
                 s.transferred_bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
             left -= n;

@@ -26,6 +26,9 @@ use crate::data::DataPlane;
 const SCAN_LIMIT: usize = 1024;
 /// Longest pause between two attempts at one replica.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Jobs remembered (running or backing off) before idle ones are dropped;
+/// a dropped one is found again by the next scan.
+const MAX_JOBS: usize = 65_536;
 /// Idle re-scan period, in case a wake-up was missed.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -52,6 +55,9 @@ pub struct Replicator {
     wake: Arc<Notify>,
     per_site: usize,
     jobs: Mutex<HashMap<Vec<u8>, JobState>>,
+    /// Where each site's scan of the pending index resumes, so replicas
+    /// that keep failing at the front cannot starve the ones behind them.
+    cursors: Mutex<HashMap<u32, Vec<u8>>>,
     pub stats: ReplicationStats,
 }
 
@@ -72,6 +78,7 @@ impl Replicator {
             wake,
             per_site,
             jobs: Mutex::new(HashMap::new()),
+            cursors: Mutex::new(HashMap::new()),
             stats: ReplicationStats::default(),
         })
     }
@@ -114,10 +121,14 @@ impl Replicator {
             .map(|s| s.id.0)
             .collect();
         for site in sites {
-            let pending = self.meta.reader().pending(site, None, SCAN_LIMIT)?;
+            let cursor = self.cursor(site);
+            let pending = self
+                .meta
+                .reader()
+                .pending(site, cursor.as_deref(), SCAN_LIMIT)?;
             let now = Instant::now();
             let mut jobs = self.jobs();
-            if pending.len() < SCAN_LIMIT {
+            if cursor.is_none() && pending.len() < SCAN_LIMIT {
                 // The page is the whole index for this site: forget replicas
                 // that are no longer pending (deleted, overwritten).
                 let live: std::collections::HashSet<&[u8]> =
@@ -126,14 +137,27 @@ impl Replicator {
                     j.running || site_of(k) != Some(site) || live.contains(k.as_slice())
                 });
             }
+            if jobs.len() > MAX_JOBS {
+                jobs.retain(|_, j| j.running);
+            }
+            // Resume after the last entry looked at; wrap at the end.
+            let mut next_cursor = if pending.len() < SCAN_LIMIT {
+                None
+            } else {
+                pending.last().map(|p| p.cursor.clone())
+            };
             let mut running = jobs
                 .iter()
                 .filter(|(k, j)| j.running && site_of(k) == Some(site))
                 .count();
+            let mut last_seen: Option<Vec<u8>> = None;
             for p in pending {
                 if running >= self.per_site {
+                    // Not looked at: the next pass starts here.
+                    next_cursor = last_seen.clone().or(cursor.clone());
                     break;
                 }
+                last_seen = Some(p.cursor.clone());
                 let ready = match jobs.get(&p.cursor) {
                     None => true,
                     Some(j) => !j.running && j.retry_at <= now,
@@ -157,8 +181,23 @@ impl Replicator {
                 let this = self.clone();
                 tokio::spawn(async move { this.job(p, avoid).await });
             }
+            drop(jobs);
+            self.set_cursor(site, next_cursor);
         }
         Ok(())
+    }
+
+    fn cursor(&self, site: u32) -> Option<Vec<u8>> {
+        let c = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
+        c.get(&site).cloned()
+    }
+
+    fn set_cursor(&self, site: u32, cursor: Option<Vec<u8>>) {
+        let mut c = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
+        match cursor {
+            Some(k) => c.insert(site, k),
+            None => c.remove(&site),
+        };
     }
 
     async fn job(self: Arc<Self>, p: PendingReplica, avoid: Vec<u32>) {
@@ -257,12 +296,25 @@ impl Replicator {
             .find(|r| r.site == p.site)
             .map(|r| r.state);
         if state == Some(ReplicaState::Pending as i32) {
-            self.meta
+            let o = self
+                .meta
                 .write_one(set_state(ReplicaState::Copying))
                 .await
                 .map_err(|e| (None, e.to_string()))?;
+            if o == meridian_meta::Outcome::Stale {
+                // Overwritten or deleted since the scan: nothing to copy.
+                return Ok(());
+            }
         }
         for c in &rec.chunks {
+            // Stop as soon as the version is overwritten or deleted: a slow
+            // link must not carry dead data for hours.
+            let current = reader
+                .object(p.bucket_id, &p.key)
+                .map_err(|e| (None, e.to_string()))?;
+            if current.is_none_or(|r| r.version_id != p.version_id) {
+                return Ok(());
+            }
             let hash: [u8; 32] = c
                 .hash
                 .as_slice()

@@ -184,14 +184,15 @@ impl Topology {
                     "a link joins two different sites",
                 ));
             }
-            if !(l.bandwidth_gbps.is_finite() && l.bandwidth_gbps > 0.0) {
+            // At least 1 kb/s: a link slower than that is a typo, not a link.
+            if !(l.bandwidth_gbps.is_finite() && l.bandwidth_gbps >= 1e-6) {
                 return Err(PlacementError::invalid(
                     origin,
                     format!(
                         "link {} -> {} bandwidth_gbps = {}",
                         l.from, l.to, l.bandwidth_gbps
                     ),
-                    "bandwidth_gbps is a positive number",
+                    "bandwidth_gbps is a number of at least 0.000001 (1 kb/s)",
                 ));
             }
             let bandwidth_bps = (l.bandwidth_gbps * 1e9) as u64;

@@ -133,6 +133,27 @@ fn part_numbers(txn: &Txn<'_>, upload_id: &str) -> Result<Vec<u32>, MetaError> {
         .collect())
 }
 
+/// Replica states only move forward: pending -> copying -> complete, a
+/// complete replica may turn suspect or lost, and a suspect or lost one goes
+/// back to pending for repair. A late or repeated update cannot undo progress.
+fn transition_allowed(from: ReplicaState, to: ReplicaState) -> bool {
+    use ReplicaState::*;
+    (from == to && to != Unspecified)
+        || matches!(
+            (from, to),
+            (Pending, Copying)
+                | (Pending, Complete)
+                | (Copying, Complete)
+                | (Copying, Pending)
+                | (Complete, Suspect)
+                | (Complete, Lost)
+                | (Suspect, Complete)
+                | (Suspect, Lost)
+                | (Suspect, Pending)
+                | (Lost, Pending)
+        )
+}
+
 /// Applies one command to the overlay. `Err` only for storage failures and
 /// corrupt records; a refused command is an `Ok(Outcome::Rejected)`.
 pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
@@ -209,6 +230,12 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             if rec.version_id != c.version_id {
                 return Ok(Outcome::Stale);
             }
+            let Ok(to) = ReplicaState::try_from(c.state) else {
+                return Ok(reject(
+                    OutcomeCode::Invalid,
+                    format!("unknown replica state {}", c.state),
+                ));
+            };
             let Some(idx) = rec.replicas.iter().position(|r| r.site == c.site) else {
                 return Ok(reject(
                     OutcomeCode::Invalid,
@@ -216,6 +243,16 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
                 ));
             };
             let old = rec.replicas[idx].state;
+            let from = ReplicaState::try_from(old).unwrap_or(ReplicaState::Unspecified);
+            if !transition_allowed(from, to) {
+                return Ok(reject(
+                    OutcomeCode::Invalid,
+                    format!(
+                        "replica at site {} cannot go from {from:?} to {to:?}",
+                        c.site
+                    ),
+                ));
+            }
             let before = rec.clone();
             replica_effects(txn, b.id, &c.key, &before, c.site, old, -1)?;
             rec.replicas[idx].state = c.state;

@@ -7,6 +7,8 @@
 //! replica forgets the same ids at the same point.
 
 use meridian_proto::v1::Command;
+use prost::Message;
+use serde::{Deserialize, Serialize};
 
 use super::apply::apply;
 use super::keys;
@@ -22,6 +24,19 @@ const EXPIRE_PER_BATCH: usize = 4096;
 /// Longest accepted request id.
 const MAX_ID_BYTES: usize = 64;
 
+/// What is remembered of a request: the outcome, and a digest of the
+/// command, so that an id reused for a different command is refused rather
+/// than silently answered with another command's outcome.
+#[derive(Serialize, Deserialize)]
+struct Seen {
+    digest: String,
+    outcome: Outcome,
+}
+
+fn digest(cmd: &Command) -> String {
+    blake3::hash(&cmd.encode_to_vec()).to_hex().to_string()
+}
+
 /// Applies `cmd` at log `index` unless its request id was seen in the window.
 pub fn apply_once(txn: &mut Txn<'_>, index: u64, cmd: &Command) -> Result<Outcome, MetaError> {
     let id = cmd.request_id.as_slice();
@@ -29,14 +44,29 @@ pub fn apply_once(txn: &mut Txn<'_>, index: u64, cmd: &Command) -> Result<Outcom
         return apply(txn, cmd);
     }
     let seen_key = keys::request(id);
+    let digest = digest(cmd);
     if let Some(v) = txn.get(&seen_key)? {
-        return serde_json::from_slice(&v).map_err(|e| MetaError::Corrupt {
-            key: format!("request {}", String::from_utf8_lossy(id)),
+        let seen: Seen = serde_json::from_slice(&v).map_err(|e| MetaError::Corrupt {
+            key: format!("request {}", hex::encode(id)),
             message: e.to_string(),
-        });
+        })?;
+        if seen.digest != digest {
+            return Ok(Outcome::Rejected {
+                code: crate::OutcomeCode::Invalid,
+                message: format!(
+                    "request id {} was used for another command",
+                    hex::encode(id)
+                ),
+            });
+        }
+        return Ok(seen.outcome);
     }
     let outcome = apply(txn, cmd)?;
-    let bytes = serde_json::to_vec(&outcome).map_err(|e| MetaError::Raft(e.to_string()))?;
+    let seen = Seen {
+        digest,
+        outcome: outcome.clone(),
+    };
+    let bytes = serde_json::to_vec(&seen).map_err(|e| MetaError::Raft(e.to_string()))?;
     txn.put(seen_key, bytes);
     txn.put(keys::request_expiry(index, id), Vec::new());
     Ok(outcome)

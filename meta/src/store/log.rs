@@ -162,7 +162,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, SErr> {
         let last_purged_log_id: Option<LogId<u64>> = self.get_json(LAST_PURGED)?;
-        let last_log_id = self.last_entry()?.map(|e| e.log_id).or(last_purged_log_id);
+        // After a snapshot install the purge point may lie beyond the last
+        // entry; the log then ends at the purge point.
+        let last_log_id = std::cmp::max(self.last_entry()?.map(|e| e.log_id), last_purged_log_id);
         Ok(LogState {
             last_purged_log_id,
             last_log_id,
@@ -228,12 +230,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), SErr> {
-        // Record the purge point first: a crash between the two writes leaves
-        // entries that are already known purged, never a gap.
-        self.put_json(LAST_PURGED, &log_id, true)?;
-        let cf = cf(&self.db, CF_LOG).map_err(|e| StorageIOError::write_logs(io(e)))?;
+        // The purge point and the deletion land in one synced batch, so no
+        // crash can leave one without the other.
+        let raft = cf(&self.db, CF_RAFT).map_err(|e| StorageIOError::write_logs(io(e)))?;
+        let log = cf(&self.db, CF_LOG).map_err(|e| StorageIOError::write_logs(io(e)))?;
+        let point = serde_json::to_vec(&log_id).map_err(|e| StorageIOError::write_logs(io(e)))?;
         let mut batch = WriteBatch::default();
-        batch.delete_range_cf(cf, index_key(0), index_key(log_id.index.saturating_add(1)));
+        batch.put_cf(raft, LAST_PURGED, point);
+        batch.delete_range_cf(log, index_key(0), index_key(log_id.index.saturating_add(1)));
         self.db
             .write_opt(batch, &synced())
             .map_err(|e| StorageIOError::write_logs(io(e)).into())

@@ -21,6 +21,8 @@ type SErr = StorageError<u64>;
 const LAST_APPLIED: &[u8] = b"last_applied";
 const MEMBERSHIP: &[u8] = b"membership";
 const SNAPSHOT_META: &[u8] = b"snapshot_meta";
+/// Present while a snapshot is being loaded; a restart finishes the load.
+const INSTALLING: &[u8] = b"installing";
 
 fn io(e: impl std::error::Error + 'static) -> AnyError {
     AnyError::new(&e)
@@ -30,6 +32,27 @@ fn io(e: impl std::error::Error + 'static) -> AnyError {
 pub struct StateMachine {
     db: Arc<DB>,
     dir: PathBuf,
+    /// Held while a snapshot is built or installed: a build must never see
+    /// a half-loaded catalogue.
+    snapshot_lock: Arc<std::sync::Mutex<()>>,
+}
+
+fn synced() -> rocksdb::WriteOptions {
+    let mut o = rocksdb::WriteOptions::default();
+    o.set_sync(true);
+    o
+}
+
+/// Snapshot ids come from the leader and name files: letters, digits and '-' only.
+fn check_snapshot_id(id: &str) -> Result<(), std::io::Error> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("snapshot id {id:?} is not 1-64 letters, digits and '-'"),
+        ));
+    }
+    Ok(())
 }
 
 fn get_json<T: serde::de::DeserializeOwned>(db: &DB, key: &[u8]) -> Result<Option<T>, SErr> {
@@ -58,7 +81,69 @@ impl StateMachine {
                 std::fs::remove_file(&p)?;
             }
         }
-        Ok(StateMachine { db, dir })
+        let sm = StateMachine {
+            db,
+            dir,
+            snapshot_lock: Arc::new(std::sync::Mutex::new(())),
+        };
+        sm.finish_interrupted_install()?;
+        Ok(sm)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.snapshot_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Loads a verified snapshot file into the catalogue and records its
+    /// applied state. A synced marker brackets the load, so a crash half-way
+    /// is finished at the next start instead of leaving a half catalogue.
+    fn load_snapshot(&self, meta: &SnapshotMeta<u64, BasicNode>) -> Result<(), std::io::Error> {
+        let path = self.snapshot_path(&meta.snapshot_id);
+        snapshot::verify(&path)?;
+        let sm = cf(&self.db, CF_SM)?;
+        let marker = serde_json::to_vec(meta).map_err(std::io::Error::other)?;
+        self.db
+            .put_cf_opt(sm, INSTALLING, marker, &synced())
+            .map_err(std::io::Error::other)?;
+        snapshot::load(&self.db, &path)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            sm,
+            MEMBERSHIP,
+            serde_json::to_vec(&meta.last_membership).map_err(std::io::Error::other)?,
+        );
+        match &meta.last_log_id {
+            Some(l) => batch.put_cf(
+                sm,
+                LAST_APPLIED,
+                serde_json::to_vec(l).map_err(std::io::Error::other)?,
+            ),
+            None => batch.delete_cf(sm, LAST_APPLIED),
+        }
+        batch.delete_cf(sm, INSTALLING);
+        self.db
+            .write_opt(batch, &synced())
+            .map_err(std::io::Error::other)?;
+        Ok(())
+    }
+
+    fn finish_interrupted_install(&self) -> Result<(), std::io::Error> {
+        let sm = cf(&self.db, CF_SM)?;
+        let Some(v) = self
+            .db
+            .get_cf(sm, INSTALLING)
+            .map_err(std::io::Error::other)?
+        else {
+            return Ok(());
+        };
+        let meta: SnapshotMeta<u64, BasicNode> =
+            serde_json::from_slice(&v).map_err(std::io::Error::other)?;
+        check_snapshot_id(&meta.snapshot_id)?;
+        tracing::warn!(snapshot = %meta.snapshot_id, "finishing a snapshot install interrupted by a crash");
+        self.load_snapshot(&meta)?;
+        self.set_current(&meta, false)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(())
     }
 
     pub fn db(&self) -> &Arc<DB> {
@@ -73,11 +158,24 @@ impl StateMachine {
         get_json(&self.db, SNAPSHOT_META)
     }
 
-    /// Records `meta` as the current snapshot and removes older snapshot files.
-    fn set_current(&self, meta: &SnapshotMeta<u64, BasicNode>) -> Result<(), SErr> {
+    /// Records `meta` as the current snapshot (synced) and then removes
+    /// older snapshot files. Refuses, returning false, a snapshot older than
+    /// the current one. Callers hold the snapshot lock.
+    fn set_current(
+        &self,
+        meta: &SnapshotMeta<u64, BasicNode>,
+        only_if_newer: bool,
+    ) -> Result<bool, SErr> {
+        if only_if_newer {
+            if let Some(cur) = self.current_meta()? {
+                if cur.last_log_id > meta.last_log_id {
+                    return Ok(false);
+                }
+            }
+        }
         let cf = cf(&self.db, CF_SM).map_err(|e| StorageIOError::write_state_machine(io(e)))?;
         self.db
-            .put_cf(cf, SNAPSHOT_META, json(meta)?)
+            .put_cf_opt(cf, SNAPSHOT_META, json(meta)?, &synced())
             .map_err(|e| StorageIOError::write_state_machine(io(e)))?;
         let keep = format!("{}.snap", meta.snapshot_id);
         if let Ok(rd) = std::fs::read_dir(&self.dir) {
@@ -88,7 +186,7 @@ impl StateMachine {
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -97,6 +195,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let this = self.clone();
         let meta =
             tokio::task::spawn_blocking(move || -> Result<SnapshotMeta<u64, BasicNode>, SErr> {
+                let _guard = this.lock();
                 let snap = this.db.snapshot();
                 let read = |key: &[u8]| -> Result<Option<Vec<u8>>, SErr> {
                     let cf = cf(&this.db, CF_SM)
@@ -135,8 +234,18 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                     last_membership: membership,
                     snapshot_id: id,
                 };
-                this.set_current(&meta)?;
-                Ok(meta)
+                if this.set_current(&meta, true)? {
+                    return Ok(meta);
+                }
+                // A newer snapshot was installed meanwhile: serve that one.
+                let _ = std::fs::remove_file(this.snapshot_path(&meta.snapshot_id));
+                this.current_meta()?.ok_or_else(|| {
+                    StorageIOError::read_snapshot(
+                        None,
+                        AnyError::error("current snapshot vanished"),
+                    )
+                    .into()
+                })
             })
             .await
             .map_err(|e| StorageIOError::write_snapshot(None, io(e)))??;
@@ -239,6 +348,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let wr = |e: std::io::Error| -> SErr {
             StorageIOError::write_snapshot(sig.clone(), io(e)).into()
         };
+        check_snapshot_id(&meta.snapshot_id).map_err(wr)?;
         // Copy whatever handle we were given into our own file, then load it.
         let tmp = self.dir.join(format!("{}.tmp", meta.snapshot_id));
         {
@@ -258,23 +368,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let wr = |e: std::io::Error| -> SErr {
                 StorageIOError::write_snapshot(Some(meta2.signature()), io(e)).into()
             };
+            let _guard = this.lock();
+            // Checked whole before anything changes: a bad file is refused.
             snapshot::verify(&tmp).map_err(wr)?;
             std::fs::rename(&tmp, &path).map_err(wr)?;
-            snapshot::load(&this.db, &path).map_err(wr)?;
-            let sm = cf(&this.db, CF_SM).map_err(wr)?;
-            let mut batch = WriteBatch::default();
-            batch.put_cf(sm, MEMBERSHIP, json(&meta2.last_membership)?);
-            match &meta2.last_log_id {
-                Some(l) => batch.put_cf(sm, LAST_APPLIED, json(l)?),
-                None => batch.delete_cf(sm, LAST_APPLIED),
-            }
-            this.db
-                .write(batch)
-                .map_err(|e| StorageIOError::write_state_machine(io(e)))?;
-            this.db
-                .flush_wal(true)
-                .map_err(|e| StorageIOError::write_state_machine(io(e)))?;
-            this.set_current(&meta2)?;
+            this.load_snapshot(&meta2).map_err(wr)?;
+            this.set_current(&meta2, false)?;
             // The handle we copied from was one of ours; its file is done with.
             if let Ok(rd) = std::fs::read_dir(&this.dir) {
                 for e in rd.flatten() {
@@ -294,9 +393,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let Some(meta) = self.current_meta()? else {
             return Ok(None);
         };
-        let file = tokio::fs::File::open(self.snapshot_path(&meta.snapshot_id))
-            .await
-            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), io(e)))?;
+        let file = match tokio::fs::File::open(self.snapshot_path(&meta.snapshot_id)).await {
+            Ok(f) => f,
+            // Lost with its directory entry in a crash: openraft builds a new one.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(StorageIOError::read_snapshot(Some(meta.signature()), io(e)).into())
+            }
+        };
         Ok(Some(Snapshot {
             meta,
             snapshot: Box::new(file),
