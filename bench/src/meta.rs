@@ -45,6 +45,11 @@ pub struct MetaArgs {
     /// Longest time the listing phase may take.
     #[arg(long, default_value_t = 20.0)]
     pub list_seconds: f64,
+    /// Replicas per record still pending (0..=2). 0 is the steady state of
+    /// a large catalogue; each pending replica adds an index entry until
+    /// it completes.
+    #[arg(long, default_value_t = 0)]
+    pub pending_replicas: usize,
     /// Parent of the temporary data directory.
     #[arg(long, default_value = "/var/tmp")]
     pub dir: std::path::PathBuf,
@@ -62,8 +67,9 @@ fn key(i: u64, prefixes: u64) -> String {
 }
 
 /// A file record as the gateway writes it: size, BLAKE3, ETag, owner,
-/// version id and a three-site replica map (ingest complete, two pending).
-fn record(i: u64, rng: &mut impl Rng) -> ObjectRecord {
+/// version id and a three-site replica map (ingest complete, the other two
+/// complete or, with `pending`, that many still pending).
+fn record(i: u64, pending: usize, rng: &mut impl Rng) -> ObjectRecord {
     let now = 1_790_000_000_000 + i as i64;
     ObjectRecord {
         format: meridian_proto::RECORD_FORMAT,
@@ -73,25 +79,25 @@ fn record(i: u64, rng: &mut impl Rng) -> ObjectRecord {
         owner: "juno-daq".into(),
         chunk_size: 4 << 20,
         policy: "default".into(),
-        replicas: [
-            (5, ReplicaState::Complete),
-            (1, ReplicaState::Pending),
-            (2, ReplicaState::Pending),
-        ]
-        .iter()
-        .map(|(site, st)| Replica {
-            site: *site,
-            state: *st as i32,
-            verified_at_ms: if *st == ReplicaState::Complete {
-                now
-            } else {
-                0
-            },
-        })
-        .collect(),
+        replicas: [5u32, 1, 2]
+            .iter()
+            .enumerate()
+            .map(|(n, site)| {
+                let st = if n == 0 || n > pending {
+                    ReplicaState::Complete
+                } else {
+                    ReplicaState::Pending
+                };
+                Replica {
+                    site: *site,
+                    state: st as i32,
+                    verified_at_ms: if st == ReplicaState::Complete { now } else { 0 },
+                }
+            })
+            .collect(),
         created_ms: now,
         ingest_site: 5,
-        version_id: format!("{:016x}{}", now, hex::encode(rng.random::<[u8; 16]>())),
+        version_id: format!("{now:x}{:08x}", rng.random::<u32>()),
         ..Default::default()
     }
 }
@@ -115,6 +121,10 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
         "--clients must be 1..={MAX_CLIENTS}"
     );
     ensure!(a.prefixes >= 1, "--prefixes must be at least 1");
+    ensure!(
+        a.pending_replicas <= 2,
+        "--pending-replicas must be 0, 1 or 2"
+    );
     let tmp = tempfile::Builder::new()
         .prefix("meridian-bench-meta.")
         .tempdir_in(&a.dir)
@@ -142,7 +152,7 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
     let mut tasks = Vec::new();
     for c in 0..a.clients {
         let (node, next) = (node.clone(), next.clone());
-        let (n, prefixes) = (a.records, a.prefixes);
+        let (n, prefixes, pending) = (a.records, a.prefixes, a.pending_replicas);
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(c as u64);
             let mut lat = Vec::new();
@@ -154,7 +164,7 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
                 let cmd = meridian_meta::command(Op::PutObject(PutObjectCmd {
                     bucket: BUCKET.into(),
                     key: key(i, prefixes),
-                    record: Some(record(i, &mut rng)),
+                    record: Some(record(i, pending, &mut rng)),
                 }));
                 let t = Instant::now();
                 node.write_one(cmd).await?;
@@ -226,6 +236,7 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
     node.shutdown().await?;
     Ok(json!({
         "voters": a.voters,
+        "pending_replicas": a.pending_replicas,
         "records": a.records,
         "clients": a.clients,
         "inserts_per_s": a.records as f64 / insert_s,

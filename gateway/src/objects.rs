@@ -60,6 +60,14 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A version id: unique per key (milliseconds and 32 random bits), short
+/// because every record and replica update carries it.
+fn new_version_id() -> String {
+    format!("{:x}{:08x}", now_ms(), rand::random::<u32>())
+}
+
+/// An upload id: unguessable enough that one client cannot stumble on
+/// another's upload.
 fn new_id() -> String {
     let a: u64 = rand::random();
     let b: u64 = rand::random();
@@ -279,7 +287,7 @@ impl Gateway {
             replicas: Vec::new(),
             created_ms: now_ms(),
             ingest_site: site,
-            version_id: new_id(),
+            version_id: new_version_id(),
             parts: 0,
         };
         self.catalogue
@@ -467,7 +475,7 @@ impl Gateway {
             replicas: Vec::new(),
             created_ms: now_ms(),
             ingest_site: upload.ingest_site,
-            version_id: new_id(),
+            version_id: new_version_id(),
             parts: requested.len() as u32,
         };
         self.catalogue.complete_upload(upload_id, record).await

@@ -249,9 +249,9 @@ impl Replicator {
         else {
             return Ok(());
         };
-        if rec.version_id != p.version_id {
-            return Ok(());
-        }
+        // The version being copied; an overwrite or delete during the copy
+        // stops it (checked before every chunk).
+        let version = rec.version_id.clone();
         let topo = self.data.topology();
         let holders: Vec<u32> = rec
             .replicas
@@ -284,7 +284,7 @@ impl Replicator {
             meridian_meta::command(Op::SetReplicaState(SetReplicaStateCmd {
                 bucket: bucket.clone(),
                 key: p.key.clone(),
-                version_id: p.version_id.clone(),
+                version_id: version.clone(),
                 site: p.site,
                 state: state as i32,
                 now_ms: now_ms(),
@@ -312,7 +312,7 @@ impl Replicator {
             let current = reader
                 .object(p.bucket_id, &p.key)
                 .map_err(|e| (None, e.to_string()))?;
-            if current.is_none_or(|r| r.version_id != p.version_id) {
+            if current.is_none_or(|r| r.version_id != version) {
                 return Ok(());
             }
             let hash: [u8; 32] = c

@@ -61,7 +61,8 @@ fn replica_effects(
         bump(txn, keys::pending_counter(site), sign, sign * size)?;
         let k = keys::pending(site, bucket_id, key);
         if sign > 0 {
-            txn.put(k, rec.version_id.as_bytes().to_vec());
+            // The key says all; the record holds the version.
+            txn.put(k, Vec::new());
         } else {
             txn.delete(k);
         }

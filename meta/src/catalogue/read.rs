@@ -31,7 +31,6 @@ pub struct PendingReplica {
     pub site: u32,
     pub bucket_id: u64,
     pub key: String,
-    pub version_id: String,
     /// The index key, to resume a scan after it.
     pub cursor: Vec<u8>,
 }
@@ -230,7 +229,7 @@ impl CatalogueReader {
         if limit == 0 {
             return Ok(out);
         }
-        self.scan(&prefix, &start, |k, v| {
+        self.scan(&prefix, &start, |k, _| {
             let (site, bucket_id, key) =
                 keys::parse_pending(k).ok_or_else(|| MetaError::Corrupt {
                     key: String::from_utf8_lossy(k).into_owned(),
@@ -240,7 +239,6 @@ impl CatalogueReader {
                 site,
                 bucket_id,
                 key,
-                version_id: utf8(v)?,
                 cursor: k.to_vec(),
             });
             Ok(out.len() < limit)

@@ -39,6 +39,11 @@ pub fn open_db(dir: &Path) -> Result<Arc<DB>, MetaError> {
     let cfs = [CF_LOG, CF_RAFT, CF_SM, CF_CATALOGUE].map(|name| {
         let mut o = Options::default();
         o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        if name == CF_CATALOGUE {
+            // Most of the catalogue settles in the last level: compress it
+            // harder there, where it is read least.
+            o.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
+        }
         ColumnFamilyDescriptor::new(name, o)
     });
     Ok(Arc::new(DB::open_cf_descriptors(&opts, dir, cfs)?))
