@@ -50,6 +50,9 @@ pub struct MetaArgs {
     /// it completes.
     #[arg(long, default_value_t = 0)]
     pub pending_replicas: usize,
+    /// Build a Raft snapshot (and purge the log) every this many entries.
+    #[arg(long, default_value_t = 20_000)]
+    pub snapshot_every: u64,
     /// Parent of the temporary data directory.
     #[arg(long, default_value = "/var/tmp")]
     pub dir: std::path::PathBuf,
@@ -237,6 +240,7 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
     Ok(json!({
         "voters": a.voters,
         "pending_replicas": a.pending_replicas,
+        "snapshot_every": a.snapshot_every,
         "records": a.records,
         "clients": a.clients,
         "inserts_per_s": a.records as f64 / insert_s,

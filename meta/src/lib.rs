@@ -7,6 +7,7 @@
 //! - [`node::MetaNode`] runs the openraft node and is what the rest of the
 //!   system calls.
 
+mod barrier;
 pub mod catalogue;
 pub mod commit;
 mod error;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use meridian_proto::v1::{Command, CommandBatch};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 
+use crate::barrier::ReadBarrier;
 use crate::catalogue::CatalogueReader;
 use crate::commit::{CommitConfig, Committer};
 use crate::network::NoPeers;
@@ -61,6 +62,7 @@ pub struct MetaNode {
     reader: CatalogueReader,
     db: Arc<rocksdb::DB>,
     committer: Committer,
+    barrier: ReadBarrier,
 }
 
 impl MetaNode {
@@ -109,6 +111,7 @@ impl MetaNode {
             id: cfg.node_id,
             reader: CatalogueReader::new(db.clone()),
             committer: Committer::start(raft.clone(), cfg.commit.clone()),
+            barrier: ReadBarrier::new(raft.clone()),
             raft,
             db,
         })
@@ -154,13 +157,10 @@ impl MetaNode {
     }
 
     /// Returns once this node's state machine reflects every write committed
-    /// before the call (linearizable read, by read index).
+    /// before the call (linearizable read, by read index; concurrent callers
+    /// share one read index).
     pub async fn read_barrier(&self) -> Result<(), MetaError> {
-        self.raft
-            .ensure_linearizable()
-            .await
-            .map(|_| ())
-            .map_err(|e| MetaError::Unavailable(e.to_string()))
+        self.barrier.wait().await
     }
 
     pub fn reader(&self) -> &CatalogueReader {

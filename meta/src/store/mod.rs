@@ -27,6 +27,9 @@ pub const CF_SM: &str = "sm_state";
 /// The catalogue itself.
 pub const CF_CATALOGUE: &str = "catalogue";
 
+/// Shared block cache: the hot part of a large catalogue stays in memory.
+const BLOCK_CACHE_BYTES: usize = 1 << 30;
+
 /// Opens (or creates) the metadata database under `dir`.
 pub fn open_db(dir: &Path) -> Result<Arc<DB>, MetaError> {
     std::fs::create_dir_all(dir)?;
@@ -36,6 +39,11 @@ pub fn open_db(dir: &Path) -> Result<Arc<DB>, MetaError> {
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
     opts.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
     opts.increase_parallelism(2);
+    // Flushes and compactions run beside foreground writes; smooth their IO.
+    opts.set_max_background_jobs(4);
+    opts.set_bytes_per_sync(1 << 20);
+    // One cache for the index, filter and data blocks of every column family.
+    let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
     let cfs = [CF_LOG, CF_RAFT, CF_SM, CF_CATALOGUE].map(|name| {
         let mut o = Options::default();
         o.set_compression_type(rocksdb::DBCompressionType::Lz4);
@@ -43,6 +51,17 @@ pub fn open_db(dir: &Path) -> Result<Arc<DB>, MetaError> {
             // Most of the catalogue settles in the last level: compress it
             // harder there, where it is read least.
             o.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
+            // Bigger memtables mean fewer, larger flushes under heavy ingest.
+            o.set_write_buffer_size(128 << 20);
+            o.set_max_write_buffer_number(4);
+            o.set_level_compaction_dynamic_level_bytes(true);
+            let mut t = rocksdb::BlockBasedOptions::default();
+            t.set_block_cache(&cache);
+            // A point lookup (stat) skips SST files without the key.
+            t.set_bloom_filter(10.0, false);
+            t.set_cache_index_and_filter_blocks(true);
+            t.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            o.set_block_based_table_factory(&t);
         }
         ColumnFamilyDescriptor::new(name, o)
     });
