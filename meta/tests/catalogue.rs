@@ -418,3 +418,42 @@ async fn replica_states_only_move_forward_and_ids_are_not_reused() {
     assert!(n.reader().bucket("id-b").expect("r").is_none());
     n.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_readers_see_every_write_acknowledged_before_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = std::sync::Arc::new(node(dir.path()).await);
+    n.write_one(create_bucket("reads")).await.expect("create");
+    let bid = n.reader().bucket("reads").expect("r").expect("bucket").id;
+    // Each writer acknowledges a key, then 8 readers that start after the
+    // acknowledgement must all find it, however their barriers coalesce.
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let n = n.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = format!("k{i}");
+            n.write_one(put(
+                "reads",
+                &key,
+                record(1, &key, &[(1, ReplicaState::Complete)]),
+            ))
+            .await
+            .expect("write");
+            let mut readers = Vec::new();
+            for _ in 0..8 {
+                let (n, key) = (n.clone(), key.clone());
+                readers.push(tokio::spawn(async move {
+                    n.read_barrier().await.expect("barrier");
+                    n.reader().object(bid, &key).expect("read").is_some()
+                }));
+            }
+            for r in readers {
+                assert!(r.await.expect("join"), "a read after the write missed it");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join");
+    }
+    n.shutdown().await.expect("shutdown");
+}
