@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "meridian/v1/client.proto",
                 "meridian/v1/admin.proto",
                 "meridian/v1/datanode.proto",
+                "meridian/v1/raft.proto",
             ],
             &["."],
         )?;

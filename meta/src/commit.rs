@@ -162,8 +162,13 @@ async fn commit(raft: &Raft<TypeConfig>, batch: Vec<Pending>) {
             }
         }
         Err(e) => {
-            let unavailable = matches!(e, openraft::error::RaftError::APIError(_));
-            let msg = e.to_string();
+            // Every writer of the batch gets the same error; MetaError is
+            // not Clone (it can hold io errors), so rebuild it per reply.
+            let (unavailable, msg) = match crate::error::client_write_error(e) {
+                MetaError::Unavailable(m) => (true, m),
+                MetaError::Raft(m) => (false, m),
+                other => (false, other.to_string()),
+            };
             for reply in replies {
                 let err = if unavailable {
                     MetaError::Unavailable(msg.clone())

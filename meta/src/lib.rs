@@ -6,6 +6,7 @@
 //!   function from a command to mutations, and the read paths.
 //! - [`node::MetaNode`] runs the openraft node and is what the rest of the
 //!   system calls.
+//! - [`network`] and [`raft_service`] join several voters over gRPC.
 
 mod barrier;
 pub mod catalogue;
@@ -13,6 +14,7 @@ pub mod commit;
 mod error;
 pub mod network;
 pub mod node;
+pub mod raft_service;
 pub mod store;
 pub mod types;
 

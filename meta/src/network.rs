@@ -1,9 +1,10 @@
-//! The Raft network of a single-voter group.
+//! The Raft networks of the metadata plane.
 //!
-//! With one voter, openraft never sends an RPC; this factory exists because
-//! openraft needs one, and it answers any attempt with `Unreachable` rather
-//! than pretending. The multi-node tonic network replaces it when the group
-//! grows beyond one voter.
+//! - [`NoPeers`] serves a single-voter group: openraft never sends an RPC
+//!   then, but it needs a factory, and this one answers any attempt with
+//!   `Unreachable` rather than pretending.
+//! - [`GrpcNetwork`] joins several voters over tonic (the `RaftService` of
+//!   `raft.proto`); the server side is [`crate::raft_service`].
 
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -14,6 +15,9 @@ use openraft::raft::{
 use openraft::{AnyError, BasicNode};
 
 use crate::types::TypeConfig;
+
+mod grpc;
+pub use grpc::{GrpcConnection, GrpcNetwork, MAX_RAFT_MESSAGE};
 
 #[derive(Debug, Clone, Default)]
 pub struct NoPeers;

@@ -5,13 +5,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use meridian_proto::v1::raft_service_server::RaftServiceServer;
 use meridian_proto::v1::{Command, CommandBatch};
+use openraft::error::{InitializeError, RaftError};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 
 use crate::barrier::ReadBarrier;
 use crate::catalogue::CatalogueReader;
 use crate::commit::{CommitConfig, Committer};
-use crate::network::NoPeers;
+use crate::network::{GrpcNetwork, NoPeers};
+use crate::raft_service::RaftGrpc;
 use crate::store;
 use crate::types::{Outcome, Request, TypeConfig};
 use crate::MetaError;
@@ -21,11 +24,19 @@ pub struct MetaConfig {
     pub node_id: u64,
     /// Directory of the RocksDB database and the snapshot files.
     pub dir: PathBuf,
-    /// Address peers would reach this node at (recorded in the membership).
+    /// Address peers would reach this node at (recorded in the membership
+    /// of a single-voter group; with peers, `peers` is authoritative).
     pub addr: String,
+    /// Every voter of the group, this node included: node id -> address of
+    /// its gRPC server (serving [`MetaNode::raft_service`]). Empty or one
+    /// entry: a single-voter group with no network.
+    pub peers: BTreeMap<u64, String>,
+    /// Whether this node creates the group (with all `peers` as voters) if
+    /// it is not yet initialized. Exactly one node of a new group does.
+    pub initialize: bool,
     /// Build a snapshot (and purge the log) after this many applied entries.
     pub snapshot_every: u64,
-    /// How long to wait for this node to become leader at start.
+    /// How long `start` waits for a leader (this node, with one voter).
     pub leader_wait: Duration,
     /// Group commit of concurrent writes.
     pub commit: CommitConfig,
@@ -37,6 +48,8 @@ impl MetaConfig {
             node_id: 1,
             dir,
             addr,
+            peers: BTreeMap::new(),
+            initialize: true,
             snapshot_every: 20_000,
             leader_wait: Duration::from_secs(30),
             commit: CommitConfig::default(),
@@ -53,6 +66,9 @@ pub struct RaftStatus {
     pub applied_index: u64,
     pub last_log_index: u64,
     pub snapshot_index: u64,
+    /// Log entries up to here are deleted (covered by the snapshot); a
+    /// peer that needs older ones is sent the snapshot.
+    pub purged_index: u64,
     pub state: String,
 }
 
@@ -66,10 +82,32 @@ pub struct MetaNode {
 }
 
 impl MetaNode {
-    /// Opens the store, starts Raft, initializes a new single-voter group on
-    /// first start, and waits (bounded) until this node leads.
+    /// Opens the store, starts Raft, initializes the group if asked to and
+    /// it is new, and waits (bounded by `leader_wait`) until a leader is
+    /// known: this node, in a single-voter group.
+    ///
+    /// With several voters the peers must be able to reach this node's
+    /// `raft_service` while it waits, or no election can finish: a caller
+    /// that serves the service only once it has the `MetaNode` uses
+    /// [`MetaNode::open`], serves, then [`MetaNode::wait_for_leader`].
     pub async fn start(cfg: MetaConfig) -> Result<Self, MetaError> {
+        let wait = cfg.leader_wait;
+        let node = Self::open(cfg).await?;
+        node.wait_for_leader(wait).await?;
+        Ok(node)
+    }
+
+    /// `start` without the wait for a leader.
+    pub async fn open(cfg: MetaConfig) -> Result<Self, MetaError> {
         cfg.commit.validate().map_err(MetaError::Raft)?;
+        let multi = cfg.peers.len() > 1;
+        if multi && !cfg.peers.contains_key(&cfg.node_id) {
+            return Err(MetaError::Config(format!(
+                "node {} is not among the peers {:?}",
+                cfg.node_id,
+                cfg.peers.keys().collect::<Vec<_>>()
+            )));
+        }
         let (log, sm) = store::open(&cfg.dir)?;
         let db = sm.db().clone();
         let raft_config = openraft::Config {
@@ -83,30 +121,30 @@ impl MetaNode {
         }
         .validate()
         .map_err(|e| MetaError::Raft(e.to_string()))?;
-        let raft = Raft::new(cfg.node_id, Arc::new(raft_config), NoPeers, log, sm)
-            .await
-            .map_err(|e| MetaError::Raft(e.to_string()))?;
-        let initialized = raft
-            .is_initialized()
-            .await
-            .map_err(|e| MetaError::Raft(e.to_string()))?;
-        if !initialized {
-            let members = BTreeMap::from([(
-                cfg.node_id,
-                BasicNode {
-                    addr: cfg.addr.clone(),
-                },
-            )]);
-            raft.initialize(members)
-                .await
-                .map_err(|e| MetaError::Raft(e.to_string()))?;
+        let raft_config = Arc::new(raft_config);
+        let raft = if multi {
+            let net = GrpcNetwork::new(cfg.node_id);
+            Raft::new(cfg.node_id, raft_config, net, log, sm).await
+        } else {
+            Raft::new(cfg.node_id, raft_config, NoPeers, log, sm).await
         }
-        raft.wait(Some(cfg.leader_wait))
-            .state(ServerState::Leader, "become leader")
-            .await
-            .map_err(|e| {
-                MetaError::Unavailable(format!("no leader after {:?}: {e}", cfg.leader_wait))
-            })?;
+        .map_err(|e| MetaError::Raft(e.to_string()))?;
+        if cfg.initialize {
+            let members: BTreeMap<u64, BasicNode> = if multi {
+                cfg.peers
+                    .iter()
+                    .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
+                    .collect()
+            } else {
+                BTreeMap::from([(
+                    cfg.node_id,
+                    BasicNode {
+                        addr: cfg.addr.clone(),
+                    },
+                )])
+            };
+            initialize(&raft, members).await?;
+        }
         Ok(MetaNode {
             id: cfg.node_id,
             reader: CatalogueReader::new(db.clone()),
@@ -117,6 +155,40 @@ impl MetaNode {
         })
     }
 
+    /// Waits (bounded) until some leader is known to this node. In a
+    /// single-voter group that is this node, leading.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<u64, MetaError> {
+        let id = self.id;
+        let m = self
+            .raft
+            .wait(Some(timeout))
+            .metrics(
+                // A lone voter must itself lead before it can take writes;
+                // with peers, knowing who leads is enough.
+                |m| match m.current_leader {
+                    Some(l) if l == id => m.state == ServerState::Leader,
+                    Some(_) => m.membership_config.voter_ids().count() > 1,
+                    None => false,
+                },
+                "a leader is known",
+            )
+            .await
+            .map_err(|e| MetaError::Unavailable(format!("no leader after {timeout:?}: {e}")))?;
+        m.current_leader
+            .ok_or_else(|| MetaError::Unavailable("no leader".into()))
+    }
+
+    /// The Raft service for this node's gRPC server; peers send their Raft
+    /// RPCs to it.
+    pub fn raft_service(&self) -> RaftServiceServer<RaftGrpc> {
+        RaftGrpc::new(self.raft.clone()).into_server()
+    }
+
+    /// The leader this node knows of, if any.
+    pub fn current_leader(&self) -> Option<u64> {
+        self.raft.metrics().borrow().current_leader
+    }
+
     /// Commits a batch of commands through Raft; returns one outcome per command.
     pub async fn write(&self, commands: Vec<Command>) -> Result<Vec<Outcome>, MetaError> {
         let n = commands.len();
@@ -124,10 +196,11 @@ impl MetaNode {
             format: meridian_proto::RECORD_FORMAT,
             commands,
         });
-        let resp = self.raft.client_write(req).await.map_err(|e| match e {
-            openraft::error::RaftError::APIError(e) => MetaError::Unavailable(e.to_string()),
-            openraft::error::RaftError::Fatal(e) => MetaError::Raft(e.to_string()),
-        })?;
+        let resp = self
+            .raft
+            .client_write(req)
+            .await
+            .map_err(crate::error::client_write_error)?;
         let outcomes = resp.data.0;
         if outcomes.len() != n {
             return Err(MetaError::Raft(format!(
@@ -176,6 +249,7 @@ impl MetaNode {
             applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
             last_log_index: m.last_log_index.unwrap_or(0),
             snapshot_index: m.snapshot.map(|l| l.index).unwrap_or(0),
+            purged_index: m.purged.map(|l| l.index).unwrap_or(0),
             state: format!("{:?}", m.state),
         }
     }
@@ -203,5 +277,29 @@ impl MetaNode {
             .map_err(|e| MetaError::Raft(e.to_string()))?;
         self.db.flush_wal(true)?;
         Ok(())
+    }
+}
+
+/// Creates the group unless it already exists. A node that has already
+/// received a peer's log or vote (the group formed while it was down) is
+/// not allowed to initialize, and that is fine.
+async fn initialize(
+    raft: &Raft<TypeConfig>,
+    members: BTreeMap<u64, BasicNode>,
+) -> Result<(), MetaError> {
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| MetaError::Raft(e.to_string()))?;
+    if initialized {
+        return Ok(());
+    }
+    match raft.initialize(members).await {
+        Ok(()) => Ok(()),
+        Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
+            tracing::info!(error = %e, "the group already exists; not initializing");
+            Ok(())
+        }
+        Err(e) => Err(MetaError::Raft(e.to_string())),
     }
 }

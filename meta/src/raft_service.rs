@@ -1,0 +1,71 @@
+//! The server side of the Raft network: the tonic `RaftService` handing
+//! peers' RPCs to the local openraft instance.
+//!
+//! Requests and answers are serde_json (see `raft.proto`). The answer is the
+//! whole `Result` of the Raft call, so a Raft error travels back as data and
+//! the client reports it as `RemoteError`; a gRPC error status means only
+//! that the request could not be handled at all (undecodable payload).
+
+use meridian_proto::v1::raft_service_server::{RaftService, RaftServiceServer};
+use meridian_proto::v1::RaftPayload;
+use openraft::Raft;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::{Request, Response, Status};
+
+use crate::network::MAX_RAFT_MESSAGE;
+use crate::types::TypeConfig;
+
+/// Serves one node's Raft to its peers.
+#[derive(Clone)]
+pub struct RaftGrpc {
+    raft: Raft<TypeConfig>,
+}
+
+impl RaftGrpc {
+    pub fn new(raft: Raft<TypeConfig>) -> Self {
+        RaftGrpc { raft }
+    }
+
+    /// The tonic service, with the same message bound as the client side.
+    pub fn into_server(self) -> RaftServiceServer<RaftGrpc> {
+        RaftServiceServer::new(self)
+            .max_decoding_message_size(MAX_RAFT_MESSAGE)
+            .max_encoding_message_size(MAX_RAFT_MESSAGE)
+    }
+}
+
+fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<T, Status> {
+    serde_json::from_slice(&req.into_inner().data)
+        .map_err(|e| Status::invalid_argument(format!("undecodable raft request: {e}")))
+}
+
+fn encode<T: Serialize>(answer: &T) -> Result<Response<RaftPayload>, Status> {
+    serde_json::to_vec(answer)
+        .map(|data| Response::new(RaftPayload { data }))
+        .map_err(|e| Status::internal(format!("unencodable raft response: {e}")))
+}
+
+#[tonic::async_trait]
+impl RaftService for RaftGrpc {
+    async fn append_entries(
+        &self,
+        request: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let rpc = decode(request)?;
+        encode(&self.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let rpc = decode(request)?;
+        encode(&self.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let rpc = decode(request)?;
+        encode(&self.raft.install_snapshot(rpc).await)
+    }
+}

@@ -1,0 +1,372 @@
+//! Three metadata voters in one process, joined by the gRPC Raft network:
+//! replication to every node, a leader loss, and a voter that catches up by
+//! snapshot.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use meridian_meta::network::GrpcNetwork;
+use meridian_meta::{MetaConfig, MetaError, MetaNode};
+use meridian_proto::v1::command::Op;
+use meridian_proto::v1::*;
+use openraft::error::{RPCError, RaftError};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::VoteRequest;
+use openraft::{BasicNode, Vote};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn create_bucket(name: &str) -> Command {
+    meridian_meta::command(Op::CreateBucket(CreateBucketCmd {
+        name: name.into(),
+        owner: "root".into(),
+        ingest_site: 1,
+        now_ms: 1,
+    }))
+}
+
+fn put(bucket: &str, key: &str) -> Command {
+    meridian_meta::command(Op::PutObject(PutObjectCmd {
+        bucket: bucket.into(),
+        key: key.into(),
+        record: Some(ObjectRecord {
+            format: 1,
+            size: 10,
+            version_id: format!("v-{key}"),
+            replicas: vec![Replica {
+                site: 1,
+                state: ReplicaState::Complete as i32,
+                verified_at_ms: 0,
+            }],
+            ..Default::default()
+        }),
+    }))
+}
+
+/// One voter: its node, the tonic server serving its Raft service, and its
+/// directory (kept alive as long as the member).
+struct Member {
+    id: u64,
+    node: Arc<MetaNode>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Member {
+    /// Opens the node and serves its Raft service on `listener` (bound
+    /// before, so every peer's address is known up front). The node is not
+    /// waited on: its peers must be able to reach it to elect anyone.
+    async fn open(
+        id: u64,
+        listener: TcpListener,
+        peers: &BTreeMap<u64, String>,
+        snapshot_every: u64,
+    ) -> Member {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cfg = MetaConfig::new(dir.path().to_path_buf(), peers[&id].clone());
+        cfg.node_id = id;
+        cfg.peers = peers.clone();
+        cfg.initialize = id == 1;
+        cfg.snapshot_every = snapshot_every;
+        let node = Arc::new(MetaNode::open(cfg).await.expect("meta node opens"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(node.raft_service())
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    async {
+                        let _ = stopped.await;
+                    },
+                ),
+        );
+        Member {
+            id,
+            node,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    /// Stops Raft, then the server (bounded: a server that does not drain
+    /// in time is aborted).
+    async fn stop(&mut self) {
+        self.node.shutdown().await.expect("shutdown");
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut server) = self.server.take() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut server)
+                .await
+                .is_err()
+            {
+                server.abort();
+            }
+        }
+    }
+}
+
+async fn listeners(n: u64) -> (Vec<TcpListener>, BTreeMap<u64, String>) {
+    let mut ls = Vec::new();
+    let mut peers = BTreeMap::new();
+    for id in 1..=n {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        peers.insert(id, l.local_addr().expect("addr").to_string());
+        ls.push(l);
+    }
+    (ls, peers)
+}
+
+/// Polls `check` until it holds; fails the test at the deadline.
+async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether `node`'s own state machine holds the bucket and all the keys.
+fn has_all(node: &MetaNode, bucket: &str, keys: &[String]) -> bool {
+    let r = node.reader();
+    let Some(b) = r.bucket(bucket).expect("read bucket") else {
+        return false;
+    };
+    keys.iter()
+        .all(|k| r.object(b.id, k).expect("read object").is_some())
+}
+
+/// The member that leads, agreed on by every member given (bounded).
+async fn agreed_leader(members: &[&Member]) -> u64 {
+    let mut leader = 0;
+    eventually("the members agree on a leader", WAIT, || {
+        let Some(l) = members[0].node.current_leader() else {
+            return false;
+        };
+        let leads = members
+            .iter()
+            .any(|m| m.id == l && m.node.status().state == "Leader");
+        leader = l;
+        leads && members.iter().all(|m| m.node.current_leader() == Some(l))
+    })
+    .await;
+    leader
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_voters_replicate_and_survive_leader_loss() {
+    let (ls, peers) = listeners(3).await;
+    let mut members = Vec::new();
+    for (id, l) in (1..=3).zip(ls) {
+        members.push(Member::open(id, l, &peers, 20_000).await);
+    }
+    for m in &members {
+        m.node
+            .wait_for_leader(WAIT)
+            .await
+            .expect("a leader is known");
+    }
+    let leader_id = agreed_leader(&members.iter().collect::<Vec<_>>()).await;
+    let leader = members.iter().find(|m| m.id == leader_id).expect("leader");
+    let follower = members
+        .iter()
+        .find(|m| m.id != leader_id)
+        .expect("follower");
+
+    // A follower refuses writes and names the leader, for the caller to
+    // forward to.
+    match follower.node.write_one(create_bucket("b")).await {
+        Err(MetaError::Unavailable(m)) => assert!(
+            m.contains(&format!("node {leader_id}")),
+            "names the leader: {m}"
+        ),
+        other => panic!("a follower write must be refused: {other:?}"),
+    }
+
+    // Writes through the leader: single commands (group-committed) and a batch.
+    leader
+        .node
+        .write_one(create_bucket("b"))
+        .await
+        .expect("create bucket");
+    let mut acked: Vec<String> = Vec::new();
+    let singles: Vec<String> = (0..10).map(|i| format!("single/{i}")).collect();
+    let results =
+        futures::future::join_all(singles.iter().map(|k| leader.node.write_one(put("b", k)))).await;
+    for r in results {
+        r.expect("put");
+    }
+    acked.extend(singles);
+    let batch: Vec<String> = (0..5).map(|i| format!("batch/{i}")).collect();
+    leader
+        .node
+        .write(batch.iter().map(|k| put("b", k)).collect())
+        .await
+        .expect("batch");
+    acked.extend(batch);
+
+    leader.node.read_barrier().await.expect("read barrier");
+    assert!(has_all(&leader.node, "b", &acked));
+    for m in &members {
+        eventually(&format!("node {} applies every write", m.id), WAIT, || {
+            has_all(&m.node, "b", &acked)
+        })
+        .await;
+    }
+
+    // Lose the leader: the two survivors elect a new one and take writes.
+    let lost = members
+        .iter()
+        .position(|m| m.id == leader_id)
+        .expect("leader");
+    let mut old = members.remove(lost);
+    old.stop().await;
+    let started = Instant::now();
+    let new_id = agreed_leader(&members.iter().collect::<Vec<_>>()).await;
+    assert_ne!(new_id, leader_id);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "re-election took {:?}",
+        started.elapsed()
+    );
+    let new_leader = members.iter().find(|m| m.id == new_id).expect("new leader");
+    let after: Vec<String> = (0..5).map(|i| format!("after/{i}")).collect();
+    for k in &after {
+        new_leader
+            .node
+            .write_one(put("b", k))
+            .await
+            .expect("write on the new leader");
+    }
+    acked.extend(after);
+
+    new_leader.node.read_barrier().await.expect("read barrier");
+    for m in &members {
+        eventually(
+            &format!("survivor {} holds every acknowledged write", m.id),
+            WAIT,
+            || has_all(&m.node, "b", &acked),
+        )
+        .await;
+    }
+    for m in &mut members {
+        m.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lagging_voter_catches_up_by_snapshot() {
+    let (mut ls, peers) = listeners(3).await;
+    // Node 3's listener stays bound but unserved: its peers' RPCs to it time
+    // out, as to a node that is down, and the port stays ours.
+    let l3 = ls.pop().expect("listener 3");
+    let mut members = Vec::new();
+    for (id, l) in (1..=2).zip(ls) {
+        members.push(Member::open(id, l, &peers, 50).await);
+    }
+    for m in &members {
+        m.node
+            .wait_for_leader(WAIT)
+            .await
+            .expect("a leader is known");
+    }
+    let leader_id = agreed_leader(&members.iter().collect::<Vec<_>>()).await;
+    let leader = members
+        .iter()
+        .find(|m| m.id == leader_id)
+        .expect("leader")
+        .node
+        .clone();
+
+    // One Raft entry per write, enough for the leader to snapshot and purge
+    // the log past what node 3 would need (it keeps 1000 entries).
+    leader
+        .write_one(create_bucket("b"))
+        .await
+        .expect("create bucket");
+    let keys: Vec<String> = (0..1300).map(|i| format!("k/{i:04}")).collect();
+    for chunk in keys.chunks(100) {
+        let results =
+            futures::future::join_all(chunk.iter().map(|k| leader.write(vec![put("b", k)]))).await;
+        for r in results {
+            r.expect("put");
+        }
+    }
+    eventually("the leader purges its early log", WAIT, || {
+        leader.status().purged_index > 10
+    })
+    .await;
+
+    let mut third = Member::open(3, l3, &peers, 50).await;
+    third
+        .node
+        .wait_for_leader(WAIT)
+        .await
+        .expect("node 3 learns the leader");
+    leader.read_barrier().await.expect("read barrier");
+    eventually("node 3 installs the snapshot and applies", WAIT, || {
+        has_all(&third.node, "b", &keys)
+    })
+    .await;
+    // Node 3 got the state by snapshot, not by log: a node that builds its
+    // own snapshots keeps the last 1000 entries, so only an installed
+    // snapshot leaves its log purged this far.
+    let st = third.node.status();
+    assert!(st.purged_index > 1000, "{st:?}");
+    third.stop().await;
+    for m in &mut members {
+        m.stop().await;
+    }
+}
+
+fn vote_request() -> VoteRequest<u64> {
+    VoteRequest::new(Vote::new(1, 9), None)
+}
+
+#[tokio::test]
+async fn transport_failure_is_unreachable_and_raft_failure_is_remote() {
+    // Nobody listens on a port we bound and released.
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        l.local_addr().expect("addr").to_string()
+    };
+    let mut net = GrpcNetwork::new(9);
+    let mut conn = net.new_client(1, &BasicNode { addr: closed }).await;
+    let option = RPCOption::new(Duration::from_secs(2));
+    match conn.vote(vote_request(), option.clone()).await {
+        Err(RPCError::Unreachable(_)) => {}
+        other => panic!("a closed port is unreachable: {other:?}"),
+    }
+
+    // A node whose server answers but whose Raft has stopped: the error
+    // comes back from the remote Raft, not from the transport.
+    let (mut ls, peers) = listeners(1).await;
+    let mut m = Member::open(1, ls.pop().expect("listener"), &peers, 20_000).await;
+    m.node.shutdown().await.expect("shutdown");
+    let mut conn = net
+        .new_client(
+            1,
+            &BasicNode {
+                addr: peers[&1].clone(),
+            },
+        )
+        .await;
+    match conn.vote(vote_request(), option).await {
+        Err(RPCError::RemoteError(e)) => {
+            assert_eq!(e.target, 1);
+            assert!(matches!(e.source, RaftError::Fatal(_)), "{e:?}");
+        }
+        other => panic!("a stopped Raft answers with a remote error: {other:?}"),
+    }
+    m.stop().await;
+}
