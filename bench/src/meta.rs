@@ -27,8 +27,8 @@ const MAX_CLIENTS: usize = 4096;
 
 #[derive(Args, Debug, Clone)]
 pub struct MetaArgs {
-    /// Raft voters. Only 1 until the metadata plane's Raft network lands.
-    #[arg(long, default_value_t = 1)]
+    /// Raft voters: 1, or 3 in this process talking over loopback gRPC.
+    #[arg(long, default_value_t = 3)]
     pub voters: usize,
     /// File records to insert.
     #[arg(long, default_value_t = 100_000)]
@@ -105,16 +105,97 @@ fn record(i: u64, pending: usize, rng: &mut impl Rng) -> ObjectRecord {
     }
 }
 
+/// The metadata group under test: one voter, or three in this process, each
+/// with its own RocksDB and its own Raft gRPC server on loopback.
+struct Cluster {
+    nodes: Vec<Arc<MetaNode>>,
+    leader: Arc<MetaNode>,
+    servers: Vec<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
+}
+
+impl Cluster {
+    async fn start(dir: &std::path::Path, voters: usize, snapshot_every: u64) -> Result<Cluster> {
+        if voters == 1 {
+            let mut cfg = MetaConfig::new(dir.join("node-1"), "127.0.0.1:0".into());
+            cfg.snapshot_every = snapshot_every;
+            let node = Arc::new(
+                MetaNode::start(cfg)
+                    .await
+                    .context("starting the metadata node")?,
+            );
+            return Ok(Cluster {
+                nodes: vec![node.clone()],
+                leader: node,
+                servers: Vec::new(),
+            });
+        }
+        let mut listeners = Vec::new();
+        let mut peers = std::collections::BTreeMap::new();
+        for id in 1..=voters as u64 {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            peers.insert(id, l.local_addr()?.to_string());
+            listeners.push((id, l));
+        }
+        let mut nodes = Vec::new();
+        let mut servers = Vec::new();
+        for (id, listener) in listeners {
+            let mut cfg = MetaConfig::new(dir.join(format!("node-{id}")), peers[&id].clone());
+            cfg.node_id = id;
+            cfg.peers = peers.clone();
+            cfg.initialize = id == 1;
+            cfg.snapshot_every = snapshot_every;
+            let node = Arc::new(
+                MetaNode::open(cfg)
+                    .await
+                    .with_context(|| format!("opening node {id}"))?,
+            );
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let svc = node.raft_service();
+            let server = tokio::spawn(async move {
+                let _ = meridian_meta::raft_service::serve(listener, svc, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            });
+            servers.push((stop, server));
+            nodes.push(node);
+        }
+        let mut leader_id = 0;
+        for n in &nodes {
+            leader_id = n.wait_for_leader(Duration::from_secs(30)).await?;
+        }
+        let leader = nodes
+            .iter()
+            .find(|n| n.status().node_id == leader_id)
+            .cloned()
+            .context("the elected leader is not one of ours")?;
+        Ok(Cluster {
+            nodes,
+            leader,
+            servers,
+        })
+    }
+
+    async fn shutdown(self) {
+        for n in &self.nodes {
+            let _ = n.shutdown().await;
+        }
+        for (stop, server) in self.servers {
+            let _ = stop.send(());
+            let _ = server.await;
+        }
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 pub async fn run(a: &MetaArgs) -> Result<Value> {
-    ensure!(
-        a.voters == 1,
-        "--voters {}: the metadata plane's Raft network is not built yet; only --voters 1 runs",
-        a.voters
-    );
+    ensure!(a.voters == 1 || a.voters == 3, "--voters must be 1 or 3");
     ensure!(
         (1..=MAX_RECORDS).contains(&a.records),
         "--records must be 1..={MAX_RECORDS}"
@@ -132,14 +213,8 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
         .prefix("meridian-bench-meta.")
         .tempdir_in(&a.dir)
         .with_context(|| format!("temporary directory in {}", a.dir.display()))?;
-    let node = Arc::new(
-        MetaNode::start(MetaConfig::new(
-            tmp.path().to_path_buf(),
-            "127.0.0.1:0".into(),
-        ))
-        .await
-        .context("starting the metadata node")?,
-    );
+    let cluster = Cluster::start(tmp.path(), a.voters, a.snapshot_every).await?;
+    let node = cluster.leader.clone();
     node.write_one(meridian_meta::command(Op::CreateBucket(CreateBucketCmd {
         name: BUCKET.into(),
         owner: "bench".into(),
@@ -236,7 +311,7 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
     let list_s = t.elapsed().as_secs_f64();
 
     let disk = node.catalogue_disk_bytes()?;
-    node.shutdown().await?;
+    cluster.shutdown().await;
     Ok(json!({
         "voters": a.voters,
         "pending_replicas": a.pending_replicas,

@@ -1,7 +1,7 @@
 //! The server side of the Raft network: the tonic `RaftService` handing
 //! peers' RPCs to the local openraft instance.
 //!
-//! Requests and answers are serde_json (see `raft.proto`). The answer is the
+//! Requests and answers are MessagePack (see `raft.proto`). The answer is the
 //! whole `Result` of the Raft call, so a Raft error travels back as data and
 //! the client reports it as `RemoteError`; a gRPC error status means only
 //! that the request could not be handled at all (undecodable payload).
@@ -36,12 +36,12 @@ impl RaftGrpc {
 }
 
 fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<T, Status> {
-    serde_json::from_slice(&req.into_inner().data)
+    rmp_serde::from_slice(&req.into_inner().data)
         .map_err(|e| Status::invalid_argument(format!("undecodable raft request: {e}")))
 }
 
 fn encode<T: Serialize>(answer: &T) -> Result<Response<RaftPayload>, Status> {
-    serde_json::to_vec(answer)
+    rmp_serde::to_vec_named(answer)
         .map(|data| Response::new(RaftPayload { data }))
         .map_err(|e| Status::internal(format!("unencodable raft response: {e}")))
 }
@@ -68,4 +68,26 @@ impl RaftService for RaftGrpc {
         let rpc = decode(request)?;
         encode(&self.raft.install_snapshot(rpc).await)
     }
+}
+
+/// Serves `svc` on `listener` until `shutdown`. Accepted sockets get
+/// TCP_NODELAY: Raft answers are small, and Nagle's algorithm would hold
+/// each one back for a delayed ACK (~40 ms), which every read barrier and
+/// heartbeat would pay.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    svc: RaftServiceServer<RaftGrpc>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    use futures::StreamExt;
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
+        s.and_then(|s| {
+            s.set_nodelay(true)?;
+            Ok(s)
+        })
+    });
+    tonic::transport::Server::builder()
+        .add_service(svc)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
 }

@@ -76,16 +76,13 @@ impl Member {
         cfg.snapshot_every = snapshot_every;
         let node = Arc::new(MetaNode::open(cfg).await.expect("meta node opens"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(node.raft_service())
-                .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(listener),
-                    async {
-                        let _ = stopped.await;
-                    },
-                ),
-        );
+        let server = tokio::spawn(meridian_meta::raft_service::serve(
+            listener,
+            node.raft_service(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Member {
             id,
             node,

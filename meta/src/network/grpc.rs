@@ -1,6 +1,6 @@
 //! The client side of the Raft network over tonic.
 //!
-//! Each RPC carries one openraft request as serde_json in a `RaftPayload`;
+//! Each RPC carries one openraft request as MessagePack in a `RaftPayload`;
 //! the answer is the remote `Result` in the same form, so a Raft error on
 //! the remote node (`RPCError::RemoteError`) stays distinct from a failure
 //! to reach it (`Unreachable`, `Timeout`). Snapshots use openraft's default
@@ -114,7 +114,8 @@ impl GrpcConnection {
                 ))))
             }
         };
-        let data = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let data =
+            rmp_serde::to_vec_named(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let ttl = option.hard_ttl();
         let mut request = tonic::Request::new(RaftPayload { data });
         // Tells the server the deadline too, so it can drop a late request.
@@ -145,7 +146,7 @@ impl GrpcConnection {
             Ok(Err(status)) => return Err(RPCError::Unreachable(Unreachable::new(&status))),
             Ok(Ok(resp)) => resp.into_inner(),
         };
-        let answer: Result<Resp, E> = serde_json::from_slice(&resp.data)
+        let answer: Result<Resp, E> = rmp_serde::from_slice(&resp.data)
             .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         answer.map_err(|e| {
             RPCError::RemoteError(RemoteError::new_with_node(
