@@ -5,16 +5,16 @@ use std::sync::Arc;
 
 use meridian_gateway::grpc::{object_info, status};
 use meridian_gateway::Gateway;
-use meridian_meta::MetaNode;
 use meridian_proto::v1::admin_service_server::AdminService;
 use meridian_proto::v1::*;
 use tonic::{Request, Response, Status};
 
 use crate::data::DataPlane;
+use crate::metagroup::MetaGroup;
 use crate::replicator::Replicator;
 
 pub struct AdminApi {
-    pub meta: Arc<MetaNode>,
+    pub meta: Arc<MetaGroup>,
     pub data: Arc<DataPlane>,
     pub gateway: Arc<Gateway>,
     pub replicator: Arc<Replicator>,

@@ -8,14 +8,16 @@ use meridian_gateway::backend::{Catalogue, ListEntry, ListPage, ListQuery};
 use meridian_gateway::objects::now_ms;
 use meridian_gateway::GatewayError;
 use meridian_meta::catalogue::ListItem;
-use meridian_meta::{MetaError, MetaNode, OutcomeCode};
+use meridian_meta::{MetaError, OutcomeCode};
 use meridian_placement::{place, Policy, SiteId, Topology};
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::*;
 use tokio::sync::Notify;
 
+use crate::metagroup::MetaGroup;
+
 pub struct MetaCatalogue {
-    meta: Arc<MetaNode>,
+    meta: Arc<MetaGroup>,
     topology: Arc<Topology>,
     policy: Arc<Policy>,
     /// Woken when new pending replicas are committed.
@@ -45,7 +47,7 @@ fn cmd(op: Op) -> Command {
 
 impl MetaCatalogue {
     pub fn new(
-        meta: Arc<MetaNode>,
+        meta: Arc<MetaGroup>,
         topology: Arc<Topology>,
         policy: Arc<Policy>,
         replication: Arc<Notify>,

@@ -53,6 +53,9 @@ pub struct DevArgs {
     /// Replicas copied at once into each site.
     #[arg(long, default_value_t = 4)]
     pub transfers_per_site: usize,
+    /// Metadata voters: 1, or 3 (or 5) in this process over loopback gRPC.
+    #[arg(long, default_value_t = 1)]
+    pub meta_voters: u64,
 }
 
 fn read(path: &Option<PathBuf>, default: &str) -> anyhow::Result<(String, String)> {
@@ -97,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 access_key: env_or("MERIDIAN_ROOT_ACCESS_KEY", DEV_ACCESS_KEY),
                 secret_key: env_or("MERIDIAN_ROOT_SECRET_KEY", DEV_SECRET_KEY),
                 transfers_per_site: a.transfers_per_site,
+                meta_voters: a.meta_voters,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -29,6 +29,8 @@ pub struct DevConfig {
     pub secret_key: String,
     /// Replicas copied at once per destination site.
     pub transfers_per_site: usize,
+    /// Metadata voters in this process: 1, or 3 (or 5) over loopback gRPC.
+    pub meta_voters: u64,
 }
 
 impl DevConfig {
@@ -57,6 +59,12 @@ impl DevConfig {
             return Err(
                 "MERIDIAN_ROOT_ACCESS_KEY and MERIDIAN_ROOT_SECRET_KEY must not be empty".into(),
             );
+        }
+        if !matches!(self.meta_voters, 1 | 3 | 5) {
+            return Err(format!(
+                "--meta-voters must be 1, 3 or 5, got {}",
+                self.meta_voters
+            ));
         }
         if self.transfers_per_site == 0 {
             return Err("transfers per site must be at least 1".into());

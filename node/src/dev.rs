@@ -13,7 +13,6 @@ use std::time::Duration;
 use anyhow::Context;
 use meridian_gateway::grpc::ObjectApi;
 use meridian_gateway::Gateway;
-use meridian_meta::{MetaConfig, MetaNode};
 use meridian_proto::v1::admin_service_server::AdminServiceServer;
 use meridian_proto::v1::data_node_service_server::DataNodeServiceServer;
 use meridian_proto::v1::object_service_server::ObjectServiceServer;
@@ -25,6 +24,7 @@ use crate::catalogue::MetaCatalogue;
 use crate::config::DevConfig;
 use crate::data::DataPlane;
 use crate::datanode::DataNodeApi;
+use crate::metagroup::MetaGroup;
 use crate::replicator::Replicator;
 
 /// Largest gRPC message: a data frame of a Put is at most this.
@@ -61,14 +61,15 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     let topology = Arc::new(cfg.topology.clone());
     let policy = Arc::new(cfg.policy.clone());
 
-    let meta = Arc::new(
-        MetaNode::start(MetaConfig::new(
-            cfg.data_dir.join("meta"),
-            cfg.grpc_addr.to_string(),
-        ))
-        .await
-        .context("starting the metadata node")?,
-    );
+    let meta = Arc::new(if cfg.meta_voters == 1 {
+        MetaGroup::single(&cfg.data_dir.join("meta"), cfg.grpc_addr.to_string())
+            .await
+            .context("starting the metadata node")?
+    } else {
+        MetaGroup::local(&cfg.data_dir.join("meta-group"), cfg.meta_voters)
+            .await
+            .context("starting the metadata group")?
+    });
     let data = Arc::new(
         DataPlane::open_local(topology.clone(), &cfg.data_dir, cfg.link_scale)
             .context("opening chunk stores")?,
@@ -203,6 +204,12 @@ fn print_banner(cfg: &DevConfig, topology: &meridian_placement::Topology, endpoi
             l.bandwidth_bps as f64 * cfg.link_scale / 1e6
         );
     }
+    let _ = writeln!(
+        out,
+        "  metadata: {} Raft voter(s) on RocksDB under {}",
+        cfg.meta_voters,
+        cfg.data_dir.display()
+    );
     let _ = writeln!(out, "  S3 access key: {}", cfg.access_key);
     if cfg.secret_key == crate::config::DEV_SECRET_KEY {
         let _ = writeln!(

@@ -17,5 +17,6 @@ pub mod data;
 pub mod datanode;
 pub mod dev;
 pub mod links;
+pub mod metagroup;
 pub mod replicator;
 pub mod size;

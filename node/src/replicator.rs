@@ -14,13 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use meridian_meta::catalogue::PendingReplica;
-use meridian_meta::MetaNode;
+
 use meridian_placement::SiteId;
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::{ReplicaState, SetReplicaStateCmd};
 use tokio::sync::{watch, Notify};
 
 use crate::data::DataPlane;
+use crate::metagroup::MetaGroup;
 
 /// Pending entries read per site per pass.
 const SCAN_LIMIT: usize = 1024;
@@ -50,7 +51,7 @@ struct JobState {
 }
 
 pub struct Replicator {
-    meta: Arc<MetaNode>,
+    meta: Arc<MetaGroup>,
     data: Arc<DataPlane>,
     wake: Arc<Notify>,
     per_site: usize,
@@ -67,7 +68,7 @@ fn now_ms() -> i64 {
 
 impl Replicator {
     pub fn new(
-        meta: Arc<MetaNode>,
+        meta: Arc<MetaGroup>,
         data: Arc<DataPlane>,
         wake: Arc<Notify>,
         per_site: usize,

@@ -1,0 +1,155 @@
+//! The metadata group as the rest of the node sees it: one voter, or
+//! several in this process (`meridian dev --meta-voters 3`) talking over
+//! loopback gRPC. Writes go to the current leader; a write that meets a
+//! change of leader is retried, bounded, with the same request id, so the
+//! state machine applies it once.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use meridian_meta::catalogue::CatalogueReader;
+use meridian_meta::node::RaftStatus;
+use meridian_meta::{MetaConfig, MetaError, MetaNode, Outcome};
+use meridian_proto::v1::Command;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Attempts at a write across changes of leader.
+const WRITE_ATTEMPTS: u32 = 50;
+/// Pause between two attempts: an election takes 0.5-1 s.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+const LEADER_WAIT: Duration = Duration::from_secs(30);
+
+pub struct MetaGroup {
+    nodes: Vec<Arc<MetaNode>>,
+    servers: std::sync::Mutex<Vec<(oneshot::Sender<()>, JoinHandle<()>)>>,
+}
+
+impl MetaGroup {
+    /// One voter under `dir`.
+    pub async fn single(dir: &Path, addr: String) -> Result<Self, MetaError> {
+        let node = MetaNode::start(MetaConfig::new(dir.to_path_buf(), addr)).await?;
+        Ok(MetaGroup {
+            nodes: vec![Arc::new(node)],
+            servers: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// `voters` nodes under `dir/node-N`, each serving Raft on its own
+    /// loopback port, node 1 forming the group on first start. Node ids and
+    /// directories are stable, so a restart rejoins the same group; the
+    /// ports are chosen anew and recorded in the membership only at
+    /// formation, so a restart keeps the first ports' addresses: they are
+    /// bound again if free.
+    pub async fn local(dir: &Path, voters: u64) -> Result<Self, MetaError> {
+        let addrs_file = dir.join("raft-addrs.txt");
+        let known: Vec<String> = std::fs::read_to_string(&addrs_file)
+            .map(|s| s.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        let mut listeners = Vec::new();
+        let mut peers = BTreeMap::new();
+        for id in 1..=voters {
+            let want = known
+                .get(id as usize - 1)
+                .cloned()
+                .unwrap_or_else(|| "127.0.0.1:0".into());
+            let l = tokio::net::TcpListener::bind(&want).await?;
+            peers.insert(id, l.local_addr()?.to_string());
+            listeners.push((id, l));
+        }
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            &addrs_file,
+            peers.values().cloned().collect::<Vec<_>>().join("\n"),
+        )?;
+        let mut nodes = Vec::new();
+        let mut servers = Vec::new();
+        for (id, listener) in listeners {
+            let mut cfg = MetaConfig::new(dir.join(format!("node-{id}")), peers[&id].clone());
+            cfg.node_id = id;
+            cfg.peers = peers.clone();
+            cfg.initialize = id == 1;
+            let node = Arc::new(MetaNode::open(cfg).await?);
+            let (stop, stopped) = oneshot::channel::<()>();
+            let svc = node.raft_service();
+            servers.push((
+                stop,
+                tokio::spawn(async move {
+                    if let Err(e) = meridian_meta::raft_service::serve(listener, svc, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    {
+                        tracing::error!(node = id, error = %e, "Raft server failed");
+                    }
+                }),
+            ));
+            nodes.push(node);
+        }
+        for n in &nodes {
+            n.wait_for_leader(LEADER_WAIT).await?;
+        }
+        Ok(MetaGroup {
+            nodes,
+            servers: std::sync::Mutex::new(servers),
+        })
+    }
+
+    /// The node that leads now, as far as this process knows; the first
+    /// node if none is known (its answer then says who leads).
+    pub fn leader(&self) -> &Arc<MetaNode> {
+        self.nodes
+            .iter()
+            .find(|n| n.current_leader() == Some(n.status().node_id))
+            .unwrap_or(&self.nodes[0])
+    }
+
+    /// Commits one command on the leader, following changes of leader.
+    pub async fn write_one(&self, command: Command) -> Result<Outcome, MetaError> {
+        let mut last = None;
+        for _ in 0..WRITE_ATTEMPTS {
+            match self.leader().write_one(command.clone()).await {
+                Err(MetaError::Unavailable(m)) => {
+                    last = Some(m);
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                other => return other,
+            }
+        }
+        Err(MetaError::Unavailable(last.unwrap_or_default()))
+    }
+
+    pub async fn read_barrier(&self) -> Result<(), MetaError> {
+        self.leader().read_barrier().await
+    }
+
+    /// The leader's catalogue (read after `read_barrier` for linearizability).
+    pub fn reader(&self) -> CatalogueReader {
+        self.leader().reader().clone()
+    }
+
+    pub fn status(&self) -> RaftStatus {
+        self.leader().status()
+    }
+
+    pub fn voters(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub async fn shutdown(&self) -> Result<(), MetaError> {
+        for n in &self.nodes {
+            n.shutdown().await?;
+        }
+        let servers: Vec<_> = match self.servers.lock() {
+            Ok(mut g) => g.drain(..).collect(),
+            Err(p) => p.into_inner().drain(..).collect(),
+        };
+        for (stop, task) in servers {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+        Ok(())
+    }
+}
