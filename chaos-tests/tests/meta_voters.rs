@@ -31,6 +31,17 @@ async fn three_voters_survive_sigkill() -> Result<()> {
     let status = cluster.ctl().json(&["status"]).await?;
     ensure!(status["raft"]["state"] == "Leader", "status: {status}");
     ensure!(status["objects"] == 12, "status: {status}");
+    let members = cluster.ctl().json(&["meta", "members"]).await?;
+    let list = members["members"].as_array().cloned().unwrap_or_default();
+    ensure!(list.len() == 3, "members: {members}");
+    ensure!(
+        list.iter().all(|m| m["role"] == "voter"),
+        "members: {members}"
+    );
+    ensure!(
+        list.iter().filter(|m| m["leader"] == true).count() == 1,
+        "members: {members}"
+    );
 
     cluster.kill9()?;
     cluster.restart_serving().await?;

@@ -240,6 +240,25 @@ impl MetaNode {
         &self.reader
     }
 
+    /// Members of the group as this node knows them: (id, address, voter?,
+    /// matched log index if this node leads and has seen it).
+    pub fn members(&self) -> Vec<(u64, String, bool, Option<u64>)> {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+        membership
+            .nodes()
+            .map(|(id, node)| {
+                let matched = m
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(id).cloned().flatten())
+                    .map(|l| l.index);
+                (*id, node.addr.clone(), voters.contains(id), matched)
+            })
+            .collect()
+    }
+
     pub fn status(&self) -> RaftStatus {
         let m = self.raft.metrics().borrow().clone();
         RaftStatus {

@@ -116,6 +116,34 @@ impl AdminService for AdminApi {
         )))
     }
 
+    async fn meta_members(
+        &self,
+        _req: Request<MetaMembersRequest>,
+    ) -> Result<Response<MetaMembersResponse>, Status> {
+        let status = self.meta.status();
+        let members = self
+            .meta
+            .members()
+            .into_iter()
+            .map(|(id, addr, voter, matched)| MetaMember {
+                id,
+                addr,
+                role: if voter { "voter" } else { "learner" }.to_string(),
+                leader: status.leader == Some(id),
+                // A single voter leads itself: everything it has is matched.
+                matched_index: matched.unwrap_or(if status.leader == Some(id) {
+                    status.last_log_index
+                } else {
+                    0
+                }),
+            })
+            .collect();
+        Ok(Response::new(MetaMembersResponse {
+            members,
+            last_log_index: status.last_log_index,
+        }))
+    }
+
     async fn buckets(
         &self,
         _req: Request<BucketsRequest>,

@@ -134,6 +134,11 @@ impl MetaGroup {
         self.leader().status()
     }
 
+    /// The leader's view of the group's members.
+    pub fn members(&self) -> Vec<(u64, String, bool, Option<u64>)> {
+        self.leader().members()
+    }
+
     pub fn voters(&self) -> usize {
         self.nodes.len()
     }

@@ -1,7 +1,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use meridian_proto::v1::admin_service_client::AdminServiceClient;
-use meridian_proto::v1::{BucketsRequest, StatRequest, StatusRequest};
+use meridian_proto::v1::{BucketsRequest, MetaMembersRequest, StatRequest, StatusRequest};
 
 use crate::render;
 
@@ -38,6 +38,17 @@ pub enum Command {
         #[command(subcommand)]
         command: ObjectCommand,
     },
+    /// The metadata plane's Raft group.
+    Meta {
+        #[command(subcommand)]
+        command: MetaCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MetaCommand {
+    /// Members, their roles, the leader, and how far each has caught up.
+    Members,
 }
 
 #[derive(Subcommand, Debug)]
@@ -73,6 +84,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 render::buckets_json(&b).to_string()
             } else {
                 render::buckets_table(&b)
+            }
+        }
+        Command::Meta {
+            command: MetaCommand::Members,
+        } => {
+            let m = client
+                .meta_members(MetaMembersRequest {})
+                .await
+                .map_err(render::status_error)?
+                .into_inner();
+            if cli.json {
+                render::members_json(&m).to_string()
+            } else {
+                render::members_table(&m)
             }
         }
         Command::Object {

@@ -1,6 +1,6 @@
 //! Tables for people, JSON for scripts.
 
-use meridian_proto::v1::{BucketsResponse, ObjectInfo, StatusResponse};
+use meridian_proto::v1::{BucketsResponse, MetaMembersResponse, ObjectInfo, StatusResponse};
 use serde_json::{json, Value};
 
 pub fn status_error(s: tonic::Status) -> anyhow::Error {
@@ -183,6 +183,33 @@ pub fn buckets_table(b: &BucketsResponse) -> String {
         })
         .collect();
     table(&["BUCKET", "SITE", "OWNER", "OBJECTS", "BYTES"], &rows)
+}
+
+pub fn members_json(m: &MetaMembersResponse) -> Value {
+    json!({
+        "last_log_index": m.last_log_index,
+        "members": m.members.iter().map(|x| json!({
+            "id": x.id, "addr": x.addr, "role": x.role, "leader": x.leader,
+            "matched_index": x.matched_index,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn members_table(m: &MetaMembersResponse) -> String {
+    let rows: Vec<Vec<String>> = m
+        .members
+        .iter()
+        .map(|x| {
+            vec![
+                x.id.to_string(),
+                x.addr.clone(),
+                format!("{}{}", x.role, if x.leader { " (leader)" } else { "" }),
+                x.matched_index.to_string(),
+                m.last_log_index.saturating_sub(x.matched_index).to_string(),
+            ]
+        })
+        .collect();
+    table(&["ID", "ADDRESS", "ROLE", "MATCHED", "BEHIND"], &rows)
 }
 
 pub fn object_json(o: &ObjectInfo) -> Value {
