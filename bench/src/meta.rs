@@ -142,10 +142,7 @@ impl Cluster {
         let mut nodes = Vec::new();
         let mut servers = Vec::new();
         for (id, listener) in listeners {
-            let mut cfg = MetaConfig::new(dir.join(format!("node-{id}")), peers[&id].clone());
-            cfg.node_id = id;
-            cfg.peers = peers.clone();
-            cfg.initialize = id == 1;
+            let mut cfg = MetaConfig::member(dir.join(format!("node-{id}")), id, &peers);
             cfg.snapshot_every = snapshot_every;
             let node = Arc::new(
                 MetaNode::open(cfg)

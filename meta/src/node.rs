@@ -55,6 +55,16 @@ impl MetaConfig {
             commit: CommitConfig::default(),
         }
     }
+
+    /// Node `id` of a group whose members are `peers` (id -> Raft address,
+    /// this node included). The lowest id forms the group on first start.
+    pub fn member(dir: PathBuf, id: u64, peers: &BTreeMap<u64, String>) -> Self {
+        let mut cfg = MetaConfig::new(dir, peers.get(&id).cloned().unwrap_or_default());
+        cfg.node_id = id;
+        cfg.peers = peers.clone();
+        cfg.initialize = peers.keys().next() == Some(&id);
+        cfg
+    }
 }
 
 /// What `status` shows of Raft.

@@ -67,10 +67,7 @@ impl MetaGroup {
         let mut nodes = Vec::new();
         let mut servers = Vec::new();
         for (id, listener) in listeners {
-            let mut cfg = MetaConfig::new(dir.join(format!("node-{id}")), peers[&id].clone());
-            cfg.node_id = id;
-            cfg.peers = peers.clone();
-            cfg.initialize = id == 1;
+            let cfg = MetaConfig::member(dir.join(format!("node-{id}")), id, &peers);
             let node = Arc::new(MetaNode::open(cfg).await?);
             let (stop, stopped) = oneshot::channel::<()>();
             let svc = node.raft_service();
