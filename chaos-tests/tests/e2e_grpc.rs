@@ -144,6 +144,7 @@ async fn streaming_put_get_stat_list_delete() -> Result<()> {
             .stat(StatRequest {
                 bucket: "juno".into(),
                 key: key.into(),
+                max_staleness_ms: 0,
             })
             .await;
         ensure!(
@@ -215,6 +216,7 @@ async fn streaming_put_get_stat_list_delete() -> Result<()> {
                 prefix: String::new(),
                 page_size: 2,
                 page_token: token.clone(),
+                max_staleness_ms: 0,
             })
             .await?
             .into_inner();
@@ -248,6 +250,7 @@ async fn streaming_put_get_stat_list_delete() -> Result<()> {
         .stat(StatRequest {
             bucket: "juno".into(),
             key: "raw/run42.h5".into(),
+            max_staleness_ms: 0,
         })
         .await;
     ensure!(

@@ -76,6 +76,29 @@ pub trait Catalogue: Send + Sync + 'static {
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), GatewayError>;
     async fn list_objects(&self, query: &ListQuery) -> Result<ListPage, GatewayError>;
 
+    /// As `object`, but may be served from state that misses writes
+    /// acknowledged less than `max_staleness` ago (no read barrier, possibly
+    /// a follower). A backend without such reads answers linearizably.
+    async fn object_within(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_staleness: std::time::Duration,
+    ) -> Result<ObjectRecord, GatewayError> {
+        let _ = max_staleness;
+        self.object(bucket, key).await
+    }
+
+    /// As `list_objects`, with the staleness of `object_within`.
+    async fn list_objects_within(
+        &self,
+        query: &ListQuery,
+        max_staleness: std::time::Duration,
+    ) -> Result<ListPage, GatewayError> {
+        let _ = max_staleness;
+        self.list_objects(query).await
+    }
+
     async fn create_upload(&self, upload: MultipartUpload) -> Result<(), GatewayError>;
     /// `NoSuchUpload` if absent, completed or aborted.
     async fn upload(&self, upload_id: &str) -> Result<MultipartUpload, GatewayError>;

@@ -78,6 +78,11 @@ pub fn object_info(gw: &Gateway, bucket: &str, key: &str, rec: &ObjectRecord) ->
     }
 }
 
+/// `max_staleness_ms` of a request: 0 asks for a linearizable read.
+fn staleness(ms: u32) -> Option<std::time::Duration> {
+    (ms > 0).then(|| std::time::Duration::from_millis(u64::from(ms)))
+}
+
 pub struct ObjectApi {
     gw: Arc<Gateway>,
 }
@@ -263,12 +268,12 @@ impl ObjectService for ObjectApi {
 
     async fn stat(&self, req: Request<StatRequest>) -> Result<Response<ObjectInfo>, Status> {
         let r = req.into_inner();
-        let rec = self
-            .gw
-            .catalogue()
-            .object(&r.bucket, &r.key)
-            .await
-            .map_err(status)?;
+        let catalogue = self.gw.catalogue();
+        let rec = match staleness(r.max_staleness_ms) {
+            Some(max) => catalogue.object_within(&r.bucket, &r.key, max).await,
+            None => catalogue.object(&r.bucket, &r.key).await,
+        }
+        .map_err(status)?;
         Ok(Response::new(object_info(
             &self.gw, &r.bucket, &r.key, &rec,
         )))
@@ -280,22 +285,23 @@ impl ObjectService for ObjectApi {
             0 => 1000,
             n => n.min(1000) as usize,
         };
-        let page = self
-            .gw
-            .catalogue()
-            .list_objects(&ListQuery {
-                bucket: r.bucket,
-                prefix: r.prefix,
-                delimiter: None,
-                start_after: if r.page_token.is_empty() {
-                    None
-                } else {
-                    Some(r.page_token)
-                },
-                max_keys,
-            })
-            .await
-            .map_err(status)?;
+        let query = ListQuery {
+            bucket: r.bucket,
+            prefix: r.prefix,
+            delimiter: None,
+            start_after: if r.page_token.is_empty() {
+                None
+            } else {
+                Some(r.page_token)
+            },
+            max_keys,
+        };
+        let catalogue = self.gw.catalogue();
+        let page = match staleness(r.max_staleness_ms) {
+            Some(max) => catalogue.list_objects_within(&query, max).await,
+            None => catalogue.list_objects(&query).await,
+        }
+        .map_err(status)?;
         let objects = page
             .entries
             .into_iter()

@@ -12,6 +12,7 @@ mod barrier;
 pub mod catalogue;
 pub mod commit;
 mod error;
+pub mod freshness;
 pub mod network;
 pub mod node;
 pub mod raft_service;

@@ -89,6 +89,7 @@ pub struct MetaNode {
     db: Arc<rocksdb::DB>,
     committer: Committer,
     barrier: ReadBarrier,
+    freshness: Arc<crate::freshness::Freshness>,
 }
 
 impl MetaNode {
@@ -160,6 +161,7 @@ impl MetaNode {
             reader: CatalogueReader::new(db.clone()),
             committer: Committer::start(raft.clone(), cfg.commit.clone()),
             barrier: ReadBarrier::new(raft.clone()),
+            freshness: Arc::new(crate::freshness::Freshness::default()),
             raft,
             db,
         })
@@ -191,7 +193,7 @@ impl MetaNode {
     /// The Raft service for this node's gRPC server; peers send their Raft
     /// RPCs to it.
     pub fn raft_service(&self) -> RaftServiceServer<RaftGrpc> {
-        RaftGrpc::new(self.raft.clone()).into_server()
+        RaftGrpc::new(self.raft.clone(), self.freshness.clone()).into_server()
     }
 
     /// The leader this node knows of, if any.
@@ -244,6 +246,19 @@ impl MetaNode {
     /// share one read index).
     pub async fn read_barrier(&self) -> Result<(), MetaError> {
         self.barrier.wait().await
+    }
+
+    /// Whether this node's local state may serve a read that tolerates
+    /// `max` of staleness without a read barrier: the leader always (it has
+    /// applied every write it acknowledged), a follower while it has applied
+    /// the commit index of an AppendEntries received within `max`.
+    pub fn fresh_within(&self, max: Duration) -> bool {
+        let m = self.raft.metrics().borrow().clone();
+        if m.current_leader == Some(self.id) {
+            return true;
+        }
+        let applied = m.last_applied.map(|l| l.index).unwrap_or(0);
+        self.freshness.within(max, applied)
     }
 
     pub fn reader(&self) -> &CatalogueReader {

@@ -20,11 +20,15 @@ use crate::types::TypeConfig;
 #[derive(Clone)]
 pub struct RaftGrpc {
     raft: Raft<TypeConfig>,
+    freshness: std::sync::Arc<crate::freshness::Freshness>,
 }
 
 impl RaftGrpc {
-    pub fn new(raft: Raft<TypeConfig>) -> Self {
-        RaftGrpc { raft }
+    pub fn new(
+        raft: Raft<TypeConfig>,
+        freshness: std::sync::Arc<crate::freshness::Freshness>,
+    ) -> Self {
+        RaftGrpc { raft, freshness }
     }
 
     /// The tonic service, with the same message bound as the client side.
@@ -52,8 +56,13 @@ impl RaftService for RaftGrpc {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let rpc = decode(request)?;
-        encode(&self.raft.append_entries(rpc).await)
+        let rpc: openraft::raft::AppendEntriesRequest<TypeConfig> = decode(request)?;
+        let leader_commit = rpc.leader_commit.map(|l| l.index).unwrap_or(0);
+        let answer = self.raft.append_entries(rpc).await;
+        if matches!(answer, Ok(openraft::raft::AppendEntriesResponse::Success)) {
+            self.freshness.record(leader_commit);
+        }
+        encode(&answer)
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {

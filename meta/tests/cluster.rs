@@ -367,3 +367,53 @@ async fn transport_failure_is_unreachable_and_raft_failure_is_remote() {
     }
     m.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn followers_serve_bounded_staleness_reads_once_caught_up() {
+    let (ls, peers) = listeners(3).await;
+    let mut members = Vec::new();
+    for (id, l) in (1..=3).zip(ls) {
+        members.push(Member::open(id, l, &peers, 20_000).await);
+    }
+    for m in &members {
+        m.node
+            .wait_for_leader(WAIT)
+            .await
+            .expect("a leader is known");
+    }
+    let refs: Vec<&Member> = members.iter().collect();
+    let leader_id = agreed_leader(&refs).await;
+    let leader = members.iter().find(|m| m.id == leader_id).expect("leader");
+    let followers: Vec<&Member> = members.iter().filter(|m| m.id != leader_id).collect();
+    // The leader may always serve: it applied every write it acknowledged.
+    assert!(leader.node.fresh_within(Duration::ZERO));
+
+    leader
+        .node
+        .write_one(create_bucket("stale"))
+        .await
+        .expect("create");
+    let keys: Vec<String> = (0..5).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        leader.node.write_one(put("stale", k)).await.expect("put");
+    }
+    // Let the writes age past the bound, then a follower that is fresh
+    // within 400 ms heard from the leader after they were acknowledged:
+    // its local state must hold every one of them.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for f in &followers {
+        eventually("a follower is fresh within 400 ms", WAIT, || {
+            f.node.fresh_within(Duration::from_millis(400))
+        })
+        .await;
+        assert!(
+            has_all(&f.node, "stale", &keys),
+            "a fresh follower misses writes acknowledged before its bound"
+        );
+        // No follower can promise zero staleness.
+        assert!(!f.node.fresh_within(Duration::ZERO));
+    }
+    for mut m in members {
+        m.stop().await;
+    }
+}

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use meridian_gateway::backend::{Catalogue, ListEntry, ListPage, ListQuery};
 use meridian_gateway::objects::now_ms;
 use meridian_gateway::GatewayError;
-use meridian_meta::catalogue::ListItem;
+use meridian_meta::catalogue::{CatalogueReader, ListItem};
 use meridian_meta::{MetaError, OutcomeCode};
 use meridian_placement::{place, Policy, SiteId, Topology};
 use meridian_proto::v1::command::Op;
@@ -41,6 +41,45 @@ pub fn gateway_error(e: MetaError) -> GatewayError {
 
 /// A fresh request id per logical write; the committer and Raft may retry
 /// it, the state machine applies it once.
+/// One page of a listing from `reader`'s local state.
+fn list_page(reader: &CatalogueReader, q: &ListQuery) -> Result<ListPage, GatewayError> {
+    let id = reader
+        .bucket(&q.bucket)
+        .map_err(gateway_error)?
+        .ok_or_else(|| GatewayError::NoSuchBucket(q.bucket.clone()))?
+        .id;
+    let page = reader
+        .list(
+            id,
+            &q.prefix,
+            q.delimiter.as_deref(),
+            q.start_after.as_deref(),
+            q.max_keys.min(1000),
+        )
+        .map_err(gateway_error)?;
+    let entries: Vec<ListEntry> = page
+        .items
+        .into_iter()
+        .map(|i| match i {
+            ListItem::Object { key, record } => ListEntry::Object { key, record },
+            ListItem::Prefix(p) => ListEntry::Prefix(p),
+        })
+        .collect();
+    let next_after = if page.truncated {
+        entries.last().map(|e| match e {
+            ListEntry::Object { key, .. } => key.clone(),
+            ListEntry::Prefix(p) => p.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(ListPage {
+        entries,
+        truncated: page.truncated,
+        next_after,
+    })
+}
+
 fn cmd(op: Op) -> Command {
     meridian_meta::command(op)
 }
@@ -181,39 +220,43 @@ impl Catalogue for MetaCatalogue {
     }
 
     async fn list_objects(&self, q: &ListQuery) -> Result<ListPage, GatewayError> {
-        let id = self.bucket_id(&q.bucket).await?;
-        let page = self
+        self.barrier().await?;
+        list_page(&self.meta.reader(), q)
+    }
+
+    async fn object_within(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_staleness: std::time::Duration,
+    ) -> Result<ObjectRecord, GatewayError> {
+        let node = self
             .meta
-            .reader()
-            .list(
-                id,
-                &q.prefix,
-                q.delimiter.as_deref(),
-                q.start_after.as_deref(),
-                q.max_keys.min(1000),
-            )
+            .node_within(max_staleness)
+            .await
             .map_err(gateway_error)?;
-        let entries: Vec<ListEntry> = page
-            .items
-            .into_iter()
-            .map(|i| match i {
-                ListItem::Object { key, record } => ListEntry::Object { key, record },
-                ListItem::Prefix(p) => ListEntry::Prefix(p),
-            })
-            .collect();
-        let next_after = if page.truncated {
-            entries.last().map(|e| match e {
-                ListEntry::Object { key, .. } => key.clone(),
-                ListEntry::Prefix(p) => p.clone(),
-            })
-        } else {
-            None
-        };
-        Ok(ListPage {
-            entries,
-            truncated: page.truncated,
-            next_after,
-        })
+        let reader = node.reader();
+        let b = reader
+            .bucket(bucket)
+            .map_err(gateway_error)?
+            .ok_or_else(|| GatewayError::NoSuchBucket(bucket.to_string()))?;
+        reader
+            .object(b.id, key)
+            .map_err(gateway_error)?
+            .ok_or_else(|| GatewayError::NoSuchKey(key.to_string()))
+    }
+
+    async fn list_objects_within(
+        &self,
+        q: &ListQuery,
+        max_staleness: std::time::Duration,
+    ) -> Result<ListPage, GatewayError> {
+        let node = self
+            .meta
+            .node_within(max_staleness)
+            .await
+            .map_err(gateway_error)?;
+        list_page(node.reader(), q)
     }
 
     async fn create_upload(&self, upload: MultipartUpload) -> Result<(), GatewayError> {

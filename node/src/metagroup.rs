@@ -118,6 +118,22 @@ impl MetaGroup {
         Err(MetaError::Unavailable(last.unwrap_or_default()))
     }
 
+    /// A node whose local state may serve a read tolerating `max`
+    /// staleness: a fresh follower if there is one (sparing the leader),
+    /// else the leader after a read barrier.
+    pub async fn node_within(&self, max: Duration) -> Result<&Arc<MetaNode>, MetaError> {
+        let leader = self.leader();
+        if let Some(n) = self
+            .nodes
+            .iter()
+            .find(|n| !Arc::ptr_eq(n, leader) && n.fresh_within(max))
+        {
+            return Ok(n);
+        }
+        leader.read_barrier().await?;
+        Ok(leader)
+    }
+
     pub async fn read_barrier(&self) -> Result<(), MetaError> {
         self.leader().read_barrier().await
     }

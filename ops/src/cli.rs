@@ -104,7 +104,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: ObjectCommand::Stat { bucket, key },
         } => {
             let o = client
-                .object_stat(StatRequest { bucket, key })
+                .object_stat(StatRequest {
+                    bucket,
+                    key,
+                    max_staleness_ms: 0,
+                })
                 .await
                 .map_err(render::status_error)?
                 .into_inner();
