@@ -75,6 +75,45 @@ async fn three_voters_survive_sigkill() -> Result<()> {
             .into_inner();
         ensure!(&info.blake3 == hash, "stale stat of {key}: {info:?}");
     }
+    // Membership through meridianctl: a voter leaves, the group still
+    // commits, it comes back as a learner, catches up, and is promoted.
+    let ctl = cluster.ctl();
+    let now = ctl.json(&["meta", "members"]).await?;
+    let list = now["members"].as_array().cloned().unwrap_or_default();
+    let follower = list
+        .iter()
+        .find(|m| m["leader"] != true)
+        .ok_or_else(|| anyhow::anyhow!("no follower in {now}"))?;
+    let leaving_id = follower["id"].clone();
+    let leaving = follower["id"].to_string();
+    let leaving = leaving.as_str();
+    let leaving_addr = follower["addr"].as_str().unwrap_or_default().to_string();
+    let after = ctl.json(&["meta", "remove", leaving]).await?;
+    ensure!(
+        after["members"].as_array().map(Vec::len) == Some(2),
+        "after remove: {after}"
+    );
+    s3::put_bytes(&beijing, "voters", "with-two-voters", random_bytes(7, 1000)).await?;
+    let after = ctl
+        .json(&["meta", "add-learner", leaving, &leaving_addr])
+        .await?;
+    ensure!(
+        after["members"].as_array().is_some_and(|l| l
+            .iter()
+            .any(|m| m["id"] == leaving_id && m["role"] == "learner")),
+        "after add-learner: {after}"
+    );
+    let after = ctl.json(&["meta", "promote", leaving]).await?;
+    ensure!(
+        after["members"]
+            .as_array()
+            .is_some_and(|l| l.len() == 3 && l.iter().all(|m| m["role"] == "voter")),
+        "after promote: {after}"
+    );
+    ensure!(
+        ctl.json(&["meta", "remove", "9"]).await.is_err(),
+        "removing a stranger succeeded"
+    );
     // The restarted group still takes writes.
     s3::put_bytes(&beijing, "voters", "after-restart", random_bytes(99, 1000)).await?;
     Ok(())

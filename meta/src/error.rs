@@ -23,6 +23,23 @@ pub enum MetaError {
     Config(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// A membership change that cannot be made (unknown learner, removing
+    /// the last voter, a change already in progress).
+    #[error("membership: {0}")]
+    Membership(String),
+}
+
+/// As `client_write_error`, keeping a refused membership change apart.
+pub(crate) fn membership_error(
+    e: openraft::error::RaftError<u64, openraft::error::ClientWriteError<u64, openraft::BasicNode>>,
+) -> MetaError {
+    use openraft::error::{ClientWriteError, RaftError};
+    match e {
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            MetaError::Membership(e.to_string())
+        }
+        other => client_write_error(other),
+    }
 }
 
 /// What a failed `client_write` means to a caller. Not being the leader is

@@ -265,6 +265,45 @@ impl MetaNode {
         &self.reader
     }
 
+    /// Adds `id` (reachable at `addr`) as a learner and returns once it has
+    /// caught up with the log (by snapshot if the log was purged). Leader only.
+    pub async fn add_learner(&self, id: u64, addr: String) -> Result<(), MetaError> {
+        self.raft
+            .add_learner(id, BasicNode { addr }, true)
+            .await
+            .map(|_| ())
+            .map_err(crate::error::membership_error)
+    }
+
+    /// Makes the voters exactly `voters`; voters left out leave the group.
+    /// Every new voter must already be a learner. Leader only.
+    pub async fn set_voters(
+        &self,
+        voters: std::collections::BTreeSet<u64>,
+    ) -> Result<(), MetaError> {
+        if voters.is_empty() {
+            return Err(MetaError::Membership(
+                "a group needs at least one voter".into(),
+            ));
+        }
+        self.raft
+            .change_membership(voters, false)
+            .await
+            .map(|_| ())
+            .map_err(crate::error::membership_error)
+    }
+
+    /// Current voter ids.
+    pub fn voter_ids(&self) -> std::collections::BTreeSet<u64> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
     /// Members of the group as this node knows them: (id, address, voter?,
     /// matched log index if this node leads and has seen it).
     pub fn members(&self) -> Vec<(u64, String, bool, Option<u64>)> {

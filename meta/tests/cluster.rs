@@ -417,3 +417,103 @@ async fn followers_serve_bounded_staleness_reads_once_caught_up() {
         m.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn learners_join_are_promoted_and_voters_leave() {
+    let (mut ls, peers4) = listeners(4).await;
+    let l4 = ls.pop().expect("fourth listener");
+    let peers3: BTreeMap<u64, String> = peers4
+        .iter()
+        .filter(|(id, _)| **id <= 3)
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
+    let mut members = Vec::new();
+    for (id, l) in (1..=3).zip(ls) {
+        members.push(Member::open(id, l, &peers3, 50).await);
+    }
+    for m in &members {
+        m.node
+            .wait_for_leader(WAIT)
+            .await
+            .expect("a leader is known");
+    }
+    let refs: Vec<&Member> = members.iter().collect();
+    let leader_id = agreed_leader(&refs).await;
+    let leader = members
+        .iter()
+        .find(|m| m.id == leader_id)
+        .expect("leader")
+        .node
+        .clone();
+    leader
+        .write_one(create_bucket("grow"))
+        .await
+        .expect("create");
+    let keys: Vec<String> = (0..200).map(|i| format!("k{i:03}")).collect();
+    for k in &keys {
+        leader.write_one(put("grow", k)).await.expect("put");
+    }
+
+    // A fourth node joins as a learner and catches up (by snapshot: the
+    // log was purged every 50 entries).
+    let fourth = Member::open(4, l4, &peers4, 50).await;
+    leader
+        .add_learner(4, peers4[&4].clone())
+        .await
+        .expect("add learner");
+    eventually("the learner holds every write", WAIT, || {
+        has_all(&fourth.node, "grow", &keys)
+    })
+    .await;
+    assert_eq!(leader.voter_ids(), [1, 2, 3].into_iter().collect());
+    let roles: Vec<(u64, bool)> = leader
+        .members()
+        .into_iter()
+        .map(|(id, _, voter, _)| (id, voter))
+        .collect();
+    assert!(roles.contains(&(4, false)), "{roles:?}");
+
+    // Promoted, it votes; then a voter that is not the leader leaves.
+    leader
+        .set_voters([1, 2, 3, 4].into_iter().collect())
+        .await
+        .expect("promote");
+    assert_eq!(leader.voter_ids().len(), 4);
+    let leaving = (1..=3).find(|id| *id != leader_id).expect("a follower");
+    let remaining: std::collections::BTreeSet<u64> = [1, 2, 3, 4]
+        .into_iter()
+        .filter(|id| *id != leaving)
+        .collect();
+    leader.set_voters(remaining.clone()).await.expect("remove");
+    assert_eq!(leader.voter_ids(), remaining);
+    assert!(
+        leader.members().iter().all(|(id, ..)| *id != leaving),
+        "a removed voter stays a member"
+    );
+    // The group still commits, and the new voter has it.
+    leader
+        .write_one(put("grow", "after"))
+        .await
+        .expect("write after the changes");
+    eventually("the promoted voter has the latest write", WAIT, || {
+        has_all(&fourth.node, "grow", &["after".to_string()])
+    })
+    .await;
+    // Refused changes change nothing.
+    let none = leader.set_voters(std::collections::BTreeSet::new()).await;
+    assert!(matches!(none, Err(MetaError::Membership(_))), "{none:?}");
+    let unknown = leader
+        .set_voters([1, 2, 3, 4, 9].into_iter().collect())
+        .await;
+    assert!(
+        unknown.is_err(),
+        "a voter that was never a learner was accepted"
+    );
+    assert_eq!(leader.voter_ids(), remaining);
+
+    let mut all = members;
+    all.push(fourth);
+    for mut m in all {
+        m.stop().await;
+    }
+}

@@ -26,6 +26,42 @@ fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal(e.to_string())
 }
 
+fn membership_status(e: meridian_meta::MetaError) -> Status {
+    match e {
+        meridian_meta::MetaError::Membership(m) => Status::failed_precondition(m),
+        meridian_meta::MetaError::Unavailable(m) => Status::unavailable(m),
+        other => Status::internal(other.to_string()),
+    }
+}
+
+impl AdminApi {
+    /// The group's members as the leader sees them.
+    fn members(&self) -> MetaMembersResponse {
+        let status = self.meta.status();
+        let members = self
+            .meta
+            .members()
+            .into_iter()
+            .map(|(id, addr, voter, matched)| MetaMember {
+                id,
+                addr,
+                role: if voter { "voter" } else { "learner" }.to_string(),
+                leader: status.leader == Some(id),
+                // A single voter leads itself: everything it has is matched.
+                matched_index: matched.unwrap_or(if status.leader == Some(id) {
+                    status.last_log_index
+                } else {
+                    0
+                }),
+            })
+            .collect();
+        MetaMembersResponse {
+            members,
+            last_log_index: status.last_log_index,
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl AdminService for AdminApi {
     async fn status(
@@ -120,28 +156,47 @@ impl AdminService for AdminApi {
         &self,
         _req: Request<MetaMembersRequest>,
     ) -> Result<Response<MetaMembersResponse>, Status> {
-        let status = self.meta.status();
-        let members = self
-            .meta
-            .members()
-            .into_iter()
-            .map(|(id, addr, voter, matched)| MetaMember {
-                id,
-                addr,
-                role: if voter { "voter" } else { "learner" }.to_string(),
-                leader: status.leader == Some(id),
-                // A single voter leads itself: everything it has is matched.
-                matched_index: matched.unwrap_or(if status.leader == Some(id) {
-                    status.last_log_index
-                } else {
-                    0
-                }),
-            })
-            .collect();
-        Ok(Response::new(MetaMembersResponse {
-            members,
-            last_log_index: status.last_log_index,
-        }))
+        Ok(Response::new(self.members()))
+    }
+
+    async fn meta_add_learner(
+        &self,
+        req: Request<MetaAddLearnerRequest>,
+    ) -> Result<Response<MetaMembersResponse>, Status> {
+        let r = req.into_inner();
+        if r.addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(Status::invalid_argument(format!(
+                "{:?} is not host:port",
+                r.addr
+            )));
+        }
+        self.meta
+            .add_learner(r.id, r.addr)
+            .await
+            .map_err(membership_status)?;
+        Ok(Response::new(self.members()))
+    }
+
+    async fn meta_promote(
+        &self,
+        req: Request<MetaNodeRequest>,
+    ) -> Result<Response<MetaMembersResponse>, Status> {
+        self.meta
+            .promote(req.into_inner().id)
+            .await
+            .map_err(membership_status)?;
+        Ok(Response::new(self.members()))
+    }
+
+    async fn meta_remove(
+        &self,
+        req: Request<MetaNodeRequest>,
+    ) -> Result<Response<MetaMembersResponse>, Status> {
+        self.meta
+            .remove(req.into_inner().id)
+            .await
+            .map_err(membership_status)?;
+        Ok(Response::new(self.members()))
     }
 
     async fn buckets(

@@ -147,6 +147,40 @@ impl MetaGroup {
         self.leader().status()
     }
 
+    /// Adds a learner through the leader; returns once it has caught up.
+    pub async fn add_learner(&self, id: u64, addr: String) -> Result<(), MetaError> {
+        self.leader().add_learner(id, addr).await
+    }
+
+    /// Makes learner `id` a voter.
+    pub async fn promote(&self, id: u64) -> Result<(), MetaError> {
+        let leader = self.leader();
+        if !leader.members().iter().any(|(m, ..)| *m == id) {
+            return Err(MetaError::Membership(format!(
+                "node {id} is not a member; add it as a learner first"
+            )));
+        }
+        let mut voters = leader.voter_ids();
+        voters.insert(id);
+        leader.set_voters(voters).await
+    }
+
+    /// Removes `id` from the group (as a voter and as a learner).
+    pub async fn remove(&self, id: u64) -> Result<(), MetaError> {
+        let leader = self.leader();
+        if !leader.members().iter().any(|(m, ..)| *m == id) {
+            return Err(MetaError::Membership(format!("node {id} is not a member")));
+        }
+        if leader.status().node_id == id {
+            return Err(MetaError::Membership(format!(
+                "node {id} leads the group; removing the leader is refused here"
+            )));
+        }
+        let mut voters = leader.voter_ids();
+        voters.remove(&id);
+        leader.set_voters(voters).await
+    }
+
     /// The leader's view of the group's members.
     pub fn members(&self) -> Vec<(u64, String, bool, Option<u64>)> {
         self.leader().members()

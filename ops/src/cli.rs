@@ -1,7 +1,10 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use meridian_proto::v1::admin_service_client::AdminServiceClient;
-use meridian_proto::v1::{BucketsRequest, MetaMembersRequest, StatRequest, StatusRequest};
+use meridian_proto::v1::{
+    BucketsRequest, MetaAddLearnerRequest, MetaMembersRequest, MetaNodeRequest, StatRequest,
+    StatusRequest,
+};
 
 use crate::render;
 
@@ -49,6 +52,13 @@ pub enum Command {
 pub enum MetaCommand {
     /// Members, their roles, the leader, and how far each has caught up.
     Members,
+    /// Add node ID, whose Raft gRPC server is at ADDR (host:port), as a
+    /// learner; returns once it has caught up.
+    AddLearner { id: u64, addr: String },
+    /// Make learner ID a voter.
+    Promote { id: u64 },
+    /// Remove node ID from the group.
+    Remove { id: u64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,14 +96,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 render::buckets_table(&b)
             }
         }
-        Command::Meta {
-            command: MetaCommand::Members,
-        } => {
-            let m = client
-                .meta_members(MetaMembersRequest {})
-                .await
-                .map_err(render::status_error)?
-                .into_inner();
+        Command::Meta { command } => {
+            let m = match command {
+                MetaCommand::Members => client.meta_members(MetaMembersRequest {}).await,
+                MetaCommand::AddLearner { id, addr } => {
+                    client
+                        .meta_add_learner(MetaAddLearnerRequest { id, addr })
+                        .await
+                }
+                MetaCommand::Promote { id } => client.meta_promote(MetaNodeRequest { id }).await,
+                MetaCommand::Remove { id } => client.meta_remove(MetaNodeRequest { id }).await,
+            }
+            .map_err(render::status_error)?
+            .into_inner();
             if cli.json {
                 render::members_json(&m).to_string()
             } else {

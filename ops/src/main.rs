@@ -5,10 +5,19 @@ use clap::Parser;
 mod cli;
 mod render;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
-    rt.block_on(cli::run(args))
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(cli::run(args)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line an operator can act on, not a backtrace.
+            eprintln!("meridianctl: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
