@@ -22,9 +22,15 @@ const WRITE_ATTEMPTS: u32 = 50;
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 const LEADER_WAIT: Duration = Duration::from_secs(30);
 
+/// A node's Raft gRPC server: its stop signal and its task.
+type Server = (oneshot::Sender<()>, JoinHandle<()>);
+
 pub struct MetaGroup {
     nodes: Vec<Arc<MetaNode>>,
-    servers: std::sync::Mutex<Vec<(oneshot::Sender<()>, JoinHandle<()>)>>,
+    /// Raft servers, by node id.
+    servers: std::sync::Mutex<BTreeMap<u64, Server>>,
+    /// Nodes stopped on purpose; never chosen as leader again.
+    stopped: std::sync::Mutex<std::collections::BTreeSet<u64>>,
 }
 
 impl MetaGroup {
@@ -33,7 +39,8 @@ impl MetaGroup {
         let node = MetaNode::start(MetaConfig::new(dir.to_path_buf(), addr)).await?;
         Ok(MetaGroup {
             nodes: vec![Arc::new(node)],
-            servers: std::sync::Mutex::new(Vec::new()),
+            servers: std::sync::Mutex::new(BTreeMap::new()),
+            stopped: std::sync::Mutex::new(Default::default()),
         })
     }
 
@@ -65,24 +72,27 @@ impl MetaGroup {
             peers.values().cloned().collect::<Vec<_>>().join("\n"),
         )?;
         let mut nodes = Vec::new();
-        let mut servers = Vec::new();
+        let mut servers = BTreeMap::new();
         for (id, listener) in listeners {
             let cfg = MetaConfig::member(dir.join(format!("node-{id}")), id, &peers);
             let node = Arc::new(MetaNode::open(cfg).await?);
             let (stop, stopped) = oneshot::channel::<()>();
             let svc = node.raft_service();
-            servers.push((
-                stop,
-                tokio::spawn(async move {
-                    if let Err(e) = meridian_meta::raft_service::serve(listener, svc, async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    {
-                        tracing::error!(node = id, error = %e, "Raft server failed");
-                    }
-                }),
-            ));
+            servers.insert(
+                id,
+                (
+                    stop,
+                    tokio::spawn(async move {
+                        if let Err(e) = meridian_meta::raft_service::serve(listener, svc, async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                        {
+                            tracing::error!(node = id, error = %e, "Raft server failed");
+                        }
+                    }),
+                ),
+            );
             nodes.push(node);
         }
         for n in &nodes {
@@ -91,16 +101,57 @@ impl MetaGroup {
         Ok(MetaGroup {
             nodes,
             servers: std::sync::Mutex::new(servers),
+            stopped: std::sync::Mutex::new(Default::default()),
         })
     }
 
     /// The node that leads now, as far as this process knows; the first
     /// node if none is known (its answer then says who leads).
     pub fn leader(&self) -> &Arc<MetaNode> {
-        self.nodes
-            .iter()
+        let stopped = self
+            .stopped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let live = || {
+            self.nodes
+                .iter()
+                .filter(|n| !stopped.contains(&n.status().node_id))
+        };
+        live()
             .find(|n| n.current_leader() == Some(n.status().node_id))
+            .or_else(|| live().next())
             .unwrap_or(&self.nodes[0])
+    }
+
+    /// Stops node `id` as a crash would (its Raft and its server), leaving
+    /// the others to elect a leader among themselves. For tests and drills.
+    pub async fn stop_node(&self, id: u64) -> Result<(), MetaError> {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.status().node_id == id)
+            .ok_or_else(|| MetaError::Membership(format!("no node {id} in this process")))?;
+        self.stopped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        node.shutdown().await?;
+        let server = self
+            .servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        if let Some((stop, task)) = server {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+        Ok(())
+    }
+
+    /// Every node of the group in this process.
+    pub fn nodes(&self) -> &[Arc<MetaNode>] {
+        &self.nodes
     }
 
     /// Commits one command on the leader, following changes of leader.
@@ -108,7 +159,10 @@ impl MetaGroup {
         let mut last = None;
         for _ in 0..WRITE_ATTEMPTS {
             match self.leader().write_one(command.clone()).await {
-                Err(MetaError::Unavailable(m)) => {
+                // Not the leader, or the leader stopped under us: the write
+                // may or may not have committed; the same request id makes
+                // the retry safe either way.
+                Err(MetaError::Unavailable(m)) | Err(MetaError::Raft(m)) => {
                     last = Some(m);
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
@@ -191,12 +245,19 @@ impl MetaGroup {
     }
 
     pub async fn shutdown(&self) -> Result<(), MetaError> {
+        let stopped = self
+            .stopped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         for n in &self.nodes {
-            n.shutdown().await?;
+            if !stopped.contains(&n.status().node_id) {
+                n.shutdown().await?;
+            }
         }
-        let servers: Vec<_> = match self.servers.lock() {
-            Ok(mut g) => g.drain(..).collect(),
-            Err(p) => p.into_inner().drain(..).collect(),
+        let servers: Vec<_> = {
+            let mut g = self.servers.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut *g).into_values().collect()
         };
         for (stop, task) in servers {
             let _ = stop.send(());
