@@ -261,6 +261,15 @@ impl MetaNode {
         self.freshness.within(max, applied)
     }
 
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether this node leads now (no copy of the metrics).
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.id)
+    }
+
     pub fn reader(&self) -> &CatalogueReader {
         &self.reader
     }

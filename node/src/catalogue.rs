@@ -41,13 +41,30 @@ pub fn gateway_error(e: MetaError) -> GatewayError {
 
 /// A fresh request id per logical write; the committer and Raft may retry
 /// it, the state machine applies it once.
+/// A bucket from `reader`'s local state.
+fn bucket_from(reader: &CatalogueReader, name: &str) -> Result<BucketRecord, GatewayError> {
+    reader
+        .bucket(name)
+        .map_err(gateway_error)?
+        .ok_or_else(|| GatewayError::NoSuchBucket(name.to_string()))
+}
+
+/// An object from `reader`'s local state.
+fn object_from(
+    reader: &CatalogueReader,
+    bucket: &str,
+    key: &str,
+) -> Result<ObjectRecord, GatewayError> {
+    let id = bucket_from(reader, bucket)?.id;
+    reader
+        .object(id, key)
+        .map_err(gateway_error)?
+        .ok_or_else(|| GatewayError::NoSuchKey(key.to_string()))
+}
+
 /// One page of a listing from `reader`'s local state.
 fn list_page(reader: &CatalogueReader, q: &ListQuery) -> Result<ListPage, GatewayError> {
-    let id = reader
-        .bucket(&q.bucket)
-        .map_err(gateway_error)?
-        .ok_or_else(|| GatewayError::NoSuchBucket(q.bucket.clone()))?
-        .id;
+    let id = bucket_from(reader, &q.bucket)?.id;
     let page = reader
         .list(
             id,
@@ -111,10 +128,6 @@ impl MetaCatalogue {
         self.meta.read_barrier().await.map_err(gateway_error)
     }
 
-    async fn bucket_id(&self, name: &str) -> Result<u64, GatewayError> {
-        Ok(self.bucket(name).await?.id)
-    }
-
     /// Fills the policy name and the replica map: the ingest site complete,
     /// the policy's other sites pending.
     fn placed(&self, bucket: &str, key: &str, mut record: ObjectRecord) -> ObjectRecord {
@@ -173,11 +186,7 @@ impl Catalogue for MetaCatalogue {
 
     async fn bucket(&self, name: &str) -> Result<BucketRecord, GatewayError> {
         self.barrier().await?;
-        self.meta
-            .reader()
-            .bucket(name)
-            .map_err(gateway_error)?
-            .ok_or_else(|| GatewayError::NoSuchBucket(name.to_string()))
+        bucket_from(&self.meta.reader(), name)
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>, GatewayError> {
@@ -203,12 +212,8 @@ impl Catalogue for MetaCatalogue {
     }
 
     async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, GatewayError> {
-        let id = self.bucket_id(bucket).await?;
-        self.meta
-            .reader()
-            .object(id, key)
-            .map_err(gateway_error)?
-            .ok_or_else(|| GatewayError::NoSuchKey(key.to_string()))
+        self.barrier().await?;
+        object_from(&self.meta.reader(), bucket, key)
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), GatewayError> {
@@ -235,15 +240,7 @@ impl Catalogue for MetaCatalogue {
             .node_within(max_staleness)
             .await
             .map_err(gateway_error)?;
-        let reader = node.reader();
-        let b = reader
-            .bucket(bucket)
-            .map_err(gateway_error)?
-            .ok_or_else(|| GatewayError::NoSuchBucket(bucket.to_string()))?;
-        reader
-            .object(b.id, key)
-            .map_err(gateway_error)?
-            .ok_or_else(|| GatewayError::NoSuchKey(key.to_string()))
+        object_from(node.reader(), bucket, key)
     }
 
     async fn list_objects_within(

@@ -108,18 +108,18 @@ impl MetaGroup {
     /// The node that leads now, as far as this process knows; the first
     /// node if none is known (its answer then says who leads).
     pub fn leader(&self) -> &Arc<MetaNode> {
+        // On every read and write: no locks or metric copies for one voter.
+        if self.nodes.len() == 1 {
+            return &self.nodes[0];
+        }
         let stopped = self
             .stopped
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let live = || {
-            self.nodes
-                .iter()
-                .filter(|n| !stopped.contains(&n.status().node_id))
-        };
+        let live = || self.nodes.iter().filter(|n| !stopped.contains(&n.id()));
         live()
-            .find(|n| n.current_leader() == Some(n.status().node_id))
+            .find(|n| n.is_leader())
             .or_else(|| live().next())
             .unwrap_or(&self.nodes[0])
     }
@@ -130,7 +130,7 @@ impl MetaGroup {
         let node = self
             .nodes
             .iter()
-            .find(|n| n.status().node_id == id)
+            .find(|n| n.id() == id)
             .ok_or_else(|| MetaError::Membership(format!("no node {id} in this process")))?;
         self.stopped
             .lock()
@@ -225,7 +225,7 @@ impl MetaGroup {
         if !leader.members().iter().any(|(m, ..)| *m == id) {
             return Err(MetaError::Membership(format!("node {id} is not a member")));
         }
-        if leader.status().node_id == id {
+        if leader.id() == id {
             return Err(MetaError::Membership(format!(
                 "node {id} leads the group; removing the leader is refused here"
             )));
@@ -251,7 +251,7 @@ impl MetaGroup {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         for n in &self.nodes {
-            if !stopped.contains(&n.status().node_id) {
+            if !stopped.contains(&n.id()) {
                 n.shutdown().await?;
             }
         }
