@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod ctl;
 pub mod data;
 pub mod listing;
+pub mod nodes;
 pub mod output;
 pub mod ports;
 pub mod process;

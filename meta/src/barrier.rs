@@ -11,7 +11,12 @@ use std::sync::{Arc, Mutex};
 use openraft::Raft;
 use tokio::sync::watch;
 
+use crate::forward::LeaderLink;
 use crate::types::TypeConfig;
+
+/// How long a member that does not lead waits to apply up to the leader's
+/// read index (it is normally a heartbeat behind).
+const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::MetaError;
 
 #[derive(Default)]
@@ -26,15 +31,18 @@ struct Rounds {
 #[derive(Clone)]
 pub struct ReadBarrier {
     raft: Raft<TypeConfig>,
+    /// A member that does not lead gets the read index from the leader.
+    link: Option<Arc<LeaderLink>>,
     rounds: Arc<Mutex<Rounds>>,
     /// (last round finished, its result).
     done: watch::Sender<(u64, Result<(), String>)>,
 }
 
 impl ReadBarrier {
-    pub fn new(raft: Raft<TypeConfig>) -> Self {
+    pub fn new(raft: Raft<TypeConfig>, link: Option<Arc<LeaderLink>>) -> Self {
         ReadBarrier {
             raft,
+            link,
             rounds: Arc::new(Mutex::new(Rounds::default())),
             done: watch::Sender::new((0, Ok(()))),
         }
@@ -68,16 +76,33 @@ impl ReadBarrier {
         seen.1.clone().map_err(MetaError::Unavailable)
     }
 
+    /// One round: the read index, and this node's state machine applied
+    /// up to it.
+    async fn round(&self) -> Result<(), String> {
+        match &self.link {
+            Some(link) if !link.local_leads() => {
+                let index = link.read_index().await.map_err(|e| e.to_string())?;
+                self.raft
+                    .wait(Some(APPLY_WAIT))
+                    .applied_index_at_least(Some(index), "read index applied")
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("not caught up with read index {index}: {e}"))
+            }
+            // Bounded for the same reason as a commit (see commit.rs).
+            _ => tokio::time::timeout(APPLY_WAIT, self.raft.ensure_linearizable())
+                .await
+                .map_err(|_| format!("no read index within {APPLY_WAIT:?}"))?
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
+
     /// Runs rounds until no reader is waiting for another.
     async fn run(self) {
         loop {
             let round = self.lock().started;
-            let result = self
-                .raft
-                .ensure_linearizable()
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string());
+            let result = self.round().await;
             let _previous = self.done.send_replace((round, result));
             let mut r = self.lock();
             if r.wanted {

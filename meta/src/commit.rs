@@ -15,6 +15,7 @@ use meridian_proto::v1::{Command, CommandBatch};
 use openraft::Raft;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use crate::forward::LeaderLink;
 use crate::types::{Outcome, Request, TypeConfig};
 use crate::MetaError;
 
@@ -57,6 +58,9 @@ impl CommitConfig {
     }
 }
 
+/// The longest a batch waits for its commit at the leader.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Counters of the batcher, for status and benchmarks.
 #[derive(Debug, Default)]
 pub struct CommitStats {
@@ -75,10 +79,12 @@ pub struct Committer {
 }
 
 impl Committer {
-    pub fn start(raft: Raft<TypeConfig>, cfg: CommitConfig) -> Self {
+    /// `link`: how this node reaches the leader when it does not lead
+    /// (batches are then forwarded whole); `None` for a lone voter.
+    pub fn start(raft: Raft<TypeConfig>, cfg: CommitConfig, link: Option<Arc<LeaderLink>>) -> Self {
         let (tx, rx) = mpsc::channel(cfg.queue);
         let stats = Arc::new(CommitStats::default());
-        tokio::spawn(run(raft, rx, cfg, stats.clone()));
+        tokio::spawn(run(raft, link, rx, cfg, stats.clone()));
         Committer { tx, stats }
     }
 
@@ -101,6 +107,7 @@ impl Committer {
 
 async fn run(
     raft: Raft<TypeConfig>,
+    link: Option<Arc<LeaderLink>>,
     mut rx: mpsc::Receiver<Pending>,
     cfg: CommitConfig,
     stats: Arc<CommitStats>,
@@ -134,37 +141,55 @@ async fn run(
             .commands
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let raft = raft.clone();
+        let link = link.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            commit(&raft, batch).await;
+            commit(&raft, link.as_deref(), batch).await;
         });
     }
 }
 
-async fn commit(raft: &Raft<TypeConfig>, batch: Vec<Pending>) {
+async fn commit(raft: &Raft<TypeConfig>, link: Option<&LeaderLink>, batch: Vec<Pending>) {
     let (commands, replies): (Vec<Command>, Vec<_>) =
         batch.into_iter().map(|p| (p.command, p.reply)).unzip();
     let n = commands.len();
-    let req = Request(CommandBatch {
+    let batch = CommandBatch {
         format: meridian_proto::RECORD_FORMAT,
         commands,
-    });
-    match raft.client_write(req).await {
-        Ok(resp) if resp.data.0.len() == n => {
-            for (reply, outcome) in replies.into_iter().zip(resp.data.0) {
+    };
+    let result = match link {
+        Some(link) if !link.local_leads() => link.write(batch).await,
+        // Bounded: a leader that loses its leadership with this entry in
+        // its log may never answer it (the entry is truncated by the next
+        // leader), and a batch that never ends would hold its in-flight
+        // slot for good. The outcome is then unknown; the caller's retry
+        // carries the same request ids, so it is applied at most once.
+        _ => match tokio::time::timeout(COMMIT_TIMEOUT, raft.client_write(Request(batch))).await {
+            Ok(r) => r
+                .map(|resp| resp.data.0)
+                .map_err(crate::error::client_write_error),
+            Err(_) => Err(MetaError::Unavailable(format!(
+                "no commit within {COMMIT_TIMEOUT:?} (leadership lost?); outcome unknown"
+            ))),
+        },
+    };
+    match result {
+        Ok(outcomes) if outcomes.len() == n => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
             }
         }
-        Ok(resp) => {
-            let msg = format!("{} outcomes for {n} commands", resp.data.0.len());
+        Ok(outcomes) => {
+            let msg = format!("{} outcomes for {n} commands", outcomes.len());
             for reply in replies {
                 let _ = reply.send(Err(MetaError::Raft(msg.clone())));
             }
         }
         Err(e) => {
             // Every writer of the batch gets the same error; MetaError is
-            // not Clone (it can hold io errors), so rebuild it per reply.
-            let (unavailable, msg) = match crate::error::client_write_error(e) {
+            // not Clone (it can hold io errors), so rebuild it per reply,
+            // keeping what a caller decides on: retryable or not.
+            let (unavailable, msg) = match e {
                 MetaError::Unavailable(m) => (true, m),
                 MetaError::Raft(m) => (false, m),
                 other => (false, other.to_string()),

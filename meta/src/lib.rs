@@ -6,12 +6,15 @@
 //!   function from a command to mutations, and the read paths.
 //! - [`node::MetaNode`] runs the openraft node and is what the rest of the
 //!   system calls.
-//! - [`network`] and [`raft_service`] join several voters over gRPC.
+//! - [`network`] and [`raft_service`] join several voters over gRPC;
+//!   [`forward`] lets a member that does not lead write and read through
+//!   the leader.
 
 mod barrier;
 pub mod catalogue;
 pub mod commit;
 mod error;
+pub mod forward;
 pub mod freshness;
 pub mod network;
 pub mod node;

@@ -13,6 +13,7 @@ use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use crate::barrier::ReadBarrier;
 use crate::catalogue::CatalogueReader;
 use crate::commit::{CommitConfig, Committer};
+use crate::forward::LeaderLink;
 use crate::network::{GrpcNetwork, NoPeers};
 use crate::raft_service::RaftGrpc;
 use crate::store;
@@ -31,6 +32,9 @@ pub struct MetaConfig {
     /// its gRPC server (serving [`MetaNode::raft_service`]). Empty or one
     /// entry: a single-voter group with no network.
     pub peers: BTreeMap<u64, String>,
+    /// A learner: not among `peers` (the voters); it asks them to add it
+    /// (see [`crate::forward::join`]) and then follows the log.
+    pub learner: bool,
     /// Whether this node creates the group (with all `peers` as voters) if
     /// it is not yet initialized. Exactly one node of a new group does.
     pub initialize: bool,
@@ -49,6 +53,7 @@ impl MetaConfig {
             dir,
             addr,
             peers: BTreeMap::new(),
+            learner: false,
             initialize: true,
             snapshot_every: 20_000,
             leader_wait: Duration::from_secs(30),
@@ -111,8 +116,14 @@ impl MetaNode {
     /// `start` without the wait for a leader.
     pub async fn open(cfg: MetaConfig) -> Result<Self, MetaError> {
         cfg.commit.validate().map_err(MetaError::Raft)?;
-        let multi = cfg.peers.len() > 1;
-        if multi && !cfg.peers.contains_key(&cfg.node_id) {
+        let multi = cfg.peers.len() > 1 || cfg.learner;
+        if cfg.learner && (cfg.initialize || cfg.peers.contains_key(&cfg.node_id)) {
+            return Err(MetaError::Config(format!(
+                "node {} is a learner: it neither forms the group nor is among the voters",
+                cfg.node_id
+            )));
+        }
+        if multi && !cfg.learner && !cfg.peers.contains_key(&cfg.node_id) {
             return Err(MetaError::Config(format!(
                 "node {} is not among the peers {:?}",
                 cfg.node_id,
@@ -156,11 +167,18 @@ impl MetaNode {
             };
             initialize(&raft, members).await?;
         }
+        let link = multi.then(|| {
+            Arc::new(LeaderLink::new(
+                cfg.node_id,
+                raft.clone(),
+                cfg.peers.clone(),
+            ))
+        });
         Ok(MetaNode {
             id: cfg.node_id,
             reader: CatalogueReader::new(db.clone()),
-            committer: Committer::start(raft.clone(), cfg.commit.clone()),
-            barrier: ReadBarrier::new(raft.clone()),
+            committer: Committer::start(raft.clone(), cfg.commit.clone(), link.clone()),
+            barrier: ReadBarrier::new(raft.clone(), link),
             freshness: Arc::new(crate::freshness::Freshness::default()),
             raft,
             db,
@@ -179,7 +197,10 @@ impl MetaNode {
                 // with peers, knowing who leads is enough.
                 |m| match m.current_leader {
                     Some(l) if l == id => m.state == ServerState::Leader,
-                    Some(_) => m.membership_config.voter_ids().count() > 1,
+                    Some(_) => {
+                        m.membership_config.voter_ids().count() > 1
+                            || !m.membership_config.voter_ids().any(|v| v == id)
+                    }
                     None => false,
                 },
                 "a leader is known",

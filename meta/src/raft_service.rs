@@ -7,14 +7,16 @@
 //! that the request could not be handled at all (undecodable payload).
 
 use meridian_proto::v1::raft_service_server::{RaftService, RaftServiceServer};
-use meridian_proto::v1::RaftPayload;
+use meridian_proto::v1::{CommandBatch, JoinRequest, RaftPayload, ReadIndexRequest};
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::Raft;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::{Request, Response, Status};
 
+use crate::forward::Failure;
 use crate::network::MAX_RAFT_MESSAGE;
-use crate::types::TypeConfig;
+use crate::types::{Request as Batch, TypeConfig};
 
 /// Serves one node's Raft to its peers.
 #[derive(Clone)]
@@ -76,6 +78,94 @@ impl RaftService for RaftGrpc {
     ) -> Result<Response<RaftPayload>, Status> {
         let rpc = decode(request)?;
         encode(&self.raft.install_snapshot(rpc).await)
+    }
+
+    async fn forward_write(
+        &self,
+        request: Request<CommandBatch>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let batch = request.into_inner();
+        let n = batch.commands.len();
+        let answer = match self.raft.client_write(Batch(batch)).await {
+            Ok(resp) if resp.data.0.len() == n => Ok(resp.data.0),
+            Ok(resp) => Err(Failure::Raft(format!(
+                "{} outcomes for {n} commands",
+                resp.data.0.len()
+            ))),
+            Err(e) => Err(Failure::from_error(
+                crate::error::client_write_error(e),
+                self.leader_addr(),
+            )),
+        };
+        encode(&answer)
+    }
+
+    async fn read_index(
+        &self,
+        _request: Request<ReadIndexRequest>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        // The read index only: the caller waits for its own state machine.
+        let answer = match self.raft.get_read_log_id().await {
+            Ok((read, _applied)) => Ok(read.map(|l| l.index).unwrap_or(0)),
+            Err(e) => Err(Failure::Unavailable {
+                message: e.to_string(),
+                leader: self.leader_addr(),
+            }),
+        };
+        encode(&answer)
+    }
+
+    async fn join(&self, request: Request<JoinRequest>) -> Result<Response<RaftPayload>, Status> {
+        let JoinRequest { node_id, addr } = request.into_inner();
+        if addr.is_empty() || node_id == 0 {
+            return encode(&Err::<(), _>(Failure::Membership(
+                "a joining node needs a non-zero id and an address".into(),
+            )));
+        }
+        let known = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            m.membership_config
+                .membership()
+                .get_node(&node_id)
+                .map(|n| n.addr.clone())
+        };
+        let answer = match known {
+            Some(a) if a == addr => Ok(()),
+            Some(a) => Err(Failure::Membership(format!(
+                "node {node_id} is already a member at {a}, not {addr}"
+            ))),
+            None => self
+                .raft
+                .add_learner(node_id, openraft::BasicNode { addr }, false)
+                .await
+                .map(|_| ())
+                .map_err(|e| match e {
+                    // Another change (another node joining) is being
+                    // committed: asking again shortly will do.
+                    RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                        ChangeMembershipError::InProgress(p),
+                    )) => Failure::Unavailable {
+                        message: p.to_string(),
+                        leader: None,
+                    },
+                    e => Failure::from_error(crate::error::membership_error(e), self.leader_addr()),
+                }),
+        };
+        encode(&answer)
+    }
+}
+
+impl RaftGrpc {
+    /// The address of the leader this node knows, for callers to follow.
+    fn leader_addr(&self) -> Option<String> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let leader = m.current_leader?;
+        m.membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())
     }
 }
 

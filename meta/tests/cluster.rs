@@ -74,6 +74,16 @@ impl Member {
         cfg.peers = peers.clone();
         cfg.initialize = id == 1;
         cfg.snapshot_every = snapshot_every;
+        Member::serve(id, cfg, listener, dir).await
+    }
+
+    /// Opens the node and serves its Raft service on `listener`.
+    async fn serve(
+        id: u64,
+        cfg: MetaConfig,
+        listener: TcpListener,
+        dir: tempfile::TempDir,
+    ) -> Member {
         let node = Arc::new(MetaNode::open(cfg).await.expect("meta node opens"));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(meridian_meta::raft_service::serve(
@@ -90,6 +100,22 @@ impl Member {
             server: Some(server),
             _dir: dir,
         }
+    }
+
+    /// A learner: not among `voters`, it joins by asking them.
+    async fn open_learner(
+        id: u64,
+        listener: TcpListener,
+        voters: &BTreeMap<u64, String>,
+    ) -> Member {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let mut cfg = MetaConfig::new(dir.path().to_path_buf(), addr);
+        cfg.node_id = id;
+        cfg.peers = voters.clone();
+        cfg.learner = true;
+        cfg.initialize = false;
+        Member::serve(id, cfg, listener, dir).await
     }
 
     /// Stops Raft, then the server (bounded: a server that does not drain
@@ -175,20 +201,6 @@ async fn three_voters_replicate_and_survive_leader_loss() {
     }
     let leader_id = agreed_leader(&members.iter().collect::<Vec<_>>()).await;
     let leader = members.iter().find(|m| m.id == leader_id).expect("leader");
-    let follower = members
-        .iter()
-        .find(|m| m.id != leader_id)
-        .expect("follower");
-
-    // A follower refuses writes and names the leader, for the caller to
-    // forward to.
-    match follower.node.write_one(create_bucket("b")).await {
-        Err(MetaError::Unavailable(m)) => assert!(
-            m.contains(&format!("node {leader_id}")),
-            "names the leader: {m}"
-        ),
-        other => panic!("a follower write must be refused: {other:?}"),
-    }
 
     // Writes through the leader: single commands (group-committed) and a batch.
     leader
@@ -513,6 +525,114 @@ async fn learners_join_are_promoted_and_voters_leave() {
 
     let mut all = members;
     all.push(fourth);
+    for mut m in all {
+        m.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn members_that_do_not_lead_write_and_read_through_the_leader_and_a_learner_joins() {
+    let (mut ls, peers4) = listeners(4).await;
+    let l4 = ls.pop().expect("fourth listener");
+    let voters: BTreeMap<u64, String> = peers4
+        .iter()
+        .filter(|(id, _)| **id <= 3)
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
+    let mut members = Vec::new();
+    for (id, l) in (1..=3).zip(ls) {
+        members.push(Member::open(id, l, &voters, 50).await);
+    }
+    for m in &members {
+        m.node.wait_for_leader(WAIT).await.expect("a leader");
+    }
+    let refs: Vec<&Member> = members.iter().collect();
+    let leader_id = agreed_leader(&refs).await;
+    let follower = members
+        .iter()
+        .find(|m| m.id != leader_id)
+        .expect("a follower");
+
+    // A follower takes writes: its batches go to the leader.
+    follower
+        .node
+        .write_one(create_bucket("fwd"))
+        .await
+        .expect("create through a follower");
+    let keys: Vec<String> = (0..200).map(|i| format!("k{i:03}")).collect();
+    for k in &keys {
+        follower.node.write_one(put("fwd", k)).await.expect("put");
+    }
+    // Refusals travel back as refusals.
+    let again = follower.node.write_one(create_bucket("fwd")).await;
+    assert!(
+        matches!(again, Err(MetaError::Rejected { .. })),
+        "{again:?}"
+    );
+    // A linearizable read at the follower: the leader's read index, then
+    // the follower's own state, with no polling.
+    follower.node.read_barrier().await.expect("read index");
+    assert!(has_all(&follower.node, "fwd", &keys));
+
+    // Enough entries for the leader to snapshot and purge the log past
+    // what a newcomer would need (it keeps the last 1000).
+    let leader = &members
+        .iter()
+        .find(|m| m.id == leader_id)
+        .expect("leader")
+        .node;
+    let more: Vec<String> = (0..1300).map(|i| format!("m/{i:04}")).collect();
+    for chunk in more.chunks(100) {
+        let results =
+            futures::future::join_all(chunk.iter().map(|k| leader.write(vec![put("fwd", k)])))
+                .await;
+        for r in results {
+            r.expect("put");
+        }
+    }
+    eventually("the leader purges its early log", WAIT, || {
+        leader.status().purged_index > 10
+    })
+    .await;
+
+    // A learner joins through the follower (which names the leader) and
+    // catches up by snapshot.
+    let learner = Member::open_learner(4, l4, &voters).await;
+    let addr4 = peers4[&4].clone();
+    let via = voters[&follower.id].clone();
+    meridian_meta::forward::join(std::slice::from_ref(&via), 4, &addr4)
+        .await
+        .expect("join");
+    learner
+        .node
+        .wait_for_leader(WAIT)
+        .await
+        .expect("learner sees a leader");
+    learner
+        .node
+        .read_barrier()
+        .await
+        .expect("learner read index");
+    assert!(has_all(&learner.node, "fwd", &keys));
+    assert!(has_all(&learner.node, "fwd", &more));
+    // Only an installed snapshot leaves a newcomer's log purged this far.
+    let st = learner.node.status();
+    assert!(st.purged_index > 1000, "{st:?}");
+    learner
+        .node
+        .write_one(put("fwd", "from-the-learner"))
+        .await
+        .expect("a learner forwards writes too");
+    assert_eq!(leader.voter_ids(), [1, 2, 3].into_iter().collect());
+    // Joining again is a no-op; under another address it is refused.
+    meridian_meta::forward::join(std::slice::from_ref(&via), 4, &addr4)
+        .await
+        .expect("joining twice");
+    let moved = meridian_meta::forward::join(std::slice::from_ref(&via), 4, "127.0.0.1:1").await;
+    assert!(matches!(moved, Err(MetaError::Membership(_))), "{moved:?}");
+
+    let mut all = members;
+    all.push(learner);
     for mut m in all {
         m.stop().await;
     }

@@ -18,8 +18,8 @@ pub struct AdminApi {
     pub data: Arc<DataPlane>,
     pub gateway: Arc<Gateway>,
     pub replicator: Arc<Replicator>,
-    /// S3 endpoint of each site, in topology order.
-    pub s3_endpoints: Vec<String>,
+    /// S3 endpoints this process serves, by site id.
+    pub s3_endpoints: std::collections::BTreeMap<u32, String>,
 }
 
 fn internal(e: impl std::fmt::Display) -> Status {
@@ -76,13 +76,13 @@ impl AdminService for AdminApi {
         let topo = self.data.topology();
         let mut sites = Vec::new();
         let (mut objects, mut bytes) = (0, 0);
-        for (i, s) in topo.sites().iter().enumerate() {
+        for s in topo.sites() {
             let held = reader.site_counter(s.id.0).map_err(internal)?;
             let pending = reader.pending_counter(s.id.0).map_err(internal)?;
             sites.push(SiteStatus {
                 name: s.name.clone(),
                 role: s.role.clone(),
-                s3_endpoint: self.s3_endpoints.get(i).cloned().unwrap_or_default(),
+                s3_endpoint: self.s3_endpoints.get(&s.id.0).cloned().unwrap_or_default(),
                 objects: held.objects,
                 bytes: held.bytes,
                 pending_objects: pending.objects,

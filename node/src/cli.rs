@@ -25,6 +25,16 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole federation (every site and role) in one process.
     Dev(DevArgs),
+    /// Run one node of a multi-process cluster, as its TOML file says
+    /// (see docs/examples/cluster/).
+    Node(NodeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    /// The node's configuration file.
+    #[arg(long)]
+    pub config: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -84,6 +94,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Node(a) => {
+            let cfg = crate::nodeconfig::NodeConfig::load(&a.config)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?;
+            rt.block_on(crate::member::run(
+                cfg,
+                env_or("MERIDIAN_ROOT_ACCESS_KEY", DEV_ACCESS_KEY),
+                env_or("MERIDIAN_ROOT_SECRET_KEY", DEV_SECRET_KEY),
+            ))
+        }
         Command::Dev(a) => {
             let (text, origin) = read(&a.topology, DEFAULT_TOPOLOGY)?;
             let topology = Topology::from_toml(&text, &origin)?;

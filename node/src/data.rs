@@ -21,6 +21,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::links::Links;
+use crate::remote::RemoteSite;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -42,6 +43,9 @@ pub enum DataError {
     },
     #[error("hashing task failed: {0}")]
     Task(String),
+    /// Another process's data node could not be read from.
+    #[error("data node of {site}: {message}")]
+    Remote { site: String, message: String },
 }
 
 impl From<DataError> for GatewayError {
@@ -51,7 +55,7 @@ impl From<DataError> for GatewayError {
             DataError::Corrupt { .. } | DataError::NotFound(..) => {
                 GatewayError::Corrupt(e.to_string())
             }
-            DataError::Store { .. } | DataError::Task(_) => {
+            DataError::Store { .. } | DataError::Task(_) | DataError::Remote { .. } => {
                 GatewayError::Unavailable(e.to_string())
             }
         }
@@ -66,6 +70,19 @@ pub async fn hash_of(data: Bytes) -> Result<(ChunkHash, Bytes), DataError> {
     tokio::task::spawn_blocking(move || (*blake3::hash(&data).as_bytes(), data))
         .await
         .map_err(|e| DataError::Task(e.to_string()))
+}
+
+/// `data` if it hashes to `hash`; else `Corrupt`, naming the site it came from.
+pub async fn verified(hash: &ChunkHash, site: &str, data: Bytes) -> Result<Bytes, DataError> {
+    let (actual, data) = hash_of(data).await?;
+    if &actual != hash {
+        return Err(DataError::Corrupt {
+            hash: hex::encode(hash),
+            site: site.to_string(),
+            actual: hex::encode(actual),
+        });
+    }
+    Ok(data)
 }
 
 /// One site's chunks.
@@ -145,15 +162,7 @@ impl SiteStore {
             }
             Err(e) => return Err(self.err(e)),
         };
-        let (actual, data) = hash_of(data).await?;
-        if &actual != hash {
-            return Err(DataError::Corrupt {
-                hash: hex::encode(hash),
-                site: self.name.clone(),
-                actual: hex::encode(actual),
-            });
-        }
-        Ok(data)
+        verified(hash, &self.name, data).await
     }
 
     /// Whether the site holds a good copy (read and verified).
@@ -170,10 +179,51 @@ impl SiteStore {
 pub struct DataPlane {
     topology: Arc<Topology>,
     stores: BTreeMap<u32, SiteStore>,
+    /// Sites whose chunks another process keeps (`meridian node`).
+    remotes: BTreeMap<u32, RemoteSite>,
     links: Arc<Links>,
 }
 
 impl DataPlane {
+    /// Opens `<data_dir>/sites/<Site>/` for one site only: a node of a
+    /// multi-process cluster keeps its own site's chunks.
+    pub fn open_site(
+        topology: Arc<Topology>,
+        data_dir: &Path,
+        site: u32,
+        link_scale: f64,
+    ) -> Result<Self, DataError> {
+        let name = topology.name(SiteId(site));
+        let store = SiteStore::open_local(&name, &data_dir.join("sites").join(&name))?;
+        let links = Arc::new(Links::new(&topology, link_scale));
+        Ok(DataPlane {
+            topology,
+            stores: BTreeMap::from([(site, store)]),
+            remotes: BTreeMap::new(),
+            links,
+        })
+    }
+
+    /// Reads chunks of `site` from the data node at `addr` (another process).
+    pub fn with_remote(mut self, site: u32, addr: &str) -> Result<Self, DataError> {
+        if self.stores.contains_key(&site) {
+            return Ok(self);
+        }
+        let name = self.topology.name(SiteId(site));
+        let remote = RemoteSite::new(&name, addr).map_err(|message| DataError::Remote {
+            site: name.clone(),
+            message,
+        })?;
+        self.remotes.insert(site, remote);
+        Ok(self)
+    }
+
+    /// The sites whose chunks this process keeps: the destinations its
+    /// replication job serves.
+    pub fn local_sites(&self) -> Vec<u32> {
+        self.stores.keys().copied().collect()
+    }
+
     /// Opens `<data_dir>/sites/<Site>/` for every site of the topology.
     pub fn open_local(
         topology: Arc<Topology>,
@@ -189,6 +239,7 @@ impl DataPlane {
         Ok(DataPlane {
             topology,
             stores,
+            remotes: BTreeMap::new(),
             links,
         })
     }
@@ -207,7 +258,11 @@ impl DataPlane {
 
     /// Reads a verified chunk at `from` and carries it over the route to `to`.
     pub async fn fetch(&self, from: u32, to: u32, hash: &ChunkHash) -> Result<Bytes, DataError> {
-        let data = self.store(from)?.get(hash).await?;
+        let data = match (self.stores.get(&from), self.remotes.get(&from)) {
+            (Some(store), _) => store.get(hash).await?,
+            (None, Some(remote)) => remote.read(hash).await?,
+            (None, None) => return Err(DataError::UnknownSite(from)),
+        };
         if from != to {
             let route = self
                 .topology
@@ -270,7 +325,13 @@ impl ChunkStore for DataPlane {
         size: u32,
     ) -> Result<Bytes, GatewayError> {
         let mut failures = Vec::new();
+        let mut elsewhere = Vec::new();
         for h in self.order_holders(reader_site, holders) {
+            if !self.stores.contains_key(&h) && !self.remotes.contains_key(&h) {
+                // Held by a data node this node has no address for.
+                elsewhere.push(self.topology.name(SiteId(h)));
+                continue;
+            }
             match self.fetch(h, reader_site, hash).await {
                 Ok(d) if d.len() == size as usize => return Ok(d),
                 Ok(d) => failures.push(format!(
@@ -283,6 +344,13 @@ impl ChunkStore for DataPlane {
                     failures.push(e.to_string());
                 }
             }
+        }
+        if failures.is_empty() && !elsewhere.is_empty() {
+            return Err(GatewayError::Unavailable(format!(
+                "chunk {} is held only at {}, whose data nodes this node has no address for",
+                hex::encode(hash),
+                elsewhere.join(", ")
+            )));
         }
         if failures.is_empty() {
             return Err(GatewayError::Unavailable(format!(

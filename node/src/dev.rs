@@ -8,51 +8,16 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use meridian_gateway::grpc::ObjectApi;
-use meridian_gateway::Gateway;
-use meridian_proto::v1::admin_service_server::AdminServiceServer;
-use meridian_proto::v1::data_node_service_server::DataNodeServiceServer;
-use meridian_proto::v1::object_service_server::ObjectServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::admin::AdminApi;
-use crate::catalogue::MetaCatalogue;
 use crate::config::DevConfig;
 use crate::data::DataPlane;
-use crate::datanode::DataNodeApi;
 use crate::metagroup::MetaGroup;
 use crate::replicator::Replicator;
-
-/// Largest gRPC message: a data frame of a Put is at most this.
-const MAX_GRPC_MESSAGE: usize = 16 << 20;
-/// How long shutdown waits for servers to finish in-flight requests.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-}
 
 pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     cfg.validate().map_err(anyhow::Error::msg)?;
@@ -75,18 +40,14 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             .context("opening chunk stores")?,
     );
     let wake = Arc::new(Notify::new());
-    let catalogue = Arc::new(MetaCatalogue::new(
+    let gateway = crate::serve::gateway(
         meta.clone(),
-        topology.clone(),
-        policy,
-        wake.clone(),
-    ));
-    let gateway = Arc::new(Gateway::new(
-        catalogue,
         data.clone(),
         topology.clone(),
+        policy,
         cfg.chunk_size,
-    ));
+        wake.clone(),
+    );
 
     // Bind everything before saying ready.
     let mut s3_listeners = Vec::new();
@@ -113,65 +74,44 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     let mut endpoints = Vec::new();
     for (site, name, addr, listener) in s3_listeners {
         endpoints.push(format!("http://{addr}"));
-        let gw = gateway.clone();
-        let (ak, sk) = (cfg.access_key.clone(), cfg.secret_key.clone());
-        let stop = stopped(stop_rx.clone());
-        tasks.spawn(async move {
-            meridian_gateway::s3::serve(listener, gw, site, ak, sk, stop).await;
-            tracing::info!(site = %name, "S3 endpoint stopped");
-        });
+        crate::serve::spawn_s3(
+            &mut tasks,
+            listener,
+            gateway.clone(),
+            (site, name),
+            (cfg.access_key.clone(), cfg.secret_key.clone()),
+            stopped(stop_rx.clone()),
+        );
     }
-
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<ObjectServiceServer<ObjectApi>>().await;
-    health.set_serving::<AdminServiceServer<AdminApi>>().await;
-    health
-        .set_serving::<DataNodeServiceServer<DataNodeApi>>()
-        .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(meridian_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building gRPC reflection")?;
     let admin = AdminApi {
         meta: meta.clone(),
         data: data.clone(),
         gateway: gateway.clone(),
         replicator: replicator.clone(),
-        s3_endpoints: endpoints.clone(),
+        s3_endpoints: topology
+            .sites()
+            .iter()
+            .map(|s| s.id.0)
+            .zip(endpoints.iter().cloned())
+            .collect(),
     };
-    let grpc = tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(
-            ObjectServiceServer::new(ObjectApi::new(gateway.clone()))
-                .max_decoding_message_size(MAX_GRPC_MESSAGE)
-                .max_encoding_message_size(MAX_GRPC_MESSAGE),
-        )
-        .add_service(AdminServiceServer::new(admin))
-        .add_service(
-            DataNodeServiceServer::new(DataNodeApi { data: data.clone() })
-                .max_encoding_message_size(MAX_GRPC_MESSAGE),
-        )
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
-            stopped(stop_rx.clone()),
-        );
-    tasks.spawn(async move {
-        if let Err(e) = grpc.await {
-            tracing::error!(error = %e, "gRPC server failed");
-        }
-    });
+    crate::serve::spawn_grpc(
+        &mut tasks,
+        grpc_listener,
+        gateway.clone(),
+        admin,
+        data.clone(),
+        None,
+        stopped(stop_rx.clone()),
+    )
+    .await?;
 
     print_banner(&cfg, &topology, &endpoints);
 
-    shutdown_signal().await;
+    crate::serve::shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
-        tracing::warn!("servers did not stop within {SHUTDOWN_GRACE:?}; stopping anyway");
-    }
+    crate::serve::drain(tasks).await;
     meta.shutdown()
         .await
         .context("stopping the metadata node")?;

@@ -7,7 +7,9 @@
 //! - [`catalogue`]: the gateway's view of the metadata plane (placement is
 //!   applied here, before a record is proposed to Raft);
 //! - [`admin`], [`datanode`]: gRPC services of the admin API and data role;
-//! - [`dev`]: `meridian dev`, the five-site federation in one process.
+//! - [`dev`]: `meridian dev`, the five-site federation in one process;
+//! - [`member`]: `meridian node --config FILE`, one node of a multi-process
+//!   cluster ([`nodeconfig`] is its file); [`serve`] is what both serve.
 
 pub mod admin;
 pub mod catalogue;
@@ -17,6 +19,10 @@ pub mod data;
 pub mod datanode;
 pub mod dev;
 pub mod links;
+pub mod member;
 pub mod metagroup;
+pub mod nodeconfig;
+pub mod remote;
 pub mod replicator;
+pub mod serve;
 pub mod size;

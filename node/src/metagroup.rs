@@ -16,8 +16,9 @@ use meridian_proto::v1::Command;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// Attempts at a write across changes of leader.
-const WRITE_ATTEMPTS: u32 = 50;
+/// Attempts at a write across changes of leader: 15 s in all, enough for a
+/// leader to be declared lost and another elected.
+const WRITE_ATTEMPTS: u32 = 150;
 /// Pause between two attempts: an election takes 0.5-1 s.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 const LEADER_WAIT: Duration = Duration::from_secs(30);
@@ -42,6 +43,17 @@ impl MetaGroup {
             servers: std::sync::Mutex::new(BTreeMap::new()),
             stopped: std::sync::Mutex::new(Default::default()),
         })
+    }
+
+    /// This process's member of a multi-process group (`meridian node`):
+    /// the node's Raft service is served by the caller; writes and
+    /// linearizable reads that this node cannot serve go to the leader.
+    pub fn member(node: Arc<MetaNode>) -> Self {
+        MetaGroup {
+            nodes: vec![node],
+            servers: std::sync::Mutex::new(BTreeMap::new()),
+            stopped: std::sync::Mutex::new(Default::default()),
+        }
     }
 
     /// `voters` nodes under `dir/node-N`, each serving Raft on its own
@@ -177,19 +189,36 @@ impl MetaGroup {
     /// else the leader after a read barrier.
     pub async fn node_within(&self, max: Duration) -> Result<&Arc<MetaNode>, MetaError> {
         let leader = self.leader();
+        // A member alone in this process (`meridian node`) serves from its
+        // own state when fresh: the learner at Jiangmen answers Jiangmen's
+        // gateway without a round trip to the leader.
+        let alone = self.nodes.len() == 1;
         if let Some(n) = self
             .nodes
             .iter()
-            .find(|n| !Arc::ptr_eq(n, leader) && n.fresh_within(max))
+            .find(|n| (alone || !Arc::ptr_eq(n, leader)) && n.fresh_within(max))
         {
             return Ok(n);
         }
-        leader.read_barrier().await?;
-        Ok(leader)
+        self.read_barrier().await?;
+        Ok(self.leader())
     }
 
+    /// Returns once the leader's state (or this process's member's, after
+    /// the leader's read index) reflects every write acknowledged before
+    /// the call; follows changes of leader as writes do.
     pub async fn read_barrier(&self) -> Result<(), MetaError> {
-        self.leader().read_barrier().await
+        let mut last = None;
+        for _ in 0..WRITE_ATTEMPTS {
+            match self.leader().read_barrier().await {
+                Err(MetaError::Unavailable(m)) | Err(MetaError::Raft(m)) => {
+                    last = Some(m);
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                other => return other,
+            }
+        }
+        Err(MetaError::Unavailable(last.unwrap_or_default()))
     }
 
     /// The leader's catalogue (read after `read_barrier` for linearizability).

@@ -114,14 +114,8 @@ impl Replicator {
     }
 
     fn schedule(self: &Arc<Self>) -> Result<(), meridian_meta::MetaError> {
-        let sites: Vec<u32> = self
-            .data
-            .topology()
-            .sites()
-            .iter()
-            .map(|s| s.id.0)
-            .collect();
-        for site in sites {
+        // Destinations pull: this process fills the sites it keeps.
+        for site in self.data.local_sites() {
             let cursor = self.cursor(site);
             let pending = self
                 .meta

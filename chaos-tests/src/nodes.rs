@@ -1,0 +1,292 @@
+//! A multi-process cluster: one `meridian node --config FILE` process per
+//! site, voters at Beijing, Huairou and Dongguan (node ids 1-3) and learners
+//! at Daocheng and Jiangmen (4, 5), each killable with SIGKILL and
+//! restartable on its own data.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tempfile::TempDir;
+
+use crate::binaries;
+use crate::cluster::{KEEP_DATA_ENV, READY_LINE};
+use crate::ctl::Ctl;
+use crate::output::{self, OutputTail};
+use crate::ports::{self, PortBlock};
+use crate::s3::{self, S3Options};
+use crate::sites::Site;
+
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Whole-cluster starts retried when a port was taken under us.
+const START_ATTEMPTS: usize = 3;
+
+struct Node {
+    site: Site,
+    config: PathBuf,
+    /// Behind a lock so that a node can be killed while the cluster is
+    /// shared with writer tasks.
+    child: Mutex<Option<Child>>,
+    output: OutputTail,
+    starts: u32,
+}
+
+pub struct NodeCluster {
+    meridian: PathBuf,
+    meridianctl: PathBuf,
+    root: Option<TempDir>,
+    /// S3 ports (one per site) and gRPC ports (the first five of the second
+    /// block, one per node).
+    s3_ports: PortBlock,
+    grpc_ports: PortBlock,
+    nodes: Vec<Node>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Node id of a site: voters 1-3, learners 4-5.
+pub fn node_id(site: Site) -> u64 {
+    u64::from(site.index()) + 1
+}
+
+impl NodeCluster {
+    /// Writes five node files and starts every node; returns once each has
+    /// printed `meridian: ready` (the voters first: learners join them).
+    pub fn start(chunk_size: &str) -> Result<Self> {
+        let mut last = None;
+        for _ in 0..START_ATTEMPTS {
+            let mut c = Self::configure(chunk_size)?;
+            match c.start_all() {
+                Ok(()) => return Ok(c),
+                Err(e) if c.lost_a_port_race() => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("the cluster did not start")))
+    }
+
+    fn configure(chunk_size: &str) -> Result<Self> {
+        let root = tempfile::Builder::new()
+            .prefix("meridian-nodes-")
+            .tempdir()
+            .context("creating the cluster directory")?;
+        let s3_ports = ports::reserve()?;
+        let grpc_ports = ports::reserve()?;
+        let grpc = |s: Site| format!("127.0.0.1:{}", grpc_ports.s3(s));
+        let voters: String = Site::ALL[..3]
+            .iter()
+            .map(|s| format!("{} = \"{}\"\n", node_id(*s), grpc(*s)))
+            .collect();
+        let peers = |me: Site| -> String {
+            Site::ALL
+                .iter()
+                .filter(|s| **s != me)
+                .map(|s| format!("{} = \"{}\"\n", s.name(), grpc(*s)))
+                .collect()
+        };
+        let mut nodes = Vec::new();
+        for site in Site::ALL {
+            let role = if node_id(site) <= 3 {
+                "voter"
+            } else {
+                "learner"
+            };
+            let text = format!(
+                "id = {id}\nsite = \"{site}\"\ndata_dir = \"node-{id}\"\n\
+                 [listen]\ngrpc = \"{g}\"\ns3 = \"127.0.0.1:{s}\"\n\
+                 [meta]\nrole = \"{role}\"\nsnapshot_every = 500\n[meta.voters]\n{voters}\
+                 [data]\nchunk_size = \"{chunk_size}\"\n[data.peers]\n{peers}",
+                id = node_id(site),
+                peers = peers(site),
+                g = grpc(site),
+                s = s3_ports.s3(site),
+            );
+            let config = root.path().join(format!("node-{}.toml", node_id(site)));
+            std::fs::write(&config, text).context("writing a node file")?;
+            nodes.push(Node {
+                site,
+                config,
+                child: Mutex::new(None),
+                output: OutputTail::default(),
+                starts: 0,
+            });
+        }
+        Ok(NodeCluster {
+            meridian: binaries::meridian()?,
+            meridianctl: binaries::meridianctl()?,
+            root: Some(root),
+            s3_ports,
+            grpc_ports,
+            nodes,
+        })
+    }
+
+    /// The voters start together (none can elect alone), then the learners.
+    fn start_all(&mut self) -> Result<()> {
+        let (voters, learners): (Vec<Site>, Vec<Site>) =
+            Site::ALL.into_iter().partition(|s| node_id(*s) <= 3);
+        for group in [voters, learners] {
+            let mut waits = Vec::new();
+            for site in group {
+                waits.push((site, self.spawn(site)?));
+            }
+            for (site, ready) in waits {
+                self.wait_ready(site, ready)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, site: Site) -> &mut Node {
+        &mut self.nodes[site.index() as usize]
+    }
+
+    fn spawn(&mut self, site: Site) -> Result<mpsc::Receiver<()>> {
+        let meridian = self.meridian.clone();
+        let dir = self.root_path()?.to_path_buf();
+        let node = self.node(site);
+        node.starts += 1;
+        let start = node.starts;
+        let mut cmd = Command::new(&meridian);
+        cmd.arg("node")
+            .arg("--config")
+            .arg(&node.config)
+            .env("MERIDIAN_ROOT_ACCESS_KEY", s3::ROOT_ACCESS_KEY)
+            .env("MERIDIAN_ROOT_SECRET_KEY", s3::ROOT_SECRET_KEY)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("spawning {}", meridian.display()))?;
+        node.output
+            .push(format!("--- {site} start #{start}: {cmd:?}"));
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().context("stdout not piped")?;
+        let stderr = child.stderr.take().context("stderr not piped")?;
+        let tag = format!("[{site} {start}");
+        output::drain(
+            stdout,
+            format!("{tag} out]"),
+            node.output.clone(),
+            Some((READY_LINE, tx)),
+        )?;
+        output::drain(stderr, format!("{tag} err]"), node.output.clone(), None)?;
+        *lock(&node.child) = Some(child);
+        Ok(rx)
+    }
+
+    fn wait_ready(&mut self, site: Site, ready: mpsc::Receiver<()>) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            match ready.recv_timeout(Duration::from_millis(200)) {
+                Ok(()) => return Ok(()),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(Duration::from_millis(200))
+                }
+            }
+            let node = self.node(site);
+            let mut child = lock(&node.child);
+            let exited = match child.as_mut() {
+                Some(c) => c.try_wait().context("polling a node")?,
+                None => None,
+            };
+            if exited.is_some() {
+                *child = None;
+            }
+            drop(child);
+            if let Some(status) = exited {
+                std::thread::sleep(Duration::from_millis(300));
+                bail!(
+                    "node at {site} exited with {status} before it was ready\n{}",
+                    self.failure_context()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "node at {site} not ready within {READY_TIMEOUT:?}\n{}",
+                    self.failure_context()
+                );
+            }
+        }
+    }
+
+    /// SIGKILL the node at `site` and reap it.
+    pub fn kill9(&self, site: Site) -> Result<()> {
+        let taken = lock(&self.nodes[site.index() as usize].child).take();
+        if let Some(mut child) = taken {
+            let _ = child.kill();
+            child.wait().context("reaping a node")?;
+        }
+        Ok(())
+    }
+
+    /// Starts the node at `site` again on its data and waits until ready.
+    pub fn restart(&mut self, site: Site) -> Result<()> {
+        self.kill9(site)?;
+        let ready = self.spawn(site)?;
+        self.wait_ready(site, ready)
+    }
+
+    pub fn s3(&self, site: Site, opts: &S3Options) -> aws_sdk_s3::Client {
+        s3::client(
+            &format!("http://127.0.0.1:{}", self.s3_ports.s3(site)),
+            opts,
+        )
+    }
+
+    pub fn grpc_endpoint(&self, site: Site) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_ports.s3(site))
+    }
+
+    pub fn ctl(&self, site: Site) -> Ctl {
+        Ctl::new(self.meridianctl.clone(), self.grpc_endpoint(site))
+    }
+
+    fn root_path(&self) -> Result<&Path> {
+        self.root
+            .as_ref()
+            .map(TempDir::path)
+            .context("cluster directory already released")
+    }
+
+    fn lost_a_port_race(&self) -> bool {
+        self.nodes.iter().any(|n| {
+            n.output.contains("address already in use") || n.output.contains("os error 98")
+        })
+    }
+
+    /// Every node's last lines.
+    pub fn failure_context(&self) -> String {
+        let mut out = String::new();
+        for n in &self.nodes {
+            out.push_str(&format!(
+                "--- node at {} ---\n{}\n",
+                n.site,
+                n.output.text()
+            ));
+        }
+        out
+    }
+}
+
+impl Drop for NodeCluster {
+    fn drop(&mut self) {
+        for site in Site::ALL {
+            let _ = self.kill9(site);
+        }
+        eprintln!("{}", self.failure_context());
+        if std::env::var_os(KEEP_DATA_ENV).is_some() {
+            if let Some(root) = self.root.take() {
+                eprintln!("meridian-chaos-tests: kept {}", root.keep().display());
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! `meridian node --config FILE`: one node of a multi-process cluster.
+//!
+//! The node is a member of the metadata group (a voter, or a learner that
+//! asks the voters to add it), keeps its own site's chunks, and serves the
+//! gateway of its site: S3, and on one gRPC port the client, admin,
+//! data-node and Raft services, so the address in the group's membership is
+//! also where `meridianctl` reaches the node. Writes taken by a member that
+//! does not lead are group-committed here and forwarded to the leader as
+//! one batch; linearizable reads take the leader's read index and are then
+//! served from this node's own state.
+//!
+//! Chunks: the node keeps its own site's and reads the other sites' from
+//! the nodes named in `[data.peers]` (verified on arrival). Its replication
+//! job fills its own site's pending replicas by pulling from them: every
+//! destination pulls, so no two processes copy the same replica.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use meridian_meta::{MetaConfig, MetaNode};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use crate::admin::AdminApi;
+use crate::data::DataPlane;
+use crate::metagroup::MetaGroup;
+use crate::nodeconfig::{MetaRole, NodeConfig};
+use crate::replicator::Replicator;
+
+/// How long a node waits for its group to have a leader before it gives up
+/// starting: the other voters may be starting too.
+const LEADER_WAIT: Duration = Duration::from_secs(120);
+/// A learner asks to join this often, this many times, before giving up.
+const JOIN_PAUSE: Duration = Duration::from_secs(1);
+const JOIN_ATTEMPTS: u32 = 120;
+
+pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let topology = Arc::new(cfg.topology.clone());
+    let policy = Arc::new(cfg.policy.clone());
+
+    let grpc_listener = TcpListener::bind(cfg.grpc_addr)
+        .await
+        .with_context(|| format!("binding gRPC at {}", cfg.grpc_addr))?;
+    let s3_listener = match cfg.s3_addr {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding S3 at {a}"))?,
+        ),
+        None => None,
+    };
+
+    let mut meta_cfg = MetaConfig::new(cfg.data_dir.join("meta"), cfg.advertise.clone());
+    meta_cfg.node_id = cfg.id;
+    meta_cfg.peers = cfg.voters.clone();
+    meta_cfg.learner = cfg.role == MetaRole::Learner;
+    // The lowest voter id forms the group on its first start.
+    meta_cfg.initialize = cfg.role == MetaRole::Voter && cfg.voters.keys().next() == Some(&cfg.id);
+    meta_cfg.snapshot_every = cfg.snapshot_every;
+    let node = Arc::new(
+        MetaNode::open(meta_cfg)
+            .await
+            .context("opening the metadata node")?,
+    );
+    let meta = Arc::new(MetaGroup::member(node.clone()));
+
+    let mut data = DataPlane::open_site(topology.clone(), &cfg.data_dir, cfg.site, 1.0)
+        .context("opening the chunk store")?;
+    for (site, addr) in &cfg.data_peers {
+        data = data
+            .with_remote(*site, addr)
+            .context("configuring data peers")?;
+    }
+    let data = Arc::new(data);
+    let wake = Arc::new(Notify::new());
+    let gateway = crate::serve::gateway(
+        meta.clone(),
+        data.clone(),
+        topology.clone(),
+        policy,
+        cfg.chunk_size,
+        wake.clone(),
+    );
+    // Fills this site's pending replicas, pulling from the other sites'
+    // data nodes.
+    let replicator = Replicator::new(meta.clone(), data.clone(), wake, cfg.transfers);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(replicator.clone().run(stop_rx.clone()));
+    let mut endpoints = Vec::new();
+    if let Some(listener) = s3_listener {
+        endpoints.push(format!("http://{}", listener.local_addr()?));
+        crate::serve::spawn_s3(
+            &mut tasks,
+            listener,
+            gateway.clone(),
+            (cfg.site, cfg.site_name.clone()),
+            (access_key.clone(), secret_key.clone()),
+            stopped(stop_rx.clone()),
+        );
+    }
+    let admin = AdminApi {
+        meta: meta.clone(),
+        data: data.clone(),
+        gateway: gateway.clone(),
+        replicator,
+        s3_endpoints: endpoints.iter().map(|e| (cfg.site, e.clone())).collect(),
+    };
+    crate::serve::spawn_grpc(
+        &mut tasks,
+        grpc_listener,
+        gateway,
+        admin,
+        data,
+        Some(node.raft_service()),
+        stopped(stop_rx.clone()),
+    )
+    .await?;
+
+    if cfg.role == MetaRole::Learner {
+        join(&cfg).await?;
+    }
+    let leader = node
+        .wait_for_leader(LEADER_WAIT)
+        .await
+        .context("waiting for the metadata group to have a leader")?;
+    print_banner(&cfg, leader, &endpoints, &access_key);
+
+    crate::serve::shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    crate::serve::drain(tasks).await;
+    meta.shutdown()
+        .await
+        .context("stopping the metadata node")?;
+    Ok(())
+}
+
+/// Asks the voters, bounded, to add this node as a learner.
+async fn join(cfg: &NodeConfig) -> anyhow::Result<()> {
+    let voters: Vec<String> = cfg.voters.values().cloned().collect();
+    let mut last = None;
+    for attempt in 1..=JOIN_ATTEMPTS {
+        match meridian_meta::forward::join(&voters, cfg.id, &cfg.advertise).await {
+            Ok(()) => {
+                tracing::info!(node = cfg.id, "joined the metadata group as a learner");
+                return Ok(());
+            }
+            // A membership refusal will not change by asking again.
+            Err(e @ meridian_meta::MetaError::Membership(_)) => {
+                return Err(e).context("joining the metadata group")
+            }
+            Err(e) => {
+                if attempt % 10 == 1 {
+                    tracing::info!(attempt, error = %e, "no leader to join yet; asking again");
+                }
+                last = Some(e);
+                tokio::time::sleep(JOIN_PAUSE).await;
+            }
+        }
+    }
+    Err(anyhow::anyhow!(
+        "no voter added this node after {JOIN_ATTEMPTS} attempts: {}",
+        last.map(|e| e.to_string()).unwrap_or_default()
+    ))
+}
+
+fn print_banner(cfg: &NodeConfig, leader: u64, endpoints: &[String], access_key: &str) {
+    let mut out = std::io::stdout().lock();
+    let role = match cfg.role {
+        MetaRole::Voter => "voter",
+        MetaRole::Learner => "learner",
+    };
+    let _ = writeln!(
+        out,
+        "Meridian node {} at {}: metadata {role}, data in {}",
+        cfg.id,
+        cfg.site_name,
+        cfg.data_dir.display()
+    );
+    let _ = writeln!(
+        out,
+        "  gRPC (client, admin, data-node, Raft)  http://{}",
+        cfg.grpc_addr
+    );
+    for e in endpoints {
+        let _ = writeln!(out, "  S3 {e} (access key {access_key})");
+    }
+    let _ = writeln!(out, "  metadata leader: node {leader}");
+    let _ = writeln!(out, "meridian: ready");
+    let _ = out.flush();
+}

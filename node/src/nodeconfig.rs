@@ -1,0 +1,333 @@
+//! The configuration file of `meridian node`: one node of a multi-process
+//! cluster. `docs/examples/cluster/` holds a five-site example; the format
+//! is documented in `docs/ARCHITECTURE.md` ("Running a cluster").
+//!
+//! ```toml
+//! id = 1                       # node id in the metadata group (non-zero)
+//! site = "Beijing"             # the site whose chunks this node keeps
+//! data_dir = "/var/lib/meridian"
+//!
+//! [listen]
+//! grpc = "10.1.0.1:7100"       # Raft, client, admin and data-node APIs
+//! s3 = "10.1.0.1:9000"         # optional: no S3 endpoint without it
+//! advertise = "meta1.bj:7100"  # optional: where peers reach `grpc`
+//!
+//! [meta]
+//! role = "voter"               # or "learner" (asks the voters to join)
+//! snapshot_every = 20000       # optional
+//! [meta.voters]                # every voter, this node included if voter
+//! 1 = "meta1.bj:7100"
+//! 2 = "meta2.hr:7100"
+//! 3 = "meta3.dg:7100"
+//!
+//! [data]
+//! chunk_size = "4MiB"          # optional
+//! transfers = 4                # replicas copied into this site at once
+//! [data.peers]                 # the nodes keeping the other sites' chunks
+//! Huairou = "meta2.hr:7100"
+//!
+//! topology = "topology.toml"   # optional: the brief's five sites
+//! policy = "policy.toml"       # optional: three copies
+//! ```
+//!
+//! Relative paths are relative to the file's directory.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use meridian_placement::{Policy, Topology};
+use serde::Deserialize;
+
+use crate::config::{DEFAULT_POLICY, DEFAULT_TOPOLOGY};
+use crate::size::parse_size;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    id: u64,
+    site: String,
+    data_dir: PathBuf,
+    listen: Listen,
+    meta: Meta,
+    #[serde(default)]
+    data: Data,
+    topology: Option<PathBuf>,
+    policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Listen {
+    grpc: SocketAddr,
+    s3: Option<SocketAddr>,
+    advertise: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MetaRole {
+    Voter,
+    Learner,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Meta {
+    role: MetaRole,
+    voters: BTreeMap<String, String>,
+    snapshot_every: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Data {
+    chunk_size: Option<String>,
+    /// Replicas copied into this site at once.
+    transfers: Option<usize>,
+    /// Site name -> gRPC address of the node keeping that site's chunks.
+    #[serde(default)]
+    peers: BTreeMap<String, String>,
+}
+
+/// A validated node configuration.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: u64,
+    pub site: u32,
+    pub site_name: String,
+    pub data_dir: PathBuf,
+    pub grpc_addr: SocketAddr,
+    pub s3_addr: Option<SocketAddr>,
+    /// Where the other members reach this node's gRPC server.
+    pub advertise: String,
+    pub role: MetaRole,
+    /// Voter id -> address.
+    pub voters: BTreeMap<u64, String>,
+    pub snapshot_every: u64,
+    pub chunk_size: usize,
+    pub transfers: usize,
+    /// Site id -> address of the data node keeping that site's chunks.
+    pub data_peers: BTreeMap<u32, String>,
+    pub topology: Topology,
+    pub policy: Policy,
+}
+
+fn relative(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn read_or(base: &Path, p: &Option<PathBuf>, default: &str) -> anyhow::Result<(String, String)> {
+    match p {
+        Some(p) => {
+            let p = relative(base, p);
+            Ok((
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+                p.display().to_string(),
+            ))
+        }
+        None => Ok((default.to_string(), "embedded default".into())),
+    }
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// Parses and checks every rule; errors name the file and what is wrong.
+    pub fn parse(text: &str, origin: &str, base: &Path) -> anyhow::Result<Self> {
+        let f: File = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        if f.id == 0 {
+            bail!("{origin}: id must be non-zero");
+        }
+        let (t, o) = read_or(base, &f.topology, DEFAULT_TOPOLOGY)?;
+        let topology = Topology::from_toml(&t, &o)?;
+        let (p, o) = read_or(base, &f.policy, DEFAULT_POLICY)?;
+        let policy = Policy::from_toml(&p, &o, &topology)?;
+        let site = topology
+            .sites()
+            .iter()
+            .find(|s| s.name == f.site)
+            .map(|s| s.id.0)
+            .with_context(|| {
+                let names: Vec<&str> = topology.sites().iter().map(|s| s.name.as_str()).collect();
+                format!(
+                    "{origin}: site {:?} is not in the topology (sites: {})",
+                    f.site,
+                    names.join(", ")
+                )
+            })?;
+        let mut voters = BTreeMap::new();
+        for (id, addr) in &f.meta.voters {
+            let n: u64 =
+                id.parse().ok().filter(|n| *n > 0).with_context(|| {
+                    format!("{origin}: [meta.voters] key {id:?} is not a node id")
+                })?;
+            if addr.trim().is_empty() {
+                bail!("{origin}: voter {n} has an empty address");
+            }
+            voters.insert(n, addr.clone());
+        }
+        if voters.is_empty() {
+            bail!("{origin}: [meta.voters] names no voter");
+        }
+        let advertise = f
+            .listen
+            .advertise
+            .clone()
+            .unwrap_or_else(|| f.listen.grpc.to_string());
+        match (f.meta.role, voters.get(&f.id)) {
+            (MetaRole::Voter, None) => {
+                bail!("{origin}: node {} is a voter but not in [meta.voters]", f.id)
+            }
+            (MetaRole::Voter, Some(a)) if *a != advertise => bail!(
+                "{origin}: [meta.voters] gives node {} the address {a}, but it listens at {advertise} \
+                 (set listen.advertise if peers reach it by another name)",
+                f.id
+            ),
+            (MetaRole::Learner, Some(_)) => bail!(
+                "{origin}: node {} is a learner but listed in [meta.voters]",
+                f.id
+            ),
+            _ => {}
+        }
+        let chunk_size = match &f.data.chunk_size {
+            Some(s) => {
+                parse_size(s).map_err(|e| anyhow::anyhow!("{origin}: data.chunk_size: {e}"))?
+            }
+            None => 4 << 20,
+        };
+        if !(64 * 1024..=64 * 1024 * 1024).contains(&chunk_size) {
+            bail!("{origin}: data.chunk_size must be between 64KiB and 64MiB, got {chunk_size}");
+        }
+        let mut data_peers = BTreeMap::new();
+        for (name, addr) in &f.data.peers {
+            let id = topology
+                .site_by_name(name)
+                .map(|s| s.id.0)
+                .with_context(|| format!("{origin}: [data.peers] names unknown site {name:?}"))?;
+            if id != site {
+                data_peers.insert(id, addr.clone());
+            }
+        }
+        let transfers = f.data.transfers.unwrap_or(4);
+        if transfers == 0 {
+            bail!("{origin}: data.transfers must be at least 1");
+        }
+        Ok(NodeConfig {
+            id: f.id,
+            site,
+            site_name: f.site,
+            data_dir: relative(base, &f.data_dir),
+            grpc_addr: f.listen.grpc,
+            s3_addr: f.listen.s3,
+            advertise,
+            role: f.meta.role,
+            voters,
+            snapshot_every: f.meta.snapshot_every.unwrap_or(20_000),
+            chunk_size: chunk_size as usize,
+            transfers,
+            data_peers,
+            topology,
+            policy,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = 4
+site = "Daocheng"
+data_dir = "d"
+[listen]
+grpc = "127.0.0.1:7104"
+s3 = "127.0.0.1:9104"
+[meta]
+role = "learner"
+[meta.voters]
+1 = "127.0.0.1:7101"
+2 = "127.0.0.1:7102"
+3 = "127.0.0.1:7103"
+"#;
+
+    fn parse(text: &str) -> anyhow::Result<NodeConfig> {
+        NodeConfig::parse(text, "node.toml", Path::new("/etc/meridian"))
+    }
+
+    #[test]
+    fn a_learner_at_daocheng() {
+        let c = parse(GOOD).expect("valid");
+        assert_eq!(c.role, MetaRole::Learner);
+        assert_eq!(c.site_name, "Daocheng");
+        assert_eq!(c.voters.len(), 3);
+        assert_eq!(c.data_dir, Path::new("/etc/meridian/d"));
+        assert_eq!(c.advertise, "127.0.0.1:7104");
+        assert_eq!(c.chunk_size, 4 << 20);
+    }
+
+    #[test]
+    fn the_documented_examples_are_valid() {
+        let examples = [
+            include_str!("../../docs/examples/cluster/node-1.toml"),
+            include_str!("../../docs/examples/cluster/node-2.toml"),
+            include_str!("../../docs/examples/cluster/node-3.toml"),
+            include_str!("../../docs/examples/cluster/node-4.toml"),
+            include_str!("../../docs/examples/cluster/node-5.toml"),
+        ];
+        let roles: Vec<MetaRole> = examples
+            .iter()
+            .map(|t| parse(t).expect("example parses").role)
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                MetaRole::Voter,
+                MetaRole::Voter,
+                MetaRole::Voter,
+                MetaRole::Learner,
+                MetaRole::Learner
+            ]
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let cases = [
+            (GOOD.replace("Daocheng", "Lhasa"), "not in the topology"),
+            (
+                GOOD.replace("\"learner\"", "\"voter\""),
+                "not in [meta.voters]",
+            ),
+            (GOOD.replace("id = 4", "id = 2"), "learner but listed"),
+            (GOOD.replace("role =", "rolle ="), "unknown field"),
+            (GOOD.replace("1 = ", "x = "), "not a node id"),
+            (
+                GOOD.replace("id = 4", "id = 1")
+                    .replace("\"learner\"", "\"voter\"")
+                    .replace("grpc = \"127.0.0.1:7104\"", "grpc = \"127.0.0.1:7999\""),
+                "listens at",
+            ),
+            (
+                format!("{GOOD}[data]\nchunk_size = \"1KiB\"\n"),
+                "between 64KiB",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = parse(&text).expect_err(want).to_string();
+            assert!(err.contains(want), "{want:?} not in {err:?}");
+            assert!(err.contains("node.toml"), "the file is not named: {err}");
+        }
+    }
+}

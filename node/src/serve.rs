@@ -1,0 +1,146 @@
+//! What `meridian dev` and `meridian node` serve alike: the gRPC server
+//! (client, admin, data-node, health, reflection and, in a cluster, Raft),
+//! the S3 endpoints, and the signal that stops them.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::StreamExt;
+use meridian_gateway::grpc::ObjectApi;
+use meridian_gateway::Gateway;
+use meridian_meta::raft_service::RaftGrpc;
+use meridian_proto::v1::admin_service_server::AdminServiceServer;
+use meridian_proto::v1::data_node_service_server::DataNodeServiceServer;
+use meridian_proto::v1::object_service_server::ObjectServiceServer;
+use meridian_proto::v1::raft_service_server::RaftServiceServer;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use meridian_placement::{Policy, Topology};
+use tokio::sync::Notify;
+
+use crate::admin::AdminApi;
+use crate::catalogue::MetaCatalogue;
+use crate::data::DataPlane;
+use crate::datanode::DataNodeApi;
+use crate::metagroup::MetaGroup;
+
+/// Largest gRPC message: a data frame of a Put is at most this.
+const MAX_GRPC_MESSAGE: usize = 16 << 20;
+/// How long shutdown waits for servers to finish in-flight requests.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// The gateway over the metadata group and the data plane; `wake` tells
+/// the replication job about new pending replicas.
+pub fn gateway(
+    meta: Arc<MetaGroup>,
+    data: Arc<DataPlane>,
+    topology: Arc<Topology>,
+    policy: Arc<Policy>,
+    chunk_size: usize,
+    wake: Arc<Notify>,
+) -> Arc<Gateway> {
+    let catalogue = Arc::new(MetaCatalogue::new(meta, topology.clone(), policy, wake));
+    Arc::new(Gateway::new(catalogue, data, topology, chunk_size))
+}
+
+/// Starts the gRPC server on `listener` as a task of `tasks`.
+pub async fn spawn_grpc(
+    tasks: &mut JoinSet<()>,
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    admin: AdminApi,
+    data: Arc<DataPlane>,
+    raft: Option<RaftServiceServer<RaftGrpc>>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ObjectServiceServer<ObjectApi>>().await;
+    health.set_serving::<AdminServiceServer<AdminApi>>().await;
+    health
+        .set_serving::<DataNodeServiceServer<DataNodeApi>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(meridian_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building gRPC reflection")?;
+    // Raft heartbeats, read indexes and small answers are latency-bound:
+    // with Nagle's algorithm each waits out the peer's delayed ACK (40 ms).
+    // The builder's own setting applies only to listeners it binds.
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
+        s.and_then(|s| {
+            s.set_nodelay(true)?;
+            Ok(s)
+        })
+    });
+    let grpc = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(
+            ObjectServiceServer::new(ObjectApi::new(gateway))
+                .max_decoding_message_size(MAX_GRPC_MESSAGE)
+                .max_encoding_message_size(MAX_GRPC_MESSAGE),
+        )
+        .add_service(AdminServiceServer::new(admin))
+        .add_service(
+            DataNodeServiceServer::new(DataNodeApi { data })
+                .max_encoding_message_size(MAX_GRPC_MESSAGE),
+        )
+        .add_optional_service(raft)
+        .serve_with_incoming_shutdown(incoming, stop);
+    tasks.spawn(async move {
+        if let Err(e) = grpc.await {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+    });
+    Ok(())
+}
+
+/// Starts one site's S3 endpoint on `listener` as a task of `tasks`.
+pub fn spawn_s3(
+    tasks: &mut JoinSet<()>,
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    (site, name): (u32, String),
+    (access_key, secret_key): (String, String),
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    tasks.spawn(async move {
+        meridian_gateway::s3::serve(listener, gateway, site, access_key, secret_key, stop).await;
+        tracing::info!(site = %name, "S3 endpoint stopped");
+    });
+}
+
+/// Waits (bounded by the grace period) for every task to finish.
+pub async fn drain(mut tasks: JoinSet<()>) {
+    let all = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+        tracing::warn!("servers did not stop within {SHUTDOWN_GRACE:?}; stopping anyway");
+    }
+}
