@@ -139,6 +139,10 @@ impl MetaNode {
             election_timeout_max: 1000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
             max_in_snapshot_log_to_keep: 1000,
+            // A snapshot travels to a lagging peer in RPCs of this size,
+            // each written to disk on arrival: memory stays bounded
+            // whatever the catalogue's size.
+            snapshot_max_chunk_size: 4 << 20,
             ..Default::default()
         }
         .validate()

@@ -78,7 +78,13 @@ impl StateMachine {
         for e in std::fs::read_dir(&dir)? {
             let p = e?.path();
             if p.extension().is_some_and(|x| x == "tmp") {
-                std::fs::remove_file(&p)?;
+                // Files of transfers and builds; directories of checkpoints
+                // and SST parts.
+                if p.is_dir() {
+                    std::fs::remove_dir_all(&p)?;
+                } else {
+                    std::fs::remove_file(&p)?;
+                }
             }
         }
         let sm = StateMachine {
@@ -105,7 +111,7 @@ impl StateMachine {
         self.db
             .put_cf_opt(sm, INSTALLING, marker, &synced())
             .map_err(std::io::Error::other)?;
-        snapshot::load(&self.db, &path)?;
+        snapshot::load(&self.db, &path, &self.dir.join("loading.tmp"))?;
         let mut batch = WriteBatch::default();
         batch.put_cf(
             sm,
@@ -195,22 +201,32 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let this = self.clone();
         let meta =
             tokio::task::spawn_blocking(move || -> Result<SnapshotMeta<u64, BasicNode>, SErr> {
-                let _guard = this.lock();
-                let snap = this.db.snapshot();
-                let read = |key: &[u8]| -> Result<Option<Vec<u8>>, SErr> {
-                    let cf = cf(&this.db, CF_SM)
-                        .map_err(|e| StorageIOError::read_state_machine(io(e)))?;
-                    snap.get_cf(cf, key)
-                        .map_err(|e| StorageIOError::read_state_machine(io(e)).into())
-                };
-                let last_applied: Option<LogId<u64>> = match read(LAST_APPLIED)? {
-                    Some(v) => serde_json::from_slice(&v)
-                        .map_err(|e| StorageIOError::read_state_machine(io(e)))?,
+                // A checkpoint is consistent across column families (the
+                // catalogue and the applied state it reflects) and cheap;
+                // the lock keeps it from seeing a half-loaded install.
+                let nonce = rand::random::<u64>();
+                let cp = this.dir.join(format!("checkpoint-{nonce}.tmp"));
+                {
+                    let _guard = this.lock();
+                    snapshot::checkpoint(&this.db, &cp)
+                        .map_err(|e| StorageIOError::write_snapshot(None, io(e)))?;
+                }
+                let tmp = this.dir.join(format!("build-{nonce}.tmp"));
+                let built = snapshot::write_from_checkpoint(
+                    &cp,
+                    &[LAST_APPLIED, MEMBERSHIP],
+                    &tmp,
+                    &this.dir.join(format!("parts-{nonce}.tmp")),
+                );
+                let _ = std::fs::remove_dir_all(&cp);
+                let built = built.map_err(|e| StorageIOError::write_snapshot(None, io(e)))?;
+                let decode_err = |e: serde_json::Error| StorageIOError::read_state_machine(io(e));
+                let last_applied: Option<LogId<u64>> = match &built.sm_values[0] {
+                    Some(v) => serde_json::from_slice(v).map_err(decode_err)?,
                     None => None,
                 };
-                let membership: StoredMembership<u64, BasicNode> = match read(MEMBERSHIP)? {
-                    Some(v) => serde_json::from_slice(&v)
-                        .map_err(|e| StorageIOError::read_state_machine(io(e)))?,
+                let membership: StoredMembership<u64, BasicNode> = match &built.sm_values[1] {
+                    Some(v) => serde_json::from_slice(v).map_err(decode_err)?,
                     None => StoredMembership::default(),
                 };
                 let id = match &last_applied {
@@ -219,11 +235,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                     }
                     None => format!("0-0-{}", rand::random::<u32>()),
                 };
-                let tmp = this.dir.join(format!("{id}.tmp"));
-                snapshot::write(&this.db, &snap, &tmp)
-                    .map_err(|e| StorageIOError::write_snapshot(None, io(e)))?;
                 std::fs::rename(&tmp, this.snapshot_path(&id))
                     .map_err(|e| StorageIOError::write_snapshot(None, io(e)))?;
+                tracing::info!(snapshot = %id, entries = built.entries, "snapshot built from a checkpoint");
+                let _guard = this.lock();
                 // The log up to this point may now be purged; make sure the state
                 // machine's own writes are durable before that can happen.
                 this.db

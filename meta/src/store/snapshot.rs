@@ -1,25 +1,38 @@
-//! Snapshot files: the catalogue column family, framed, with a checksum.
+//! Snapshot files, built from a RocksDB checkpoint and installed by SST
+//! ingestion.
 //!
-//! Layout: the magic `MRDNSNP1`, then frames of `u32 key length, u32 value
-//! length, key, value` (big-endian lengths), then a frame whose key length is
-//! `u32::MAX`, then the 32-byte BLAKE3 of everything before it. A file is
-//! verified whole before any of it is loaded, so a torn or corrupt transfer
-//! changes nothing.
+//! Building: a checkpoint (hard links to the live SST files, after a flush:
+//! consistent across column families, cheap, and independent of the live
+//! database from then on, so a long build pins nothing there) is opened
+//! read-only; its catalogue column family is written out as sorted,
+//! non-overlapping SST files of at most [`PART_BYTES`] each, which are
+//! packed into one file. Openraft sends that file to a peer in chunks of
+//! `snapshot_max_chunk_size` bytes.
+//!
+//! Layout: the magic `MRDNSNP2`, then parts of `u64 length, SST bytes`
+//! (big-endian length), then the length `u64::MAX`, then the 32-byte BLAKE3
+//! of everything before it. A file is verified whole (checksum and layout)
+//! before any of it is loaded, so a torn or corrupt transfer changes nothing.
+//!
+//! Installing: the catalogue is cleared and the parts are ingested
+//! (`ingest_external_file`): the files become the catalogue's SSTs without
+//! a key passing through the memtable or the write-ahead log.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use rocksdb::{WriteBatch, DB};
+use rocksdb::{IngestExternalFileOptions, Options, SstFileWriter, WriteBatch, DB};
 
-use super::{cf, CF_CATALOGUE};
+use super::{cf, CF_CATALOGUE, CF_LOG, CF_RAFT, CF_SM};
 
-const MAGIC: &[u8; 8] = b"MRDNSNP1";
-const END: u32 = u32::MAX;
-/// Keys and values larger than this are not ours: refuse rather than allocate.
-const MAX_FIELD: u32 = 64 * 1024 * 1024;
-/// Entries per WriteBatch while loading, to bound memory.
-const LOAD_BATCH: usize = 10_000;
+const MAGIC: &[u8; 8] = b"MRDNSNP2";
+const END: u64 = u64::MAX;
+/// A part is closed once it reaches this size: bounds the scratch space and
+/// lets RocksDB place parts in levels independently.
+const PART_BYTES: u64 = 64 << 20;
+/// A part claiming more than this is not ours: refuse rather than write it.
+const MAX_PART: u64 = 4 << 30;
 
 struct HashingWriter<W: Write> {
     inner: W,
@@ -37,50 +50,113 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Writes the catalogue as seen by `snap` to `path` and fsyncs it.
-/// Returns the number of entries.
-pub fn write(db: &DB, snap: &rocksdb::Snapshot<'_>, path: &Path) -> std::io::Result<u64> {
-    let cf = cf(db, CF_CATALOGUE)?;
+fn bad(msg: impl Into<String>) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.into())
+}
+
+fn db_err(e: rocksdb::Error) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+fn sst_options() -> Options {
+    let mut o = Options::default();
+    o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    o
+}
+
+/// What a checkpoint says about the state it holds.
+pub struct CheckpointState {
+    /// Raw `sm_state` values of these keys, as the state machine stored them.
+    pub sm_values: Vec<Option<Vec<u8>>>,
+    /// Catalogue entries written.
+    pub entries: u64,
+}
+
+/// A checkpoint of `db` at `dir` (which must not exist).
+pub fn checkpoint(db: &DB, dir: &Path) -> std::io::Result<()> {
+    rocksdb::checkpoint::Checkpoint::new(db)
+        .and_then(|c| c.create_checkpoint(dir))
+        .map_err(db_err)
+}
+
+/// Writes the snapshot file `path` from the checkpoint at `checkpoint_dir`,
+/// using `work` (created, then removed) for the parts, and fsyncs it.
+/// Returns the checkpoint's `sm_state` values for `sm_keys`.
+pub fn write_from_checkpoint(
+    checkpoint_dir: &Path,
+    sm_keys: &[&[u8]],
+    path: &Path,
+    work: &Path,
+) -> std::io::Result<CheckpointState> {
+    let db = DB::open_cf_for_read_only(
+        &Options::default(),
+        checkpoint_dir,
+        [CF_LOG, CF_RAFT, CF_SM, CF_CATALOGUE],
+        false,
+    )
+    .map_err(db_err)?;
+    let sm = cf(&db, CF_SM)?;
+    let sm_values = sm_keys
+        .iter()
+        .map(|k| db.get_cf(sm, k).map_err(db_err))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    std::fs::create_dir_all(work)?;
     let file = File::create(path)?;
     let mut w = HashingWriter {
         inner: BufWriter::with_capacity(1 << 20, file),
         hasher: blake3::Hasher::new(),
     };
     w.write_all(MAGIC)?;
-    let mut opts = rocksdb::ReadOptions::default();
-    opts.set_snapshot(snap);
-    let mut it = db.raw_iterator_cf_opt(cf, opts);
+    let opts = sst_options();
+    let mut it = db.raw_iterator_cf(cf(&db, CF_CATALOGUE)?);
     it.seek_to_first();
-    let mut n = 0u64;
+    let mut entries = 0u64;
+    let mut part = 0u32;
     while it.valid() {
-        let (Some(k), Some(v)) = (it.key(), it.value()) else {
-            break;
-        };
-        w.write_all(&(k.len() as u32).to_be_bytes())?;
-        w.write_all(&(v.len() as u32).to_be_bytes())?;
-        w.write_all(k)?;
-        w.write_all(v)?;
-        n += 1;
-        it.next();
+        let part_path = work.join(format!("part-{part}.sst"));
+        let mut sst = SstFileWriter::create(&opts);
+        sst.open(&part_path).map_err(db_err)?;
+        while it.valid() && sst.file_size() < PART_BYTES {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                break;
+            };
+            sst.put(k, v).map_err(db_err)?;
+            entries += 1;
+            it.next();
+        }
+        sst.finish().map_err(db_err)?;
+        append_part(&mut w, &part_path)?;
+        std::fs::remove_file(&part_path)?;
+        part += 1;
     }
-    it.status().map_err(std::io::Error::other)?;
+    it.status().map_err(db_err)?;
+    drop(it);
     w.write_all(&END.to_be_bytes())?;
     let sum = *w.hasher.finalize().as_bytes();
     let mut inner = w.inner;
     inner.write_all(&sum)?;
     inner.flush()?;
     inner.get_ref().sync_all()?;
-    Ok(n)
+    drop(db);
+    std::fs::remove_dir_all(work)?;
+    Ok(CheckpointState { sm_values, entries })
 }
 
-fn bad(msg: impl Into<String>) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.into())
+fn append_part<W: Write>(w: &mut W, part: &Path) -> std::io::Result<()> {
+    let len = std::fs::metadata(part)?.len();
+    w.write_all(&len.to_be_bytes())?;
+    let copied = std::io::copy(&mut File::open(part)?, w)?;
+    if copied != len {
+        return Err(bad(format!("part {} changed while packed", part.display())));
+    }
+    Ok(())
 }
 
 /// Checks the file's checksum without loading it.
 fn verify_checksum(path: &Path) -> std::io::Result<()> {
     let len = std::fs::metadata(path)?.len();
-    if len < (MAGIC.len() + 4 + 32) as u64 {
+    if len < (MAGIC.len() + 8 + 32) as u64 {
         return Err(bad("snapshot file too short"));
     }
     let mut r = BufReader::with_capacity(1 << 20, File::open(path)?);
@@ -101,78 +177,83 @@ fn verify_checksum(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads every frame after the magic, calling `f` on each; checks that the
-/// end frame sits exactly before the checksum.
-fn frames(
+/// Walks the parts after the magic, calling `f` with each part's reader
+/// (limited to the part); checks that the end mark sits exactly before the
+/// checksum. Returns the number of parts.
+fn parts(
     path: &Path,
-    mut f: impl FnMut(Vec<u8>, Vec<u8>) -> std::io::Result<()>,
-) -> std::io::Result<u64> {
+    mut f: impl FnMut(u32, &mut dyn Read) -> std::io::Result<()>,
+) -> std::io::Result<u32> {
     let len = std::fs::metadata(path)?.len();
     let mut r = BufReader::with_capacity(1 << 20, File::open(path)?);
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic)?;
     if &magic != MAGIC {
-        return Err(bad("not a Meridian snapshot"));
+        return Err(bad("not a Meridian snapshot (or an older format)"));
     }
     let mut pos = MAGIC.len() as u64;
-    let mut n = 0u64;
+    let mut n = 0u32;
     loop {
-        let mut word = [0u8; 4];
+        let mut word = [0u8; 8];
         r.read_exact(&mut word)?;
-        pos += 4;
-        let klen = u32::from_be_bytes(word);
-        if klen == END {
+        pos += 8;
+        let plen = u64::from_be_bytes(word);
+        if plen == END {
             break;
         }
-        r.read_exact(&mut word)?;
-        pos += 4;
-        let vlen = u32::from_be_bytes(word);
-        if klen > MAX_FIELD
-            || vlen > MAX_FIELD
-            || pos + u64::from(klen) + u64::from(vlen) + 4 + 32 > len
-        {
-            return Err(bad("snapshot frame out of bounds"));
+        if plen > MAX_PART || pos + plen + 8 + 32 > len {
+            return Err(bad("snapshot part out of bounds"));
         }
-        let mut k = vec![0u8; klen as usize];
-        let mut v = vec![0u8; vlen as usize];
-        r.read_exact(&mut k)?;
-        r.read_exact(&mut v)?;
-        pos += u64::from(klen) + u64::from(vlen);
-        f(k, v)?;
+        let mut limited = (&mut r).take(plen);
+        f(n, &mut limited)?;
+        // Whatever `f` left unread is skipped, so the walk stays aligned.
+        std::io::copy(&mut limited, &mut std::io::sink())?;
+        pos += plen;
         n += 1;
     }
     if pos + 32 != len {
         return Err(bad(
-            "snapshot end frame is not followed by exactly the checksum",
+            "snapshot end mark is not followed by exactly the checksum",
         ));
     }
     Ok(n)
 }
 
-/// Checks the checksum and the frame structure, loading nothing.
+/// Checks the checksum and the layout, loading nothing.
 pub fn verify(path: &Path) -> std::io::Result<()> {
     verify_checksum(path)?;
-    frames(path, |_, _| Ok(()))?;
+    parts(path, |_, _| Ok(()))?;
     Ok(())
 }
 
-/// Replaces the catalogue with the file's contents. The caller has verified
-/// the file; the catalogue is cleared only now.
-pub fn load(db: &DB, path: &Path) -> std::io::Result<u64> {
-    let cf = cf(db, CF_CATALOGUE)?;
-    let mut clear = WriteBatch::default();
-    clear.delete_range_cf(cf, [0u8].as_slice(), [0xFFu8; 16].as_slice());
-    db.write(clear).map_err(std::io::Error::other)?;
-    let mut batch = WriteBatch::default();
-    let n = frames(path, |k, v| {
-        batch.put_cf(cf, k, v);
-        if batch.len() >= LOAD_BATCH {
-            db.write(std::mem::take(&mut batch))
-                .map_err(std::io::Error::other)?;
-        }
+/// Replaces the catalogue with the file's contents, unpacking the parts
+/// into `work` (created, then removed) and ingesting them. The caller has
+/// verified the file; the catalogue is cleared only now. Returns the parts.
+pub fn load(db: &DB, path: &Path, work: &Path) -> std::io::Result<u32> {
+    let cat = cf(db, CF_CATALOGUE)?;
+    if work.exists() {
+        std::fs::remove_dir_all(work)?;
+    }
+    std::fs::create_dir_all(work)?;
+    let mut files: Vec<PathBuf> = Vec::new();
+    let n = parts(path, |i, part| {
+        let p = work.join(format!("part-{i}.sst"));
+        let mut out = File::create(&p)?;
+        std::io::copy(part, &mut out)?;
+        out.sync_all()?;
+        files.push(p);
         Ok(())
     })?;
-    db.write(batch).map_err(std::io::Error::other)?;
+    let mut clear = WriteBatch::default();
+    clear.delete_range_cf(cat, [0u8].as_slice(), [0xFFu8; 16].as_slice());
+    db.write(clear).map_err(db_err)?;
+    if !files.is_empty() {
+        let mut opts = IngestExternalFileOptions::default();
+        opts.set_move_files(true);
+        db.ingest_external_file_cf_opts(cat, &opts, files)
+            .map_err(db_err)?;
+    }
+    std::fs::remove_dir_all(work)?;
     Ok(n)
 }
 
@@ -191,26 +272,41 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let db = crate::store::open_db(&dir.path().join("db")).expect("db");
         let cat = cf(&db, CF_CATALOGUE).expect("cf");
-        for i in 0..100u32 {
-            db.put_cf(cat, format!("k{i:03}"), i.to_be_bytes())
+        for i in 0..1000u32 {
+            db.put_cf(cat, format!("k{i:04}"), i.to_be_bytes())
                 .expect("put");
         }
+        db.put_cf(cf(&db, CF_SM).expect("sm"), b"marker", b"m1")
+            .expect("put");
+        let cp = dir.path().join("cp");
+        checkpoint(&db, &cp).expect("checkpoint");
+        // Written after the checkpoint: not in the snapshot.
+        db.put_cf(cat, b"later", b"x").expect("put");
         let file = dir.path().join("s.snap");
-        assert_eq!(write(&db, &db.snapshot(), &file).expect("write"), 100);
+        let st = write_from_checkpoint(&cp, &[b"marker", b"absent"], &file, &dir.path().join("w"))
+            .expect("write");
+        assert_eq!(st.entries, 1000);
+        assert_eq!(st.sm_values, vec![Some(b"m1".to_vec()), None]);
+        assert!(!dir.path().join("w").exists(), "scratch space left behind");
         verify(&file).expect("a good file verifies");
 
         let other = crate::store::open_db(&dir.path().join("db2")).expect("db2");
         let ocat = cf(&other, CF_CATALOGUE).expect("cf");
         other.put_cf(ocat, b"stale", b"x").expect("put");
-        assert_eq!(load(&other, &file).expect("load"), 100);
+        assert_eq!(load(&other, &file, &dir.path().join("l")).expect("load"), 1);
         assert!(
             other.get_cf(ocat, b"stale").expect("get").is_none(),
             "load replaces, not merges"
         );
+        assert!(other.get_cf(ocat, b"later").expect("get").is_none());
         assert_eq!(
-            other.get_cf(ocat, b"k042").expect("get"),
+            other.get_cf(ocat, b"k0042").expect("get"),
             Some(42u32.to_be_bytes().to_vec())
         );
+        let count = other
+            .iterator_cf(ocat, rocksdb::IteratorMode::Start)
+            .count();
+        assert_eq!(count, 1000);
 
         let good = std::fs::read(&file).expect("read");
         let body = &good[..good.len() - 32];
@@ -219,21 +315,46 @@ mod tests {
         flipped[20] ^= 1;
         std::fs::write(&file, &flipped).expect("write");
         assert!(verify(&file).is_err());
-        // A valid checksum over a body without its end frame fails the structure check.
-        std::fs::write(&file, with_checksum(&body[..body.len() - 4])).expect("write");
+        // A valid checksum over a body without its end mark fails the layout check.
+        std::fs::write(&file, with_checksum(&body[..body.len() - 8])).expect("write");
         assert!(verify(&file).is_err());
-        // A frame that claims more bytes than the file holds.
+        // A part that claims more bytes than the file holds.
         let mut lying = MAGIC.to_vec();
-        lying.extend_from_slice(&1u32.to_be_bytes());
-        lying.extend_from_slice(&(MAX_FIELD - 1).to_be_bytes());
-        lying.extend_from_slice(b"k");
+        lying.extend_from_slice(&(1u64 << 20).to_be_bytes());
+        lying.extend_from_slice(b"sst");
         lying.extend_from_slice(&END.to_be_bytes());
         std::fs::write(&file, with_checksum(&lying)).expect("write");
         assert!(verify(&file).is_err());
-        // Trailing bytes after the end frame.
+        // Trailing bytes after the end mark.
         let mut trailing = body.to_vec();
         trailing.push(0);
         std::fs::write(&file, with_checksum(&trailing)).expect("write");
         assert!(verify(&file).is_err());
+        // The previous format is refused by name.
+        let mut old = b"MRDNSNP1".to_vec();
+        old.extend_from_slice(&END.to_be_bytes());
+        std::fs::write(&file, with_checksum(&old)).expect("write");
+        let e = verify(&file).expect_err("old format");
+        assert!(e.to_string().contains("older format"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_catalogue_round_trips() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = crate::store::open_db(&dir.path().join("db")).expect("db");
+        let cp = dir.path().join("cp");
+        checkpoint(&db, &cp).expect("checkpoint");
+        let file = dir.path().join("s.snap");
+        write_from_checkpoint(&cp, &[], &file, &dir.path().join("w")).expect("write");
+        verify(&file).expect("verifies");
+        let other = crate::store::open_db(&dir.path().join("db2")).expect("db2");
+        other
+            .put_cf(cf(&other, CF_CATALOGUE).expect("cf"), b"stale", b"x")
+            .expect("put");
+        assert_eq!(load(&other, &file, &dir.path().join("l")).expect("load"), 0);
+        assert!(other
+            .get_cf(cf(&other, CF_CATALOGUE).expect("cf"), b"stale")
+            .expect("get")
+            .is_none());
     }
 }
