@@ -11,6 +11,9 @@ mod workload;
 use anyhow::Result;
 use clap::Parser;
 
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = cli::Cli::parse();

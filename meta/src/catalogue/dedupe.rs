@@ -66,25 +66,129 @@ pub fn apply_once(txn: &mut Txn<'_>, index: u64, cmd: &Command) -> Result<Outcom
     let mut bytes = digest.to_vec();
     serde_json::to_writer(&mut bytes, &outcome).map_err(|e| MetaError::Raft(e.to_string()))?;
     txn.put(seen_key, bytes);
-    txn.put(keys::request_expiry(index, id), Vec::new());
+    let expiry = keys::request_expiry(index);
+    let mut ids = txn.get(&expiry)?.unwrap_or_default();
+    // MAX_ID_BYTES fits the length byte.
+    ids.push(id.len() as u8);
+    ids.extend_from_slice(id);
+    txn.put(expiry, ids);
     Ok(outcome)
 }
 
-/// Forgets ids recorded more than [`WINDOW`] entries before `index`.
+/// The ids listed in a per-entry expiry value; `None` if it does not parse.
+fn listed_ids(mut v: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    while let Some((&n, rest)) = v.split_first() {
+        let (id, rest) = rest.split_at_checked(n as usize)?;
+        out.push(id);
+        v = rest;
+    }
+    Some(out)
+}
+
+/// Forgets ids recorded more than [`WINDOW`] entries before `index`, at
+/// most about [`EXPIRE_PER_BATCH`] per call (always at least one entry's,
+/// so expiry keeps pace with one new entry per call).
 pub fn expire(txn: &mut Txn<'_>, index: u64) -> Result<(), MetaError> {
     let Some(horizon) = index.checked_sub(WINDOW) else {
         return Ok(());
     };
     let prefix = [keys::REQUEST_EXPIRY];
+    let mut forgotten = 0usize;
     for k in txn.keys_with_prefix(&prefix, EXPIRE_PER_BATCH)? {
-        let Some((at, id)) = keys::parse_request_expiry(&k) else {
+        let Some((at, old_id)) = keys::parse_request_expiry(&k) else {
             continue;
         };
-        if at >= horizon {
+        if at >= horizon || forgotten >= EXPIRE_PER_BATCH {
             break;
         }
-        txn.delete(keys::request(id));
+        if old_id.is_empty() {
+            let v = txn.get(&k)?.unwrap_or_default();
+            let ids = listed_ids(&v).ok_or_else(|| MetaError::Corrupt {
+                key: format!("request expiry at entry {at}"),
+                message: "id list does not parse".into(),
+            })?;
+            for id in ids {
+                txn.delete(keys::request(id));
+                forgotten += 1;
+            }
+        } else {
+            txn.delete(keys::request(old_id));
+            forgotten += 1;
+        }
         txn.delete(k.clone());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{open_db, CF_CATALOGUE};
+    use meridian_proto::v1::command::Op;
+    use meridian_proto::v1::CreateBucketCmd;
+
+    fn create(name: &str, id: &[u8]) -> Command {
+        Command {
+            op: Some(Op::CreateBucket(CreateBucketCmd {
+                name: name.into(),
+                owner: "root".into(),
+                ingest_site: 1,
+                now_ms: 1,
+            })),
+            request_id: id.to_vec(),
+        }
+    }
+
+    #[test]
+    fn ids_are_remembered_for_the_window_then_forgotten() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = open_db(dir.path()).expect("db");
+        let cf = db.cf_handle(CF_CATALOGUE).expect("cf");
+        let mut txn = Txn::new(&db, cf);
+        for (index, name) in [(1, "a"), (1, "b"), (2, "c")] {
+            let id = format!("id-{name}");
+            assert_eq!(
+                apply_once(&mut txn, index, &create(name, id.as_bytes())).expect("apply"),
+                Outcome::Done
+            );
+        }
+        // An expiry key in the per-command layout of earlier versions.
+        let mut old = keys::request_expiry(0);
+        old.extend_from_slice(b"id-old");
+        txn.put(old.clone(), Vec::new());
+        txn.put(keys::request(b"id-old"), vec![0; 16]);
+
+        // A retry inside the window gets the first outcome, not a refusal
+        // for an existing bucket.
+        assert_eq!(
+            apply_once(&mut txn, 5, &create("a", b"id-a")).expect("retry"),
+            Outcome::Done
+        );
+        expire(&mut txn, WINDOW + 2).expect("expire");
+        for gone in [&b"id-a"[..], b"id-b", b"id-old"] {
+            assert!(txn.get(&keys::request(gone)).expect("get").is_none());
+        }
+        assert!(txn.get(&old).expect("get").is_none());
+        assert!(txn.get(&keys::request(b"id-c")).expect("get").is_some());
+        assert!(txn.get(&keys::request_expiry(2)).expect("get").is_some());
+        // Forgotten: the same id now applies again (and is refused on its merits).
+        assert!(matches!(
+            apply_once(&mut txn, WINDOW + 3, &create("a", b"id-a")).expect("apply"),
+            Outcome::Rejected { .. }
+        ));
+    }
+
+    #[test]
+    fn a_garbled_id_list_is_reported() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = open_db(dir.path()).expect("db");
+        let cf = db.cf_handle(CF_CATALOGUE).expect("cf");
+        let mut txn = Txn::new(&db, cf);
+        txn.put(keys::request_expiry(1), vec![40, b'x']);
+        assert!(matches!(
+            expire(&mut txn, WINDOW + 2),
+            Err(MetaError::Corrupt { .. })
+        ));
+    }
 }

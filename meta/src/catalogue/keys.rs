@@ -126,13 +126,16 @@ pub fn request(id: &[u8]) -> Vec<u8> {
     tagged(REQUEST, id)
 }
 
-pub fn request_expiry(index: u64, id: &[u8]) -> Vec<u8> {
-    let mut k = tagged(REQUEST_EXPIRY, &index.to_be_bytes());
-    k.extend_from_slice(id);
-    k
+/// The ids first applied at log entry `index` (value: each id as one
+/// length byte and its bytes). One key per entry, not per command: a
+/// command then costs the catalogue two insertions (its record, its id),
+/// not three.
+pub fn request_expiry(index: u64) -> Vec<u8> {
+    tagged(REQUEST_EXPIRY, &index.to_be_bytes())
 }
 
-/// Splits an expiry key into (log index, request id).
+/// Splits an expiry key into (log index, request id). The id is empty for
+/// the per-entry keys; keys written before them carry one id each.
 pub fn parse_request_expiry(k: &[u8]) -> Option<(u64, &[u8])> {
     if k.len() < 9 || k[0] != REQUEST_EXPIRY {
         return None;

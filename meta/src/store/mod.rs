@@ -55,6 +55,12 @@ pub fn open_db(dir: &Path) -> Result<Arc<DB>, MetaError> {
             o.set_write_buffer_size(128 << 20);
             o.set_max_write_buffer_number(4);
             o.set_level_compaction_dynamic_level_bytes(true);
+            // Most lookups while applying are for keys that do not exist
+            // yet (a new object, a new request id): a bloom filter over the
+            // memtables answers those without walking their skip lists,
+            // which otherwise took a fifth of the CPU under ingest.
+            o.set_memtable_prefix_bloom_ratio(0.1);
+            o.set_memtable_whole_key_filtering(true);
             let mut t = rocksdb::BlockBasedOptions::default();
             t.set_block_cache(&cache);
             // A point lookup (stat) skips SST files without the key.
