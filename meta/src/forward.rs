@@ -27,6 +27,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A read index needs one heartbeat round at the leader.
 const READ_INDEX_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// A join waits for the membership change to commit at the leader.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a call to another member failed, as it travels back.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -182,10 +184,16 @@ pub async fn join(members: &[String], id: u64, addr: &str) -> Result<(), MetaErr
                 node_id: id,
                 addr: addr.to_string(),
             };
-            let answer = match c.join(req).await {
-                Ok(a) => a.into_inner(),
-                Err(s) => {
+            let mut req = tonic::Request::new(req);
+            req.set_timeout(JOIN_TIMEOUT);
+            let answer = match tokio::time::timeout(JOIN_TIMEOUT, c.join(req)).await {
+                Ok(Ok(a)) => a.into_inner(),
+                Ok(Err(s)) => {
                     last = unreachable(target, s);
+                    continue;
+                }
+                Err(_) => {
+                    last = MetaError::Unavailable(format!("no answer from {target} in time"));
                     continue;
                 }
             };

@@ -18,6 +18,9 @@ use crate::forward::Failure;
 use crate::network::MAX_RAFT_MESSAGE;
 use crate::types::{Request as Batch, TypeConfig};
 
+/// How long a join waits for its membership change to commit.
+const JOIN_COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Serves one node's Raft to its peers.
 #[derive(Clone)]
 pub struct RaftGrpc {
@@ -122,25 +125,44 @@ impl RaftService for RaftGrpc {
                 "a joining node needs a non-zero id and an address".into(),
             )));
         }
-        let known = {
+        // Only the leader answers: a follower's view of the membership may
+        // hold a change that is never committed.
+        let (leads, known) = {
             let m = self.raft.metrics();
             let m = m.borrow();
-            m.membership_config
-                .membership()
-                .get_node(&node_id)
-                .map(|n| n.addr.clone())
+            let leads =
+                m.current_leader == Some(m.id) && m.membership_config.log_id() <= &m.last_applied;
+            (
+                leads,
+                m.membership_config
+                    .membership()
+                    .get_node(&node_id)
+                    .map(|n| n.addr.clone()),
+            )
         };
+        if !leads {
+            return encode(&Err::<(), _>(Failure::Unavailable {
+                message: "not the leader, or its membership is not yet committed".into(),
+                leader: self.leader_addr(),
+            }));
+        }
         let answer = match known {
             Some(a) if a == addr => Ok(()),
             Some(a) => Err(Failure::Membership(format!(
                 "node {node_id} is already a member at {a}, not {addr}"
             ))),
-            None => self
-                .raft
-                .add_learner(node_id, openraft::BasicNode { addr }, false)
-                .await
-                .map(|_| ())
-                .map_err(|e| match e {
+            None => match tokio::time::timeout(
+                JOIN_COMMIT_WAIT,
+                self.raft
+                    .add_learner(node_id, openraft::BasicNode { addr }, false),
+            )
+            .await
+            {
+                Err(_) => Err(Failure::Unavailable {
+                    message: format!("the change did not commit within {JOIN_COMMIT_WAIT:?}"),
+                    leader: None,
+                }),
+                Ok(r) => r.map(|_| ()).map_err(|e| match e {
                     // Another change (another node joining) is being
                     // committed: asking again shortly will do.
                     RaftError::APIError(ClientWriteError::ChangeMembershipError(
@@ -151,6 +173,7 @@ impl RaftService for RaftGrpc {
                     },
                     e => Failure::from_error(crate::error::membership_error(e), self.leader_addr()),
                 }),
+            },
         };
         encode(&answer)
     }

@@ -68,11 +68,11 @@ impl AdminService for AdminApi {
         &self,
         _req: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
-        self.meta
+        let reader = self
+            .meta
             .read_barrier()
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
-        let reader = self.meta.reader();
         let topo = self.data.topology();
         let mut sites = Vec::new();
         let (mut objects, mut bytes) = (0, 0);
@@ -203,11 +203,11 @@ impl AdminService for AdminApi {
         &self,
         _req: Request<BucketsRequest>,
     ) -> Result<Response<BucketsResponse>, Status> {
-        self.meta
+        let reader = self
+            .meta
             .read_barrier()
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
-        let reader = self.meta.reader();
         let mut out = Vec::new();
         for b in reader.buckets().map_err(internal)? {
             let c = reader.bucket_counter(b.id).map_err(internal)?;

@@ -124,7 +124,8 @@ impl MetaCatalogue {
             .map_err(gateway_error)
     }
 
-    async fn barrier(&self) -> Result<(), GatewayError> {
+    /// A linearizable view of the catalogue.
+    async fn barrier(&self) -> Result<CatalogueReader, GatewayError> {
         self.meta.read_barrier().await.map_err(gateway_error)
     }
 
@@ -185,13 +186,11 @@ impl Catalogue for MetaCatalogue {
     }
 
     async fn bucket(&self, name: &str) -> Result<BucketRecord, GatewayError> {
-        self.barrier().await?;
-        bucket_from(&self.meta.reader(), name)
+        bucket_from(&self.barrier().await?, name)
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>, GatewayError> {
-        self.barrier().await?;
-        self.meta.reader().buckets().map_err(gateway_error)
+        self.barrier().await?.buckets().map_err(gateway_error)
     }
 
     async fn commit_object(
@@ -212,8 +211,7 @@ impl Catalogue for MetaCatalogue {
     }
 
     async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, GatewayError> {
-        self.barrier().await?;
-        object_from(&self.meta.reader(), bucket, key)
+        object_from(&self.barrier().await?, bucket, key)
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), GatewayError> {
@@ -225,8 +223,7 @@ impl Catalogue for MetaCatalogue {
     }
 
     async fn list_objects(&self, q: &ListQuery) -> Result<ListPage, GatewayError> {
-        self.barrier().await?;
-        list_page(&self.meta.reader(), q)
+        list_page(&self.barrier().await?, q)
     }
 
     async fn object_within(
@@ -264,9 +261,8 @@ impl Catalogue for MetaCatalogue {
     }
 
     async fn upload(&self, upload_id: &str) -> Result<MultipartUpload, GatewayError> {
-        self.barrier().await?;
-        self.meta
-            .reader()
+        self.barrier()
+            .await?
             .upload(upload_id)
             .map_err(gateway_error)?
             .ok_or_else(|| GatewayError::NoSuchUpload(upload_id.to_string()))
@@ -281,8 +277,12 @@ impl Catalogue for MetaCatalogue {
     }
 
     async fn list_parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, GatewayError> {
-        self.upload(upload_id).await?;
-        self.meta.reader().parts(upload_id).map_err(gateway_error)
+        let reader = self.barrier().await?;
+        reader
+            .upload(upload_id)
+            .map_err(gateway_error)?
+            .ok_or_else(|| GatewayError::NoSuchUpload(upload_id.to_string()))?;
+        reader.parts(upload_id).map_err(gateway_error)
     }
 
     async fn complete_upload(

@@ -326,6 +326,7 @@ impl ChunkStore for DataPlane {
     ) -> Result<Bytes, GatewayError> {
         let mut failures = Vec::new();
         let mut elsewhere = Vec::new();
+        let mut transient = true;
         for h in self.order_holders(reader_site, holders) {
             if !self.stores.contains_key(&h) && !self.remotes.contains_key(&h) {
                 // Held by a data node this node has no address for.
@@ -334,16 +335,29 @@ impl ChunkStore for DataPlane {
             }
             match self.fetch(h, reader_site, hash).await {
                 Ok(d) if d.len() == size as usize => return Ok(d),
-                Ok(d) => failures.push(format!(
-                    "{}: {} bytes, expected {size}",
-                    self.topology.name(SiteId(h)),
-                    d.len()
-                )),
+                Ok(d) => {
+                    transient = false;
+                    failures.push(format!(
+                        "{}: {} bytes, expected {size}",
+                        self.topology.name(SiteId(h)),
+                        d.len()
+                    ));
+                }
                 Err(e) => {
                     tracing::warn!(site = %self.topology.name(SiteId(h)), error = %e, "chunk read failed; trying the next replica");
+                    // A replica that is missing or wrong is a fault in the
+                    // data; a node or store that does not answer is not.
+                    transient &= !matches!(e, DataError::Corrupt { .. } | DataError::NotFound(..));
                     failures.push(e.to_string());
                 }
             }
+        }
+        if !failures.is_empty() && transient {
+            return Err(GatewayError::Unavailable(format!(
+                "chunk {}: no replica reachable now ({})",
+                hex::encode(hash),
+                failures.join("; ")
+            )));
         }
         if failures.is_empty() && !elsewhere.is_empty() {
             return Err(GatewayError::Unavailable(format!(

@@ -16,9 +16,10 @@ use meridian_proto::v1::Command;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// Attempts at a write across changes of leader: 15 s in all, enough for a
-/// leader to be declared lost and another elected.
-const WRITE_ATTEMPTS: u32 = 150;
+/// How long a write or a read barrier keeps following changes of leader:
+/// enough for a leader to be declared lost and another elected. A deadline,
+/// not a count: one attempt can itself wait seconds (a forwarded commit).
+const RETRY_BUDGET: Duration = Duration::from_secs(20);
 /// Pause between two attempts: an election takes 0.5-1 s.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 const LEADER_WAIT: Duration = Duration::from_secs(30);
@@ -168,9 +169,14 @@ impl MetaGroup {
 
     /// Commits one command on the leader, following changes of leader.
     pub async fn write_one(&self, command: Command) -> Result<Outcome, MetaError> {
+        let deadline = tokio::time::Instant::now() + RETRY_BUDGET;
         let mut last = None;
-        for _ in 0..WRITE_ATTEMPTS {
-            match self.leader().write_one(command.clone()).await {
+        while tokio::time::Instant::now() < deadline {
+            let attempt = self.leader().write_one(command.clone());
+            let result = tokio::time::timeout_at(deadline, attempt)
+                .await
+                .unwrap_or_else(|_| Err(MetaError::Unavailable("retry budget spent".into())));
+            match result {
                 // Not the leader, or the leader stopped under us: the write
                 // may or may not have committed; the same request id makes
                 // the retry safe either way.
@@ -200,28 +206,42 @@ impl MetaGroup {
         {
             return Ok(n);
         }
-        self.read_barrier().await?;
-        Ok(self.leader())
+        self.barrier_node().await
     }
 
-    /// Returns once the leader's state (or this process's member's, after
-    /// the leader's read index) reflects every write acknowledged before
-    /// the call; follows changes of leader as writes do.
-    pub async fn read_barrier(&self) -> Result<(), MetaError> {
+    /// The node a read barrier passed on: the leader, or this process's
+    /// member after the leader's read index. Follows changes of leader as
+    /// writes do.
+    async fn barrier_node(&self) -> Result<&Arc<MetaNode>, MetaError> {
+        let deadline = tokio::time::Instant::now() + RETRY_BUDGET;
         let mut last = None;
-        for _ in 0..WRITE_ATTEMPTS {
-            match self.leader().read_barrier().await {
+        while tokio::time::Instant::now() < deadline {
+            let node = self.leader();
+            let result = tokio::time::timeout_at(deadline, node.read_barrier())
+                .await
+                .unwrap_or_else(|_| Err(MetaError::Unavailable("retry budget spent".into())));
+            match result {
+                Ok(()) => return Ok(node),
                 Err(MetaError::Unavailable(m)) | Err(MetaError::Raft(m)) => {
                     last = Some(m);
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
         Err(MetaError::Unavailable(last.unwrap_or_default()))
     }
 
-    /// The leader's catalogue (read after `read_barrier` for linearizability).
+    /// A linearizable view: the catalogue of the node the barrier passed
+    /// on, which reflects every write acknowledged before the call (reading
+    /// another node's, after a change of leader, could miss some).
+    pub async fn read_barrier(&self) -> Result<CatalogueReader, MetaError> {
+        Ok(self.barrier_node().await?.reader().clone())
+    }
+
+    /// This process's view of the catalogue without a barrier: for the
+    /// replication job, which tolerates staleness (its updates are
+    /// version-checked and only move replicas forward).
     pub fn reader(&self) -> CatalogueReader {
         self.leader().reader().clone()
     }

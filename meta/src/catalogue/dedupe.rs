@@ -42,16 +42,19 @@ pub fn apply_once(txn: &mut Txn<'_>, index: u64, cmd: &Command) -> Result<Outcom
     }
     let seen_key = keys::request(id);
     let digest = digest(cmd);
-    if let Some(v) = txn.get(&seen_key)? {
-        let corrupt = |message: String| MetaError::Corrupt {
+    let stored = txn.get(&seen_key)?;
+    let seen = match &stored {
+        Some(v) => Some(Seen::parse(v).ok_or_else(|| MetaError::Corrupt {
             key: format!("request {}", hex::encode(id)),
-            message,
-        };
-        // Value: 16 bytes of digest, then the outcome as JSON.
-        let (seen_digest, outcome) = v
-            .split_at_checked(16)
-            .ok_or_else(|| corrupt("shorter than its digest".into()))?;
-        if seen_digest != digest {
+            message: "request record does not parse".into(),
+        })?),
+        None => None,
+    };
+    // Whether an id is remembered depends only on the log indexes, never
+    // on when this replica got round to cleaning up: every replica answers
+    // a retry the same way.
+    if let Some(seen) = seen.filter(|s| s.at.is_none_or(|at| index - at.min(index) < WINDOW)) {
+        if seen.digest != digest {
             return Ok(Outcome::Rejected {
                 code: crate::OutcomeCode::Invalid,
                 message: format!(
@@ -60,10 +63,15 @@ pub fn apply_once(txn: &mut Txn<'_>, index: u64, cmd: &Command) -> Result<Outcom
                 ),
             });
         }
-        return serde_json::from_slice(outcome).map_err(|e| corrupt(e.to_string()));
+        return serde_json::from_slice(seen.outcome).map_err(|e| MetaError::Corrupt {
+            key: format!("request {}", hex::encode(id)),
+            message: e.to_string(),
+        });
     }
     let outcome = apply(txn, cmd)?;
     let mut bytes = digest.to_vec();
+    bytes.push(AT_INDEX);
+    bytes.extend_from_slice(&index.to_be_bytes());
     serde_json::to_writer(&mut bytes, &outcome).map_err(|e| MetaError::Raft(e.to_string()))?;
     txn.put(seen_key, bytes);
     let expiry = keys::request_expiry(index);
@@ -73,6 +81,40 @@ pub fn apply_once(txn: &mut Txn<'_>, index: u64, cmd: &Command) -> Result<Outcom
     ids.extend_from_slice(id);
     txn.put(expiry, ids);
     Ok(outcome)
+}
+
+/// Marks a request record that carries the log index it was applied at
+/// (records written before carry none: their outcome's JSON starts at byte
+/// 16 with `"` or `{`).
+const AT_INDEX: u8 = 0x01;
+
+/// A request record: 16 bytes of digest, optionally [`AT_INDEX`] and the
+/// log index (u64 BE), then the outcome as JSON.
+struct Seen<'a> {
+    digest: &'a [u8],
+    at: Option<u64>,
+    outcome: &'a [u8],
+}
+
+impl<'a> Seen<'a> {
+    fn parse(v: &'a [u8]) -> Option<Self> {
+        let (digest, rest) = v.split_at_checked(16)?;
+        match rest.split_first() {
+            Some((&AT_INDEX, rest)) => {
+                let (at, outcome) = rest.split_at_checked(8)?;
+                Some(Seen {
+                    digest,
+                    at: Some(u64::from_be_bytes(at.try_into().ok()?)),
+                    outcome,
+                })
+            }
+            _ => Some(Seen {
+                digest,
+                at: None,
+                outcome: rest,
+            }),
+        }
+    }
 }
 
 /// The ids listed in a per-entry expiry value; `None` if it does not parse.
@@ -86,9 +128,11 @@ fn listed_ids(mut v: &[u8]) -> Option<Vec<&[u8]>> {
     Some(out)
 }
 
-/// Forgets ids recorded more than [`WINDOW`] entries before `index`, at
-/// most about [`EXPIRE_PER_BATCH`] per call (always at least one entry's,
-/// so expiry keeps pace with one new entry per call).
+/// Deletes the records of ids applied more than [`WINDOW`] entries before
+/// `index`, at most about [`EXPIRE_PER_BATCH`] per call. Only space depends
+/// on it: whether an id is remembered is decided by indexes alone
+/// (`apply_once`), so replicas that clean up at different moments still
+/// answer alike.
 pub fn expire(txn: &mut Txn<'_>, index: u64) -> Result<(), MetaError> {
     let Some(horizon) = index.checked_sub(WINDOW) else {
         return Ok(());
@@ -109,7 +153,16 @@ pub fn expire(txn: &mut Txn<'_>, index: u64) -> Result<(), MetaError> {
                 message: "id list does not parse".into(),
             })?;
             for id in ids {
-                txn.delete(keys::request(id));
+                // Only the record this entry made: an id applied again
+                // after its window has a newer record, not this one's.
+                let key = keys::request(id);
+                let ours = match txn.get(&key)? {
+                    Some(v) => Seen::parse(&v).is_none_or(|s| s.at.is_none_or(|a| a == at)),
+                    None => false,
+                };
+                if ours {
+                    txn.delete(key);
+                }
                 forgotten += 1;
             }
         } else {
@@ -175,6 +228,30 @@ mod tests {
         // Forgotten: the same id now applies again (and is refused on its merits).
         assert!(matches!(
             apply_once(&mut txn, WINDOW + 3, &create("a", b"id-a")).expect("apply"),
+            Outcome::Rejected { .. }
+        ));
+    }
+
+    #[test]
+    fn the_window_is_decided_by_indexes_not_by_cleanup() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = open_db(dir.path()).expect("db");
+        let cf = db.cf_handle(CF_CATALOGUE).expect("cf");
+        let mut txn = Txn::new(&db, cf);
+        apply_once(&mut txn, 1, &create("a", b"id-a")).expect("apply");
+        // Past the window and not cleaned up yet: applied again, as a
+        // replica that did clean up would.
+        assert!(matches!(
+            apply_once(&mut txn, WINDOW + 1, &create("a", b"id-a")).expect("apply"),
+            Outcome::Rejected { .. }
+        ));
+        // Cleaning up entry 1 later keeps the newer record.
+        expire(&mut txn, WINDOW + 5).expect("expire");
+        assert!(txn.get(&keys::request(b"id-a")).expect("get").is_some());
+        assert!(txn.get(&keys::request_expiry(1)).expect("get").is_none());
+        // And the retry of the newer one is answered from it.
+        assert!(matches!(
+            apply_once(&mut txn, WINDOW + 6, &create("a", b"id-a")).expect("retry"),
             Outcome::Rejected { .. }
         ));
     }

@@ -208,17 +208,21 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 let cp = this.dir.join(format!("checkpoint-{nonce}.tmp"));
                 {
                     let _guard = this.lock();
-                    snapshot::checkpoint(&this.db, &cp)
-                        .map_err(|e| StorageIOError::write_snapshot(None, io(e)))?;
+                    if let Err(e) = snapshot::checkpoint(&this.db, &cp) {
+                        let _ = std::fs::remove_dir_all(&cp);
+                        return Err(StorageIOError::write_snapshot(None, io(e)).into());
+                    }
                 }
                 let tmp = this.dir.join(format!("build-{nonce}.tmp"));
-                let built = snapshot::write_from_checkpoint(
-                    &cp,
-                    &[LAST_APPLIED, MEMBERSHIP],
-                    &tmp,
-                    &this.dir.join(format!("parts-{nonce}.tmp")),
-                );
+                let parts = this.dir.join(format!("parts-{nonce}.tmp"));
+                let built =
+                    snapshot::write_from_checkpoint(&cp, &[LAST_APPLIED, MEMBERSHIP], &tmp, &parts);
                 let _ = std::fs::remove_dir_all(&cp);
+                if built.is_err() {
+                    // A full disk must not stay full until the next restart.
+                    let _ = std::fs::remove_file(&tmp);
+                    let _ = std::fs::remove_dir_all(&parts);
+                }
                 let built = built.map_err(|e| StorageIOError::write_snapshot(None, io(e)))?;
                 let decode_err = |e: serde_json::Error| StorageIOError::read_state_machine(io(e));
                 let last_applied: Option<LogId<u64>> = match &built.sm_values[0] {
@@ -387,6 +391,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             // Checked whole before anything changes: a bad file is refused.
             snapshot::verify(&tmp).map_err(wr)?;
             std::fs::rename(&tmp, &path).map_err(wr)?;
+            // The rename must be durable before the install marker is: a
+            // restart that finds the marker finishes the install from it.
+            std::fs::File::open(&this.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(wr)?;
             this.load_snapshot(&meta2).map_err(wr)?;
             this.set_current(&meta2, false)?;
             // The handle we copied from was one of ours; its file is done with.

@@ -58,9 +58,15 @@ fn db_err(e: rocksdb::Error) -> std::io::Error {
     std::io::Error::other(e)
 }
 
+/// Parts are written as the catalogue's own files would be: bloom filters
+/// (lookups of absent keys skip them once ingested) and compression.
 fn sst_options() -> Options {
     let mut o = Options::default();
     o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    o.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
+    let mut t = rocksdb::BlockBasedOptions::default();
+    t.set_bloom_filter(10.0, false);
+    o.set_block_based_table_factory(&t);
     o
 }
 
