@@ -257,6 +257,30 @@ mod tests {
     }
 
     #[test]
+    fn records_written_before_the_index_was_kept_are_still_answered() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = open_db(dir.path()).expect("db");
+        let cf = db.cf_handle(CF_CATALOGUE).expect("cf");
+        let mut txn = Txn::new(&db, cf);
+        // Applied now, deleting a bucket that does not exist is refused;
+        // the earlier layout's record (digest, then the JSON outcome) says
+        // it was done, and that is the answer a retry must get.
+        let cmd = Command {
+            op: Some(Op::DeleteBucket(meridian_proto::v1::DeleteBucketCmd {
+                name: "gone".into(),
+            })),
+            request_id: b"id-gone".to_vec(),
+        };
+        let mut old = digest(&cmd).to_vec();
+        old.extend_from_slice(b"\"Done\"");
+        txn.put(keys::request(b"id-gone"), old);
+        assert_eq!(
+            apply_once(&mut txn, 10, &cmd).expect("retry"),
+            Outcome::Done
+        );
+    }
+
+    #[test]
     fn a_garbled_id_list_is_reported() {
         let dir = tempfile::tempdir().expect("tmp");
         let db = open_db(dir.path()).expect("db");
