@@ -430,18 +430,25 @@ async fn followers_serve_bounded_staleness_reads_once_caught_up() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn learners_join_are_promoted_and_voters_leave() {
+/// Three voters (snapshot every 50 entries) that know their leader, and a
+/// bound listener for a fourth node: (voters, its listener, the four
+/// addresses, the voters' addresses).
+async fn three_voters_and_a_spare() -> (
+    Vec<Member>,
+    TcpListener,
+    BTreeMap<u64, String>,
+    BTreeMap<u64, String>,
+) {
     let (mut ls, peers4) = listeners(4).await;
     let l4 = ls.pop().expect("fourth listener");
-    let peers3: BTreeMap<u64, String> = peers4
+    let voters: BTreeMap<u64, String> = peers4
         .iter()
         .filter(|(id, _)| **id <= 3)
         .map(|(k, v)| (*k, v.clone()))
         .collect();
     let mut members = Vec::new();
     for (id, l) in (1..=3).zip(ls) {
-        members.push(Member::open(id, l, &peers3, 50).await);
+        members.push(Member::open(id, l, &voters, 50).await);
     }
     for m in &members {
         m.node
@@ -449,6 +456,12 @@ async fn learners_join_are_promoted_and_voters_leave() {
             .await
             .expect("a leader is known");
     }
+    (members, l4, peers4, voters)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn learners_join_are_promoted_and_voters_leave() {
+    let (members, l4, peers4, _) = three_voters_and_a_spare().await;
     let refs: Vec<&Member> = members.iter().collect();
     let leader_id = agreed_leader(&refs).await;
     let leader = members
@@ -532,20 +545,7 @@ async fn learners_join_are_promoted_and_voters_leave() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn members_that_do_not_lead_write_and_read_through_the_leader_and_a_learner_joins() {
-    let (mut ls, peers4) = listeners(4).await;
-    let l4 = ls.pop().expect("fourth listener");
-    let voters: BTreeMap<u64, String> = peers4
-        .iter()
-        .filter(|(id, _)| **id <= 3)
-        .map(|(k, v)| (*k, v.clone()))
-        .collect();
-    let mut members = Vec::new();
-    for (id, l) in (1..=3).zip(ls) {
-        members.push(Member::open(id, l, &voters, 50).await);
-    }
-    for m in &members {
-        m.node.wait_for_leader(WAIT).await.expect("a leader");
-    }
+    let (members, l4, peers4, voters) = three_voters_and_a_spare().await;
     let refs: Vec<&Member> = members.iter().collect();
     let leader_id = agreed_leader(&refs).await;
     let follower = members
