@@ -4,9 +4,11 @@
 //! the same topology and policy always give the same placement.
 
 mod error;
+mod expr;
 mod policy;
 mod topology;
 
 pub use error::PlacementError;
+pub use expr::{ExprError, SiteExpr};
 pub use policy::{place, Placement, Policy, Rule};
 pub use topology::{Link, LinkId, Route, Site, SiteId, Topology};

@@ -2,7 +2,9 @@
 //!
 //! This is the first, deliberately small policy language: rules match on
 //! bucket and key prefix; the first matching rule wins, else the default. A
-//! rule names how many copies to keep and, optionally, which sites to prefer.
+//! rule names how many copies to keep and, optionally, which sites to prefer
+//! and a site expression (`sites = "region=south | role=hub"`) limiting where
+//! the copies beyond the ingest site's may go.
 
 use serde::Deserialize;
 
@@ -17,6 +19,9 @@ pub struct Rule {
     pub copies: u32,
     /// Sites tried first, in order, after the ingest site.
     pub prefer: Vec<SiteId>,
+    /// Where copies beyond the ingest site's may go (a site expression,
+    /// `crate::SiteExpr`), as written and as evaluated; `None`: anywhere.
+    pub sites: Option<(String, std::collections::BTreeSet<SiteId>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +60,8 @@ struct RuleFile {
     copies: u32,
     #[serde(default)]
     prefer: Vec<String>,
+    #[serde(default)]
+    sites: Option<String>,
 }
 
 impl Policy {
@@ -95,12 +102,49 @@ impl Policy {
                 })?;
                 prefer.push(site.id);
             }
+            let sites = match &r.sites {
+                None => None,
+                Some(text) => {
+                    let set = crate::SiteExpr::parse(text)
+                        .and_then(|e| e.eval(topo, text))
+                        .map_err(|e| {
+                            PlacementError::invalid(
+                                origin,
+                                format!("rule {name}: {e}"),
+                                "sites is a site expression over declared sites",
+                            )
+                        })?;
+                    if set.len() + 1 < r.copies as usize {
+                        return Err(PlacementError::invalid(
+                            origin,
+                            format!(
+                                "rule {name}: copies = {} but sites {text:?} selects {} site(s)",
+                                r.copies,
+                                set.len()
+                            ),
+                            "sites selects at least copies - 1 sites (the ingest site holds one)",
+                        ));
+                    }
+                    if let Some(p) = prefer.iter().find(|p| !set.contains(p)) {
+                        return Err(PlacementError::invalid(
+                            origin,
+                            format!(
+                                "rule {name}: prefers {} which sites {text:?} excludes",
+                                topo.name(*p)
+                            ),
+                            "preferred sites are among the rule's sites",
+                        ));
+                    }
+                    Some((text.clone(), set))
+                }
+            };
             Ok(Rule {
                 name,
                 bucket: r.bucket,
                 prefix: r.prefix,
                 copies: r.copies,
                 prefer,
+                sites,
             })
         };
         let default = convert(file.default, "default".to_string())?;
@@ -150,8 +194,9 @@ pub fn place(
         "{}: ingest site, holds the first copy",
         topo.name(ingest)
     )];
+    let allowed = |s: SiteId| rule.sites.as_ref().is_none_or(|(_, set)| set.contains(&s));
     let mut push = |s: SiteId, why: String, sites: &mut Vec<SiteId>| {
-        if sites.len() < want && !sites.contains(&s) && topo.site(s).is_some() {
+        if sites.len() < want && !sites.contains(&s) && topo.site(s).is_some() && allowed(s) {
             sites.push(s);
             reasons.push(format!("{}: {why}", topo.name(s)));
         }
@@ -233,6 +278,44 @@ bandwidth_gbps = 2
         // Born at the hub: hub, then the two fastest others.
         let pl = place(&t, &p, "b", "k", SiteId(1));
         assert_eq!(pl.sites, vec![SiteId(1), SiteId(2), SiteId(3)]);
+    }
+
+    #[test]
+    fn a_site_expression_limits_where_copies_go() {
+        let t = topo();
+        let text = "[default]\ncopies = 2\nsites = \"Dongguan | Jiangmen\"\n";
+        let p = Policy::from_toml(text, "p", &t).expect("policy");
+        // Not the hub, nor the faster Huairou: only the rule's sites.
+        let pl = place(&t, &p, "b", "k", SiteId(1));
+        assert_eq!(pl.sites, vec![SiteId(1), SiteId(3)]);
+        // The ingest site holds its copy wherever it is.
+        let pl = place(&t, &p, "b", "k", SiteId(2));
+        assert_eq!(pl.sites[0], SiteId(2));
+        assert!(matches!(pl.sites[1], SiteId(3) | SiteId(5)));
+
+        for (text, want) in [
+            (
+                "[default]\ncopies = 3\nsites = \"Jiangmen\"\n",
+                "selects 1 site",
+            ),
+            (
+                "[default]\ncopies = 2\nsites = \"Jiangmn\"\n",
+                "no site is named",
+            ),
+            ("[default]\ncopies = 2\nsites = \"Jiangmen |\"\n", "column"),
+            (
+                "[default]\ncopies = 2\nprefer = [\"Huairou\"]\nsites = \"Jiangmen\"\n",
+                "excludes",
+            ),
+        ] {
+            let err = Policy::from_toml(text, "p.toml", &t)
+                .expect_err(want)
+                .to_string();
+            assert!(
+                err.contains(want) && err.contains("p.toml"),
+                "{want:?}: {err}"
+            );
+        }
     }
 
     #[test]
