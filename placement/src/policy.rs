@@ -7,6 +7,7 @@
 //! the copies beyond the ingest site's may go.
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::{PlacementError, SiteId, Topology};
 
@@ -43,9 +44,9 @@ pub struct Placement {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
-    default: RuleFile,
+    default: Spanned<RuleFile>,
     #[serde(rename = "rule", default)]
-    rules: Vec<RuleFile>,
+    rules: Vec<Spanned<RuleFile>>,
 }
 
 #[derive(Deserialize)]
@@ -57,11 +58,20 @@ struct RuleFile {
     bucket: Option<String>,
     #[serde(default)]
     prefix: Option<String>,
-    copies: u32,
+    copies: Spanned<u32>,
     #[serde(default)]
-    prefer: Vec<String>,
+    prefer: Option<Spanned<Vec<String>>>,
     #[serde(default)]
-    sites: Option<String>,
+    sites: Option<Spanned<String>>,
+}
+
+/// `origin:line` of byte offset `at` in `text`: errors point at the line.
+fn at_line(origin: &str, text: &str, at: usize) -> String {
+    let line = text
+        .get(..at)
+        .map(|t| t.matches('\n').count() + 1)
+        .unwrap_or(1);
+    format!("{origin}:{line}")
 }
 
 impl Policy {
@@ -73,29 +83,40 @@ impl Policy {
         })?;
         let convert = |r: RuleFile, fallback: String| -> Result<Rule, PlacementError> {
             let name = r.name.unwrap_or(fallback);
-            if r.copies == 0 {
+            let copies_at = at_line(origin, text, r.copies.span().start);
+            let copies = *r.copies.get_ref();
+            if copies == 0 {
                 return Err(PlacementError::invalid(
-                    origin,
+                    &copies_at,
                     format!("rule {name}: copies = 0"),
                     "copies is at least 1",
                 ));
             }
-            if r.copies as usize > topo.sites().len() {
+            if copies as usize > topo.sites().len() {
                 return Err(PlacementError::invalid(
-                    origin,
+                    &copies_at,
                     format!(
-                        "rule {name}: copies = {} but the topology has {} sites",
-                        r.copies,
+                        "rule {name}: copies = {copies} but the topology has {} sites",
                         topo.sites().len()
                     ),
                     "copies is at most the number of sites",
                 ));
             }
             let mut prefer = Vec::new();
-            for s in &r.prefer {
+            let prefer_at = r
+                .prefer
+                .as_ref()
+                .map(|p| at_line(origin, text, p.span().start))
+                .unwrap_or_else(|| origin.to_string());
+            for s in r
+                .prefer
+                .as_ref()
+                .map(|p| p.get_ref().as_slice())
+                .unwrap_or(&[])
+            {
                 let site = topo.site_by_name(s).ok_or_else(|| {
                     PlacementError::invalid(
-                        origin,
+                        &prefer_at,
                         format!("rule {name}: unknown site {s:?} in prefer"),
                         "prefer names declared sites",
                     )
@@ -104,7 +125,10 @@ impl Policy {
             }
             let sites = match &r.sites {
                 None => None,
-                Some(text) => {
+                Some(spanned) => {
+                    let origin = at_line(origin, text, spanned.span().start);
+                    let origin = origin.as_str();
+                    let text = spanned.get_ref();
                     let set = crate::SiteExpr::parse(text)
                         .and_then(|e| e.eval(topo, text))
                         .map_err(|e| {
@@ -114,12 +138,11 @@ impl Policy {
                                 "sites is a site expression over declared sites",
                             )
                         })?;
-                    if set.len() + 1 < r.copies as usize {
+                    if set.len() + 1 < copies as usize {
                         return Err(PlacementError::invalid(
                             origin,
                             format!(
-                                "rule {name}: copies = {} but sites {text:?} selects {} site(s)",
-                                r.copies,
+                                "rule {name}: copies = {copies} but sites {text:?} selects {} site(s)",
                                 set.len()
                             ),
                             "sites selects at least copies - 1 sites (the ingest site holds one)",
@@ -142,17 +165,19 @@ impl Policy {
                 name,
                 bucket: r.bucket,
                 prefix: r.prefix,
-                copies: r.copies,
+                copies,
                 prefer,
                 sites,
             })
         };
-        let default = convert(file.default, "default".to_string())?;
+        let default = convert(file.default.into_inner(), "default".to_string())?;
         let mut rules = Vec::new();
         for (i, r) in file.rules.into_iter().enumerate() {
+            let rule_at = at_line(origin, text, r.span().start);
+            let r = r.into_inner();
             if r.bucket.is_none() && r.prefix.is_none() {
                 return Err(PlacementError::invalid(
-                    origin,
+                    &rule_at,
                     format!("rule #{} matches everything", i + 1),
                     "a [[rule]] has a bucket or a prefix; use [default] for the rest",
                 ));
@@ -366,6 +391,17 @@ copies = 1
         assert!(e.to_string().contains("matches everything"), "{e}");
         let e = Policy::from_toml("[default]\ncopie = 1\n", "p.toml", &t).expect_err("typo");
         assert!(e.to_string().contains("p.toml"), "{e}");
+        // Errors name the line.
+        let e = Policy::from_toml(
+            "[default]\ncopies = 1\n\n[[rule]]\nbucket = \"b\"\ncopies = 0\n",
+            "p.toml",
+            &t,
+        )
+        .expect_err("zero");
+        assert!(e.to_string().starts_with("p.toml:6:"), "{e}");
+        let e = Policy::from_toml("[default]\ncopies = 2\nsites = \"Mars\"\n", "p.toml", &t)
+            .expect_err("mars");
+        assert!(e.to_string().starts_with("p.toml:3:"), "{e}");
     }
 
     #[test]
