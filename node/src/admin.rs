@@ -20,6 +20,19 @@ pub struct AdminApi {
     pub replicator: Arc<Replicator>,
     /// S3 endpoints this process serves, by site id.
     pub s3_endpoints: std::collections::BTreeMap<u32, String>,
+    /// The placement policy in force, for `object explain`.
+    pub policy: Arc<meridian_placement::Policy>,
+}
+
+impl AdminApi {
+    /// The object's record, read linearizably.
+    async fn record(&self, r: &StatRequest) -> Result<ObjectRecord, Status> {
+        self.gateway
+            .catalogue()
+            .object(&r.bucket, &r.key)
+            .await
+            .map_err(status)
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> Status {
@@ -138,18 +151,56 @@ impl AdminService for AdminApi {
 
     async fn object_stat(&self, req: Request<StatRequest>) -> Result<Response<ObjectInfo>, Status> {
         let r = req.into_inner();
-        let rec = self
-            .gateway
-            .catalogue()
-            .object(&r.bucket, &r.key)
-            .await
-            .map_err(status)?;
+        let rec = self.record(&r).await?;
         Ok(Response::new(object_info(
             &self.gateway,
             &r.bucket,
             &r.key,
             &rec,
         )))
+    }
+
+    async fn object_explain(
+        &self,
+        req: Request<StatRequest>,
+    ) -> Result<Response<ObjectExplanation>, Status> {
+        let r = req.into_inner();
+        let rec = self.record(&r).await?;
+        let topo = self.data.topology();
+        let ingest = meridian_placement::SiteId(rec.ingest_site);
+        let p = meridian_placement::place(topo, &self.policy, &r.bucket, &r.key, ingest);
+        let sites = p
+            .sites
+            .iter()
+            .zip(&p.reasons)
+            .map(|(s, why)| {
+                let name = topo.name(*s);
+                let reason = why
+                    .strip_prefix(&format!("{name}: "))
+                    .unwrap_or(why)
+                    .to_string();
+                let state = rec
+                    .replicas
+                    .iter()
+                    .find(|x| x.site == s.0)
+                    .map(|x| meridian_gateway::grpc::state_name(x.state))
+                    .unwrap_or("absent")
+                    .to_string();
+                SiteChoice {
+                    site: name,
+                    reason,
+                    state,
+                }
+            })
+            .collect();
+        Ok(Response::new(ObjectExplanation {
+            bucket: r.bucket,
+            key: r.key,
+            rule: p.rule,
+            recorded_rule: rec.policy.clone(),
+            ingest_site: topo.name(ingest),
+            sites,
+        }))
     }
 
     async fn meta_members(

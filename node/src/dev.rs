@@ -44,7 +44,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
         meta.clone(),
         data.clone(),
         topology.clone(),
-        policy,
+        policy.clone(),
         cfg.chunk_size,
         wake.clone(),
     );
@@ -94,6 +94,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             .map(|s| s.id.0)
             .zip(endpoints.iter().cloned())
             .collect(),
+        policy: policy.clone(),
     };
     crate::serve::spawn_grpc(
         &mut tasks,

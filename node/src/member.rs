@@ -81,7 +81,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         meta.clone(),
         data.clone(),
         topology.clone(),
-        policy,
+        policy.clone(),
         cfg.chunk_size,
         wake.clone(),
     );
@@ -113,6 +113,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         gateway: gateway.clone(),
         replicator,
         s3_endpoints: endpoints.iter().map(|e| (cfg.site, e.clone())).collect(),
+        policy: policy.clone(),
     };
     crate::serve::spawn_grpc(
         &mut tasks,

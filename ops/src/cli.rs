@@ -65,6 +65,8 @@ pub enum MetaCommand {
 pub enum ObjectCommand {
     /// Size, BLAKE3, ETag and the replica map of one object.
     Stat { bucket: String, key: String },
+    /// The placement rule that governs one object, the sites it chooses and why.
+    Explain { bucket: String, key: String },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -131,6 +133,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 render::object_json(&o).to_string()
             } else {
                 render::object_table(&o)
+            }
+        }
+        Command::Object {
+            command: ObjectCommand::Explain { bucket, key },
+        } => {
+            let e = client
+                .object_explain(StatRequest {
+                    bucket,
+                    key,
+                    max_staleness_ms: 0,
+                })
+                .await
+                .map_err(render::status_error)?
+                .into_inner();
+            if cli.json {
+                render::explain_json(&e).to_string()
+            } else {
+                render::explain_table(&e)
             }
         }
     };

@@ -1,6 +1,8 @@
 //! Tables for people, JSON for scripts.
 
-use meridian_proto::v1::{BucketsResponse, MetaMembersResponse, ObjectInfo, StatusResponse};
+use meridian_proto::v1::{
+    BucketsResponse, MetaMembersResponse, ObjectExplanation, ObjectInfo, StatusResponse,
+};
 use serde_json::{json, Value};
 
 pub fn status_error(s: tonic::Status) -> anyhow::Error {
@@ -222,6 +224,38 @@ pub fn object_json(o: &ObjectInfo) -> Value {
             "site": r.site, "state": r.state, "verified_at_ms": r.verified_at_ms,
         })).collect::<Vec<_>>(),
     })
+}
+
+pub fn explain_json(e: &ObjectExplanation) -> Value {
+    json!({
+        "bucket": e.bucket, "key": e.key, "rule": e.rule, "recorded_rule": e.recorded_rule,
+        "ingest_site": e.ingest_site,
+        "sites": e.sites.iter().map(|s| json!({
+            "site": s.site, "reason": s.reason, "state": s.state,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn explain_table(e: &ObjectExplanation) -> String {
+    let mut out = format!(
+        "{}/{}\n  rule     {}{}\n  ingest   {}\n\n",
+        e.bucket,
+        e.key,
+        e.rule,
+        if e.recorded_rule != e.rule {
+            format!(" (written under {})", e.recorded_rule)
+        } else {
+            String::new()
+        },
+        e.ingest_site
+    );
+    let rows: Vec<Vec<String>> = e
+        .sites
+        .iter()
+        .map(|s| vec![s.site.clone(), s.state.clone(), s.reason.clone()])
+        .collect();
+    out.push_str(&table(&["SITE", "REPLICA", "WHY"], &rows));
+    out
 }
 
 pub fn object_table(o: &ObjectInfo) -> String {
