@@ -5,10 +5,12 @@
 
 mod error;
 mod expr;
+mod flow;
 mod policy;
 mod topology;
 
 pub use error::PlacementError;
 pub use expr::{ExprError, SiteExpr};
+pub use flow::max_flow_bps;
 pub use policy::{place, Placement, Policy, Rule};
 pub use topology::{Link, LinkId, Route, Site, SiteId, Topology};
