@@ -169,6 +169,27 @@ fn has_all(node: &MetaNode, bucket: &str, keys: &[String]) -> bool {
         .all(|k| r.object(b.id, k).expect("read object").is_some())
 }
 
+/// 1300 keys `PREFIX/NNNN` in `bucket`, one Raft entry each, then waits
+/// until the leader has snapshotted and purged its early log: far enough
+/// past what a newcomer would need (a node keeps its last 1000 entries)
+/// that it can only catch up by snapshot. Returns the keys.
+async fn write_past_purge(leader: &MetaNode, bucket: &str, prefix: &str) -> Vec<String> {
+    let keys: Vec<String> = (0..1300).map(|i| format!("{prefix}/{i:04}")).collect();
+    for chunk in keys.chunks(100) {
+        let results =
+            futures::future::join_all(chunk.iter().map(|k| leader.write(vec![put(bucket, k)])))
+                .await;
+        for r in results {
+            r.expect("put");
+        }
+    }
+    eventually("the leader purges its early log", WAIT, || {
+        leader.status().purged_index > 10
+    })
+    .await;
+    keys
+}
+
 /// The member that leads, agreed on by every member given (bounded).
 async fn agreed_leader(members: &[&Member]) -> u64 {
     let mut leader = 0;
@@ -303,18 +324,7 @@ async fn lagging_voter_catches_up_by_snapshot() {
         .write_one(create_bucket("b"))
         .await
         .expect("create bucket");
-    let keys: Vec<String> = (0..1300).map(|i| format!("k/{i:04}")).collect();
-    for chunk in keys.chunks(100) {
-        let results =
-            futures::future::join_all(chunk.iter().map(|k| leader.write(vec![put("b", k)]))).await;
-        for r in results {
-            r.expect("put");
-        }
-    }
-    eventually("the leader purges its early log", WAIT, || {
-        leader.status().purged_index > 10
-    })
-    .await;
+    let keys = write_past_purge(&leader, "b", "k").await;
 
     let mut third = Member::open(3, l3, &peers, 50).await;
     third
@@ -581,19 +591,7 @@ async fn members_that_do_not_lead_write_and_read_through_the_leader_and_a_learne
         .find(|m| m.id == leader_id)
         .expect("leader")
         .node;
-    let more: Vec<String> = (0..1300).map(|i| format!("m/{i:04}")).collect();
-    for chunk in more.chunks(100) {
-        let results =
-            futures::future::join_all(chunk.iter().map(|k| leader.write(vec![put("fwd", k)])))
-                .await;
-        for r in results {
-            r.expect("put");
-        }
-    }
-    eventually("the leader purges its early log", WAIT, || {
-        leader.status().purged_index > 10
-    })
-    .await;
+    let more = write_past_purge(leader, "fwd", "m").await;
 
     // A learner joins through the follower (which names the leader) and
     // catches up by snapshot.
