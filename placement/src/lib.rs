@@ -3,14 +3,19 @@
 //! Pure: no IO, no async. Every function here is a function of its inputs, so
 //! the same topology and policy always give the same placement.
 
+mod bound;
 mod error;
 mod expr;
 mod flow;
+mod plan;
 mod policy;
+mod timeline;
 mod topology;
 
+pub use bound::lower_bound_s;
 pub use error::PlacementError;
 pub use expr::{ExprError, SiteExpr};
 pub use flow::max_flow_bps;
+pub use plan::{link_finish_s, plan, Deadline, Hop, Plan, Transfer, Work, WorkError};
 pub use policy::{place, Placement, Policy, Rule};
 pub use topology::{Link, LinkId, Route, Site, SiteId, Topology};
