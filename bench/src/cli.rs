@@ -29,6 +29,9 @@ pub enum Command {
     S3(S3Args),
     /// Insert N file records into a fresh catalogue, then measure stat and list.
     Meta(crate::meta::MetaArgs),
+    /// Replicate one workload with the planner and with the naive baseline,
+    /// on the star and the mesh, against the min-cut lower bound.
+    Replicate(crate::replicate::ReplicateArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

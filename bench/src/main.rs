@@ -3,6 +3,7 @@
 mod cli;
 mod client;
 mod meta;
+mod replicate;
 mod report;
 mod size;
 mod stats;
@@ -24,6 +25,14 @@ async fn main() -> Result<()> {
                 println!("{}", report.to_json());
             } else {
                 print!("{}", report.to_table());
+            }
+        }
+        cli::Command::Replicate(args) => {
+            let report = replicate::run(&args).await?;
+            if args.json {
+                println!("{report}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&report)?);
             }
         }
         cli::Command::Meta(args) => {

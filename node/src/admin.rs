@@ -11,13 +11,13 @@ use tonic::{Request, Response, Status};
 
 use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
-use crate::replicator::Replicator;
+use crate::replicator::ReplicationJob;
 
 pub struct AdminApi {
     pub meta: Arc<MetaGroup>,
     pub data: Arc<DataPlane>,
     pub gateway: Arc<Gateway>,
-    pub replicator: Arc<Replicator>,
+    pub replicator: Arc<dyn ReplicationJob>,
     /// S3 endpoints this process serves, by site id.
     pub s3_endpoints: std::collections::BTreeMap<u32, String>,
     /// The placement policy in force, for `object explain`.
@@ -122,7 +122,7 @@ impl AdminService for AdminApi {
                 transferred_bytes: l.transferred_bytes.load(Ordering::Relaxed),
             })
             .collect();
-        let stats = &self.replicator.stats;
+        let stats = self.replicator.stats();
         let replication = ReplicationStatus {
             running: stats.running.load(Ordering::Relaxed),
             completed: stats.completed.load(Ordering::Relaxed),
@@ -168,31 +168,55 @@ impl AdminService for AdminApi {
         let rec = self.record(&r).await?;
         let topo = self.data.topology();
         let ingest = meridian_placement::SiteId(rec.ingest_site);
-        let p = meridian_placement::place(topo, &self.policy, &r.bucket, &r.key, ingest);
-        let sites = p
-            .sites
+        let subject = meridian_placement::Subject {
+            bucket: &r.bucket,
+            key: &r.key,
+            metadata: Some(&rec.user_meta),
+            size: rec.size,
+        };
+        let p = meridian_placement::place(
+            topo,
+            &self.policy,
+            &subject,
+            ingest,
+            &self.data.links().load(),
+        );
+        // The replicas the write recorded, each with today's reason if
+        // placement still picks it; then any site placement would add now.
+        let reason_now = |site: u32| {
+            p.sites
+                .iter()
+                .zip(&p.reasons)
+                .find(|(s, _)| s.0 == site)
+                .map(|(s, why)| {
+                    why.strip_prefix(&format!("{}: ", topo.name(*s)))
+                        .unwrap_or(why)
+                        .to_string()
+                })
+        };
+        let mut sites: Vec<SiteChoice> = rec
+            .replicas
             .iter()
-            .zip(&p.reasons)
-            .map(|(s, why)| {
-                let name = topo.name(*s);
-                let reason = why
-                    .strip_prefix(&format!("{name}: "))
-                    .unwrap_or(why)
-                    .to_string();
-                let state = rec
-                    .replicas
-                    .iter()
-                    .find(|x| x.site == s.0)
-                    .map(|x| meridian_gateway::grpc::state_name(x.state))
-                    .unwrap_or("absent")
-                    .to_string();
-                SiteChoice {
-                    site: name,
-                    reason,
-                    state,
-                }
+            .map(|x| SiteChoice {
+                site: topo.name(meridian_placement::SiteId(x.site)),
+                reason: reason_now(x.site).unwrap_or_else(|| {
+                    "chosen at write time; placement would choose elsewhere today".to_string()
+                }),
+                state: meridian_gateway::grpc::state_name(x.state).to_string(),
             })
             .collect();
+        for s in &p.sites {
+            if !rec.replicas.iter().any(|x| x.site == s.0) {
+                sites.push(SiteChoice {
+                    site: topo.name(*s),
+                    reason: format!(
+                        "would be chosen today: {}",
+                        reason_now(s.0).unwrap_or_default()
+                    ),
+                    state: "absent".to_string(),
+                });
+            }
+        }
         Ok(Response::new(ObjectExplanation {
             bucket: r.bucket,
             key: r.key,

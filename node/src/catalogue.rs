@@ -9,7 +9,7 @@ use meridian_gateway::objects::now_ms;
 use meridian_gateway::GatewayError;
 use meridian_meta::catalogue::{CatalogueReader, ListItem};
 use meridian_meta::{MetaError, OutcomeCode};
-use meridian_placement::{place, Policy, SiteId, Topology};
+use meridian_placement::{place, Policy, SiteId, Subject, Topology};
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::*;
 use tokio::sync::Notify;
@@ -22,6 +22,8 @@ pub struct MetaCatalogue {
     policy: Arc<Policy>,
     /// Woken when new pending replicas are committed.
     replication: Arc<Notify>,
+    /// The links' queues, weighed by placement.
+    links: Arc<crate::links::Links>,
 }
 
 pub fn gateway_error(e: MetaError) -> GatewayError {
@@ -107,12 +109,14 @@ impl MetaCatalogue {
         topology: Arc<Topology>,
         policy: Arc<Policy>,
         replication: Arc<Notify>,
+        links: Arc<crate::links::Links>,
     ) -> Self {
         MetaCatalogue {
             meta,
             topology,
             policy,
             replication,
+            links,
         }
     }
 
@@ -132,12 +136,18 @@ impl MetaCatalogue {
     /// Fills the policy name and the replica map: the ingest site complete,
     /// the policy's other sites pending.
     fn placed(&self, bucket: &str, key: &str, mut record: ObjectRecord) -> ObjectRecord {
+        let subject = Subject {
+            bucket,
+            key,
+            metadata: Some(&record.user_meta),
+            size: record.size,
+        };
         let p = place(
             &self.topology,
             &self.policy,
-            bucket,
-            key,
+            &subject,
             SiteId(record.ingest_site),
+            &self.links.load(),
         );
         record.policy = p.rule;
         record.replicas = p

@@ -31,6 +31,7 @@ pub struct DevConfig {
     pub transfers_per_site: usize,
     /// Metadata voters in this process: 1, or 3 (or 5) over loopback gRPC.
     pub meta_voters: u64,
+    pub replication: crate::transfer::Mode,
 }
 
 impl DevConfig {

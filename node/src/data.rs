@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use meridian_gateway::backend::{ChunkHash, ChunkStore};
 use meridian_gateway::GatewayError;
-use meridian_placement::{SiteId, Topology};
+use meridian_placement::{LinkId, SiteId, Topology};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -91,10 +91,32 @@ pub struct SiteStore {
     store: Arc<dyn ObjectStore>,
 }
 
-fn chunk_path(hash: &ChunkHash) -> ObjPath {
-    let hex = hex::encode(hash);
-    ObjPath::from(format!("chunks/{}/{hex}", &hex[..2]))
+/// Where in a site's store a chunk lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Area {
+    /// The site's chunks, referenced by its replicas.
+    Chunks,
+    /// Chunks a relay holds only until it has forwarded them. Kept apart so
+    /// that cleaning them up can never remove a chunk a replica references
+    /// (chunks are shared by content between objects).
+    Transit,
 }
+
+fn chunk_path(hash: &ChunkHash) -> ObjPath {
+    area_path(Area::Chunks, hash)
+}
+
+fn area_path(area: Area, hash: &ChunkHash) -> ObjPath {
+    let hex = hex::encode(hash);
+    let dir = match area {
+        Area::Chunks => "chunks",
+        Area::Transit => "transit",
+    };
+    ObjPath::from(format!("{dir}/{}/{hex}", &hex[..2]))
+}
+
+/// Transit chunks removed per call of [`SiteStore::clear_transit`].
+const CLEAR_BATCH: usize = 100_000;
 
 impl SiteStore {
     pub fn open_local(name: &str, dir: &Path) -> Result<Self, DataError> {
@@ -127,6 +149,10 @@ impl SiteStore {
     /// Verifies and stores a chunk durably. Always writes, even if a file of
     /// that name exists: a file left torn by a crash must not be trusted.
     pub async fn put(&self, hash: &ChunkHash, data: Bytes) -> Result<(), DataError> {
+        self.put_in(Area::Chunks, hash, data).await
+    }
+
+    pub async fn put_in(&self, area: Area, hash: &ChunkHash, data: Bytes) -> Result<(), DataError> {
         let (actual, data) = hash_of(data).await?;
         if &actual != hash {
             return Err(DataError::Corrupt {
@@ -136,7 +162,7 @@ impl SiteStore {
             });
         }
         self.store
-            .put(&chunk_path(hash), data.into())
+            .put(&area_path(area, hash), data.into())
             .await
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -144,7 +170,50 @@ impl SiteStore {
 
     /// The chunk's bytes, verified; `NotFound` or `Corrupt` otherwise.
     pub async fn get(&self, hash: &ChunkHash) -> Result<Bytes, DataError> {
-        let data = match self.store.get(&chunk_path(hash)).await {
+        self.get_in(Area::Chunks, hash).await
+    }
+
+    /// Whether a file for the chunk exists (not read, not verified: a
+    /// planning hint; every copy verifies what it reads).
+    pub async fn exists(&self, hash: &ChunkHash) -> Result<bool, DataError> {
+        match self.store.head(&chunk_path(hash)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Drops a relay's copy of a chunk it has forwarded.
+    pub async fn delete_transit(&self, hash: &ChunkHash) -> Result<(), DataError> {
+        match self.store.delete(&area_path(Area::Transit, hash)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Removes transit chunks left by a process that stopped mid-round.
+    /// Returns how many were removed (at most [`CLEAR_BATCH`] per call).
+    pub async fn clear_transit(&self) -> Result<usize, DataError> {
+        use futures::{StreamExt, TryStreamExt};
+        let listed: Vec<_> = self
+            .store
+            .list(Some(&ObjPath::from("transit")))
+            .take(CLEAR_BATCH)
+            .try_collect()
+            .await
+            .map_err(|e| self.err(e))?;
+        let n = listed.len();
+        for m in listed {
+            match self.store.delete(&m.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+        Ok(n)
+    }
+
+    pub async fn get_in(&self, area: Area, hash: &ChunkHash) -> Result<Bytes, DataError> {
+        let data = match self.store.get(&area_path(area, hash)).await {
             Ok(r) if r.meta.size > MAX_CHUNK_BYTES => {
                 // Not one of ours: refuse before reading it into memory.
                 return Err(DataError::Corrupt {
@@ -283,6 +352,32 @@ impl DataPlane {
         let data = self.fetch(from, to, hash).await?;
         let n = data.len() as u64;
         dst.put(hash, data).await?;
+        Ok(n)
+    }
+
+    /// One hop of a plan: reads the chunk at `from` (from `from_area`, which
+    /// must be `Chunks` for a site another process keeps), carries it over
+    /// `link` alone, and stores it at `to` in `to_area`, verified. A chunk
+    /// already stored at `to` is not carried again (0 bytes).
+    pub async fn forward(
+        &self,
+        (from, from_area): (u32, Area),
+        (to, to_area): (u32, Area),
+        link: LinkId,
+        hash: &ChunkHash,
+    ) -> Result<u64, DataError> {
+        let dst = self.store(to)?;
+        if to_area == Area::Chunks && dst.has_verified(hash).await? {
+            return Ok(0);
+        }
+        let data = match (self.stores.get(&from), self.remotes.get(&from)) {
+            (Some(store), _) => store.get_in(from_area, hash).await?,
+            (None, Some(remote)) if from_area == Area::Chunks => remote.read(hash).await?,
+            (None, _) => return Err(DataError::UnknownSite(from)),
+        };
+        self.links.carry(&[link], data.len()).await;
+        let n = data.len() as u64;
+        dst.put_in(to_area, hash, data).await?;
         Ok(n)
     }
 

@@ -17,7 +17,6 @@ use crate::admin::AdminApi;
 use crate::config::DevConfig;
 use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
-use crate::replicator::Replicator;
 
 pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     cfg.validate().map_err(anyhow::Error::msg)?;
@@ -67,9 +66,15 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
         let _ = rx.wait_for(|v| *v).await;
     };
 
-    let replicator = Replicator::new(meta.clone(), data.clone(), wake, cfg.transfers_per_site);
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(replicator.clone().run(stop_rx.clone()));
+    let replicator = crate::transfer::spawn(
+        cfg.replication,
+        (meta.clone(), data.clone(), policy.clone()),
+        wake,
+        cfg.transfers_per_site,
+        &mut tasks,
+        stop_rx.clone(),
+    );
 
     let mut endpoints = Vec::new();
     for (site, name, addr, listener) in s3_listeners {

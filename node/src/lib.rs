@@ -26,3 +26,4 @@ pub mod remote;
 pub mod replicator;
 pub mod serve;
 pub mod size;
+pub mod transfer;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use meridian_placement::{Link, LinkId, Topology};
+use meridian_placement::{Link, LinkId, Load, Topology};
 
 /// Bytes taken from a bucket at a time.
 pub const SLICE_BYTES: usize = 64 * 1024;
@@ -90,6 +90,8 @@ pub struct LinkState {
 
 pub struct Links {
     links: Vec<LinkState>,
+    /// Emulated bandwidth over declared bandwidth (1.0 on real links).
+    scale: f64,
 }
 
 impl Links {
@@ -106,7 +108,14 @@ impl Links {
                     transferred_bytes: AtomicU64::new(0),
                 })
                 .collect(),
+            scale,
         }
+    }
+
+    /// Wall-clock seconds per second of declared-bandwidth time: plans are
+    /// made in the topology's bandwidths, and run on these links.
+    pub fn time_factor(&self) -> f64 {
+        1.0 / self.scale
     }
 
     pub fn all(&self) -> &[LinkState] {
@@ -115,6 +124,18 @@ impl Links {
 
     pub fn get(&self, id: LinkId) -> Option<&LinkState> {
         self.links.get(id.0)
+    }
+
+    /// Each link's queue in seconds, for placement to weigh.
+    pub fn load(&self) -> Load {
+        Load {
+            free_bytes: Default::default(),
+            link_backlog_s: self
+                .links
+                .iter()
+                .map(|l| l.backlog_bytes.load(Ordering::Relaxed) as f64 / l.bucket.bytes_per_s())
+                .collect(),
+        }
     }
 
     /// Carries `bytes` over every link of a route, slice by slice; the

@@ -27,7 +27,6 @@ use crate::admin::AdminApi;
 use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
 use crate::nodeconfig::{MetaRole, NodeConfig};
-use crate::replicator::Replicator;
 
 /// How long a node waits for its group to have a leader before it gives up
 /// starting: the other voters may be starting too.
@@ -87,14 +86,20 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     );
     // Fills this site's pending replicas, pulling from the other sites'
     // data nodes.
-    let replicator = Replicator::new(meta.clone(), data.clone(), wake, cfg.transfers);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(replicator.clone().run(stop_rx.clone()));
+    let replicator = crate::transfer::spawn(
+        crate::transfer::Mode::Planned,
+        (meta.clone(), data.clone(), policy.clone()),
+        wake,
+        cfg.transfers,
+        &mut tasks,
+        stop_rx.clone(),
+    );
     let mut endpoints = Vec::new();
     if let Some(listener) = s3_listener {
         endpoints.push(format!("http://{}", listener.local_addr()?));

@@ -39,6 +39,29 @@ pub struct ReplicationStats {
     pub bytes_copied: AtomicU64,
     pub failures: AtomicU64,
     pub running: AtomicU64,
+    /// Replicas completed after a deadline their plan had admitted.
+    pub deadline_misses: AtomicU64,
+}
+
+/// What the admin API shows of whichever replication job runs.
+pub trait ReplicationJob: Send + Sync {
+    fn stats(&self) -> &ReplicationStats;
+    /// Replicas backing off after a failed attempt.
+    fn waiting_retry(&self) -> u64;
+    /// The current or last round of the planner, if the job plans.
+    fn progress(&self) -> Option<crate::transfer::RoundProgress> {
+        None
+    }
+}
+
+impl ReplicationJob for Replicator {
+    fn stats(&self) -> &ReplicationStats {
+        &self.stats
+    }
+
+    fn waiting_retry(&self) -> u64 {
+        Replicator::waiting_retry(self)
+    }
 }
 
 struct JobState {
@@ -59,6 +82,9 @@ pub struct Replicator {
     /// Where each site's scan of the pending index resumes, so replicas
     /// that keep failing at the front cannot starve the ones behind them.
     cursors: Mutex<HashMap<u32, Vec<u8>>>,
+    /// Copy from the ingest site only (the baseline the planner is measured
+    /// against), not from the best holder.
+    ingest_only: bool,
     pub stats: ReplicationStats,
 }
 
@@ -80,8 +106,24 @@ impl Replicator {
             per_site,
             jobs: Mutex::new(HashMap::new()),
             cursors: Mutex::new(HashMap::new()),
+            ingest_only: false,
             stats: ReplicationStats::default(),
         })
+    }
+
+    /// The naive baseline: each replica from its ingest site, in index
+    /// order, `per_site` at a time per destination.
+    pub fn naive(
+        meta: Arc<MetaGroup>,
+        data: Arc<DataPlane>,
+        wake: Arc<Notify>,
+        per_site: usize,
+    ) -> Arc<Self> {
+        let mut r = Replicator::new(meta, data, wake, per_site);
+        if let Some(r) = Arc::get_mut(&mut r) {
+            r.ingest_only = true;
+        }
+        r
     }
 
     /// Replicas backing off after a failed attempt.
@@ -259,7 +301,9 @@ impl Replicator {
             .copied()
             .filter(|h| !avoid.contains(h))
             .collect();
-        let candidates = if candidates.is_empty() {
+        let candidates = if self.ingest_only && holders.contains(&rec.ingest_site) {
+            vec![rec.ingest_site]
+        } else if candidates.is_empty() {
             holders
         } else {
             candidates

@@ -65,7 +65,13 @@ pub fn gateway(
     chunk_size: usize,
     wake: Arc<Notify>,
 ) -> Arc<Gateway> {
-    let catalogue = Arc::new(MetaCatalogue::new(meta, topology.clone(), policy, wake));
+    let catalogue = Arc::new(MetaCatalogue::new(
+        meta,
+        topology.clone(),
+        policy,
+        wake,
+        data.links().clone(),
+    ));
     Arc::new(Gateway::new(catalogue, data, topology, chunk_size))
 }
 

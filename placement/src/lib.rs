@@ -4,6 +4,8 @@
 //! the same topology and policy always give the same placement.
 
 mod bound;
+mod choose;
+mod duration;
 mod error;
 mod expr;
 mod flow;
@@ -13,9 +15,10 @@ mod timeline;
 mod topology;
 
 pub use bound::lower_bound_s;
+pub use choose::{place, Load, Placement, Subject};
 pub use error::PlacementError;
 pub use expr::{ExprError, SiteExpr};
 pub use flow::max_flow_bps;
 pub use plan::{link_finish_s, plan, Deadline, Hop, Plan, Transfer, Work, WorkError};
-pub use policy::{place, Placement, Policy, Rule};
+pub use policy::{Policy, Rule, DEFAULT_PRIORITY, MAX_PRIORITY};
 pub use topology::{Link, LinkId, Route, Site, SiteId, Topology};

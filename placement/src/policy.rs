@@ -1,23 +1,41 @@
 //! Placement policies: which sites must hold an object.
 //!
-//! This is the first, deliberately small policy language: rules match on
-//! bucket and key prefix; the first matching rule wins, else the default. A
-//! rule names how many copies to keep and, optionally, which sites to prefer
-//! and a site expression (`sites = "region=south | role=hub"`) limiting where
-//! the copies beyond the ingest site's may go.
+//! Rules match on bucket, key prefix and user metadata; the first matching
+//! rule wins, else the default. A rule names how many copies to keep, how
+//! many must exist before a write is acknowledged, a priority, an optional
+//! deadline (`within`) and lifetime, and optionally which sites to prefer and
+//! a site expression (`sites = "region=south | role=hub"`) limiting where the
+//! copies beyond the ingest site's may go.
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::{PlacementError, SiteId, Topology};
+use crate::duration::parse_duration;
+use crate::{PlacementError, SiteId, Subject, Topology};
+
+/// Priorities run from 1 (lowest) to 5; 3 unless a rule says otherwise.
+pub const DEFAULT_PRIORITY: u8 = 3;
+pub const MAX_PRIORITY: u8 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub name: String,
     pub bucket: Option<String>,
     pub prefix: Option<String>,
+    /// User metadata the object must carry (every pair, exactly).
+    pub metadata: BTreeMap<String, String>,
     /// Total copies, the ingest site's included.
     pub copies: u32,
+    /// Copies that must exist before a write is acknowledged (1..=copies).
+    pub ack: u32,
+    /// 1..=5, higher first when links are shared.
+    pub priority: u8,
+    /// Every copy should exist this many seconds after the write.
+    pub within_s: Option<u64>,
+    /// The object is deleted this many seconds after the write.
+    pub lifetime_s: Option<u64>,
     /// Sites tried first, in order, after the ingest site.
     pub prefer: Vec<SiteId>,
     /// Where copies beyond the ingest site's may go (a site expression,
@@ -29,16 +47,6 @@ pub struct Rule {
 pub struct Policy {
     rules: Vec<Rule>,
     default: Rule,
-}
-
-/// Where one object must live, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Placement {
-    pub rule: String,
-    /// The ingest site first, then the others in the order they were chosen.
-    pub sites: Vec<SiteId>,
-    /// One line per chosen site saying why it was chosen.
-    pub reasons: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -58,7 +66,17 @@ struct RuleFile {
     bucket: Option<String>,
     #[serde(default)]
     prefix: Option<String>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
     copies: Spanned<u32>,
+    #[serde(default)]
+    ack: Option<Spanned<u32>>,
+    #[serde(default)]
+    priority: Option<Spanned<u8>>,
+    #[serde(default)]
+    within: Option<Spanned<String>>,
+    #[serde(default)]
+    lifetime: Option<Spanned<String>>,
     #[serde(default)]
     prefer: Option<Spanned<Vec<String>>>,
     #[serde(default)]
@@ -161,11 +179,69 @@ impl Policy {
                     Some((text.clone(), set))
                 }
             };
+            let ack = match &r.ack {
+                None => 1,
+                Some(a) => {
+                    let v = *a.get_ref();
+                    if v == 0 || v > copies {
+                        return Err(PlacementError::invalid(
+                            &at_line(origin, text, a.span().start),
+                            format!("rule {name}: ack = {v} with copies = {copies}"),
+                            "ack is between 1 and copies",
+                        ));
+                    }
+                    v
+                }
+            };
+            let priority = match &r.priority {
+                None => DEFAULT_PRIORITY,
+                Some(p) => {
+                    let v = *p.get_ref();
+                    if !(1..=MAX_PRIORITY).contains(&v) {
+                        return Err(PlacementError::invalid(
+                            &at_line(origin, text, p.span().start),
+                            format!("rule {name}: priority = {v}"),
+                            "priority is between 1 (lowest) and 5 (highest)",
+                        ));
+                    }
+                    v
+                }
+            };
+            let duration = |d: &Option<Spanned<String>>, field: &str| match d {
+                None => Ok(None),
+                Some(d) => parse_duration(d.get_ref()).map(Some).map_err(|e| {
+                    PlacementError::invalid(
+                        &at_line(origin, text, d.span().start),
+                        format!("rule {name}: {field} = {e}"),
+                        "a duration is a number and a unit (s, m, h, d, w), e.g. \"6h\"",
+                    )
+                }),
+            };
+            let within_s = duration(&r.within, "within")?;
+            let lifetime_s = duration(&r.lifetime, "lifetime")?;
+            if let (Some(w), Some(l)) = (within_s, lifetime_s) {
+                if l <= w {
+                    return Err(PlacementError::invalid(
+                        &at_line(
+                            origin,
+                            text,
+                            r.lifetime.as_ref().map_or(0, |l| l.span().start),
+                        ),
+                        format!("rule {name}: lifetime ({l} s) ends before within ({w} s)"),
+                        "lifetime is longer than within",
+                    ));
+                }
+            }
             Ok(Rule {
                 name,
                 bucket: r.bucket,
                 prefix: r.prefix,
+                metadata: r.metadata,
                 copies,
+                ack,
+                priority,
+                within_s,
+                lifetime_s,
                 prefer,
                 sites,
             })
@@ -175,11 +251,11 @@ impl Policy {
         for (i, r) in file.rules.into_iter().enumerate() {
             let rule_at = at_line(origin, text, r.span().start);
             let r = r.into_inner();
-            if r.bucket.is_none() && r.prefix.is_none() {
+            if r.bucket.is_none() && r.prefix.is_none() && r.metadata.is_empty() {
                 return Err(PlacementError::invalid(
                     &rule_at,
                     format!("rule #{} matches everything", i + 1),
-                    "a [[rule]] has a bucket or a prefix; use [default] for the rest",
+                    "a [[rule]] has a bucket, a prefix or metadata; use [default] for the rest",
                 ));
             }
             rules.push(convert(r, format!("rule-{}", i + 1))?);
@@ -187,76 +263,32 @@ impl Policy {
         Ok(Policy { rules, default })
     }
 
-    /// The rule that governs `bucket/key`: the first match, else the default.
-    pub fn rule_for(&self, bucket: &str, key: &str) -> &Rule {
+    /// The rule that governs an object: the first match, else the default.
+    pub fn rule_for(&self, object: &Subject<'_>) -> &Rule {
         self.rules
             .iter()
             .find(|r| {
-                r.bucket.as_deref().is_none_or(|b| b == bucket)
-                    && r.prefix.as_deref().is_none_or(|p| key.starts_with(p))
+                r.bucket.as_deref().is_none_or(|b| b == object.bucket)
+                    && r.prefix
+                        .as_deref()
+                        .is_none_or(|p| object.key.starts_with(p))
+                    && r.metadata
+                        .iter()
+                        .all(|(k, v)| object.metadata.and_then(|m| m.get(k)) == Some(v))
             })
             .unwrap_or(&self.default)
     }
-}
 
-/// Chooses the sites that must hold an object born at `ingest`.
-///
-/// The ingest site always holds a copy (the write lands there first). The
-/// rule's preferred sites come next, then the hub, then the remaining sites by
-/// the bandwidth of their route from the ingest site, fastest first, ties by
-/// site id, so the choice is deterministic.
-pub fn place(
-    topo: &Topology,
-    policy: &Policy,
-    bucket: &str,
-    key: &str,
-    ingest: SiteId,
-) -> Placement {
-    let rule = policy.rule_for(bucket, key);
-    let want = rule.copies as usize;
-    let mut sites = vec![ingest];
-    let mut reasons = vec![format!(
-        "{}: ingest site, holds the first copy",
-        topo.name(ingest)
-    )];
-    let allowed = |s: SiteId| rule.sites.as_ref().is_none_or(|(_, set)| set.contains(&s));
-    let mut push = |s: SiteId, why: String, sites: &mut Vec<SiteId>| {
-        if sites.len() < want && !sites.contains(&s) && topo.site(s).is_some() && allowed(s) {
-            sites.push(s);
-            reasons.push(format!("{}: {why}", topo.name(s)));
-        }
-    };
-    for p in &rule.prefer {
-        push(*p, format!("preferred by rule {}", rule.name), &mut sites);
-    }
-    push(topo.hub(), "the hub".to_string(), &mut sites);
-    let mut rest: Vec<(u64, SiteId)> = topo
-        .sites()
-        .iter()
-        .filter(|s| !sites.contains(&s.id))
-        .filter_map(|s| topo.route(ingest, s.id).map(|r| (r.bottleneck_bps, s.id)))
-        .collect();
-    rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for (bps, s) in rest {
-        push(
-            s,
-            format!(
-                "fastest remaining route from ingest ({} Gb/s)",
-                bps as f64 / 1e9
-            ),
-            &mut sites,
-        );
-    }
-    Placement {
-        rule: rule.name.clone(),
-        sites,
-        reasons,
+    /// Every rule, the default last.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().chain(std::iter::once(&self.default))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{place, Load, Subject};
 
     fn topo() -> Topology {
         Topology::from_toml(
@@ -296,12 +328,12 @@ bandwidth_gbps = 2
     fn default_three_copies_ingest_hub_then_fastest() {
         let t = topo();
         let p = Policy::from_toml("[default]\ncopies = 3\n", "p", &t).expect("policy");
-        let pl = place(&t, &p, "b", "k", SiteId(5));
+        let pl = place(&t, &p, &Subject::new("b", "k"), SiteId(5), &Load::default());
         assert_eq!(pl.sites, vec![SiteId(5), SiteId(1), SiteId(2)]);
         assert_eq!(pl.rule, "default");
         assert_eq!(pl.reasons.len(), 3);
         // Born at the hub: hub, then the two fastest others.
-        let pl = place(&t, &p, "b", "k", SiteId(1));
+        let pl = place(&t, &p, &Subject::new("b", "k"), SiteId(1), &Load::default());
         assert_eq!(pl.sites, vec![SiteId(1), SiteId(2), SiteId(3)]);
     }
 
@@ -311,10 +343,10 @@ bandwidth_gbps = 2
         let text = "[default]\ncopies = 2\nsites = \"Dongguan | Jiangmen\"\n";
         let p = Policy::from_toml(text, "p", &t).expect("policy");
         // Not the hub, nor the faster Huairou: only the rule's sites.
-        let pl = place(&t, &p, "b", "k", SiteId(1));
+        let pl = place(&t, &p, &Subject::new("b", "k"), SiteId(1), &Load::default());
         assert_eq!(pl.sites, vec![SiteId(1), SiteId(3)]);
         // The ingest site holds its copy wherever it is.
-        let pl = place(&t, &p, "b", "k", SiteId(2));
+        let pl = place(&t, &p, &Subject::new("b", "k"), SiteId(2), &Load::default());
         assert_eq!(pl.sites[0], SiteId(2));
         assert!(matches!(pl.sites[1], SiteId(3) | SiteId(5)));
 
@@ -364,14 +396,38 @@ copies = 1
             &t,
         )
         .expect("policy");
-        let pl = place(&t, &p, "juno", "raw/run1", SiteId(5));
+        let pl = place(
+            &t,
+            &p,
+            &Subject::new("juno", "raw/run1"),
+            SiteId(5),
+            &Load::default(),
+        );
         assert_eq!(pl.rule, "juno-raw");
         assert_eq!(pl.sites, vec![SiteId(5), SiteId(3), SiteId(1)]);
         assert_eq!(
-            place(&t, &p, "juno", "derived/x", SiteId(5)).sites,
+            place(
+                &t,
+                &p,
+                &Subject::new("juno", "derived/x"),
+                SiteId(5),
+                &Load::default()
+            )
+            .sites,
             vec![SiteId(5)]
         );
-        assert_eq!(place(&t, &p, "other", "raw/x", SiteId(5)).sites.len(), 2);
+        assert_eq!(
+            place(
+                &t,
+                &p,
+                &Subject::new("other", "raw/x"),
+                SiteId(5),
+                &Load::default()
+            )
+            .sites
+            .len(),
+            2
+        );
     }
 
     #[test]
@@ -402,15 +458,40 @@ copies = 1
         let e = Policy::from_toml("[default]\ncopies = 2\nsites = \"Mars\"\n", "p.toml", &t)
             .expect_err("mars");
         assert!(e.to_string().starts_with("p.toml:3:"), "{e}");
+        for (text, want) in [
+            (
+                "[default]\ncopies = 2\nack = 3\n",
+                "p.toml:3: rule default: ack = 3",
+            ),
+            ("[default]\ncopies = 2\nack = 0\n", "between 1 and copies"),
+            (
+                "[default]\ncopies = 2\npriority = 9\n",
+                "p.toml:3: rule default: priority = 9",
+            ),
+            ("[default]\ncopies = 2\nwithin = \"6 hours\"\n", "p.toml:3"),
+            ("[default]\ncopies = 2\nwithin = \"6\"\n", "has no unit"),
+            (
+                "[default]\ncopies = 2\nwithin = \"2d\"\nlifetime = \"1d\"\n",
+                "p.toml:4: rule default: lifetime",
+            ),
+        ] {
+            let e = Policy::from_toml(text, "p.toml", &t)
+                .expect_err(want)
+                .to_string();
+            assert!(e.contains(want), "{want:?}: {e}");
+        }
     }
 
     #[test]
     fn same_input_same_placement() {
         let t = topo();
         let p = Policy::from_toml("[default]\ncopies = 4\n", "p", &t).expect("policy");
-        let a = place(&t, &p, "b", "k", SiteId(3));
+        let a = place(&t, &p, &Subject::new("b", "k"), SiteId(3), &Load::default());
         for _ in 0..10 {
-            assert_eq!(place(&t, &p, "b", "k", SiteId(3)), a);
+            assert_eq!(
+                place(&t, &p, &Subject::new("b", "k"), SiteId(3), &Load::default()),
+                a
+            );
         }
     }
 }

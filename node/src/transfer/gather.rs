@@ -1,0 +1,217 @@
+//! Turning the catalogue's pending replicas into the planner's [`Work`]:
+//! which chunks each replica still needs, who holds them, and each
+//! replica's priority and deadline under its rule.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use meridian_gateway::backend::ChunkHash;
+use meridian_meta::MetaError;
+use meridian_placement::{Policy, SiteId, Subject, Transfer, Work};
+use meridian_proto::v1::ReplicaState;
+
+use crate::data::DataPlane;
+use crate::metagroup::MetaGroup;
+
+/// Pending entries read per site per round.
+const SCAN_LIMIT: usize = 4096;
+
+/// One replica to make this round.
+#[derive(Debug, Clone)]
+pub(crate) struct Item {
+    pub bucket: String,
+    pub key: String,
+    pub version: String,
+    pub dest: u32,
+    /// Indexes into [`Gathered::hashes`].
+    pub chunks: Vec<usize>,
+    pub bytes: u64,
+}
+
+pub(crate) struct Gathered {
+    pub items: Vec<Item>,
+    pub hashes: Vec<ChunkHash>,
+    pub work: Work,
+}
+
+/// The planner's view of what is pending at the sites this process keeps
+/// (up to [`super::ROUND_LIMIT`] replicas): what a round would plan now.
+pub async fn pending_work(
+    meta: &MetaGroup,
+    data: &DataPlane,
+    policy: &Policy,
+) -> Result<Work, MetaError> {
+    Ok(
+        gather(meta, data, policy, &BTreeSet::new(), super::ROUND_LIMIT)
+            .await?
+            .work,
+    )
+}
+
+/// Reads up to `limit` pending replicas of the sites this process keeps.
+/// Sources in `avoid` (failed recently) are left out as holders unless a
+/// chunk has no other.
+pub(crate) async fn gather(
+    meta: &MetaGroup,
+    data: &DataPlane,
+    policy: &Policy,
+    avoid: &BTreeSet<u32>,
+    limit: usize,
+) -> Result<Gathered, MetaError> {
+    let reader = meta.reader();
+    let now_ms = meridian_gateway::objects::now_ms();
+    let local = data.local_sites();
+    let mut items = Vec::new();
+    let mut hashes: Vec<ChunkHash> = Vec::new();
+    let mut index: HashMap<ChunkHash, usize> = HashMap::new();
+    let mut sizes: Vec<u64> = Vec::new();
+    let mut holders: Vec<BTreeSet<SiteId>> = Vec::new();
+    let mut transfers = Vec::new();
+    let mut buckets: BTreeMap<u64, Option<String>> = BTreeMap::new();
+    'sites: for &site in &local {
+        let mut cursor: Option<Vec<u8>> = None;
+        loop {
+            let page = reader.pending(site, cursor.as_deref(), SCAN_LIMIT)?;
+            let full = page.len() == SCAN_LIMIT;
+            cursor = page.last().map(|p| p.cursor.clone());
+            for p in page {
+                if items.len() >= limit {
+                    break 'sites;
+                }
+                let bucket = match buckets.get(&p.bucket_id) {
+                    Some(b) => b.clone(),
+                    None => {
+                        let b = reader.bucket_name(p.bucket_id)?;
+                        buckets.insert(p.bucket_id, b.clone());
+                        b
+                    }
+                };
+                let Some(bucket) = bucket else { continue };
+                let Some(rec) = reader.object(p.bucket_id, &p.key)? else {
+                    continue;
+                };
+                let complete: BTreeSet<SiteId> = rec
+                    .replicas
+                    .iter()
+                    .filter(|r| r.state == ReplicaState::Complete as i32)
+                    .map(|r| SiteId(r.site))
+                    .collect();
+                if complete.contains(&SiteId(site)) {
+                    continue;
+                }
+                let rule = policy
+                    .rules()
+                    .find(|r| r.name == rec.policy)
+                    .unwrap_or_else(|| {
+                        policy.rule_for(&Subject {
+                            bucket: &bucket,
+                            key: &p.key,
+                            metadata: Some(&rec.user_meta),
+                            size: rec.size,
+                        })
+                    });
+                let deadline_s = rule.within_s.map(|w| {
+                    let due_ms = rec
+                        .created_ms
+                        .saturating_add((w as i64).saturating_mul(1000));
+                    due_ms.saturating_sub(now_ms) as f64 / 1000.0
+                });
+                let mut chunks = Vec::with_capacity(rec.chunks.len());
+                let mut bytes = 0u64;
+                for c in &rec.chunks {
+                    let Ok(hash) = <ChunkHash>::try_from(c.hash.as_slice()) else {
+                        tracing::warn!(bucket = %bucket, key = %p.key, "chunk hash in record is not 32 bytes; replica skipped");
+                        chunks.clear();
+                        break;
+                    };
+                    let i = *index.entry(hash).or_insert_with(|| {
+                        hashes.push(hash);
+                        sizes.push(u64::from(c.size));
+                        holders.push(BTreeSet::new());
+                        hashes.len() - 1
+                    });
+                    holders[i].extend(complete.iter().copied());
+                    bytes += u64::from(c.size);
+                    chunks.push(i);
+                }
+                if chunks.is_empty() && !rec.chunks.is_empty() {
+                    continue;
+                }
+                transfers.push(Transfer {
+                    dest: SiteId(site),
+                    chunks: chunks.clone(),
+                    priority: rule.priority,
+                    deadline_s,
+                });
+                items.push(Item {
+                    bucket: bucket.clone(),
+                    key: p.key.clone(),
+                    version: rec.version_id.clone(),
+                    dest: site,
+                    chunks,
+                    bytes,
+                });
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+    // What each destination already holds (an interrupted copy): those
+    // chunks are not carried again.
+    for item in &items {
+        let Ok(store) = data.store(item.dest) else {
+            continue;
+        };
+        for &c in &item.chunks {
+            if !holders[c].contains(&SiteId(item.dest))
+                && store.exists(&hashes[c]).await.unwrap_or(false)
+            {
+                holders[c].insert(SiteId(item.dest));
+            }
+        }
+    }
+    for h in holders.iter_mut() {
+        let usable: BTreeSet<SiteId> = h
+            .iter()
+            .copied()
+            .filter(|s| !avoid.contains(&s.0))
+            .collect();
+        if !usable.is_empty() {
+            *h = usable;
+        }
+    }
+    Ok(Gathered {
+        items,
+        hashes,
+        work: Work {
+            chunk_sizes: sizes,
+            holders,
+            transfers,
+            // Only sites this process writes can hold chunks in passing.
+            relays: Some(local.iter().map(|s| SiteId(*s)).collect()),
+            link_busy_s: Vec::new(),
+        },
+    })
+}
+
+/// Sources that failed, avoided until their time is up.
+#[derive(Default)]
+pub(crate) struct Avoid {
+    until: BTreeMap<u32, Instant>,
+}
+
+/// How long a failed source is avoided.
+const AVOID_FOR: Duration = Duration::from_secs(30);
+
+impl Avoid {
+    pub(crate) fn add(&mut self, site: u32) {
+        self.until.insert(site, Instant::now() + AVOID_FOR);
+    }
+
+    pub(crate) fn current(&mut self) -> BTreeSet<u32> {
+        let now = Instant::now();
+        self.until.retain(|_, t| *t > now);
+        self.until.keys().copied().collect()
+    }
+}

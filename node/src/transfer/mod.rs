@@ -1,0 +1,302 @@
+//! The planned replication job: reads the pending replicas of the sites this
+//! process keeps, asks the planner (`meridian_placement::plan`) how to move
+//! them, carries the plan out over the links, and starts again with whatever
+//! is pending then.
+//!
+//! Work goes in rounds. A round plans up to [`ROUND_LIMIT`] replicas at
+//! once, so the planner sees them together (that is what lets it relay and
+//! split sources); a round that fails some chunks leaves those replicas
+//! pending, avoids the failed sources for a while, and the next round plans
+//! them again from the chunks already delivered (nothing is copied twice).
+//! Every step is idempotent: a crash mid-round loses only the relays'
+//! transit chunks, which the next start removes.
+
+mod exec;
+mod gather;
+
+pub use gather::pending_work;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use meridian_placement::{Deadline, Policy};
+use tokio::sync::{watch, Notify};
+
+use crate::data::DataPlane;
+use crate::metagroup::MetaGroup;
+use crate::replicator::{ReplicationJob, ReplicationStats};
+
+/// Replicas planned together in one round.
+pub const ROUND_LIMIT: usize = 8192;
+/// Idle re-scan period, in case a wake-up was missed.
+const TICK: Duration = Duration::from_secs(1);
+/// Longest pause after a round that completed nothing.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// One link's share of a round.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkProgress {
+    pub planned_bytes: u64,
+    pub done_bytes: u64,
+    /// When the plan has the link finish, seconds from the round's start
+    /// (wall clock on these links).
+    pub planned_finish_s: f64,
+}
+
+/// The current or last round, for `meridianctl replication status`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoundProgress {
+    pub round: u64,
+    pub active: bool,
+    pub started_ms: i64,
+    pub finished_ms: i64,
+    pub replicas: u64,
+    pub replicas_done: u64,
+    pub bytes: u64,
+    pub bytes_done: u64,
+    /// The plan's completion and the lower bound, wall-clock seconds.
+    pub plan_s: f64,
+    pub lower_bound_s: f64,
+    pub deadlines_admitted: u64,
+    pub deadlines_infeasible: u64,
+    pub links: Vec<LinkProgress>,
+}
+
+pub struct Scheduler {
+    meta: Arc<MetaGroup>,
+    data: Arc<DataPlane>,
+    policy: Arc<Policy>,
+    wake: Arc<Notify>,
+    /// Hops in flight per link.
+    per_link: usize,
+    avoid: Mutex<gather::Avoid>,
+    progress: Mutex<RoundProgress>,
+    pub stats: ReplicationStats,
+}
+
+impl Scheduler {
+    pub fn new(
+        meta: Arc<MetaGroup>,
+        data: Arc<DataPlane>,
+        policy: Arc<Policy>,
+        wake: Arc<Notify>,
+        per_link: usize,
+    ) -> Arc<Self> {
+        Arc::new(Scheduler {
+            meta,
+            data,
+            policy,
+            wake,
+            per_link,
+            avoid: Mutex::new(gather::Avoid::default()),
+            progress: Mutex::new(RoundProgress::default()),
+            stats: ReplicationStats::default(),
+        })
+    }
+
+    fn progress_mut(&self) -> std::sync::MutexGuard<'_, RoundProgress> {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn progress_hop(&self, link: usize, _end_s: f64, bytes: u64) {
+        let mut p = self.progress_mut();
+        p.bytes_done += bytes;
+        if let Some(l) = p.links.get_mut(link) {
+            l.done_bytes += bytes;
+        }
+    }
+
+    pub(crate) fn progress_item(&self, _bytes: u64) {
+        self.progress_mut().replicas_done += 1;
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        for site in self.data.local_sites() {
+            if let Ok(store) = self.data.store(site) {
+                match store.clear_transit().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        site,
+                        removed = n,
+                        "removed transit chunks of an interrupted round"
+                    ),
+                    Err(e) => tracing::warn!(site, error = %e, "could not clear transit chunks"),
+                }
+            }
+        }
+        let mut backoff = Duration::ZERO;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let worked = match self.round(shutdown.clone()).await {
+                Ok(Some(completed)) => {
+                    backoff = if completed > 0 {
+                        Duration::ZERO
+                    } else {
+                        (backoff * 2).clamp(Duration::from_millis(250), MAX_BACKOFF)
+                    };
+                    true
+                }
+                Ok(None) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "replication round failed");
+                    backoff = (backoff * 2).clamp(Duration::from_millis(250), MAX_BACKOFF);
+                    true
+                }
+            };
+            if worked && backoff.is_zero() {
+                continue;
+            }
+            let pause = if worked { backoff } else { TICK };
+            tokio::select! {
+                _ = self.wake.notified(), if !worked => {}
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// One round; `None` when nothing was pending.
+    async fn round(&self, stop: watch::Receiver<bool>) -> Result<Option<usize>, String> {
+        let avoid = self
+            .avoid
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .current();
+        let g = gather::gather(&self.meta, &self.data, &self.policy, &avoid, ROUND_LIMIT)
+            .await
+            .map_err(|e| e.to_string())?;
+        if g.items.is_empty() {
+            return Ok(None);
+        }
+        let topo = self.data.topology().clone();
+        let plan = meridian_placement::plan(&topo, &g.work).map_err(|e| e.to_string())?;
+        let factor = self.data.links().time_factor();
+        {
+            let mut p = self.progress_mut();
+            let round = p.round + 1;
+            let mut links = vec![LinkProgress::default(); topo.links().len()];
+            for h in &plan.hops {
+                if let Some(l) = links.get_mut(h.link.0) {
+                    l.planned_bytes += g.work.chunk_sizes[h.chunk];
+                    l.planned_finish_s = l.planned_finish_s.max(h.end_s * factor);
+                }
+            }
+            *p = RoundProgress {
+                round,
+                active: true,
+                started_ms: meridian_gateway::objects::now_ms(),
+                finished_ms: 0,
+                replicas: g.items.len() as u64,
+                replicas_done: 0,
+                bytes: links.iter().map(|l| l.planned_bytes).sum(),
+                bytes_done: 0,
+                plan_s: plan.completion_s * factor,
+                lower_bound_s: plan.lower_bound_s * factor,
+                deadlines_admitted: count(&plan, |d| matches!(d, Deadline::Admitted { .. })),
+                deadlines_infeasible: count(&plan, |d| matches!(d, Deadline::Infeasible { .. })),
+                links,
+            };
+        }
+        for (i, d) in plan.deadlines.iter().enumerate() {
+            if let (
+                Deadline::Infeasible {
+                    deadline_s,
+                    predicted_s,
+                },
+                Some(item),
+            ) = (d, g.items.get(i))
+            {
+                tracing::warn!(bucket = %item.bucket, key = %item.key, site = item.dest,
+                    deadline_s = deadline_s * factor, predicted_s = predicted_s * factor,
+                    "deadline cannot be met; planned best effort");
+            }
+        }
+        tracing::info!(
+            replicas = g.items.len(),
+            hops = plan.hops.len(),
+            plan_s = plan.completion_s * factor,
+            lower_bound_s = plan.lower_bound_s * factor,
+            undeliverable = plan.undeliverable.len(),
+            "replication round planned"
+        );
+        let out = exec::execute(self, g, plan, stop).await;
+        {
+            let mut avoid = self.avoid.lock().unwrap_or_else(|p| p.into_inner());
+            for s in &out.failed_sources {
+                avoid.add(*s);
+            }
+        }
+        let mut p = self.progress_mut();
+        p.active = false;
+        p.finished_ms = meridian_gateway::objects::now_ms();
+        Ok(Some(out.completed))
+    }
+}
+
+/// Which replication job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Mode {
+    /// The planner: multi-source, relays, priorities, deadlines.
+    #[default]
+    Planned,
+    /// The baseline the planner is measured against: each replica copied
+    /// from its ingest site over the direct route, first in first out.
+    Naive,
+}
+
+/// Starts the replication job of `mode` as a task of `tasks`.
+pub fn spawn(
+    mode: Mode,
+    (meta, data, policy): (Arc<MetaGroup>, Arc<DataPlane>, Arc<Policy>),
+    wake: Arc<Notify>,
+    concurrency: usize,
+    tasks: &mut tokio::task::JoinSet<()>,
+    stop: watch::Receiver<bool>,
+) -> Arc<dyn ReplicationJob> {
+    match mode {
+        Mode::Planned => {
+            let s = Scheduler::new(meta, data, policy, wake, concurrency);
+            tasks.spawn(s.clone().run(stop));
+            s
+        }
+        Mode::Naive => {
+            let r = crate::replicator::Replicator::naive(meta, data, wake, concurrency);
+            tasks.spawn(r.clone().run(stop));
+            r
+        }
+    }
+}
+
+fn count(plan: &meridian_placement::Plan, f: impl Fn(&Deadline) -> bool) -> u64 {
+    plan.deadlines.iter().filter(|d| f(d)).count() as u64
+}
+
+impl ReplicationJob for Scheduler {
+    fn stats(&self) -> &ReplicationStats {
+        &self.stats
+    }
+
+    fn waiting_retry(&self) -> u64 {
+        let p = self.progress_mut();
+        if p.active {
+            0
+        } else {
+            p.replicas.saturating_sub(p.replicas_done)
+        }
+    }
+
+    fn progress(&self) -> Option<RoundProgress> {
+        Some(self.progress_mut().clone())
+    }
+}
+
+impl Scheduler {
+    /// Replicas completed so far, across rounds.
+    pub fn completed(&self) -> u64 {
+        self.stats.completed.load(Ordering::Relaxed)
+    }
+}
