@@ -39,8 +39,19 @@ pub enum Which {
     Both,
 }
 
+/// The order objects arrive in (the naive job's FIFO follows it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Arrival {
+    /// The three experiments write at once, their files interleaved.
+    Interleaved,
+    /// Each experiment's run arrives whole, one after the other.
+    Bursts,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ReplicateArgs {
+    #[arg(long, value_enum, default_value_t = Arrival::Interleaved)]
+    pub arrival: Arrival,
     #[arg(long, value_enum, default_value_t = Which::Both)]
     pub topology: Which,
     /// Emulated bandwidth over declared (0.016: the 2 Gb/s link carries 4 MB/s).
@@ -114,9 +125,10 @@ struct Object {
     urgent: bool,
 }
 
-/// A few large objects first, then many small ones interleaved across the
-/// three experiments, then urgent JUNO files with a deadline.
-fn workload(volume: f64) -> Vec<Object> {
+/// A few large objects first, then many small ones across the three
+/// experiments (interleaved, or experiment after experiment), then urgent
+/// JUNO files with a deadline.
+fn workload(volume: f64, arrival: Arrival) -> Vec<Object> {
     let n = |k: f64| ((k * volume).round() as usize).max(1);
     let mut v = Vec::new();
     let large = [
@@ -134,19 +146,27 @@ fn workload(volume: f64) -> Vec<Object> {
             });
         }
     }
-    for _ in 0..n(64.0) {
-        for (e, s) in [
-            ("juno", "Jiangmen"),
-            ("lhaaso", "Daocheng"),
-            ("heps", "Beijing"),
-        ] {
-            v.push(Object {
-                experiment: e,
-                site: s,
-                size: 256 * KIB,
-                urgent: false,
-            });
+    let experiments = [
+        ("juno", "Jiangmen"),
+        ("lhaaso", "Daocheng"),
+        ("heps", "Beijing"),
+    ];
+    let mut small = Vec::new();
+    for i in 0..n(64.0) {
+        for (k, (e, s)) in experiments.iter().enumerate() {
+            small.push((k, i, *e, *s));
         }
+    }
+    if arrival == Arrival::Bursts {
+        small.sort_by_key(|(k, i, _, _)| (*k, *i));
+    }
+    for (_, _, e, s) in small {
+        v.push(Object {
+            experiment: e,
+            site: s,
+            size: 256 * KIB,
+            urgent: false,
+        });
     }
     for _ in 0..n(4.0) {
         v.push(Object {
@@ -232,6 +252,7 @@ pub async fn run(args: &ReplicateArgs) -> Result<Value> {
         "chunk_size": args.chunk_size,
         "concurrency": args.concurrency,
         "volume": args.volume,
+        "arrival": format!("{:?}", args.arrival).to_lowercase(),
         "topologies": out,
     }))
 }
@@ -281,7 +302,7 @@ async fn one_run(args: &ReplicateArgs, topo: &Topology, mode: Mode) -> Result<Ru
         .create_bucket(BUCKET, "bench", site("Beijing")?)
         .await?;
     let mut bytes_ingested = 0u64;
-    for (i, o) in workload(args.volume).into_iter().enumerate() {
+    for (i, o) in workload(args.volume, args.arrival).into_iter().enumerate() {
         let mut meta_pairs = HashMap::from([("experiment".to_string(), o.experiment.to_string())]);
         if o.urgent {
             meta_pairs.insert("urgency".into(), "high".into());
@@ -306,7 +327,9 @@ async fn one_run(args: &ReplicateArgs, topo: &Topology, mode: Mode) -> Result<Ru
     let work = transfer::pending_work(&meta, &data, &policy).await?;
     let factor = data.links().time_factor();
     let bound = lower_bound_s(&topo, &work) * factor;
-    let predicted = plan(&topo, &work)?.completion_s * factor;
+    let predicted_plan = plan(&topo, &work)?;
+    let predicted = predicted_plan.completion_s * factor;
+
     let replicas = work.transfers.len() as u64;
 
     let (stop_tx, stop_rx) = watch::channel(false);

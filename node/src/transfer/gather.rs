@@ -61,6 +61,7 @@ pub(crate) async fn gather(
     let reader = meta.reader();
     let now_ms = meridian_gateway::objects::now_ms();
     let local = data.local_sites();
+    let factor = data.links().time_factor();
     let mut items = Vec::new();
     let mut hashes: Vec<ChunkHash> = Vec::new();
     let mut index: HashMap<ChunkHash, usize> = HashMap::new();
@@ -110,11 +111,13 @@ pub(crate) async fn gather(
                             size: rec.size,
                         })
                     });
+                // Deadlines are wall-clock; plans are in the topology's
+                // bandwidths, which emulated links run slower.
                 let deadline_s = rule.within_s.map(|w| {
                     let due_ms = rec
                         .created_ms
                         .saturating_add((w as i64).saturating_mul(1000));
-                    due_ms.saturating_sub(now_ms) as f64 / 1000.0
+                    due_ms.saturating_sub(now_ms) as f64 / 1000.0 / factor
                 });
                 let mut chunks = Vec::with_capacity(rec.chunks.len());
                 let mut bytes = 0u64;
