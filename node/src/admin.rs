@@ -227,6 +227,23 @@ impl AdminService for AdminApi {
         }))
     }
 
+    async fn replication_status(
+        &self,
+        _req: Request<ReplicationStatusRequest>,
+    ) -> Result<Response<ReplicationReport>, Status> {
+        crate::report::replication(self).await.map(Response::new)
+    }
+
+    async fn policy_show(
+        &self,
+        _req: Request<PolicyShowRequest>,
+    ) -> Result<Response<PolicyReport>, Status> {
+        Ok(Response::new(crate::report::policy(
+            self.data.topology(),
+            &self.policy,
+        )))
+    }
+
     async fn meta_members(
         &self,
         _req: Request<MetaMembersRequest>,

@@ -24,6 +24,7 @@ pub mod metagroup;
 pub mod nodeconfig;
 pub mod remote;
 pub mod replicator;
+pub mod report;
 pub mod serve;
 pub mod size;
 pub mod transfer;

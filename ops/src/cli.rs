@@ -2,11 +2,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use meridian_proto::v1::admin_service_client::AdminServiceClient;
 use meridian_proto::v1::{
-    BucketsRequest, MetaAddLearnerRequest, MetaMembersRequest, MetaNodeRequest, StatRequest,
-    StatusRequest,
+    BucketsRequest, MetaAddLearnerRequest, MetaMembersRequest, MetaNodeRequest, PolicyShowRequest,
+    ReplicationStatusRequest, StatRequest, StatusRequest,
 };
 
-use crate::render;
+use crate::{render, render_replication};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -46,6 +46,29 @@ pub enum Command {
         #[command(subcommand)]
         command: MetaCommand,
     },
+    /// Replication backlog and progress.
+    Replication {
+        #[command(subcommand)]
+        command: ReplicationCommand,
+    },
+    /// The placement policy.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReplicationCommand {
+    /// Backlog, throughput and ETA per link; lag per site; the planner's
+    /// round against its lower bound.
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// The rules in force, in the order they are tried.
+    Show,
 }
 
 #[derive(Subcommand, Debug)]
@@ -115,6 +138,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 render::members_json(&m).to_string()
             } else {
                 render::members_table(&m)
+            }
+        }
+        Command::Replication {
+            command: ReplicationCommand::Status,
+        } => {
+            let r = client
+                .replication_status(ReplicationStatusRequest {})
+                .await
+                .map_err(render::status_error)?
+                .into_inner();
+            if cli.json {
+                render_replication::replication_json(&r).to_string()
+            } else {
+                render_replication::replication_table(&r)
+            }
+        }
+        Command::Policy {
+            command: PolicyCommand::Show,
+        } => {
+            let p = client
+                .policy_show(PolicyShowRequest {})
+                .await
+                .map_err(render::status_error)?
+                .into_inner();
+            if cli.json {
+                render_replication::policy_json(&p).to_string()
+            } else {
+                render_replication::policy_table(&p)
             }
         }
         Command::Object {

@@ -4,6 +4,7 @@ use clap::Parser;
 
 mod cli;
 mod render;
+mod render_replication;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();

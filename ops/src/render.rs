@@ -24,7 +24,7 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-fn bps(n: u64) -> String {
+pub(crate) fn bps(n: u64) -> String {
     if n >= 1_000_000_000 {
         format!("{:.1} Gb/s", n as f64 / 1e9)
     } else if n >= 1_000_000 {
@@ -35,7 +35,7 @@ fn bps(n: u64) -> String {
 }
 
 /// Left-aligned columns, widths from the widest cell.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

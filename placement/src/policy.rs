@@ -47,6 +47,9 @@ pub struct Rule {
 pub struct Policy {
     rules: Vec<Rule>,
     default: Rule,
+    /// The file it was read from, and its text, as given.
+    origin: String,
+    source: String,
 }
 
 #[derive(Deserialize)]
@@ -260,7 +263,12 @@ impl Policy {
             }
             rules.push(convert(r, format!("rule-{}", i + 1))?);
         }
-        Ok(Policy { rules, default })
+        Ok(Policy {
+            rules,
+            default,
+            origin: origin.to_string(),
+            source: text.to_string(),
+        })
     }
 
     /// The rule that governs an object: the first match, else the default.
@@ -277,6 +285,15 @@ impl Policy {
                         .all(|(k, v)| object.metadata.and_then(|m| m.get(k)) == Some(v))
             })
             .unwrap_or(&self.default)
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The policy file's text, as given.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// Every rule, the default last.
