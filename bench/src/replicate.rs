@@ -271,11 +271,14 @@ async fn one_run(args: &ReplicateArgs, topo: &Topology, mode: Mode) -> Result<Ru
     // Jiangmen uplink, so only a plan that puts them first meets it.
     let uplink_mbps = 2e9 * args.link_scale / 8e6;
     let within = ((4.0 * 4.0 * args.volume.max(1.0) / uplink_mbps).ceil() as u64).max(2);
-    let policy = Arc::new(Policy::from_toml(
-        &POLICY.replace("WITHIN", &format!("{within}s")),
-        "replicate policy",
-        &topo,
-    )?);
+    let policy = meridian_node::policy::PolicyHandle::new(
+        topo.clone(),
+        Policy::from_toml(
+            &POLICY.replace("WITHIN", &format!("{within}s")),
+            "replicate policy",
+            &topo,
+        )?,
+    );
     let meta = Arc::new(MetaGroup::single(&dir.path().join("meta"), "127.0.0.1:1".into()).await?);
     let data = Arc::new(DataPlane::open_local(
         topo.clone(),
@@ -324,7 +327,7 @@ async fn one_run(args: &ReplicateArgs, topo: &Topology, mode: Mode) -> Result<Ru
     }
 
     // The work as the planner sees it, before anything moves.
-    let work = transfer::pending_work(&meta, &data, &policy).await?;
+    let work = transfer::pending_work(&meta, &data, &policy.current(&meta.reader()).1).await?;
     let factor = data.links().time_factor();
     let bound = lower_bound_s(&topo, &work) * factor;
     let predicted_plan = plan(&topo, &work)?;

@@ -21,7 +21,9 @@ pub struct AdminApi {
     /// S3 endpoints this process serves, by site id.
     pub s3_endpoints: std::collections::BTreeMap<u32, String>,
     /// The placement policy in force, for `object explain`.
-    pub policy: Arc<meridian_placement::Policy>,
+    pub policy: Arc<crate::policy::PolicyHandle>,
+    /// Carries out policy changes and drains.
+    pub reconciler: Arc<crate::reconcile::Reconciler>,
 }
 
 impl AdminApi {
@@ -176,7 +178,7 @@ impl AdminService for AdminApi {
         };
         let p = meridian_placement::place(
             topo,
-            &self.policy,
+            &self.policy.current(&self.meta.reader()).1,
             &subject,
             ingest,
             &self.data.links().load(),
@@ -240,8 +242,33 @@ impl AdminService for AdminApi {
     ) -> Result<Response<PolicyReport>, Status> {
         Ok(Response::new(crate::report::policy(
             self.data.topology(),
-            &self.policy,
+            &self.policy.current(&self.meta.reader()).1,
         )))
+    }
+
+    async fn policy_apply(
+        &self,
+        req: Request<PolicyApplyRequest>,
+    ) -> Result<Response<PolicyChangeReport>, Status> {
+        let r = req.into_inner();
+        let origin = if r.origin.is_empty() {
+            "policy apply".to_string()
+        } else {
+            r.origin
+        };
+        crate::policy_admin::change(self, Some((r.text, origin)), None, r.dry_run)
+            .await
+            .map(Response::new)
+    }
+
+    async fn site_drain(
+        &self,
+        req: Request<SiteDrainRequest>,
+    ) -> Result<Response<PolicyChangeReport>, Status> {
+        let r = req.into_inner();
+        crate::policy_admin::change(self, None, Some((r.site, !r.undo)), r.dry_run)
+            .await
+            .map(Response::new)
     }
 
     async fn meta_members(

@@ -9,7 +9,9 @@ use meridian_gateway::objects::now_ms;
 use meridian_gateway::GatewayError;
 use meridian_meta::catalogue::{CatalogueReader, ListItem};
 use meridian_meta::{MetaError, OutcomeCode};
-use meridian_placement::{place, Policy, SiteId, Subject, Topology};
+use meridian_placement::{place, SiteId, Subject, Topology};
+
+use crate::policy::PolicyHandle;
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::*;
 use tokio::sync::Notify;
@@ -19,7 +21,7 @@ use crate::metagroup::MetaGroup;
 pub struct MetaCatalogue {
     meta: Arc<MetaGroup>,
     topology: Arc<Topology>,
-    policy: Arc<Policy>,
+    policy: Arc<PolicyHandle>,
     /// Woken when new pending replicas are committed.
     replication: Arc<Notify>,
     /// The links' queues, weighed by placement.
@@ -107,7 +109,7 @@ impl MetaCatalogue {
     pub fn new(
         meta: Arc<MetaGroup>,
         topology: Arc<Topology>,
-        policy: Arc<Policy>,
+        policy: Arc<PolicyHandle>,
         replication: Arc<Notify>,
         links: Arc<crate::links::Links>,
     ) -> Self {
@@ -144,7 +146,7 @@ impl MetaCatalogue {
         };
         let p = place(
             &self.topology,
-            &self.policy,
+            &self.policy.current(&self.meta.reader()).1,
             &subject,
             SiteId(record.ingest_site),
             &self.links.load(),

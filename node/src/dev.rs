@@ -23,7 +23,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let topology = Arc::new(cfg.topology.clone());
-    let policy = Arc::new(cfg.policy.clone());
+    let policy = crate::policy::PolicyHandle::new(topology.clone(), cfg.policy.clone());
 
     let meta = Arc::new(if cfg.meta_voters == 1 {
         MetaGroup::single(&cfg.data_dir.join("meta"), cfg.grpc_addr.to_string())
@@ -67,6 +67,9 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     };
 
     let mut tasks = tokio::task::JoinSet::new();
+    let reconciler =
+        crate::reconcile::Reconciler::new(meta.clone(), data.clone(), policy.clone(), wake.clone());
+    tasks.spawn(reconciler.clone().run(stop_rx.clone()));
     let replicator = crate::transfer::spawn(
         cfg.replication,
         (meta.clone(), data.clone(), policy.clone()),
@@ -100,6 +103,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             .zip(endpoints.iter().cloned())
             .collect(),
         policy: policy.clone(),
+        reconciler: reconciler.clone(),
     };
     crate::serve::spawn_grpc(
         &mut tasks,

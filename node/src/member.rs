@@ -39,7 +39,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let topology = Arc::new(cfg.topology.clone());
-    let policy = Arc::new(cfg.policy.clone());
+    let policy = crate::policy::PolicyHandle::new(topology.clone(), cfg.policy.clone());
 
     let grpc_listener = TcpListener::bind(cfg.grpc_addr)
         .await
@@ -92,6 +92,9 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         let _ = rx.wait_for(|v| *v).await;
     };
     let mut tasks = tokio::task::JoinSet::new();
+    let reconciler =
+        crate::reconcile::Reconciler::new(meta.clone(), data.clone(), policy.clone(), wake.clone());
+    tasks.spawn(reconciler.clone().run(stop_rx.clone()));
     let replicator = crate::transfer::spawn(
         crate::transfer::Mode::Planned,
         (meta.clone(), data.clone(), policy.clone()),
@@ -119,6 +122,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         replicator,
         s3_endpoints: endpoints.iter().map(|e| (cfg.site, e.clone())).collect(),
         policy: policy.clone(),
+        reconciler: reconciler.clone(),
     };
     crate::serve::spawn_grpc(
         &mut tasks,

@@ -114,6 +114,7 @@ pub(crate) async fn replication(admin: &AdminApi) -> Result<ReplicationReport, S
 pub(crate) fn policy(topo: &Topology, policy: &Policy) -> PolicyReport {
     PolicyReport {
         origin: policy.origin().to_string(),
+        drained: policy.drained().iter().map(|s| topo.name(*s)).collect(),
         source: policy.source().to_string(),
         rules: policy
             .rules()

@@ -18,7 +18,7 @@ use meridian_proto::v1::raft_service_server::RaftServiceServer;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use meridian_placement::{Policy, Topology};
+use meridian_placement::Topology;
 use tokio::sync::Notify;
 
 use crate::admin::AdminApi;
@@ -61,7 +61,7 @@ pub fn gateway(
     meta: Arc<MetaGroup>,
     data: Arc<DataPlane>,
     topology: Arc<Topology>,
-    policy: Arc<Policy>,
+    policy: Arc<crate::policy::PolicyHandle>,
     chunk_size: usize,
     wake: Arc<Notify>,
 ) -> Arc<Gateway> {

@@ -2,8 +2,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use meridian_proto::v1::admin_service_client::AdminServiceClient;
 use meridian_proto::v1::{
-    BucketsRequest, MetaAddLearnerRequest, MetaMembersRequest, MetaNodeRequest, PolicyShowRequest,
-    ReplicationStatusRequest, StatRequest, StatusRequest,
+    BucketsRequest, MetaAddLearnerRequest, MetaMembersRequest, MetaNodeRequest, PolicyApplyRequest,
+    PolicyShowRequest, ReplicationStatusRequest, SiteDrainRequest, StatRequest, StatusRequest,
 };
 
 use crate::{render, render_replication};
@@ -56,6 +56,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Sites.
+    Site {
+        #[command(subcommand)]
+        command: SiteCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -69,6 +74,26 @@ pub enum ReplicationCommand {
 pub enum PolicyCommand {
     /// The rules in force, in the order they are tried.
     Show,
+    /// Make FILE the policy of every node: copies first, then drops, never
+    /// below a rule's count. With --dry-run, only say what would change.
+    Apply {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SiteCommand {
+    /// Move every replica off site NAME (within policy); --undo lets it
+    /// take copies again.
+    Drain {
+        name: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        undo: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,6 +117,20 @@ pub enum ObjectCommand {
     Explain { bucket: String, key: String },
 }
 
+/// JSON for scripts, a table for people.
+fn show<T>(
+    json: bool,
+    v: &T,
+    as_json: fn(&T) -> serde_json::Value,
+    as_table: fn(&T) -> String,
+) -> String {
+    if json {
+        as_json(v).to_string()
+    } else {
+        as_table(v)
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut client = AdminServiceClient::connect(cli.endpoint.clone())
         .await
@@ -103,11 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(render::status_error)?
                 .into_inner();
-            if cli.json {
-                render::status_json(&s).to_string()
-            } else {
-                render::status_table(&s)
-            }
+            show(cli.json, &s, render::status_json, render::status_table)
         }
         Command::Buckets => {
             let b = client
@@ -115,11 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(render::status_error)?
                 .into_inner();
-            if cli.json {
-                render::buckets_json(&b).to_string()
-            } else {
-                render::buckets_table(&b)
-            }
+            show(cli.json, &b, render::buckets_json, render::buckets_table)
         }
         Command::Meta { command } => {
             let m = match command {
@@ -134,11 +165,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             .map_err(render::status_error)?
             .into_inner();
-            if cli.json {
-                render::members_json(&m).to_string()
-            } else {
-                render::members_table(&m)
-            }
+            show(cli.json, &m, render::members_json, render::members_table)
         }
         Command::Replication {
             command: ReplicationCommand::Status,
@@ -148,11 +175,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(render::status_error)?
                 .into_inner();
-            if cli.json {
-                render_replication::replication_json(&r).to_string()
-            } else {
-                render_replication::replication_table(&r)
-            }
+            show(
+                cli.json,
+                &r,
+                render_replication::replication_json,
+                render_replication::replication_table,
+            )
         }
         Command::Policy {
             command: PolicyCommand::Show,
@@ -162,11 +190,57 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(render::status_error)?
                 .into_inner();
-            if cli.json {
-                render_replication::policy_json(&p).to_string()
-            } else {
-                render_replication::policy_table(&p)
-            }
+            show(
+                cli.json,
+                &p,
+                render_replication::policy_json,
+                render_replication::policy_table,
+            )
+        }
+        Command::Policy {
+            command: PolicyCommand::Apply { file, dry_run },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let r = client
+                .policy_apply(PolicyApplyRequest {
+                    text,
+                    origin: file.display().to_string(),
+                    dry_run,
+                })
+                .await
+                .map_err(render::status_error)?
+                .into_inner();
+            show(
+                cli.json,
+                &r,
+                render_replication::change_json,
+                render_replication::change_table,
+            )
+        }
+        Command::Site {
+            command:
+                SiteCommand::Drain {
+                    name,
+                    dry_run,
+                    undo,
+                },
+        } => {
+            let r = client
+                .site_drain(SiteDrainRequest {
+                    site: name,
+                    dry_run,
+                    undo,
+                })
+                .await
+                .map_err(render::status_error)?
+                .into_inner();
+            show(
+                cli.json,
+                &r,
+                render_replication::change_json,
+                render_replication::change_table,
+            )
         }
         Command::Object {
             command: ObjectCommand::Stat { bucket, key },
@@ -180,11 +254,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(render::status_error)?
                 .into_inner();
-            if cli.json {
-                render::object_json(&o).to_string()
-            } else {
-                render::object_table(&o)
-            }
+            show(cli.json, &o, render::object_json, render::object_table)
         }
         Command::Object {
             command: ObjectCommand::Explain { bucket, key },
@@ -198,11 +268,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(render::status_error)?
                 .into_inner();
-            if cli.json {
-                render::explain_json(&e).to_string()
-            } else {
-                render::explain_table(&e)
-            }
+            show(cli.json, &e, render::explain_json, render::explain_table)
         }
     };
     println!("{out}");

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use meridian_proto::v1::{PolicyReport, ReplicationReport};
+use meridian_proto::v1::{PolicyChangeReport, PolicyReport, ReplicationReport};
 use serde_json::{json, Value};
 
 use crate::render::{bps, human_bytes, table};
@@ -136,6 +136,7 @@ pub fn replication_table(r: &ReplicationReport) -> String {
 pub fn policy_json(p: &PolicyReport) -> Value {
     json!({
         "origin": p.origin,
+        "drained": p.drained,
         "rules": p.rules.iter().map(|r| json!({
             "name": r.name, "matches": r.matches, "copies": r.copies, "ack": r.ack,
             "priority": r.priority, "within_s": r.within_s, "lifetime_s": r.lifetime_s,
@@ -175,13 +176,108 @@ pub fn policy_table(p: &PolicyReport) -> String {
         })
         .collect();
     format!(
-        "policy from {} (first matching rule wins)\n\n{}",
+        "policy from {} (first matching rule wins){}\n\n{}",
         p.origin,
+        if p.drained.is_empty() {
+            String::new()
+        } else {
+            format!("; draining {}", p.drained.join(", "))
+        },
         table(
             &["RULE", "MATCHES", "COPIES", "ACK", "PRIO", "WITHIN", "LIFETIME", "SITES", "PREFER"],
             &rows
         )
     )
+}
+
+pub fn change_json(r: &PolicyChangeReport) -> Value {
+    json!({
+        "applied": r.applied, "policy_version": r.policy_version,
+        "objects_scanned": r.objects_scanned, "truncated": r.truncated,
+        "objects_to_copy": r.objects_to_copy, "bytes_to_copy": r.bytes_to_copy,
+        "objects_to_drop": r.objects_to_drop, "bytes_to_drop": r.bytes_to_drop,
+        "blocked": r.blocked, "eta_s": r.eta_s, "lower_bound_s": r.lower_bound_s,
+        "drained": r.drained,
+        "sites": r.sites.iter().map(|s| json!({
+            "site": s.site, "copies_in": s.copies_in, "bytes_in": s.bytes_in,
+            "dropped": s.dropped, "bytes_dropped": s.bytes_dropped,
+        })).collect::<Vec<_>>(),
+        "links": r.links.iter().map(|l| json!({
+            "from": l.from, "to": l.to, "bytes": l.bytes, "busy_s": l.busy_s,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn change_table(r: &PolicyChangeReport) -> String {
+    let mut out = format!(
+        "{}: {} object(s) scanned{}
+  copy {} object(s), {}; then drop {} replica set(s), {}
+  ETA {} (lower bound {}){}{}
+\n",
+        if r.applied {
+            format!("applied (policy version {})", r.policy_version)
+        } else {
+            "dry run, nothing changed".to_string()
+        },
+        r.objects_scanned,
+        if r.truncated {
+            " (stopped at the scan limit)"
+        } else {
+            ""
+        },
+        r.objects_to_copy,
+        human_bytes(r.bytes_to_copy),
+        r.objects_to_drop,
+        human_bytes(r.bytes_to_drop),
+        secs(r.eta_s),
+        secs(r.lower_bound_s),
+        if r.blocked > 0 {
+            format!(
+                "\n  {} object(s) cannot meet their rule and keep their replicas",
+                r.blocked
+            )
+        } else {
+            String::new()
+        },
+        if r.drained.is_empty() {
+            String::new()
+        } else {
+            format!("\n  draining: {}", r.drained.join(", "))
+        },
+    );
+    let sites: Vec<Vec<String>> = r
+        .sites
+        .iter()
+        .map(|s| {
+            vec![
+                s.site.clone(),
+                s.copies_in.to_string(),
+                human_bytes(s.bytes_in),
+                s.dropped.to_string(),
+                human_bytes(s.bytes_dropped),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["SITE", "COPIES IN", "BYTES IN", "DROPPED", "BYTES DROPPED"],
+        &sites,
+    ));
+    if !r.links.is_empty() {
+        out.push_str("\n\n");
+        let links: Vec<Vec<String>> = r
+            .links
+            .iter()
+            .map(|l| {
+                vec![
+                    format!("{} -> {}", l.from, l.to),
+                    human_bytes(l.bytes),
+                    secs(l.busy_s),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["LINK", "BYTES", "BUSY FOR"], &links));
+    }
+    out
 }
 
 #[cfg(test)]

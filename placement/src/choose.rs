@@ -91,7 +91,10 @@ pub fn place(
         "{}: ingest site, holds the first copy",
         topo.name(ingest)
     )];
-    let allowed = |s: SiteId| rule.sites.as_ref().is_none_or(|(_, set)| set.contains(&s));
+    let allowed = |s: SiteId| {
+        !policy.drained().contains(&s)
+            && rule.sites.as_ref().is_none_or(|(_, set)| set.contains(&s))
+    };
     let room = |s: SiteId| load.free(topo, s) >= object.size;
     let mut push = |s: SiteId, why: String, sites: &mut Vec<SiteId>| {
         if sites.len() < want && !sites.contains(&s) && topo.site(s).is_some() && allowed(s) {

@@ -11,6 +11,7 @@ mod expr;
 mod flow;
 mod plan;
 mod policy;
+mod reconcile;
 mod timeline;
 mod topology;
 
@@ -21,4 +22,5 @@ pub use expr::{ExprError, SiteExpr};
 pub use flow::max_flow_bps;
 pub use plan::{link_finish_s, plan, Deadline, Hop, Plan, Transfer, Work, WorkError};
 pub use policy::{Policy, Rule, DEFAULT_PRIORITY, MAX_PRIORITY};
+pub use reconcile::{reconcile, Change, Held};
 pub use topology::{Link, LinkId, Route, Site, SiteId, Topology};

@@ -50,6 +50,8 @@ pub struct Policy {
     /// The file it was read from, and its text, as given.
     origin: String,
     source: String,
+    /// Sites being drained: no rule places a copy there.
+    drained: std::collections::BTreeSet<SiteId>,
 }
 
 #[derive(Deserialize)]
@@ -268,6 +270,7 @@ impl Policy {
             default,
             origin: origin.to_string(),
             source: text.to_string(),
+            drained: Default::default(),
         })
     }
 
@@ -285,6 +288,27 @@ impl Policy {
                         .all(|(k, v)| object.metadata.and_then(|m| m.get(k)) == Some(v))
             })
             .unwrap_or(&self.default)
+    }
+
+    /// The same policy with everything moved off `drained` (the ingest
+    /// copy included, once it has been copied elsewhere).
+    pub fn with_drained(mut self, drained: std::collections::BTreeSet<SiteId>) -> Self {
+        self.drained = drained;
+        self
+    }
+
+    pub fn drained(&self) -> &std::collections::BTreeSet<SiteId> {
+        &self.drained
+    }
+
+    /// Whether `rule` lets a copy of an object born at `ingest` live at `site`.
+    pub fn keeps(&self, rule: &Rule, ingest: SiteId, site: SiteId) -> bool {
+        !self.drained.contains(&site)
+            && (site == ingest
+                || rule
+                    .sites
+                    .as_ref()
+                    .is_none_or(|(_, set)| set.contains(&site)))
     }
 
     pub fn origin(&self) -> &str {

@@ -13,7 +13,7 @@ use super::txn::Txn;
 use crate::types::{Outcome, OutcomeCode};
 use crate::MetaError;
 
-fn reject(code: OutcomeCode, message: impl Into<String>) -> Outcome {
+pub(super) fn reject(code: OutcomeCode, message: impl Into<String>) -> Outcome {
     Outcome::Rejected {
         code,
         message: message.into(),
@@ -27,11 +27,16 @@ pub(crate) fn decode<M: Message + Default>(key: &[u8], bytes: &[u8]) -> Result<M
     })
 }
 
-fn get<M: Message + Default>(txn: &Txn<'_>, key: &[u8]) -> Result<Option<M>, MetaError> {
+pub(super) fn get<M: Message + Default>(txn: &Txn<'_>, key: &[u8]) -> Result<Option<M>, MetaError> {
     txn.get(key)?.map(|v| decode(key, &v)).transpose()
 }
 
-fn bump(txn: &mut Txn<'_>, key: Vec<u8>, objects: i64, bytes: i64) -> Result<(), MetaError> {
+pub(super) fn bump(
+    txn: &mut Txn<'_>,
+    key: Vec<u8>,
+    objects: i64,
+    bytes: i64,
+) -> Result<(), MetaError> {
     let mut c: Counter = get(txn, &key)?.unwrap_or_default();
     c.objects = c.objects.saturating_add_signed(objects);
     c.bytes = c.bytes.saturating_add_signed(bytes);
@@ -45,7 +50,7 @@ fn is_pending(state: i32) -> bool {
 
 /// Adds (sign = 1) or removes (sign = -1) what a replica contributes to
 /// counters and to the pending index.
-fn replica_effects(
+pub(super) fn replica_effects(
     txn: &mut Txn<'_>,
     bucket_id: u64,
     key: &str,
@@ -111,7 +116,25 @@ fn insert_object(
     Ok(())
 }
 
-fn bucket(txn: &Txn<'_>, name: &str) -> Result<Option<BucketRecord>, MetaError> {
+/// The bucket, the object's key and its record, if the object still holds
+/// `version_id`; `None`: the command is stale.
+pub(super) fn versioned(
+    txn: &Txn<'_>,
+    bucket_name: &str,
+    key: &str,
+    version_id: &str,
+) -> Result<Option<(BucketRecord, Vec<u8>, ObjectRecord)>, MetaError> {
+    let Some(b) = bucket(txn, bucket_name)? else {
+        return Ok(None);
+    };
+    let k = keys::object(b.id, key);
+    match get::<ObjectRecord>(txn, &k)? {
+        Some(rec) if rec.version_id == version_id => Ok(Some((b, k, rec))),
+        _ => Ok(None),
+    }
+}
+
+pub(super) fn bucket(txn: &Txn<'_>, name: &str) -> Result<Option<BucketRecord>, MetaError> {
     get(txn, &keys::bucket(name))
 }
 
@@ -221,16 +244,9 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             Ok(Outcome::Done)
         }
         Op::SetReplicaState(c) => {
-            let Some(b) = bucket(txn, &c.bucket)? else {
+            let Some((b, k, mut rec)) = versioned(txn, &c.bucket, &c.key, &c.version_id)? else {
                 return Ok(Outcome::Stale);
             };
-            let k = keys::object(b.id, &c.key);
-            let Some(mut rec) = get::<ObjectRecord>(txn, &k)? else {
-                return Ok(Outcome::Stale);
-            };
-            if rec.version_id != c.version_id {
-                return Ok(Outcome::Stale);
-            }
             let Ok(to) = ReplicaState::try_from(c.state) else {
                 return Ok(reject(
                     OutcomeCode::Invalid,
@@ -305,6 +321,8 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             insert_object(txn, b.id, &u.key, rec)?;
             Ok(Outcome::Done)
         }
+        Op::SetPolicy(c) => super::placement_ops::set_policy(txn, c),
+        Op::SetPlacement(c) => super::placement_ops::set_placement(txn, c),
         Op::AbortUpload(c) => {
             let Some(u) =
                 get::<meridian_proto::v1::MultipartUpload>(txn, &keys::upload(&c.upload_id))?

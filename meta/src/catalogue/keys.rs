@@ -19,6 +19,7 @@
 //! | `N` | `bucket`                              | next bucket id   |
 //! | `D` | request id                            | Outcome (JSON)   |
 //! | `E` | log index (u64), request id           | (empty): expiry  |
+//! | `S` | `policy`                              | PolicyRecord     |
 
 pub const BUCKET: u8 = b'B';
 pub const BUCKET_ID: u8 = b'I';
@@ -31,6 +32,7 @@ pub const COUNTER: u8 = b'C';
 pub const SEQUENCE: u8 = b'N';
 pub const REQUEST: u8 = b'D';
 pub const REQUEST_EXPIRY: u8 = b'E';
+pub const SETTING: u8 = b'S';
 
 pub fn bucket(name: &str) -> Vec<u8> {
     tagged(BUCKET, name.as_bytes())
@@ -116,6 +118,11 @@ pub fn bucket_counter(bucket_id: u64) -> Vec<u8> {
     let mut k = vec![COUNTER, b'b'];
     k.extend_from_slice(&bucket_id.to_be_bytes());
     k
+}
+
+/// The placement policy set by `policy apply`.
+pub fn policy() -> Vec<u8> {
+    tagged(SETTING, b"policy")
 }
 
 pub fn next_bucket_id() -> Vec<u8> {

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod dedupe;
 pub mod keys;
+mod placement_ops;
 pub mod read;
 pub(crate) mod txn;
 

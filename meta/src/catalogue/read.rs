@@ -107,6 +107,11 @@ impl CatalogueReader {
     }
 
     /// Every bucket, by name. Buckets are few (thousands), unlike objects.
+    /// The policy set by `policy apply`, if any.
+    pub fn policy(&self) -> Result<Option<meridian_proto::v1::PolicyRecord>, MetaError> {
+        self.get(&keys::policy())
+    }
+
     pub fn buckets(&self) -> Result<Vec<BucketRecord>, MetaError> {
         let prefix = [keys::BUCKET];
         let mut out = Vec::new();

@@ -20,11 +20,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meridian_placement::{Deadline, Policy};
+use meridian_placement::Deadline;
 use tokio::sync::{watch, Notify};
 
 use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
+use crate::policy::PolicyHandle;
 use crate::replicator::{ReplicationJob, ReplicationStats};
 
 /// Replicas planned together in one round.
@@ -66,7 +67,7 @@ pub struct RoundProgress {
 pub struct Scheduler {
     meta: Arc<MetaGroup>,
     data: Arc<DataPlane>,
-    policy: Arc<Policy>,
+    policy: Arc<PolicyHandle>,
     wake: Arc<Notify>,
     /// Hops in flight per link.
     per_link: usize,
@@ -79,7 +80,7 @@ impl Scheduler {
     pub fn new(
         meta: Arc<MetaGroup>,
         data: Arc<DataPlane>,
-        policy: Arc<Policy>,
+        policy: Arc<PolicyHandle>,
         wake: Arc<Notify>,
         per_link: usize,
     ) -> Arc<Self> {
@@ -166,9 +167,15 @@ impl Scheduler {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .current();
-        let g = gather::gather(&self.meta, &self.data, &self.policy, &avoid, ROUND_LIMIT)
-            .await
-            .map_err(|e| e.to_string())?;
+        let g = gather::gather(
+            &self.meta,
+            &self.data,
+            &self.policy.current(&self.meta.reader()).1,
+            &avoid,
+            ROUND_LIMIT,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         if g.items.is_empty() {
             return Ok(None);
         }
@@ -251,7 +258,7 @@ pub enum Mode {
 /// Starts the replication job of `mode` as a task of `tasks`.
 pub fn spawn(
     mode: Mode,
-    (meta, data, policy): (Arc<MetaGroup>, Arc<DataPlane>, Arc<Policy>),
+    (meta, data, policy): (Arc<MetaGroup>, Arc<DataPlane>, Arc<PolicyHandle>),
     wake: Arc<Notify>,
     concurrency: usize,
     tasks: &mut tokio::task::JoinSet<()>,

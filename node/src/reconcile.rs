@@ -1,0 +1,364 @@
+//! Bringing existing objects in line with the policy after `policy apply`
+//! or `site drain`: the previewed change ([`preview`]) and the job that
+//! carries it out ([`Reconciler`]), which runs on the metadata leader.
+//!
+//! The job walks the catalogue object by object. For each it asks
+//! `meridian_placement::reconcile` what to add and what to drop; it commits
+//! the additions as pending replicas (the replication job copies and
+//! verifies them), and drops a replica only in a later pass, once the
+//! replicas that stay are complete and as many as the rule asks. The state
+//! machine refuses any drop that would leave fewer complete replicas than
+//! that count, so a race cannot break the rule either.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use meridian_gateway::backend::ChunkHash;
+use meridian_meta::catalogue::{CatalogueReader, ListItem};
+use meridian_meta::MetaError;
+use meridian_placement::{reconcile, Change, Held, Policy, SiteId, Subject, Transfer, Work};
+use meridian_proto::v1::command::Op;
+use meridian_proto::v1::{
+    LinkChange, ObjectRecord, PolicyChangeReport, ReplicaState, SetPlacementCmd, SiteChange,
+};
+use tokio::sync::{watch, Notify};
+
+use crate::data::DataPlane;
+use crate::metagroup::MetaGroup;
+use crate::policy::PolicyHandle;
+
+/// Objects read per catalogue page.
+const PAGE: usize = 1000;
+/// Objects a preview looks at before it stops and says so.
+pub const PREVIEW_LIMIT: u64 = 1_000_000;
+/// Pause between passes while copies are still on their way.
+const WAITING_PASS: Duration = Duration::from_secs(1);
+const IDLE_PASS: Duration = Duration::from_secs(10);
+
+/// Calls `f` for every object of every bucket, in catalogue order, until it
+/// returns false or `limit` objects have been seen. Returns how many were.
+fn each_object(
+    reader: &CatalogueReader,
+    limit: u64,
+    mut f: impl FnMut(&str, &str, &ObjectRecord) -> Result<bool, MetaError>,
+) -> Result<(u64, bool), MetaError> {
+    let mut seen = 0u64;
+    for b in reader.buckets()? {
+        let mut after: Option<String> = None;
+        loop {
+            let page = reader.list(b.id, "", None, after.as_deref(), PAGE)?;
+            for item in &page.items {
+                if let ListItem::Object { key, record } = item {
+                    if seen >= limit {
+                        return Ok((seen, true));
+                    }
+                    seen += 1;
+                    if !f(&b.name, key, record)? {
+                        return Ok((seen, true));
+                    }
+                    after = Some(key.clone());
+                }
+            }
+            if !page.truncated {
+                break;
+            }
+        }
+    }
+    Ok((seen, false))
+}
+
+fn change_for(
+    policy: &Policy,
+    topo: &meridian_placement::Topology,
+    bucket: &str,
+    key: &str,
+    rec: &ObjectRecord,
+) -> Change {
+    let held: Vec<Held> = rec
+        .replicas
+        .iter()
+        .map(|r| Held {
+            site: SiteId(r.site),
+            complete: r.state == ReplicaState::Complete as i32,
+        })
+        .collect();
+    let subject = Subject {
+        bucket,
+        key,
+        metadata: Some(&rec.user_meta),
+        size: rec.size,
+    };
+    reconcile(topo, policy, &subject, SiteId(rec.ingest_site), &held)
+}
+
+/// What applying `policy` would change, with the plan for the copies.
+pub fn preview(
+    reader: &CatalogueReader,
+    data: &DataPlane,
+    policy: &Policy,
+    limit: u64,
+) -> Result<PolicyChangeReport, MetaError> {
+    let topo = data.topology().clone();
+    let mut r = PolicyChangeReport::default();
+    let mut sites: BTreeMap<u32, SiteChange> = BTreeMap::new();
+    let mut chunk_index: HashMap<ChunkHash, usize> = HashMap::new();
+    let mut work = Work {
+        chunk_sizes: Vec::new(),
+        holders: Vec::new(),
+        transfers: Vec::new(),
+        relays: None,
+        link_busy_s: Vec::new(),
+    };
+    let (seen, truncated) = each_object(reader, limit, |bucket, key, rec| {
+        let c = change_for(policy, &topo, bucket, key, rec);
+        if c.blocked {
+            r.blocked += 1;
+        }
+        let drops: Vec<SiteId> = c.drop.iter().chain(&c.drop_later).copied().collect();
+        if !c.add.is_empty() {
+            r.objects_to_copy += 1;
+            r.bytes_to_copy += rec.size * c.add.len() as u64;
+        }
+        if !drops.is_empty() {
+            r.objects_to_drop += 1;
+            r.bytes_to_drop += rec.size * drops.len() as u64;
+        }
+        for s in &c.add {
+            let e = sites.entry(s.0).or_default();
+            e.copies_in += 1;
+            e.bytes_in += rec.size;
+        }
+        for s in &drops {
+            let e = sites.entry(s.0).or_default();
+            e.dropped += 1;
+            e.bytes_dropped += rec.size;
+        }
+        if !c.add.is_empty() {
+            let complete: BTreeSet<SiteId> = rec
+                .replicas
+                .iter()
+                .filter(|x| x.state == ReplicaState::Complete as i32)
+                .map(|x| SiteId(x.site))
+                .collect();
+            let mut chunks = Vec::new();
+            for ch in &rec.chunks {
+                let Ok(hash) = <ChunkHash>::try_from(ch.hash.as_slice()) else {
+                    continue;
+                };
+                let i = *chunk_index.entry(hash).or_insert_with(|| {
+                    work.chunk_sizes.push(u64::from(ch.size));
+                    work.holders.push(BTreeSet::new());
+                    work.chunk_sizes.len() - 1
+                });
+                work.holders[i].extend(complete.iter().copied());
+                chunks.push(i);
+            }
+            for s in &c.add {
+                work.transfers.push(Transfer {
+                    dest: *s,
+                    chunks: chunks.clone(),
+                    priority: meridian_placement::DEFAULT_PRIORITY,
+                    deadline_s: None,
+                });
+            }
+        }
+        Ok(true)
+    })?;
+    r.objects_scanned = seen;
+    r.truncated = truncated;
+    r.sites = sites
+        .into_iter()
+        .map(|(s, mut c)| {
+            c.site = topo.name(SiteId(s));
+            c
+        })
+        .collect();
+    if !work.transfers.is_empty() {
+        let factor = data.links().time_factor();
+        if let Ok(plan) = meridian_placement::plan(&topo, &work) {
+            let mut links: BTreeMap<usize, (u64, f64)> = BTreeMap::new();
+            for h in &plan.hops {
+                let e = links.entry(h.link.0).or_default();
+                e.0 += work.chunk_sizes[h.chunk];
+                e.1 = e.1.max(h.end_s * factor);
+            }
+            r.links = links
+                .into_iter()
+                .filter_map(|(l, (bytes, busy_s))| {
+                    let link = topo.links().get(l)?;
+                    Some(LinkChange {
+                        from: topo.name(link.from),
+                        to: topo.name(link.to),
+                        bytes,
+                        busy_s,
+                    })
+                })
+                .collect();
+            r.eta_s = plan.completion_s * factor;
+            r.lower_bound_s = plan.lower_bound_s * factor;
+        }
+    }
+    r.drained = policy.drained().iter().map(|s| topo.name(*s)).collect();
+    Ok(r)
+}
+
+/// How the current pass is going.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileProgress {
+    pub policy_version: u64,
+    pub passes: u64,
+    pub active: bool,
+    pub scanned: u64,
+    pub added: u64,
+    pub dropped: u64,
+    /// Objects whose drops wait for their new copies.
+    pub waiting: u64,
+    pub blocked: u64,
+}
+
+pub struct Reconciler {
+    meta: Arc<MetaGroup>,
+    data: Arc<DataPlane>,
+    policy: Arc<PolicyHandle>,
+    /// Wakes the replication job when copies are added.
+    replication: Arc<Notify>,
+    kick: Notify,
+    progress: Mutex<ReconcileProgress>,
+}
+
+impl Reconciler {
+    pub fn new(
+        meta: Arc<MetaGroup>,
+        data: Arc<DataPlane>,
+        policy: Arc<PolicyHandle>,
+        replication: Arc<Notify>,
+    ) -> Arc<Self> {
+        Arc::new(Reconciler {
+            meta,
+            data,
+            policy,
+            replication,
+            kick: Notify::new(),
+            progress: Mutex::new(ReconcileProgress::default()),
+        })
+    }
+
+    /// Starts a pass now (after a policy change).
+    pub fn kick(&self) {
+        self.kick.notify_one();
+    }
+
+    pub fn progress(&self) -> ReconcileProgress {
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn leads(&self) -> bool {
+        let s = self.meta.status();
+        s.leader == Some(s.node_id)
+    }
+
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        // The file's policy placed every object written under it: nothing
+        // to reconcile until a change is applied.
+        let mut done_version = 0u64;
+        let mut waiting = 0u64;
+        let mut kicked = false;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let (version, policy) = self.policy.current(&self.meta.reader());
+            if (version != done_version || waiting > 0 || kicked) && self.leads() {
+                match self.pass(version, &policy).await {
+                    Ok(w) => {
+                        waiting = w;
+                        done_version = version;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reconcile pass failed; retrying"),
+                }
+            }
+            let pause = if waiting > 0 { WAITING_PASS } else { IDLE_PASS };
+            kicked = tokio::select! {
+                _ = self.kick.notified() => true,
+                _ = tokio::time::sleep(pause) => false,
+                _ = shutdown.changed() => false,
+            };
+        }
+    }
+
+    /// One walk over the catalogue; returns the objects still waiting.
+    async fn pass(&self, version: u64, policy: &Policy) -> Result<u64, MetaError> {
+        let topo = self.data.topology().clone();
+        let reader = self.meta.reader();
+        let mut todo: Vec<(String, String, String, Change)> = Vec::new();
+        let mut p = ReconcileProgress {
+            policy_version: version,
+            active: true,
+            ..self.progress()
+        };
+        p.passes += 1;
+        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = p.clone();
+        let mut waiting = 0;
+        let mut blocked = 0;
+        let (scanned, _) = each_object(&reader, u64::MAX, |bucket, key, rec| {
+            let c = change_for(policy, &topo, bucket, key, rec);
+            if !c.drop_later.is_empty() {
+                waiting += 1;
+            }
+            if c.blocked {
+                blocked += 1;
+            }
+            if !c.is_empty() {
+                todo.push((
+                    bucket.to_string(),
+                    key.to_string(),
+                    rec.version_id.clone(),
+                    c,
+                ));
+            }
+            Ok(true)
+        })?;
+        let (mut added, mut dropped) = (0, 0);
+        for (bucket, key, version_id, c) in todo {
+            let cmd = meridian_meta::command(Op::SetPlacement(SetPlacementCmd {
+                bucket,
+                key,
+                version_id,
+                rule: c.rule.clone(),
+                add: c.add.iter().map(|s| s.0).collect(),
+                drop: c.drop.iter().map(|s| s.0).collect(),
+                min_complete: c.min_complete,
+            }));
+            match self.meta.write_one(cmd).await {
+                Ok(meridian_meta::Outcome::Done) => {
+                    added += c.add.len() as u64;
+                    dropped += c.drop.len() as u64;
+                    if !c.add.is_empty() {
+                        waiting += 1;
+                    }
+                }
+                Ok(meridian_meta::Outcome::Stale) => {}
+                Ok(other) => {
+                    tracing::warn!(outcome = ?other, "placement change refused; next pass looks again");
+                    waiting += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if added > 0 {
+            self.replication.notify_one();
+        }
+        let mut g = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        g.active = false;
+        g.scanned = scanned;
+        g.added += added;
+        g.dropped += dropped;
+        g.waiting = waiting;
+        g.blocked = blocked;
+        Ok(waiting)
+    }
+}
