@@ -457,3 +457,104 @@ async fn concurrent_readers_see_every_write_acknowledged_before_them() {
     }
     n.shutdown().await.expect("shutdown");
 }
+
+fn set_placement(key: &str, version: &str, add: &[u32], drop: &[u32], min: u32) -> Command {
+    cmd(Op::SetPlacement(SetPlacementCmd {
+        bucket: "data".into(),
+        key: key.into(),
+        version_id: version.into(),
+        rule: "moved".into(),
+        add: add.to_vec(),
+        drop: drop.to_vec(),
+        min_complete: min,
+    }))
+}
+
+#[tokio::test]
+async fn placement_changes_never_leave_fewer_complete_replicas_than_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    n.write_one(create_bucket("data")).await.expect("create");
+    let rec = record(
+        100,
+        "v1",
+        &[(1, ReplicaState::Complete), (2, ReplicaState::Complete)],
+    );
+    n.write_one(put("data", "k", rec)).await.expect("put");
+    let r = n.reader();
+
+    // Add site 3 and drop site 2 at once: only site 1 would stay complete.
+    let refused = n.write_one(set_placement("k", "v1", &[3], &[2], 2)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(MetaError::Rejected {
+                code: OutcomeCode::Invalid,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    // Nothing changed.
+    let b = r.buckets().expect("buckets")[0].id;
+    let held = r.object(b, "k").expect("read").expect("object");
+    assert_eq!(held.replicas.len(), 2);
+    assert_eq!(r.pending_counter(3).expect("counter").objects, 0);
+
+    // Copy first: site 3 pending, in the index and the counters.
+    n.write_one(set_placement("k", "v1", &[3], &[], 2))
+        .await
+        .expect("add");
+    assert_eq!(r.pending(3, None, 10).expect("pending").len(), 1);
+    assert_eq!(r.pending_counter(3).expect("counter").bytes, 100);
+    n.write_one(cmd(Op::SetReplicaState(SetReplicaStateCmd {
+        bucket: "data".into(),
+        key: "k".into(),
+        version_id: "v1".into(),
+        site: 3,
+        state: ReplicaState::Complete as i32,
+        now_ms: 2,
+    })))
+    .await
+    .expect("complete");
+    // Then drop: two complete replicas remain.
+    n.write_one(set_placement("k", "v1", &[], &[2], 2))
+        .await
+        .expect("drop");
+    let held = r.object(b, "k").expect("read").expect("object");
+    let sites: Vec<u32> = held.replicas.iter().map(|x| x.site).collect();
+    assert_eq!(sites, vec![1, 3]);
+    assert_eq!(held.policy, "moved");
+    assert_eq!(r.site_counter(2).expect("counter").objects, 0);
+    assert_eq!(r.site_counter(3).expect("counter").objects, 1);
+    // A stale version changes nothing.
+    let stale = n
+        .write_one(set_placement("k", "v0", &[2], &[], 1))
+        .await
+        .expect("stale is not an error");
+    assert_eq!(stale, meridian_meta::Outcome::Stale);
+    n.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn an_applied_policy_is_versioned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    assert!(n.reader().policy().expect("read").is_none());
+    for text in ["[default]\ncopies = 2\n", "[default]\ncopies = 3\n"] {
+        n.write_one(cmd(Op::SetPolicy(SetPolicyCmd {
+            text: text.into(),
+            origin: "p.toml".into(),
+            drained: vec![4],
+            now_ms: 1,
+        })))
+        .await
+        .expect("set");
+    }
+    let p = n.reader().policy().expect("read").expect("policy");
+    assert_eq!(
+        (p.version, p.text.as_str(), p.drained.as_slice()),
+        (2, "[default]\ncopies = 3\n", &[4u32][..])
+    );
+    n.shutdown().await.expect("shutdown");
+}
