@@ -105,7 +105,60 @@ fn cmd(op: Op) -> Command {
     meridian_meta::command(op)
 }
 
+/// Longest a write waits for its rule's `ack` copies.
+const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 impl MetaCatalogue {
+    /// Returns once the object has as many complete copies as its rule's
+    /// `ack` (at once for the usual ack = 1), or it was overwritten. Past
+    /// [`ACK_TIMEOUT`] the client gets 503: the object is stored and its
+    /// copies go on, but the acknowledgement it asked for cannot be given.
+    async fn wait_for_ack(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+    ) -> Result<(), GatewayError> {
+        let reader = self.meta.reader();
+        let (_, policy) = self.policy.current(&reader);
+        let ack = policy
+            .rules()
+            .find(|r| r.name == record.policy)
+            .map_or(1, |r| r.ack) as usize;
+        if ack <= 1 {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+        let mut pause = std::time::Duration::from_millis(10);
+        loop {
+            let reader = self.meta.reader();
+            let current = bucket_from(&reader, bucket)
+                .ok()
+                .and_then(|b| reader.object(b.id, key).ok().flatten());
+            let complete = match &current {
+                Some(r) if r.version_id == record.version_id => r
+                    .replicas
+                    .iter()
+                    .filter(|x| x.state == ReplicaState::Complete as i32)
+                    .count(),
+                // Overwritten or deleted: this write's copies no longer matter.
+                _ => return Ok(()),
+            };
+            if complete >= ack {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(GatewayError::Unavailable(format!(
+                    "{complete} of the {ack} copies rule {} asks for before acknowledging, after {} s; the object is stored and its copies continue",
+                    record.policy,
+                    ACK_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(500));
+        }
+    }
+
     pub fn new(
         meta: Arc<MetaGroup>,
         topology: Arc<Topology>,
@@ -219,6 +272,7 @@ impl Catalogue for MetaCatalogue {
         }))
         .await?;
         self.replication.notify_one();
+        self.wait_for_ack(bucket, key, &record).await?;
         Ok(record)
     }
 
@@ -310,6 +364,8 @@ impl Catalogue for MetaCatalogue {
         }))
         .await?;
         self.replication.notify_one();
+        self.wait_for_ack(&upload.bucket, &upload.key, &record)
+            .await?;
         Ok(record)
     }
 
