@@ -43,6 +43,9 @@ pub struct DevOptions {
     pub chunk_size: Option<String>,
     /// More arguments after the ones the harness sets.
     pub extra_args: Vec<String>,
+    /// A placement policy (TOML text) written beside the data directory
+    /// and passed with `--policy`.
+    pub policy: Option<String>,
     pub ready_timeout: Duration,
 }
 
@@ -52,6 +55,7 @@ impl Default for DevOptions {
             link_scale: 1.0,
             chunk_size: None,
             extra_args: Vec::new(),
+            policy: None,
             ready_timeout: Duration::from_secs(120),
         }
     }
@@ -65,6 +69,11 @@ impl DevOptions {
 
     pub fn with_link_scale(mut self, scale: f64) -> Self {
         self.link_scale = scale;
+        self
+    }
+
+    pub fn with_policy(mut self, toml: &str) -> Self {
+        self.policy = Some(toml.to_string());
         self
     }
 }
@@ -92,6 +101,13 @@ impl DevCluster {
             .tempdir()
             .context("creating the data directory")?;
         let data_dir = root.path().join("data");
+        let mut opts = opts;
+        if let Some(text) = opts.policy.take() {
+            let file = root.path().join("policy.toml");
+            std::fs::write(&file, text).context("writing the policy file")?;
+            opts.extra_args
+                .extend(["--policy".to_string(), file.display().to_string()]);
+        }
         let mut cluster = DevCluster {
             meridian,
             meridianctl,

@@ -21,13 +21,7 @@ sites = "region=south"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explain_names_the_rule_the_sites_and_why() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY)?;
-    let opts = DevOptions {
-        extra_args: vec!["--policy".into(), policy.display().to_string()],
-        ..DevOptions::default()
-    };
+    let opts = DevOptions::default().with_policy(POLICY);
     let cluster = DevCluster::start_serving(opts).await?;
     let beijing = cluster.s3(Site::Beijing);
     s3::create_bucket(&beijing, "juno").await?;

@@ -29,16 +29,11 @@ fn link_bytes(status: &Value, from: &str, to: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relayed_copy_resumes_from_held_chunks_after_a_crash() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY)?;
     // Jiangmen's 2 Gb/s uplink at 8 Mb/s: 8 MiB take about 8 s.
-    let opts = DevOptions {
-        extra_args: vec!["--policy".into(), policy.display().to_string()],
-        ..DevOptions::default()
-            .with_link_scale(0.004)
-            .with_chunk_size("256KiB")
-    };
+    let opts = DevOptions::default()
+        .with_link_scale(0.004)
+        .with_chunk_size("256KiB")
+        .with_policy(POLICY);
     let mut cluster = DevCluster::start_serving(opts).await?;
     let jiangmen = cluster.s3(Site::Jiangmen);
     s3::create_bucket(&jiangmen, "juno").await?;

@@ -21,14 +21,10 @@ ack = 3
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_waits_for_its_ack_copies() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, POLICY)?;
     // Beijing -> Dongguan at 20 Mb/s: 2 MiB take about 0.8 s to copy.
-    let opts = DevOptions {
-        extra_args: vec!["--policy".into(), policy.display().to_string()],
-        ..DevOptions::default().with_link_scale(0.001)
-    };
+    let opts = DevOptions::default()
+        .with_link_scale(0.001)
+        .with_policy(POLICY);
     let cluster = DevCluster::start_serving(opts).await?;
     let beijing = cluster.s3(Site::Beijing);
     let ctl = cluster.ctl();
