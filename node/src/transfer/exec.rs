@@ -5,10 +5,11 @@
 //! stored at its site, verified.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use meridian_gateway::backend::ChunkHash;
 use meridian_placement::{Deadline, Plan};
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::{ReplicaState, SetReplicaStateCmd};
@@ -48,6 +49,9 @@ struct Round<'a> {
     state: Mutex<State>,
     changed: Notify,
     stop: watch::Receiver<bool>,
+    /// Set when new work should be planned with what is left: workers
+    /// take no new hop, in-flight ones finish.
+    preempt: Arc<AtomicBool>,
 }
 
 impl Round<'_> {
@@ -60,6 +64,9 @@ impl Round<'_> {
 pub(crate) struct Outcome {
     pub completed: usize,
     pub failed_sources: HashSet<u32>,
+    /// Relays' chunks kept for the next round (a preempted round leaves
+    /// them; a finished one removes them all).
+    pub transit: HashSet<(ChunkHash, u32)>,
 }
 
 pub(crate) async fn execute(
@@ -67,6 +74,7 @@ pub(crate) async fn execute(
     g: Gathered,
     plan: Plan,
     stop: watch::Receiver<bool>,
+    preempt: Arc<AtomicBool>,
 ) -> Outcome {
     let links = sched.data.topology().links().len();
     let mut queues = vec![VecDeque::new(); links];
@@ -78,7 +86,32 @@ pub(crate) async fn execute(
     let mut present = HashMap::new();
     for (c, hs) in g.work.holders.iter().enumerate() {
         for s in hs {
-            present.insert((c, s.0), Area::Chunks);
+            let area = if g.transit_only.contains(&(c, s.0)) {
+                Area::Transit
+            } else {
+                Area::Chunks
+            };
+            present.insert((c, s.0), area);
+        }
+    }
+    // A destination whose chunk is only in its transit area (relayed in a
+    // round cut short) stores it for good before its replica can count it.
+    for item in &g.items {
+        for &c in &item.chunks {
+            if present.get(&(c, item.dest)) == Some(&Area::Transit) {
+                let promoted = match sched.data.store(item.dest) {
+                    Ok(store) => match store.get_in(Area::Transit, &g.hashes[c]).await {
+                        Ok(bytes) => store.put(&g.hashes[c], bytes).await.is_ok(),
+                        Err(_) => false,
+                    },
+                    Err(_) => false,
+                };
+                if promoted {
+                    present.insert((c, item.dest), Area::Chunks);
+                } else {
+                    present.remove(&(c, item.dest));
+                }
+            }
         }
     }
     let mut remaining = vec![0; g.items.len()];
@@ -107,6 +140,7 @@ pub(crate) async fn execute(
         }),
         changed: Notify::new(),
         stop,
+        preempt,
         g,
         plan,
     });
@@ -140,10 +174,22 @@ pub(crate) async fn execute(
         completed += n;
     }
     let failed_sources = round.state().failed_sources.clone();
-    cleanup_transit(&round).await;
+    let transit = if round.preempt.load(Ordering::Relaxed) {
+        round
+            .state()
+            .present
+            .iter()
+            .filter(|(_, a)| **a == Area::Transit)
+            .map(|((c, site), _)| (round.g.hashes[*c], *site))
+            .collect()
+    } else {
+        cleanup_transit(&round).await;
+        HashSet::new()
+    };
     Outcome {
         completed,
         failed_sources,
+        transit,
     }
 }
 
@@ -191,7 +237,7 @@ fn next_hop(round: &Round<'_>, link: usize) -> Next {
 async fn worker(round: Arc<Round<'_>>, link: usize) -> usize {
     let mut completed = 0;
     loop {
-        if *round.stop.borrow() {
+        if *round.stop.borrow() || round.preempt.load(Ordering::Relaxed) {
             return completed;
         }
         let h = match next_hop(&round, link) {

@@ -32,6 +32,9 @@ pub(crate) struct Gathered {
     pub items: Vec<Item>,
     pub hashes: Vec<ChunkHash>,
     pub work: Work,
+    /// (chunk, site) held only in the site's transit area (a relay's copy
+    /// from an interrupted round).
+    pub transit_only: std::collections::HashSet<(usize, u32)>,
 }
 
 /// The planner's view of what is pending at the sites this process keeps
@@ -41,11 +44,17 @@ pub async fn pending_work(
     data: &DataPlane,
     policy: &Policy,
 ) -> Result<Work, MetaError> {
-    Ok(
-        gather(meta, data, policy, &BTreeSet::new(), super::ROUND_LIMIT)
-            .await?
-            .work,
+    let none = std::collections::HashSet::new();
+    let g = gather(
+        meta,
+        data,
+        policy,
+        &BTreeSet::new(),
+        &none,
+        super::ROUND_LIMIT,
     )
+    .await?;
+    Ok(g.work)
 }
 
 /// Reads up to `limit` pending replicas of the sites this process keeps.
@@ -56,6 +65,7 @@ pub(crate) async fn gather(
     data: &DataPlane,
     policy: &Policy,
     avoid: &BTreeSet<u32>,
+    transit: &std::collections::HashSet<(ChunkHash, u32)>,
     limit: usize,
 ) -> Result<Gathered, MetaError> {
     let reader = meta.reader();
@@ -174,6 +184,15 @@ pub(crate) async fn gather(
             }
         }
     }
+    // Relays' copies from a round cut short are sources too.
+    let mut transit_only = std::collections::HashSet::new();
+    for (hash, site) in transit {
+        if let Some(&c) = index.get(hash) {
+            if holders[c].insert(SiteId(*site)) {
+                transit_only.insert((c, *site));
+            }
+        }
+    }
     for h in holders.iter_mut() {
         let usable: BTreeSet<SiteId> = h
             .iter()
@@ -186,6 +205,7 @@ pub(crate) async fn gather(
     }
     Ok(Gathered {
         items,
+        transit_only,
         hashes,
         work: Work {
             chunk_sizes: sizes,

@@ -32,6 +32,9 @@ use crate::replicator::{ReplicationJob, ReplicationStats};
 pub const ROUND_LIMIT: usize = 8192;
 /// Idle re-scan period, in case a wake-up was missed.
 const TICK: Duration = Duration::from_secs(1);
+/// A round at least this old gives way to new work: it stops taking hops,
+/// and the next round plans the new work together with what is left.
+const REPLAN_AFTER: Duration = Duration::from_secs(10);
 /// Longest pause after a round that completed nothing.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -72,6 +75,8 @@ pub struct Scheduler {
     /// Hops in flight per link.
     per_link: usize,
     avoid: Mutex<gather::Avoid>,
+    /// Relays' chunks left by a round cut short, sources for the next.
+    transit: Mutex<std::collections::HashSet<(meridian_gateway::backend::ChunkHash, u32)>>,
     progress: Mutex<RoundProgress>,
     pub stats: ReplicationStats,
 }
@@ -91,6 +96,7 @@ impl Scheduler {
             wake,
             per_link,
             avoid: Mutex::new(gather::Avoid::default()),
+            transit: Mutex::new(Default::default()),
             progress: Mutex::new(RoundProgress::default()),
             stats: ReplicationStats::default(),
         })
@@ -167,11 +173,17 @@ impl Scheduler {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .current();
+        let transit = self
+            .transit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let g = gather::gather(
             &self.meta,
             &self.data,
             &self.policy.current(&self.meta.reader()).1,
             &avoid,
+            &transit,
             ROUND_LIMIT,
         )
         .await
@@ -230,7 +242,22 @@ impl Scheduler {
             undeliverable = plan.undeliverable.len(),
             "replication round planned"
         );
-        let out = exec::execute(self, g, plan, stop).await;
+        let preempt = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let run = exec::execute(self, g, plan, stop, preempt.clone());
+        // New work arriving while a long round runs is planned with what
+        // the round has left, rather than after it.
+        let give_way = async {
+            tokio::time::sleep(REPLAN_AFTER).await;
+            self.wake.notified().await;
+            preempt.store(true, Ordering::Relaxed);
+            tracing::info!("new work: replanning with what this round has left");
+            std::future::pending::<()>().await
+        };
+        let out = tokio::select! {
+            out = run => out,
+            _ = give_way => unreachable!("give_way never completes"),
+        };
+        *self.transit.lock().unwrap_or_else(|p| p.into_inner()) = out.transit.clone();
         {
             let mut avoid = self.avoid.lock().unwrap_or_else(|p| p.into_inner());
             for s in &out.failed_sources {
