@@ -289,6 +289,7 @@ impl Gateway {
             ingest_site: site,
             version_id: new_version_id(),
             parts: 0,
+            expires_ms: 0, // set by placement from the rule's lifetime
         };
         self.catalogue
             .commit_object(&obj.bucket, &obj.key, record)
@@ -477,6 +478,7 @@ impl Gateway {
             ingest_site: upload.ingest_site,
             version_id: new_version_id(),
             parts: requested.len() as u32,
+            expires_ms: 0,
         };
         self.catalogue.complete_upload(upload_id, record).await
     }

@@ -155,6 +155,7 @@ async fn buckets_objects_counters_and_pending_index() {
         n.write_one(cmd(Op::DeleteObject(DeleteObjectCmd {
             bucket: "data".into(),
             key: k.into(),
+            if_version_id: String::new(),
         })))
         .await
         .expect("delete");
@@ -556,5 +557,52 @@ async fn an_applied_policy_is_versioned() {
         (p.version, p.text.as_str(), p.drained.as_slice()),
         (2, "[default]\ncopies = 3\n", &[4u32][..])
     );
+    n.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn lifetimes_are_indexed_by_time_and_deletes_can_name_a_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    n.write_one(create_bucket("data")).await.expect("create");
+    let mut rec = record(10, "v1", &[(1, ReplicaState::Complete)]);
+    rec.expires_ms = 5_000;
+    n.write_one(put("data", "a", rec.clone()))
+        .await
+        .expect("put");
+    rec.expires_ms = 9_000;
+    n.write_one(put("data", "b", rec.clone()))
+        .await
+        .expect("put");
+    let r = n.reader();
+    let b = r.buckets().expect("buckets")[0].id;
+    assert!(r.expired(4_999, 10).expect("scan").is_empty());
+    assert_eq!(
+        r.expired(6_000, 10).expect("scan"),
+        vec![(b, "a".to_string(), 5_000)]
+    );
+    // Overwritten with no lifetime: no longer due.
+    n.write_one(put(
+        "data",
+        "a",
+        record(10, "v2", &[(1, ReplicaState::Complete)]),
+    ))
+    .await
+    .expect("overwrite");
+    assert_eq!(r.expired(10_000, 10).expect("scan").len(), 1);
+    // A delete naming an old version changes nothing.
+    let del = |v: &str| {
+        cmd(Op::DeleteObject(DeleteObjectCmd {
+            bucket: "data".into(),
+            key: "b".into(),
+            if_version_id: v.into(),
+        }))
+    };
+    let stale = n.write_one(del("v0")).await.expect("stale is not an error");
+    assert_eq!(stale, meridian_meta::Outcome::Stale);
+    assert!(r.object(b, "b").expect("read").is_some());
+    n.write_one(del("v1")).await.expect("delete");
+    assert!(r.object(b, "b").expect("read").is_none());
+    assert!(r.expired(i64::MAX, 10).expect("scan").is_empty());
     n.shutdown().await.expect("shutdown");
 }

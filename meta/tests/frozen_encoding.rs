@@ -45,6 +45,8 @@ fn object_record() -> ObjectRecord {
         ingest_site: 5,
         version_id: "1a0c4f8a8000deadbeef".into(),
         parts: 2,
+        // A later field, absent from the frozen bytes: zero is not encoded.
+        expires_ms: 0,
     }
 }
 

@@ -197,13 +197,25 @@ impl MetaCatalogue {
             metadata: Some(&record.user_meta),
             size: record.size,
         };
+        let (_, policy) = self.policy.current(&self.meta.reader());
         let p = place(
             &self.topology,
-            &self.policy.current(&self.meta.reader()).1,
+            &policy,
             &subject,
             SiteId(record.ingest_site),
             &self.links.load(),
         );
+        if let Some(lifetime_s) = policy
+            .rules()
+            .find(|r| r.name == p.rule)
+            .and_then(|r| r.lifetime_s)
+        {
+            record.expires_ms = record.created_ms.saturating_add(
+                i64::try_from(lifetime_s)
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000),
+            );
+        }
         record.policy = p.rule;
         record.replicas = p
             .sites
@@ -284,6 +296,7 @@ impl Catalogue for MetaCatalogue {
         self.write(Op::DeleteObject(DeleteObjectCmd {
             bucket: bucket.to_string(),
             key: key.to_string(),
+            if_version_id: String::new(),
         }))
         .await
     }

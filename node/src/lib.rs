@@ -18,6 +18,7 @@ pub mod config;
 pub mod data;
 pub mod datanode;
 pub mod dev;
+pub mod expiry;
 pub mod links;
 pub mod member;
 pub mod metagroup;

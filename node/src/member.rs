@@ -95,6 +95,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     let reconciler =
         crate::reconcile::Reconciler::new(meta.clone(), data.clone(), policy.clone(), wake.clone());
     tasks.spawn(reconciler.clone().run(stop_rx.clone()));
+    tasks.spawn(crate::expiry::Expirer::new(meta.clone()).run(stop_rx.clone()));
     let replicator = crate::transfer::spawn(
         crate::transfer::Mode::Planned,
         (meta.clone(), data.clone(), policy.clone()),

@@ -100,6 +100,9 @@ fn remove_object(txn: &mut Txn<'_>, bucket_id: u64, key: &str) -> Result<bool, M
         return Ok(false);
     };
     object_effects(txn, bucket_id, key, &old, -1)?;
+    if old.expires_ms > 0 {
+        txn.delete(keys::expiry(old.expires_ms, bucket_id, key));
+    }
     txn.delete(k);
     Ok(true)
 }
@@ -112,6 +115,9 @@ fn insert_object(
 ) -> Result<(), MetaError> {
     remove_object(txn, bucket_id, key)?;
     object_effects(txn, bucket_id, key, rec, 1)?;
+    if rec.expires_ms > 0 {
+        txn.put(keys::expiry(rec.expires_ms, bucket_id, key), Vec::new());
+    }
     txn.put(keys::object(bucket_id, key), rec.encode_to_vec());
     Ok(())
 }
@@ -240,6 +246,11 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             let Some(b) = bucket(txn, &c.bucket)? else {
                 return Ok(reject(OutcomeCode::NoSuchBucket, c.bucket.clone()));
             };
+            if !c.if_version_id.is_empty()
+                && versioned(txn, &c.bucket, &c.key, &c.if_version_id)?.is_none()
+            {
+                return Ok(Outcome::Stale);
+            }
             remove_object(txn, b.id, &c.key)?;
             Ok(Outcome::Done)
         }

@@ -20,6 +20,7 @@
 //! | `D` | request id                            | Outcome (JSON)   |
 //! | `E` | log index (u64), request id           | (empty): expiry  |
 //! | `S` | `policy`                              | PolicyRecord     |
+//! | `X` | expiry ms (u64), bucket id (u64), key | (empty): lifetime |
 
 pub const BUCKET: u8 = b'B';
 pub const BUCKET_ID: u8 = b'I';
@@ -33,6 +34,7 @@ pub const SEQUENCE: u8 = b'N';
 pub const REQUEST: u8 = b'D';
 pub const REQUEST_EXPIRY: u8 = b'E';
 pub const SETTING: u8 = b'S';
+pub const EXPIRY: u8 = b'X';
 
 pub fn bucket(name: &str) -> Vec<u8> {
     tagged(BUCKET, name.as_bytes())
@@ -87,6 +89,31 @@ pub fn pending(site: u32, bucket_id: u64, key: &str) -> Vec<u8> {
     k.extend_from_slice(&bucket_id.to_be_bytes());
     k.extend_from_slice(key.as_bytes());
     k
+}
+
+pub fn expiry_prefix() -> Vec<u8> {
+    vec![EXPIRY]
+}
+
+/// When an object's lifetime ends: ordered by time, so the due ones are a
+/// prefix scan.
+pub fn expiry(at_ms: i64, bucket_id: u64, key: &str) -> Vec<u8> {
+    let mut k = vec![EXPIRY];
+    k.extend_from_slice(&(at_ms.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(&bucket_id.to_be_bytes());
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// Splits an expiry key into (ms, bucket id, object key).
+pub fn parse_expiry(k: &[u8]) -> Option<(i64, u64, String)> {
+    if k.len() < 17 || k[0] != EXPIRY {
+        return None;
+    }
+    let at = u64::from_be_bytes(k[1..9].try_into().ok()?);
+    let bucket = u64::from_be_bytes(k[9..17].try_into().ok()?);
+    let key = String::from_utf8(k[17..].to_vec()).ok()?;
+    Some((i64::try_from(at).ok()?, bucket, key))
 }
 
 /// Splits a pending-index key into (site, bucket id, object key).

@@ -107,6 +107,28 @@ impl CatalogueReader {
     }
 
     /// Every bucket, by name. Buckets are few (thousands), unlike objects.
+    /// Objects whose lifetime ended at or before `now_ms`, oldest first:
+    /// (bucket id, key, when).
+    pub fn expired(&self, now_ms: i64, limit: usize) -> Result<Vec<(u64, String, i64)>, MetaError> {
+        let prefix = keys::expiry_prefix();
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        self.scan(&prefix, &prefix, |k, _| {
+            let (at, bucket_id, key) = keys::parse_expiry(k).ok_or_else(|| MetaError::Corrupt {
+                key: String::from_utf8_lossy(k).into_owned(),
+                message: "bad expiry key".into(),
+            })?;
+            if at > now_ms {
+                return Ok(false);
+            }
+            out.push((bucket_id, key, at));
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
+    }
+
     /// The policy set by `policy apply`, if any.
     pub fn policy(&self) -> Result<Option<meridian_proto::v1::PolicyRecord>, MetaError> {
         self.get(&keys::policy())
