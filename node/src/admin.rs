@@ -181,7 +181,7 @@ impl AdminService for AdminApi {
             &self.policy.current(&self.meta.reader()).1,
             &subject,
             ingest,
-            &self.data.links().load(),
+            &crate::catalogue::load(&self.meta.reader(), topo, self.data.links()),
         );
         // The replicas the write recorded, each with today's reason if
         // placement still picks it; then any site placement would add now.

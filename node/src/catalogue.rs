@@ -105,6 +105,28 @@ fn cmd(op: Op) -> Command {
     meridian_meta::command(op)
 }
 
+/// What placement weighs: each link's queue, and each site's room: its
+/// declared capacity less the bytes the catalogue has it hold or receive.
+pub fn load(
+    reader: &CatalogueReader,
+    topology: &Topology,
+    links: &crate::links::Links,
+) -> meridian_placement::Load {
+    let mut load = links.load();
+    for s in topology.sites() {
+        if s.capacity_bytes == 0 {
+            continue;
+        }
+        let held = reader.site_counter(s.id.0).map_or(0, |c| c.bytes);
+        let coming = reader.pending_counter(s.id.0).map_or(0, |c| c.bytes);
+        load.free_bytes.insert(
+            s.id,
+            s.capacity_bytes.saturating_sub(held.saturating_add(coming)),
+        );
+    }
+    load
+}
+
 /// Longest a write waits for its rule's `ack` copies.
 const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -197,13 +219,14 @@ impl MetaCatalogue {
             metadata: Some(&record.user_meta),
             size: record.size,
         };
-        let (_, policy) = self.policy.current(&self.meta.reader());
+        let reader = self.meta.reader();
+        let (_, policy) = self.policy.current(&reader);
         let p = place(
             &self.topology,
             &policy,
             &subject,
             SiteId(record.ingest_site),
-            &self.links.load(),
+            &load(&reader, &self.topology, &self.links),
         );
         if let Some(lifetime_s) = policy
             .rules()
