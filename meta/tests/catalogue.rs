@@ -606,3 +606,78 @@ async fn lifetimes_are_indexed_by_time_and_deletes_can_name_a_version() {
     assert!(r.expired(i64::MAX, 10).expect("scan").is_empty());
     n.shutdown().await.expect("shutdown");
 }
+
+fn order(round: u64, index: u32, to: u32, after: u32) -> TransferOrder {
+    TransferOrder {
+        round,
+        index,
+        hash: vec![index as u8; 32],
+        size: 10,
+        from: 1,
+        to,
+        link: 0,
+        keep: true,
+        after,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn transfer_orders_outlive_their_writer_and_finish_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    let orders = vec![order(7, 0, 2, 0), order(7, 1, 3, 1), order(7, 2, 2, 0)];
+    n.write_one(cmd(Op::SetOrders(SetOrdersCmd { orders })))
+        .await
+        .expect("set");
+    let r = n.reader();
+    let for2: Vec<u32> = r
+        .orders_for(2, 10)
+        .expect("read")
+        .iter()
+        .map(|o| o.index)
+        .collect();
+    assert_eq!(for2, vec![0, 2]);
+    assert_eq!(r.order_rounds(10).expect("rounds"), vec![7]);
+    let done = |index: u32, ok: bool| {
+        cmd(Op::OrderDone(OrderDoneCmd {
+            round: 7,
+            index,
+            ok,
+            error: if ok {
+                String::new()
+            } else {
+                "source gone".into()
+            },
+            bytes: 10,
+        }))
+    };
+    n.write_one(done(0, true)).await.expect("done");
+    // A second outcome for the same order changes nothing.
+    n.write_one(done(0, false)).await.expect("again");
+    let o = r.order(7, 0).expect("read").expect("order");
+    assert_eq!(o.state, OrderState::OrderDone as i32);
+    assert_eq!(r.orders_for(2, 10).expect("read").len(), 1);
+    n.write_one(done(2, false)).await.expect("failed");
+    assert_eq!(
+        r.order(7, 2).expect("read").expect("order").error,
+        "source gone"
+    );
+    assert!(r.orders_for(2, 10).expect("read").is_empty());
+    assert_eq!(r.orders_of(7).expect("read").len(), 3);
+    // An outcome for an order that is gone is stale.
+    n.write_one(cmd(Op::ClearOrders(ClearOrdersCmd { round: 7, limit: 2 })))
+        .await
+        .expect("clear");
+    assert_eq!(r.orders_of(7).expect("read").len(), 1);
+    n.write_one(cmd(Op::ClearOrders(ClearOrdersCmd { round: 7, limit: 2 })))
+        .await
+        .expect("clear");
+    assert!(r.order_rounds(10).expect("rounds").is_empty());
+    assert!(r.orders_for(3, 10).expect("read").is_empty());
+    assert_eq!(
+        n.write_one(done(1, true)).await.expect("stale"),
+        meridian_meta::Outcome::Stale
+    );
+    n.shutdown().await.expect("shutdown");
+}

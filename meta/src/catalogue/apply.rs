@@ -334,6 +334,9 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         }
         Op::SetPolicy(c) => super::placement_ops::set_policy(txn, c),
         Op::SetPlacement(c) => super::placement_ops::set_placement(txn, c),
+        Op::SetOrders(c) => super::placement_ops::set_orders(txn, c),
+        Op::OrderDone(c) => super::placement_ops::order_done(txn, c),
+        Op::ClearOrders(c) => super::placement_ops::clear_orders(txn, c),
         Op::AbortUpload(c) => {
             let Some(u) =
                 get::<meridian_proto::v1::MultipartUpload>(txn, &keys::upload(&c.upload_id))?

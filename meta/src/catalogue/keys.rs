@@ -21,6 +21,8 @@
 //! | `E` | log index (u64), request id           | (empty): expiry  |
 //! | `S` | `policy`                              | PolicyRecord     |
 //! | `X` | expiry ms (u64), bucket id (u64), key | (empty): lifetime |
+//! | `T` | round (u64), index (u32)              | TransferOrder    |
+//! | `V` | to site (u32), round (u64), index (u32)| (empty): pending |
 
 pub const BUCKET: u8 = b'B';
 pub const BUCKET_ID: u8 = b'I';
@@ -35,6 +37,8 @@ pub const REQUEST: u8 = b'D';
 pub const REQUEST_EXPIRY: u8 = b'E';
 pub const SETTING: u8 = b'S';
 pub const EXPIRY: u8 = b'X';
+pub const ORDER: u8 = b'T';
+pub const ORDER_TO: u8 = b'V';
 
 pub fn bucket(name: &str) -> Vec<u8> {
     tagged(BUCKET, name.as_bytes())
@@ -89,6 +93,45 @@ pub fn pending(site: u32, bucket_id: u64, key: &str) -> Vec<u8> {
     k.extend_from_slice(&bucket_id.to_be_bytes());
     k.extend_from_slice(key.as_bytes());
     k
+}
+
+pub fn orders_prefix() -> Vec<u8> {
+    vec![ORDER]
+}
+
+pub fn round_prefix(round: u64) -> Vec<u8> {
+    let mut k = vec![ORDER];
+    k.extend_from_slice(&round.to_be_bytes());
+    k
+}
+
+pub fn order(round: u64, index: u32) -> Vec<u8> {
+    let mut k = round_prefix(round);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+pub fn orders_to_prefix(site: u32) -> Vec<u8> {
+    tagged(ORDER_TO, &site.to_be_bytes())
+}
+
+/// A pending order for `site`, in round and plan order.
+pub fn order_to(site: u32, round: u64, index: u32) -> Vec<u8> {
+    let mut k = orders_to_prefix(site);
+    k.extend_from_slice(&round.to_be_bytes());
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// (round, index) of an `order_to` key.
+pub fn parse_order_to(k: &[u8]) -> Option<(u64, u32)> {
+    if k.len() != 17 || k[0] != ORDER_TO {
+        return None;
+    }
+    Some((
+        u64::from_be_bytes(k[5..13].try_into().ok()?),
+        u32::from_be_bytes(k[13..17].try_into().ok()?),
+    ))
 }
 
 pub fn expiry_prefix() -> Vec<u8> {

@@ -1,7 +1,11 @@
 //! Commands that change where objects live: the policy in force, and one
-//! object's replica map under it.
+//! object's replica map under it, and the transfer orders that carry
+//! replicas between sites.
 
-use meridian_proto::v1::{PolicyRecord, Replica, ReplicaState, SetPlacementCmd, SetPolicyCmd};
+use meridian_proto::v1::{
+    ClearOrdersCmd, OrderDoneCmd, OrderState, PolicyRecord, Replica, ReplicaState, SetOrdersCmd,
+    SetPlacementCmd, SetPolicyCmd, TransferOrder,
+};
 use prost::Message;
 
 use super::apply::{get, reject, replica_effects, versioned};
@@ -82,5 +86,51 @@ pub(super) fn set_placement(txn: &mut Txn<'_>, c: &SetPlacementCmd) -> Result<Ou
         rec.policy = c.rule.clone();
     }
     txn.put(k, rec.encode_to_vec());
+    Ok(Outcome::Done)
+}
+
+pub(super) fn set_orders(txn: &mut Txn<'_>, c: &SetOrdersCmd) -> Result<Outcome, MetaError> {
+    for o in &c.orders {
+        if o.hash.len() != 32 {
+            return Ok(reject(OutcomeCode::Invalid, "an order's hash is 32 bytes"));
+        }
+    }
+    for o in &c.orders {
+        let mut o = o.clone();
+        o.state = OrderState::OrderPending as i32;
+        txn.put(keys::order_to(o.to, o.round, o.index), Vec::new());
+        txn.put(keys::order(o.round, o.index), o.encode_to_vec());
+    }
+    Ok(Outcome::Done)
+}
+
+pub(super) fn order_done(txn: &mut Txn<'_>, c: &OrderDoneCmd) -> Result<Outcome, MetaError> {
+    let k = keys::order(c.round, c.index);
+    let Some(mut o) = get::<TransferOrder>(txn, &k)? else {
+        return Ok(Outcome::Stale);
+    };
+    if o.state != OrderState::OrderPending as i32 {
+        return Ok(Outcome::Done);
+    }
+    o.state = if c.ok {
+        OrderState::OrderDone
+    } else {
+        OrderState::OrderFailed
+    } as i32;
+    o.error = c.error.clone();
+    o.bytes = c.bytes;
+    txn.delete(keys::order_to(o.to, o.round, o.index));
+    txn.put(k, o.encode_to_vec());
+    Ok(Outcome::Done)
+}
+
+pub(super) fn clear_orders(txn: &mut Txn<'_>, c: &ClearOrdersCmd) -> Result<Outcome, MetaError> {
+    let limit = (c.limit as usize).clamp(1, 100_000);
+    for k in txn.keys_with_prefix(&keys::round_prefix(c.round), limit)? {
+        if let Some(o) = get::<TransferOrder>(txn, &k)? {
+            txn.delete(keys::order_to(o.to, o.round, o.index));
+        }
+        txn.delete(k);
+    }
     Ok(Outcome::Done)
 }

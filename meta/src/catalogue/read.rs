@@ -129,6 +129,77 @@ impl CatalogueReader {
         Ok(out)
     }
 
+    /// Pending transfer orders for `site`, in round and plan order.
+    pub fn orders_for(
+        &self,
+        site: u32,
+        limit: usize,
+    ) -> Result<Vec<meridian_proto::v1::TransferOrder>, MetaError> {
+        let prefix = keys::orders_to_prefix(site);
+        let mut ids = Vec::new();
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.scan(&prefix, &prefix, |k, _| {
+            if let Some(id) = keys::parse_order_to(k) {
+                ids.push(id);
+            }
+            Ok(ids.len() < limit)
+        })?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (round, index) in ids {
+            if let Some(o) = self.order(round, index)? {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn order(
+        &self,
+        round: u64,
+        index: u32,
+    ) -> Result<Option<meridian_proto::v1::TransferOrder>, MetaError> {
+        self.get(&keys::order(round, index))
+    }
+
+    /// Every order of `round`, in plan order.
+    pub fn orders_of(
+        &self,
+        round: u64,
+    ) -> Result<Vec<meridian_proto::v1::TransferOrder>, MetaError> {
+        let prefix = keys::round_prefix(round);
+        let mut out = Vec::new();
+        self.scan(&prefix, &prefix, |k, v| {
+            out.push(decode(k, v)?);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// The rounds that still have orders, oldest first (at most `limit`).
+    pub fn order_rounds(&self, limit: usize) -> Result<Vec<u64>, MetaError> {
+        let prefix = keys::orders_prefix();
+        let mut rounds: Vec<u64> = Vec::new();
+        let mut start = prefix.clone();
+        while rounds.len() < limit {
+            let mut found = None;
+            self.scan(&prefix, &start, |k, _| {
+                if k.len() >= 9 {
+                    found = k[1..9].try_into().ok().map(u64::from_be_bytes);
+                }
+                Ok(false)
+            })?;
+            let Some(r) = found else { break };
+            rounds.push(r);
+            match r.checked_add(1) {
+                Some(next) => start = keys::round_prefix(next),
+                None => break,
+            }
+        }
+        Ok(rounds)
+    }
+
     /// The policy set by `policy apply`, if any.
     pub fn policy(&self) -> Result<Option<meridian_proto::v1::PolicyRecord>, MetaError> {
         self.get(&keys::policy())
