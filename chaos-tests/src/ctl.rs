@@ -138,6 +138,19 @@ impl ObjectStat {
     }
 }
 
+/// Bytes a link carried, from `meridianctl status --json` (0 if unlisted).
+/// Each process counts the links it pulls over.
+pub fn link_bytes(status: &Value, from: &str, to: &str) -> u64 {
+    status["links"]
+        .as_array()
+        .and_then(|ls| {
+            ls.iter()
+                .find(|l| l["from"] == from && l["to"] == to)
+                .and_then(|l| l["transferred_bytes"].as_u64())
+        })
+        .unwrap_or(0)
+}
+
 impl Ctl {
     pub fn new(bin: PathBuf, endpoint: String) -> Self {
         Self { bin, endpoint }

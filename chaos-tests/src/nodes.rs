@@ -34,6 +34,26 @@ struct Node {
     starts: u32,
 }
 
+/// How the five nodes are configured.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    pub chunk_size: String,
+    /// Multiplies every emulated link's bandwidth.
+    pub link_scale: f64,
+    /// A placement policy (TOML) every node starts with.
+    pub policy: Option<String>,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            chunk_size: "256KiB".to_string(),
+            link_scale: 1.0,
+            policy: None,
+        }
+    }
+}
+
 pub struct NodeCluster {
     meridian: PathBuf,
     meridianctl: PathBuf,
@@ -58,9 +78,16 @@ impl NodeCluster {
     /// Writes five node files and starts every node; returns once each has
     /// printed `meridian: ready` (the voters first: learners join them).
     pub fn start(chunk_size: &str) -> Result<Self> {
+        Self::start_with(&NodeOptions {
+            chunk_size: chunk_size.to_string(),
+            ..NodeOptions::default()
+        })
+    }
+
+    pub fn start_with(opts: &NodeOptions) -> Result<Self> {
         let mut last = None;
         for _ in 0..START_ATTEMPTS {
-            let mut c = Self::configure(chunk_size)?;
+            let mut c = Self::configure(opts)?;
             match c.start_all() {
                 Ok(()) => return Ok(c),
                 Err(e) if c.lost_a_port_race() => last = Some(e),
@@ -70,11 +97,20 @@ impl NodeCluster {
         Err(last.unwrap_or_else(|| anyhow::anyhow!("the cluster did not start")))
     }
 
-    fn configure(chunk_size: &str) -> Result<Self> {
+    fn configure(opts: &NodeOptions) -> Result<Self> {
+        let chunk_size = opts.chunk_size.as_str();
         let root = tempfile::Builder::new()
             .prefix("meridian-nodes-")
             .tempdir()
             .context("creating the cluster directory")?;
+        let policy = match &opts.policy {
+            Some(text) => {
+                std::fs::write(root.path().join("policy.toml"), text)
+                    .context("writing the policy file")?;
+                "policy = \"policy.toml\"\n"
+            }
+            None => "",
+        };
         let s3_ports = ports::reserve()?;
         let grpc_ports = ports::reserve()?;
         let grpc = |s: Site| format!("127.0.0.1:{}", grpc_ports.s3(s));
@@ -97,10 +133,11 @@ impl NodeCluster {
                 "learner"
             };
             let text = format!(
-                "id = {id}\nsite = \"{site}\"\ndata_dir = \"node-{id}\"\n\
+                "id = {id}\nsite = \"{site}\"\ndata_dir = \"node-{id}\"\n{policy}\
                  [listen]\ngrpc = \"{g}\"\ns3 = \"127.0.0.1:{s}\"\n\
                  [meta]\nrole = \"{role}\"\nsnapshot_every = 500\n[meta.voters]\n{voters}\
-                 [data]\nchunk_size = \"{chunk_size}\"\n[data.peers]\n{peers}",
+                 [data]\nchunk_size = \"{chunk_size}\"\nlink_scale = {scale}\n[data.peers]\n{peers}",
+                scale = opts.link_scale,
                 id = node_id(site),
                 peers = peers(site),
                 g = grpc(site),

@@ -6,26 +6,15 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use meridian_chaos_tests::ctl::link_bytes;
 use meridian_chaos_tests::data::random_bytes;
 use meridian_chaos_tests::s3;
 use meridian_chaos_tests::wait::{poll_until, Check};
 use meridian_chaos_tests::{DevCluster, DevOptions, Site};
-use serde_json::Value;
 
 const POLICY: &str = "[default]\ncopies = 3\nsites = \"Beijing | Dongguan\"\n";
 const SIZE: usize = 8 << 20;
 const CHUNK: u64 = 256 << 10;
-
-fn link_bytes(status: &Value, from: &str, to: &str) -> u64 {
-    status["links"]
-        .as_array()
-        .and_then(|ls| {
-            ls.iter()
-                .find(|l| l["from"] == from && l["to"] == to)
-                .and_then(|l| l["transferred_bytes"].as_u64())
-        })
-        .unwrap_or(0)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relayed_copy_resumes_from_held_chunks_after_a_crash() -> Result<()> {

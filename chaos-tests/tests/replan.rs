@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
+use meridian_chaos_tests::ctl::link_bytes;
 use meridian_chaos_tests::data::random_bytes;
 use meridian_chaos_tests::s3;
 use meridian_chaos_tests::wait::{poll_until, Check};
@@ -59,14 +60,7 @@ async fn a_long_round_gives_way_to_new_work() -> Result<()> {
     ctl.wait_replicated("juno", "raw/big", 3, Duration::from_secs(90))
         .await?;
     let status = ctl.json(&["status"]).await?;
-    let uplink = status["links"]
-        .as_array()
-        .and_then(|ls| {
-            ls.iter()
-                .find(|l| l["from"] == "Jiangmen" && l["to"] == "Beijing")
-                .and_then(|l| l["transferred_bytes"].as_u64())
-        })
-        .unwrap_or(0);
+    let uplink = link_bytes(&status, "Jiangmen", "Beijing");
     // Replanning resumed from what had moved: the uplink carried the
     // object about once (plus the chunks in flight when the round gave way).
     ensure!(

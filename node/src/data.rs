@@ -115,6 +115,9 @@ fn area_path(area: Area, hash: &ChunkHash) -> ObjPath {
     ObjPath::from(format!("{dir}/{}/{hex}", &hex[..2]))
 }
 
+/// Hashes per HasChunks call (the data node's bound is larger).
+const HAS_BATCH: usize = 256;
+
 /// Transit chunks removed per call of [`SiteStore::clear_transit`].
 const CLEAR_BATCH: usize = 100_000;
 
@@ -355,8 +358,29 @@ impl DataPlane {
         Ok(n)
     }
 
-    /// One hop of a plan: reads the chunk at `from` (from `from_area`, which
-    /// must be `Chunks` for a site another process keeps), carries it over
+    /// Which of `hashes` `site` holds: a file check here, a verified check
+    /// through its data node elsewhere (in batches).
+    pub async fn holds(&self, site: u32, hashes: &[ChunkHash]) -> Result<Vec<bool>, DataError> {
+        if let Some(store) = self.stores.get(&site) {
+            let mut out = Vec::with_capacity(hashes.len());
+            for h in hashes {
+                out.push(store.exists(h).await?);
+            }
+            return Ok(out);
+        }
+        let remote = self
+            .remotes
+            .get(&site)
+            .ok_or(DataError::UnknownSite(site))?;
+        let mut out = Vec::with_capacity(hashes.len());
+        for batch in hashes.chunks(HAS_BATCH) {
+            out.extend(remote.has(batch).await?);
+        }
+        Ok(out)
+    }
+
+    /// One hop of a plan: reads the chunk at `from` (from `from_area`),
+    /// carries it over
     /// `link` alone, and stores it at `to` in `to_area`, verified. A chunk
     /// already stored at `to` is not carried again (0 bytes).
     pub async fn forward(
@@ -372,8 +396,8 @@ impl DataPlane {
         }
         let data = match (self.stores.get(&from), self.remotes.get(&from)) {
             (Some(store), _) => store.get_in(from_area, hash).await?,
-            (None, Some(remote)) if from_area == Area::Chunks => remote.read(hash).await?,
-            (None, _) => return Err(DataError::UnknownSite(from)),
+            (None, Some(remote)) => remote.read_in(from_area, hash).await?,
+            (None, None) => return Err(DataError::UnknownSite(from)),
         };
         self.links.carry(&[link], data.len()).await;
         let n = data.len() as u64;

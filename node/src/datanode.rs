@@ -53,7 +53,12 @@ impl DataNodeService for DataNodeApi {
             .data
             .store(site)
             .map_err(|e| Status::not_found(e.to_string()))?;
-        let data = store.get(&h).await.map_err(|e| match e {
+        let area = if r.transit {
+            crate::data::Area::Transit
+        } else {
+            crate::data::Area::Chunks
+        };
+        let data = store.get_in(area, &h).await.map_err(|e| match e {
             DataError::NotFound(..) => Status::not_found(e.to_string()),
             DataError::Corrupt { .. } => Status::data_loss(e.to_string()),
             other => Status::unavailable(other.to_string()),

@@ -67,7 +67,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     );
     let meta = Arc::new(MetaGroup::member(node.clone()));
 
-    let mut data = DataPlane::open_site(topology.clone(), &cfg.data_dir, cfg.site, 1.0)
+    let mut data = DataPlane::open_site(topology.clone(), &cfg.data_dir, cfg.site, cfg.link_scale)
         .context("opening the chunk store")?;
     for (site, addr) in &cfg.data_peers {
         data = data

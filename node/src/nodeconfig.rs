@@ -22,7 +22,8 @@
 //!
 //! [data]
 //! chunk_size = "4MiB"          # optional
-//! transfers = 4                # replicas copied into this site at once
+//! transfers = 4                # transfers in flight per link into this site
+//! link_scale = 1.0             # optional: < 1 emulates slower links (tests, demos)
 //! [data.peers]                 # the nodes keeping the other sites' chunks
 //! Huairou = "meta2.hr:7100"
 //!
@@ -84,8 +85,10 @@ struct Meta {
 #[serde(deny_unknown_fields)]
 struct Data {
     chunk_size: Option<String>,
-    /// Replicas copied into this site at once.
+    /// Transfers in flight per link into this site.
     transfers: Option<usize>,
+    /// Multiplies every link's bandwidth (emulated links for tests).
+    link_scale: Option<f64>,
     /// Site name -> gRPC address of the node keeping that site's chunks.
     #[serde(default)]
     peers: BTreeMap<String, String>,
@@ -108,6 +111,7 @@ pub struct NodeConfig {
     pub snapshot_every: u64,
     pub chunk_size: usize,
     pub transfers: usize,
+    pub link_scale: f64,
     /// Site id -> address of the data node keeping that site's chunks.
     pub data_peers: BTreeMap<u32, String>,
     pub topology: Topology,
@@ -223,6 +227,10 @@ impl NodeConfig {
         if transfers == 0 {
             bail!("{origin}: data.transfers must be at least 1");
         }
+        let link_scale = f.data.link_scale.unwrap_or(1.0);
+        if !(link_scale.is_finite() && link_scale > 0.0 && link_scale <= 1.0) {
+            bail!("{origin}: data.link_scale must be in (0, 1], got {link_scale}");
+        }
         Ok(NodeConfig {
             id: f.id,
             site,
@@ -236,6 +244,7 @@ impl NodeConfig {
             snapshot_every: f.meta.snapshot_every.unwrap_or(20_000),
             chunk_size: chunk_size as usize,
             transfers,
+            link_scale,
             data_peers,
             topology,
             policy,

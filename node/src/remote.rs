@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use meridian_gateway::backend::ChunkHash;
 use meridian_proto::v1::data_node_service_client::DataNodeServiceClient;
-use meridian_proto::v1::ReadChunkRequest;
+use meridian_proto::v1::{HasChunksRequest, ReadChunkRequest};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::data::{verified, DataError, MAX_CHUNK_BYTES};
@@ -51,15 +51,47 @@ impl RemoteSite {
 
     /// The chunk `hash`, verified.
     pub async fn read(&self, hash: &ChunkHash) -> Result<Bytes, DataError> {
-        tokio::time::timeout(READ_TIMEOUT, self.read_unbounded(hash))
+        self.read_in(crate::data::Area::Chunks, hash).await
+    }
+
+    /// The chunk `hash` from `area` (a relay's transit area, or its chunks),
+    /// verified.
+    pub async fn read_in(
+        &self,
+        area: crate::data::Area,
+        hash: &ChunkHash,
+    ) -> Result<Bytes, DataError> {
+        tokio::time::timeout(READ_TIMEOUT, self.read_unbounded(area, hash))
             .await
             .map_err(|_| self.remote(format!("no whole chunk within {READ_TIMEOUT:?}")))?
     }
 
-    async fn read_unbounded(&self, hash: &ChunkHash) -> Result<Bytes, DataError> {
+    /// Which of `hashes` the site holds, verified there.
+    pub async fn has(&self, hashes: &[ChunkHash]) -> Result<Vec<bool>, DataError> {
+        let req = HasChunksRequest {
+            site: self.name.clone(),
+            hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+        };
+        let r = tokio::time::timeout(READ_TIMEOUT, self.client.clone().has_chunks(req))
+            .await
+            .map_err(|_| self.remote(format!("no answer within {READ_TIMEOUT:?}")))?
+            .map_err(|s| self.remote(format!("{:?}: {}", s.code(), s.message())))?
+            .into_inner();
+        if r.present.len() != hashes.len() {
+            return Err(self.remote("HasChunks answered for a different number of chunks"));
+        }
+        Ok(r.present)
+    }
+
+    async fn read_unbounded(
+        &self,
+        area: crate::data::Area,
+        hash: &ChunkHash,
+    ) -> Result<Bytes, DataError> {
         let req = ReadChunkRequest {
             site: self.name.clone(),
             hash: hash.to_vec(),
+            transit: area == crate::data::Area::Transit,
         };
         let mut stream = self
             .client

@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 
 use meridian_gateway::backend::ChunkHash;
 use meridian_placement::{Deadline, Plan};
-use meridian_proto::v1::command::Op;
-use meridian_proto::v1::{ReplicaState, SetReplicaStateCmd};
 use tokio::sync::{watch, Notify};
 
 use super::gather::Gathered;
@@ -331,38 +329,24 @@ async fn worker(round: Arc<Round<'_>>, link: usize) -> usize {
     }
 }
 
-/// Commits item `i` complete; false if the catalogue refused or failed.
+/// Commits item `i` complete, and checks it against its admitted deadline.
 async fn commit(round: &Round<'_>, i: usize) -> bool {
     let item = &round.g.items[i];
-    let cmd = meridian_meta::command(Op::SetReplicaState(SetReplicaStateCmd {
-        bucket: item.bucket.clone(),
-        key: item.key.clone(),
-        version_id: item.version.clone(),
-        site: item.dest,
-        state: ReplicaState::Complete as i32,
-        now_ms: meridian_gateway::objects::now_ms(),
-    }));
-    match round.sched.meta.write_one(cmd).await {
-        Ok(meridian_meta::Outcome::Done) => {
-            let stats = &round.sched.stats;
-            stats.completed.fetch_add(1, Ordering::Relaxed);
-            if let Some(Deadline::Admitted { deadline_s, .. }) = round.plan.deadlines.get(i) {
-                let factor = round.sched.data.links().time_factor();
-                if round.started.elapsed().as_secs_f64() / factor > *deadline_s {
-                    stats.deadline_misses.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(bucket = %item.bucket, key = %item.key, site = item.dest, "admitted deadline missed");
-                }
-            }
-            round.sched.progress_item(item.bytes);
-            true
-        }
-        // Overwritten or deleted meanwhile: nothing to record.
-        Ok(_) => false,
-        Err(e) => {
-            tracing::warn!(bucket = %item.bucket, key = %item.key, site = item.dest, error = %e, "could not commit a complete replica; the next round retries");
-            false
+    if !round.sched.commit_complete(item).await {
+        return false;
+    }
+    if let Some(Deadline::Admitted { deadline_s, .. }) = round.plan.deadlines.get(i) {
+        let factor = round.sched.data.links().time_factor();
+        if round.started.elapsed().as_secs_f64() / factor > *deadline_s {
+            round
+                .sched
+                .stats
+                .deadline_misses
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(bucket = %item.bucket, key = %item.key, site = item.dest, "admitted deadline missed");
         }
     }
+    true
 }
 
 /// Drops what relays held only in passing.

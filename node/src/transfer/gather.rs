@@ -49,6 +49,7 @@ pub async fn pending_work(
         meta,
         data,
         policy,
+        &Scope::local(data),
         &BTreeSet::new(),
         &none,
         super::ROUND_LIMIT,
@@ -57,20 +58,48 @@ pub async fn pending_work(
     Ok(g.work)
 }
 
-/// Reads up to `limit` pending replicas of the sites this process keeps.
+/// Which destinations a round plans for, and which sites may relay.
+pub(crate) struct Scope {
+    pub sites: Vec<u32>,
+    /// `None`: any site.
+    pub relays: Option<BTreeSet<SiteId>>,
+}
+
+impl Scope {
+    /// The sites this process keeps, relaying only through them.
+    pub(crate) fn local(data: &DataPlane) -> Self {
+        let sites = data.local_sites();
+        Scope {
+            relays: Some(sites.iter().map(|s| SiteId(*s)).collect()),
+            sites,
+        }
+    }
+
+    /// Every site of the federation (the scheduler on the metadata leader
+    /// of a cluster, which hands hops out as orders).
+    pub(crate) fn federation(data: &DataPlane) -> Self {
+        Scope {
+            sites: data.topology().sites().iter().map(|s| s.id.0).collect(),
+            relays: None,
+        }
+    }
+}
+
+/// Reads up to `limit` pending replicas of the scope's sites.
 /// Sources in `avoid` (failed recently) are left out as holders unless a
 /// chunk has no other.
 pub(crate) async fn gather(
     meta: &MetaGroup,
     data: &DataPlane,
     policy: &Policy,
+    scope: &Scope,
     avoid: &BTreeSet<u32>,
     transit: &std::collections::HashSet<(ChunkHash, u32)>,
     limit: usize,
 ) -> Result<Gathered, MetaError> {
     let reader = meta.reader();
     let now_ms = meridian_gateway::objects::now_ms();
-    let local = data.local_sites();
+    let local = scope.sites.clone();
     let factor = data.links().time_factor();
     let mut items = Vec::new();
     let mut hashes: Vec<ChunkHash> = Vec::new();
@@ -172,15 +201,29 @@ pub(crate) async fn gather(
     }
     // What each destination already holds (an interrupted copy): those
     // chunks are not carried again.
+    // (Another process's site answers through its data node; one that does
+    // not answer is taken to hold nothing.)
     for item in &items {
-        let Ok(store) = data.store(item.dest) else {
+        let ask: Vec<usize> = item
+            .chunks
+            .iter()
+            .copied()
+            .filter(|c| !holders[*c].contains(&SiteId(item.dest)))
+            .collect();
+        if ask.is_empty() {
             continue;
-        };
-        for &c in &item.chunks {
-            if !holders[c].contains(&SiteId(item.dest))
-                && store.exists(&hashes[c]).await.unwrap_or(false)
-            {
-                holders[c].insert(SiteId(item.dest));
+        }
+        let hs: Vec<ChunkHash> = ask.iter().map(|c| hashes[*c]).collect();
+        match data.holds(item.dest, &hs).await {
+            Ok(held) => {
+                for (c, h) in ask.iter().zip(held) {
+                    if h {
+                        holders[*c].insert(SiteId(item.dest));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(site = item.dest, error = %e, "could not ask what a site holds")
             }
         }
     }
@@ -212,7 +255,7 @@ pub(crate) async fn gather(
             holders,
             transfers,
             // Only sites this process writes can hold chunks in passing.
-            relays: Some(local.iter().map(|s| SiteId(*s)).collect()),
+            relays: scope.relays.clone(),
             link_busy_s: Vec::new(),
         },
     })

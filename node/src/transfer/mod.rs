@@ -13,6 +13,8 @@
 
 mod exec;
 mod gather;
+mod leader;
+pub mod orders;
 
 pub use gather::pending_work;
 
@@ -21,6 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meridian_placement::Deadline;
+use meridian_proto::v1::command::Op;
+use meridian_proto::v1::{ReplicaState, SetReplicaStateCmd};
 use tokio::sync::{watch, Notify};
 
 use crate::data::DataPlane;
@@ -75,6 +79,10 @@ pub struct Scheduler {
     /// Hops in flight per link.
     per_link: usize,
     avoid: Mutex<gather::Avoid>,
+    /// Carries out this process's transfer orders (a cluster of processes).
+    executor: Option<Arc<orders::OrderExecutor>>,
+    /// The last round id handed out as orders.
+    last_round: std::sync::atomic::AtomicU64,
     /// Relays' chunks left by a round cut short, sources for the next.
     transit: Mutex<std::collections::HashSet<(meridian_gateway::backend::ChunkHash, u32)>>,
     progress: Mutex<RoundProgress>,
@@ -96,6 +104,8 @@ impl Scheduler {
             wake,
             per_link,
             avoid: Mutex::new(gather::Avoid::default()),
+            executor: None,
+            last_round: std::sync::atomic::AtomicU64::new(0),
             transit: Mutex::new(Default::default()),
             progress: Mutex::new(RoundProgress::default()),
             stats: ReplicationStats::default(),
@@ -166,8 +176,18 @@ impl Scheduler {
         }
     }
 
-    /// One round; `None` when nothing was pending.
+    /// Whether this process keeps only some of the sites: then the
+    /// metadata leader plans for all of them and hands out orders.
+    fn in_cluster(&self) -> bool {
+        self.data.local_sites().len() < self.data.topology().sites().len()
+    }
+
+    /// One round; `None` when nothing was pending (or this process does
+    /// not schedule).
     async fn round(&self, stop: watch::Receiver<bool>) -> Result<Option<usize>, String> {
+        if self.in_cluster() {
+            return self.cluster_round().await;
+        }
         let avoid = self
             .avoid
             .lock()
@@ -182,6 +202,7 @@ impl Scheduler {
             &self.meta,
             &self.data,
             &self.policy.current(&self.meta.reader()).1,
+            &gather::Scope::local(&self.data),
             &avoid,
             &transit,
             ROUND_LIMIT,
@@ -193,33 +214,8 @@ impl Scheduler {
         }
         let topo = self.data.topology().clone();
         let plan = meridian_placement::plan(&topo, &g.work).map_err(|e| e.to_string())?;
+        self.start_progress(&g, &plan);
         let factor = self.data.links().time_factor();
-        {
-            let mut p = self.progress_mut();
-            let round = p.round + 1;
-            let mut links = vec![LinkProgress::default(); topo.links().len()];
-            for h in &plan.hops {
-                if let Some(l) = links.get_mut(h.link.0) {
-                    l.planned_bytes += g.work.chunk_sizes[h.chunk];
-                    l.planned_finish_s = l.planned_finish_s.max(h.end_s * factor);
-                }
-            }
-            *p = RoundProgress {
-                round,
-                active: true,
-                started_ms: meridian_gateway::objects::now_ms(),
-                finished_ms: 0,
-                replicas: g.items.len() as u64,
-                replicas_done: 0,
-                bytes: links.iter().map(|l| l.planned_bytes).sum(),
-                bytes_done: 0,
-                plan_s: plan.completion_s * factor,
-                lower_bound_s: plan.lower_bound_s * factor,
-                deadlines_admitted: count(&plan, |d| matches!(d, Deadline::Admitted { .. })),
-                deadlines_infeasible: count(&plan, |d| matches!(d, Deadline::Infeasible { .. })),
-                links,
-            };
-        }
         for (i, d) in plan.deadlines.iter().enumerate() {
             if let (
                 Deadline::Infeasible {
@@ -258,15 +254,7 @@ impl Scheduler {
             _ = give_way => unreachable!("give_way never completes"),
         };
         *self.transit.lock().unwrap_or_else(|p| p.into_inner()) = out.transit.clone();
-        {
-            let mut avoid = self.avoid.lock().unwrap_or_else(|p| p.into_inner());
-            for s in &out.failed_sources {
-                avoid.add(*s);
-            }
-        }
-        let mut p = self.progress_mut();
-        p.active = false;
-        p.finished_ms = meridian_gateway::objects::now_ms();
+        self.end_round(&out.failed_sources);
         Ok(Some(out.completed))
     }
 }
@@ -293,7 +281,12 @@ pub fn spawn(
 ) -> Arc<dyn ReplicationJob> {
     match mode {
         Mode::Planned => {
-            let s = Scheduler::new(meta, data, policy, wake, concurrency);
+            let executor = orders::OrderExecutor::new(meta.clone(), data.clone(), concurrency);
+            tasks.spawn(executor.clone().run(stop.clone()));
+            let mut s = Scheduler::new(meta, data, policy, wake, concurrency);
+            if let Some(s) = Arc::get_mut(&mut s) {
+                s.executor = Some(executor);
+            }
             tasks.spawn(s.clone().run(stop));
             s
         }
@@ -303,6 +296,127 @@ pub fn spawn(
             r
         }
     }
+}
+
+impl Scheduler {
+    /// Avoids the round's failed sources for a while; marks it finished.
+    fn end_round(&self, failed_sources: &std::collections::HashSet<u32>) {
+        {
+            let mut avoid = lock(&self.avoid);
+            for s in failed_sources {
+                avoid.add(*s);
+            }
+        }
+        let mut p = self.progress_mut();
+        p.active = false;
+        p.finished_ms = meridian_gateway::objects::now_ms();
+    }
+
+    /// Commits a replica complete; false if the catalogue refused it (the
+    /// object changed) or could not be reached (the next round retries).
+    pub(crate) async fn commit_complete(&self, item: &gather::Item) -> bool {
+        let cmd = meridian_meta::command(Op::SetReplicaState(SetReplicaStateCmd {
+            bucket: item.bucket.clone(),
+            key: item.key.clone(),
+            version_id: item.version.clone(),
+            site: item.dest,
+            state: ReplicaState::Complete as i32,
+            now_ms: meridian_gateway::objects::now_ms(),
+        }));
+        match self.meta.write_one(cmd).await {
+            Ok(meridian_meta::Outcome::Done) => {
+                self.stats.completed.fetch_add(1, Ordering::Relaxed);
+                self.progress_item(item.bytes);
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(bucket = %item.bucket, key = %item.key, site = item.dest, error = %e, "could not commit a complete replica; the next round retries");
+                false
+            }
+        }
+    }
+
+    /// Resets `replication status` for a new round.
+    fn start_progress(&self, g: &gather::Gathered, plan: &meridian_placement::Plan) {
+        let topo = self.data.topology();
+        let factor = self.data.links().time_factor();
+        let mut p = self.progress_mut();
+        let round = p.round + 1;
+        let mut links = vec![LinkProgress::default(); topo.links().len()];
+        for h in &plan.hops {
+            if let Some(l) = links.get_mut(h.link.0) {
+                l.planned_bytes += g.work.chunk_sizes[h.chunk];
+                l.planned_finish_s = l.planned_finish_s.max(h.end_s * factor);
+            }
+        }
+        *p = RoundProgress {
+            round,
+            active: true,
+            started_ms: meridian_gateway::objects::now_ms(),
+            finished_ms: 0,
+            replicas: g.items.len() as u64,
+            replicas_done: 0,
+            bytes: links.iter().map(|l| l.planned_bytes).sum(),
+            bytes_done: 0,
+            plan_s: plan.completion_s * factor,
+            lower_bound_s: plan.lower_bound_s * factor,
+            deadlines_admitted: count(plan, |d| matches!(d, Deadline::Admitted { .. })),
+            deadlines_infeasible: count(plan, |d| matches!(d, Deadline::Infeasible { .. })),
+            links,
+        };
+    }
+
+    /// A round on the metadata leader of a cluster: every site's backlog,
+    /// planned at once and handed out as transfer orders.
+    async fn cluster_round(&self) -> Result<Option<usize>, String> {
+        let s = self.meta.status();
+        if s.leader != Some(s.node_id) {
+            return Ok(None);
+        }
+        let earlier = self
+            .meta
+            .reader()
+            .order_rounds(16)
+            .map_err(|e| e.to_string())?;
+        if !earlier.is_empty() {
+            leader::drain(self, &earlier).await?;
+            return Ok(None);
+        }
+        let avoid = lock(&self.avoid).current();
+        let g = gather::gather(
+            &self.meta,
+            &self.data,
+            &self.policy.current(&self.meta.reader()).1,
+            &gather::Scope::federation(&self.data),
+            &avoid,
+            &std::collections::HashSet::new(),
+            ROUND_LIMIT,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        if g.items.is_empty() {
+            return Ok(None);
+        }
+        let plan =
+            meridian_placement::plan(self.data.topology(), &g.work).map_err(|e| e.to_string())?;
+        self.start_progress(&g, &plan);
+        let round = leader::new_round_id(self.last_round.load(Ordering::Relaxed));
+        self.last_round.store(round, Ordering::Relaxed);
+        tracing::info!(
+            round,
+            replicas = g.items.len(),
+            hops = plan.hops.len(),
+            "replication round handed out as orders"
+        );
+        let out = leader::run_orders(self, g, plan, round).await?;
+        self.end_round(&out.failed_sources);
+        Ok(Some(out.completed))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn count(plan: &meridian_placement::Plan, f: impl Fn(&Deadline) -> bool) -> u64 {
