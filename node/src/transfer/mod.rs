@@ -242,9 +242,17 @@ impl Scheduler {
         let run = exec::execute(self, g, plan, stop, preempt.clone());
         // New work arriving while a long round runs is planned with what
         // the round has left, rather than after it.
+        // A wake-up alone is not new work (it may be left over from the
+        // writes this round already plans): new pending replicas are.
+        let baseline = self.pending_now() + self.completed();
         let give_way = async {
             tokio::time::sleep(REPLAN_AFTER).await;
-            self.wake.notified().await;
+            loop {
+                self.wake.notified().await;
+                if self.pending_now() + self.completed() > baseline {
+                    break;
+                }
+            }
             preempt.store(true, Ordering::Relaxed);
             tracing::info!("new work: replanning with what this round has left");
             std::future::pending::<()>().await
@@ -443,6 +451,16 @@ impl ReplicationJob for Scheduler {
 }
 
 impl Scheduler {
+    /// Replicas pending at the sites this process keeps, per the catalogue.
+    fn pending_now(&self) -> u64 {
+        let reader = self.meta.reader();
+        self.data
+            .local_sites()
+            .iter()
+            .map(|s| reader.pending_counter(*s).map_or(0, |c| c.objects))
+            .sum()
+    }
+
     /// Replicas completed so far, across rounds.
     pub fn completed(&self) -> u64 {
         self.stats.completed.load(Ordering::Relaxed)
