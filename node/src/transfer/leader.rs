@@ -104,6 +104,10 @@ pub(crate) async fn run_orders(
     }
     let factor = sched.data.links().time_factor();
     let started = std::time::Instant::now();
+    // New pending replicas (not a mere wake-up) make a long round give
+    // way: its pending orders are withdrawn and the next round plans the
+    // new work with what is left; chunks already moved stay moved.
+    let baseline = sched.pending_at(&all_sites(sched)) + sched.completed();
     let mut seen: HashSet<u32> = HashSet::new();
     let mut failed_sources = HashSet::new();
     loop {
@@ -154,6 +158,16 @@ pub(crate) async fn run_orders(
         if pending == 0 {
             break;
         }
+        if started.elapsed() > super::REPLAN_AFTER
+            && sched.pending_at(&all_sites(sched)) + sched.completed() > baseline
+        {
+            tracing::info!(
+                round,
+                pending,
+                "new work: withdrawing this round's pending orders to replan"
+            );
+            break;
+        }
         tokio::time::sleep(WATCH).await;
     }
     clear(sched, round).await?;
@@ -161,6 +175,16 @@ pub(crate) async fn run_orders(
         completed,
         failed_sources,
     })
+}
+
+fn all_sites(sched: &Scheduler) -> Vec<u32> {
+    sched
+        .data
+        .topology()
+        .sites()
+        .iter()
+        .map(|s| s.id.0)
+        .collect()
 }
 
 /// Lets the orders of an earlier leader's rounds run out, then clears them.

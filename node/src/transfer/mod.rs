@@ -453,9 +453,13 @@ impl ReplicationJob for Scheduler {
 impl Scheduler {
     /// Replicas pending at the sites this process keeps, per the catalogue.
     fn pending_now(&self) -> u64 {
+        self.pending_at(&self.data.local_sites())
+    }
+
+    /// Replicas pending at `sites`, per the catalogue.
+    pub(crate) fn pending_at(&self, sites: &[u32]) -> u64 {
         let reader = self.meta.reader();
-        self.data
-            .local_sites()
+        sites
             .iter()
             .map(|s| reader.pending_counter(*s).map_or(0, |c| c.objects))
             .sum()
