@@ -1,6 +1,7 @@
 //! A policy change: the dry run says what will move and changes nothing;
 //! apply then does exactly that, copying before dropping, and no object
-//! ever has fewer complete replicas than the rule asks while it moves.
+//! ever has fewer complete replicas than the rule asks while it moves;
+//! then a site drain moves everything off a site the same way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -155,10 +156,43 @@ async fn dry_run_matches_apply_and_copies_never_drop_below_the_rule() -> Result<
         "dry run said {:?}, the move did {happened:?}",
         counts(&dry)
     );
+    // Draining Dongguan moves every copy to Daocheng, the rule's other
+    // site, again copy first.
+    let drain = ctl.json(&["site", "drain", "Dongguan"]).await?;
+    ensure!(drain["objects_to_copy"] == OBJECTS as u64, "{drain}");
+    ensure!(drain["drained"][0] == "Dongguan", "{drain}");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let now = stats(&ctl).await?;
+        for s in &now {
+            ensure!(
+                s.complete_sites().len() >= 2,
+                "below the rule's count: {}",
+                s.replica_summary()
+            );
+        }
+        let want = BTreeSet::from(["Jiangmen".to_string(), "Daocheng".to_string()]);
+        if now
+            .iter()
+            .all(|s| sites_of(s) == want && s.complete_sites().len() == 2)
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the drain did not finish: {:?}",
+                now.iter().map(|s| s.replica_summary()).collect::<Vec<_>>()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let shown = ctl.json(&["policy", "show"]).await?;
+    ensure!(shown["drained"][0] == "Dongguan", "{shown}");
+
     // The data is whole at its new site.
-    let dongguan = cluster.s3(Site::Dongguan);
+    let daocheng = cluster.s3(Site::Daocheng);
     for i in [0usize, OBJECTS - 1] {
-        let got = s3::get_bytes(&dongguan, "juno", &format!("raw/f{i:02}"))
+        let got = s3::get_bytes(&daocheng, "juno", &format!("raw/f{i:02}"))
             .await
             .context("reading a moved object")?;
         ensure!(got == random_bytes(i as u64, 1 << 20), "object {i} differs");

@@ -203,6 +203,31 @@ pub fn preview(
     Ok(r)
 }
 
+/// Objects whose move is followed one by one; beyond this, passes walk
+/// the whole catalogue again.
+const MAX_WAITING: usize = 1_000_000;
+
+/// What a pass saw and did.
+struct Tally {
+    scanned: u64,
+    added: u64,
+    dropped: u64,
+    blocked: u64,
+    waiting: Option<Vec<(String, String)>>,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            scanned: 0,
+            added: 0,
+            dropped: 0,
+            blocked: 0,
+            waiting: Some(Vec::new()),
+        }
+    }
+}
+
 /// How the current pass is going.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReconcileProgress {
@@ -265,15 +290,20 @@ impl Reconciler {
         // The file's policy placed every object written under it: nothing
         // to reconcile until a change is applied.
         let mut done_version = 0u64;
-        let mut waiting = 0u64;
+        // Objects whose move is under way: looked at again on their own
+        // until they settle, instead of walking the whole catalogue.
+        let mut waiting: Option<Vec<(String, String)>> = Some(Vec::new());
         let mut kicked = false;
         loop {
             if *shutdown.borrow() {
                 return;
             }
             let (version, policy) = self.policy.current(&self.meta.reader());
-            if (version != done_version || waiting > 0 || kicked) && self.leads() {
-                match self.pass(version, &policy).await {
+            let full = version != done_version || kicked || waiting.is_none();
+            let busy = waiting.as_ref().is_some_and(|w| !w.is_empty());
+            if (full || busy) && self.leads() {
+                let only = if full { None } else { waiting.take() };
+                match self.pass(version, &policy, only).await {
                     Ok(w) => {
                         waiting = w;
                         done_version = version;
@@ -281,7 +311,8 @@ impl Reconciler {
                     Err(e) => tracing::warn!(error = %e, "reconcile pass failed; retrying"),
                 }
             }
-            let pause = if waiting > 0 { WAITING_PASS } else { IDLE_PASS };
+            let busy = waiting.as_ref().is_none_or(|w| !w.is_empty());
+            let pause = if busy { WAITING_PASS } else { IDLE_PASS };
             kicked = tokio::select! {
                 _ = self.kick.notified() => true,
                 _ = tokio::time::sleep(pause) => false,
@@ -290,75 +321,130 @@ impl Reconciler {
         }
     }
 
-    /// One walk over the catalogue; returns the objects still waiting.
-    async fn pass(&self, version: u64, policy: &Policy) -> Result<u64, MetaError> {
+    /// One pass over the catalogue (or over `only` those objects), a page
+    /// at a time. Returns the objects still moving, or `None` if there are
+    /// more than [`MAX_WAITING`] of them (the next pass walks everything).
+    async fn pass(
+        &self,
+        version: u64,
+        policy: &Policy,
+        only: Option<Vec<(String, String)>>,
+    ) -> Result<Option<Vec<(String, String)>>, MetaError> {
         let topo = self.data.topology().clone();
-        let reader = self.meta.reader();
-        let mut todo: Vec<(String, String, String, Change)> = Vec::new();
-        let mut p = ReconcileProgress {
-            policy_version: version,
-            active: true,
-            ..self.progress()
-        };
-        p.passes += 1;
-        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = p.clone();
-        let mut waiting = 0;
-        let mut blocked = 0;
-        let (scanned, _) = each_object(&reader, u64::MAX, |bucket, key, rec| {
-            let c = change_for(policy, &topo, bucket, key, rec);
-            if !c.drop_later.is_empty() {
-                waiting += 1;
-            }
-            if c.blocked {
-                blocked += 1;
-            }
-            if !c.is_empty() {
-                todo.push((
-                    bucket.to_string(),
-                    key.to_string(),
-                    rec.version_id.clone(),
-                    c,
-                ));
-            }
-            Ok(true)
-        })?;
-        let (mut added, mut dropped) = (0, 0);
-        for (bucket, key, version_id, c) in todo {
-            let cmd = meridian_meta::command(Op::SetPlacement(SetPlacementCmd {
-                bucket,
-                key,
-                version_id,
-                rule: c.rule.clone(),
-                add: c.add.iter().map(|s| s.0).collect(),
-                drop: c.drop.iter().map(|s| s.0).collect(),
-                min_complete: c.min_complete,
-            }));
-            match self.meta.write_one(cmd).await {
-                Ok(meridian_meta::Outcome::Done) => {
-                    added += c.add.len() as u64;
-                    dropped += c.drop.len() as u64;
-                    if !c.add.is_empty() {
-                        waiting += 1;
+        {
+            let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+            p.policy_version = version;
+            p.active = true;
+            p.passes += 1;
+        }
+        let mut t = Tally::default();
+        match only {
+            Some(keys) => {
+                let reader = self.meta.reader();
+                let mut page = Vec::new();
+                for (bucket, key) in keys {
+                    let Ok(b) = reader.bucket(&bucket) else {
+                        continue;
+                    };
+                    let Some(b) = b else { continue };
+                    if let Some(rec) = reader.object(b.id, &key)? {
+                        page.push((bucket, key, rec));
+                    }
+                    if page.len() == PAGE {
+                        self.settle(policy, &topo, std::mem::take(&mut page), &mut t)
+                            .await?;
                     }
                 }
-                Ok(meridian_meta::Outcome::Stale) => {}
-                Ok(other) => {
-                    tracing::warn!(outcome = ?other, "placement change refused; next pass looks again");
-                    waiting += 1;
+                self.settle(policy, &topo, page, &mut t).await?;
+            }
+            None => {
+                let buckets = self.meta.reader().buckets()?;
+                for b in buckets {
+                    let mut after: Option<String> = None;
+                    loop {
+                        let listed =
+                            self.meta
+                                .reader()
+                                .list(b.id, "", None, after.as_deref(), PAGE)?;
+                        let mut page = Vec::new();
+                        for item in listed.items {
+                            if let ListItem::Object { key, record } = item {
+                                after = Some(key.clone());
+                                page.push((b.name.clone(), key, record));
+                            }
+                        }
+                        self.settle(policy, &topo, page, &mut t).await?;
+                        if !listed.truncated {
+                            break;
+                        }
+                    }
                 }
-                Err(e) => return Err(e),
             }
         }
-        if added > 0 {
+        if t.added > 0 {
             self.replication.notify_one();
         }
         let mut g = self.progress.lock().unwrap_or_else(|e| e.into_inner());
         g.active = false;
-        g.scanned = scanned;
-        g.added += added;
-        g.dropped += dropped;
-        g.waiting = waiting;
-        g.blocked = blocked;
-        Ok(waiting)
+        g.scanned = t.scanned;
+        g.added += t.added;
+        g.dropped += t.dropped;
+        g.waiting = t
+            .waiting
+            .as_ref()
+            .map_or(MAX_WAITING as u64, |w| w.len() as u64);
+        g.blocked = t.blocked;
+        Ok(t.waiting)
+    }
+
+    /// Commits what one page of objects needs.
+    async fn settle(
+        &self,
+        policy: &Policy,
+        topo: &meridian_placement::Topology,
+        page: Vec<(String, String, ObjectRecord)>,
+        t: &mut Tally,
+    ) -> Result<(), MetaError> {
+        for (bucket, key, rec) in page {
+            t.scanned += 1;
+            let c = change_for(policy, topo, &bucket, &key, &rec);
+            if c.blocked {
+                t.blocked += 1;
+            }
+            let mut moving = !c.drop_later.is_empty();
+            if !c.is_empty() {
+                let cmd = meridian_meta::command(Op::SetPlacement(SetPlacementCmd {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    version_id: rec.version_id.clone(),
+                    rule: c.rule.clone(),
+                    add: c.add.iter().map(|s| s.0).collect(),
+                    drop: c.drop.iter().map(|s| s.0).collect(),
+                    min_complete: c.min_complete,
+                }));
+                match self.meta.write_one(cmd).await? {
+                    meridian_meta::Outcome::Done => {
+                        t.added += c.add.len() as u64;
+                        t.dropped += c.drop.len() as u64;
+                        moving |= !c.add.is_empty();
+                    }
+                    meridian_meta::Outcome::Stale => {}
+                    other => {
+                        tracing::warn!(outcome = ?other, "placement change refused; looked at again");
+                        moving = true;
+                    }
+                }
+            }
+            if moving {
+                if let Some(w) = t.waiting.as_mut() {
+                    if w.len() < MAX_WAITING {
+                        w.push((bucket, key));
+                    } else {
+                        t.waiting = None;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
