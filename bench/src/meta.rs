@@ -95,6 +95,8 @@ fn record(i: u64, pending: usize, rng: &mut impl Rng) -> ObjectRecord {
                     site: *site,
                     state: st as i32,
                     verified_at_ms: if st == ReplicaState::Complete { now } else { 0 },
+                    // As the gateway records them: ingest, then chosen by arrival.
+                    reason: if n == 0 { 1 } else { 4 },
                 }
             })
             .collect(),

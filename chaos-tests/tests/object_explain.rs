@@ -48,6 +48,12 @@ async fn explain_names_the_rule_the_sites_and_why() -> Result<()> {
             .all(|s| !s["reason"].as_str().unwrap_or("").is_empty()),
         "{e}"
     );
+    // Why each was chosen is recorded with the replica at write time.
+    ensure!(sites[0]["recorded_reason"] == "ingest site", "{e}");
+    ensure!(
+        sites[1]["recorded_reason"] == "earliest arrival from ingest",
+        "{e}"
+    );
 
     let d = ctl.json(&["object", "explain", "juno", "calib/c1"]).await?;
     ensure!(d["rule"] == "default", "{d}");

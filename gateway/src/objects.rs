@@ -353,6 +353,7 @@ impl Gateway {
                 site,
                 state: ReplicaState::Complete as i32,
                 verified_at_ms: 0,
+                reason: 0,
             }],
             ..Default::default()
         };

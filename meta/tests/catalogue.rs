@@ -31,6 +31,7 @@ fn record(size: u64, version: &str, replicas: &[(u32, ReplicaState)]) -> ObjectR
                 site: *site,
                 state: *s as i32,
                 verified_at_ms: 0,
+                reason: 0,
             })
             .collect(),
         ..Default::default()

@@ -42,6 +42,7 @@ fn put(bucket: &str, key: &str) -> Command {
                 site: 1,
                 state: ReplicaState::Complete as i32,
                 verified_at_ms: 0,
+                reason: 0,
             }],
             ..Default::default()
         }),

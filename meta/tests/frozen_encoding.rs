@@ -34,11 +34,13 @@ fn object_record() -> ObjectRecord {
                 site: 5,
                 state: ReplicaState::Complete as i32,
                 verified_at_ms: 1_790_000_000_000,
+                reason: 0,
             },
             Replica {
                 site: 1,
                 state: ReplicaState::Pending as i32,
                 verified_at_ms: 0,
+                reason: 0,
             },
         ],
         created_ms: 1_790_000_000_000,

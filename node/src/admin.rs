@@ -205,6 +205,9 @@ impl AdminService for AdminApi {
                     "chosen at write time; placement would choose elsewhere today".to_string()
                 }),
                 state: meridian_gateway::grpc::state_name(x.state).to_string(),
+                recorded_reason: meridian_placement::Reason::from_code(x.reason)
+                    .map_or("not recorded", |r| r.describe())
+                    .to_string(),
             })
             .collect();
         for s in &p.sites {
@@ -216,6 +219,7 @@ impl AdminService for AdminApi {
                         reason_now(s.0).unwrap_or_default()
                     ),
                     state: "absent".to_string(),
+                    recorded_reason: String::new(),
                 });
             }
         }

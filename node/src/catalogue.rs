@@ -243,8 +243,10 @@ impl MetaCatalogue {
         record.replicas = p
             .sites
             .iter()
-            .map(|s| Replica {
+            .zip(&p.kinds)
+            .map(|(s, kind)| Replica {
                 site: s.0,
+                reason: *kind as u32,
                 state: if s.0 == record.ingest_site {
                     ReplicaState::Complete as i32
                 } else {

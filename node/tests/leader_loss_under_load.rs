@@ -33,6 +33,7 @@ fn put(key: &str) -> Command {
                 site: 1,
                 state: ReplicaState::Complete as i32,
                 verified_at_ms: 0,
+                reason: 0,
             }],
             ..Default::default()
         }),

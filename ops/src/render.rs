@@ -232,6 +232,7 @@ pub fn explain_json(e: &ObjectExplanation) -> Value {
         "ingest_site": e.ingest_site,
         "sites": e.sites.iter().map(|s| json!({
             "site": s.site, "reason": s.reason, "state": s.state,
+            "recorded_reason": s.recorded_reason,
         })).collect::<Vec<_>>(),
     })
 }
@@ -252,9 +253,16 @@ pub fn explain_table(e: &ObjectExplanation) -> String {
     let rows: Vec<Vec<String>> = e
         .sites
         .iter()
-        .map(|s| vec![s.site.clone(), s.state.clone(), s.reason.clone()])
+        .map(|s| {
+            vec![
+                s.site.clone(),
+                s.state.clone(),
+                s.recorded_reason.clone(),
+                s.reason.clone(),
+            ]
+        })
         .collect();
-    out.push_str(&table(&["SITE", "REPLICA", "WHY"], &rows));
+    out.push_str(&table(&["SITE", "REPLICA", "CHOSEN AS", "TODAY"], &rows));
     out
 }
 

@@ -51,6 +51,45 @@ impl Load {
     }
 }
 
+/// Why placement chose a site, in a form small enough to record with each
+/// replica (the numbers are stored: never renumber).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Ingest = 1,
+    Preferred = 2,
+    Hub = 3,
+    EarliestArrival = 4,
+    /// Chosen without room for the object: no site with room was left.
+    NoRoomLeft = 5,
+    /// Added by a policy change or a drain.
+    PolicyChange = 6,
+}
+
+impl Reason {
+    pub fn from_code(code: u32) -> Option<Self> {
+        Some(match code {
+            1 => Reason::Ingest,
+            2 => Reason::Preferred,
+            3 => Reason::Hub,
+            4 => Reason::EarliestArrival,
+            5 => Reason::NoRoomLeft,
+            6 => Reason::PolicyChange,
+            _ => return None,
+        })
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::Ingest => "ingest site",
+            Reason::Preferred => "preferred by its rule",
+            Reason::Hub => "the hub",
+            Reason::EarliestArrival => "earliest arrival from ingest",
+            Reason::NoRoomLeft => "no site with room was left",
+            Reason::PolicyChange => "added by a policy change or drain",
+        }
+    }
+}
+
 /// Where one object must live, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
@@ -59,6 +98,8 @@ pub struct Placement {
     pub sites: Vec<SiteId>,
     /// One line per chosen site saying why it was chosen.
     pub reasons: Vec<String>,
+    /// The same, as codes to record with each replica.
+    pub kinds: Vec<Reason>,
 }
 
 fn tb(bytes: u64) -> String {
@@ -91,24 +132,31 @@ pub fn place(
         "{}: ingest site, holds the first copy",
         topo.name(ingest)
     )];
+    let mut kinds = vec![Reason::Ingest];
     let allowed = |s: SiteId| {
         !policy.drained().contains(&s)
             && rule.sites.as_ref().is_none_or(|(_, set)| set.contains(&s))
     };
     let room = |s: SiteId| load.free(topo, s) >= object.size;
-    let mut push = |s: SiteId, why: String, sites: &mut Vec<SiteId>| {
+    let mut push = |s: SiteId, kind: Reason, why: String, sites: &mut Vec<SiteId>| {
         if sites.len() < want && !sites.contains(&s) && topo.site(s).is_some() && allowed(s) {
             sites.push(s);
             reasons.push(format!("{}: {why}", topo.name(s)));
+            kinds.push(kind);
         }
     };
     for p in &rule.prefer {
         if room(*p) {
-            push(*p, format!("preferred by rule {}", rule.name), &mut sites);
+            push(
+                *p,
+                Reason::Preferred,
+                format!("preferred by rule {}", rule.name),
+                &mut sites,
+            );
         }
     }
     if room(topo.hub()) {
-        push(topo.hub(), "the hub".to_string(), &mut sites);
+        push(topo.hub(), Reason::Hub, "the hub".to_string(), &mut sites);
     }
     // (arrival estimate, room, id) for every other site with a route.
     let mut rest: Vec<(f64, u64, SiteId, String)> = topo
@@ -137,17 +185,23 @@ pub fn place(
     rest.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
     for (_, free, s, why) in &rest {
         if *free >= object.size {
-            push(*s, why.clone(), &mut sites);
+            push(*s, Reason::EarliestArrival, why.clone(), &mut sites);
         }
     }
     // Short of sites with room: the copy is still owed; say so.
     for (_, _, s, why) in rest {
-        push(s, format!("{why}; no site with room was left"), &mut sites);
+        push(
+            s,
+            Reason::NoRoomLeft,
+            format!("{why}; no site with room was left"),
+            &mut sites,
+        );
     }
     Placement {
         rule: rule.name.clone(),
         sites,
         reasons,
+        kinds,
     }
 }
 

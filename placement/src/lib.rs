@@ -16,7 +16,7 @@ mod timeline;
 mod topology;
 
 pub use bound::lower_bound_s;
-pub use choose::{place, Load, Placement, Subject};
+pub use choose::{place, Load, Placement, Reason, Subject};
 pub use error::PlacementError;
 pub use expr::{ExprError, SiteExpr};
 pub use flow::max_flow_bps;

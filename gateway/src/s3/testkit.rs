@@ -123,6 +123,7 @@ impl Catalogue for MemCatalogue {
             site: record.ingest_site,
             state: ReplicaState::Complete as i32,
             verified_at_ms: 0,
+            reason: 0,
         }];
         st.objects
             .insert((bucket.to_string(), key.to_string()), record.clone());

@@ -71,6 +71,8 @@ pub(super) fn set_placement(txn: &mut Txn<'_>, c: &SetPlacementCmd) -> Result<Ou
             site,
             state: ReplicaState::Pending as i32,
             verified_at_ms: 0,
+            // placement::Reason::PolicyChange (meta does not depend on placement).
+            reason: 6,
         });
         replica_effects(
             txn,
