@@ -67,11 +67,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     };
 
     let mut tasks = tokio::task::JoinSet::new();
-    let reconciler =
-        crate::reconcile::Reconciler::new(meta.clone(), data.clone(), policy.clone(), wake.clone());
-    tasks.spawn(reconciler.clone().run(stop_rx.clone()));
-    tasks.spawn(crate::expiry::Expirer::new(meta.clone()).run(stop_rx.clone()));
-    let replicator = crate::transfer::spawn(
+    let (replicator, reconciler) = crate::serve::spawn_jobs(
         cfg.replication,
         (meta.clone(), data.clone(), policy.clone()),
         wake,

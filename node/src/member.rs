@@ -84,19 +84,15 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         cfg.chunk_size,
         wake.clone(),
     );
-    // Fills this site's pending replicas, pulling from the other sites'
-    // data nodes.
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
     let mut tasks = tokio::task::JoinSet::new();
-    let reconciler =
-        crate::reconcile::Reconciler::new(meta.clone(), data.clone(), policy.clone(), wake.clone());
-    tasks.spawn(reconciler.clone().run(stop_rx.clone()));
-    tasks.spawn(crate::expiry::Expirer::new(meta.clone()).run(stop_rx.clone()));
-    let replicator = crate::transfer::spawn(
+    // Replication (this site's transfer orders; the plan too while this
+    // node leads), policy changes and lifetimes.
+    let (replicator, reconciler) = crate::serve::spawn_jobs(
         crate::transfer::Mode::Planned,
         (meta.clone(), data.clone(), policy.clone()),
         wake,

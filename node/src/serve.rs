@@ -75,6 +75,32 @@ pub fn gateway(
     Arc::new(Gateway::new(catalogue, data, topology, chunk_size))
 }
 
+/// Starts the background jobs both `meridian dev` and `meridian node` run:
+/// replication, the reconciler (policy changes, drains) and lifetimes.
+pub fn spawn_jobs(
+    mode: crate::transfer::Mode,
+    (meta, data, policy): (
+        Arc<MetaGroup>,
+        Arc<DataPlane>,
+        Arc<crate::policy::PolicyHandle>,
+    ),
+    wake: Arc<Notify>,
+    concurrency: usize,
+    tasks: &mut JoinSet<()>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> (
+    Arc<dyn crate::replicator::ReplicationJob>,
+    Arc<crate::reconcile::Reconciler>,
+) {
+    let reconciler =
+        crate::reconcile::Reconciler::new(meta.clone(), data.clone(), policy.clone(), wake.clone());
+    tasks.spawn(reconciler.clone().run(stop.clone()));
+    tasks.spawn(crate::expiry::Expirer::new(meta.clone()).run(stop.clone()));
+    let replicator =
+        crate::transfer::spawn(mode, (meta, data, policy), wake, concurrency, tasks, stop);
+    (replicator, reconciler)
+}
+
 /// Starts the gRPC server on `listener` as a task of `tasks`.
 pub async fn spawn_grpc(
     tasks: &mut JoinSet<()>,
