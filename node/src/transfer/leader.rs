@@ -122,9 +122,7 @@ pub(crate) async fn run_orders(
             let final_state = o.state != OrderState::OrderPending as i32;
             if !final_state {
                 pending += 1;
-                let due =
-                    Duration::from_secs_f64((o.start_s.max(0.0) * factor * 3.0).min(86_400.0))
-                        + ORDER_GRACE;
+                let due = due_after(sched, o, factor);
                 if started.elapsed() > due {
                     give_up(sched, o, "no outcome in time; its node may be down").await;
                 }
@@ -203,9 +201,7 @@ pub(crate) async fn drain(sched: &Scheduler, rounds: &[u64]) -> Result<(), Strin
                 continue;
             }
             pending += 1;
-            let due_ms = round
-                + ((o.start_s.max(0.0) * factor * 3.0).min(86_400.0) * 1000.0) as u64
-                + ORDER_GRACE.as_millis() as u64;
+            let due_ms = round + due_after(sched, o, factor).as_millis() as u64;
             if now > due_ms {
                 give_up(sched, o, "no outcome in time; its node may be down").await;
             }
@@ -216,6 +212,21 @@ pub(crate) async fn drain(sched: &Scheduler, rounds: &[u64]) -> Result<(), Strin
         }
     }
     Ok(())
+}
+
+/// How long after its round started an order may stay without an outcome:
+/// three times its planned end (the plan's start plus its crossing time,
+/// counted for every order that may share the link with it), and a grace.
+fn due_after(sched: &Scheduler, o: &TransferOrder, factor: f64) -> Duration {
+    let bps = sched
+        .data
+        .topology()
+        .links()
+        .get(o.link as usize)
+        .map_or(1, |l| l.bandwidth_bps.max(1));
+    let crossing_s = f64::from(o.size) * 8.0 / bps as f64 * sched.per_link.max(1) as f64;
+    let end_s = (o.start_s.max(0.0) + crossing_s) * factor;
+    Duration::from_secs_f64((end_s * 3.0).min(86_400.0)) + ORDER_GRACE
 }
 
 async fn give_up(sched: &Scheduler, o: &TransferOrder, why: &str) {

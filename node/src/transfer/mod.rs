@@ -77,7 +77,7 @@ pub struct Scheduler {
     policy: Arc<PolicyHandle>,
     wake: Arc<Notify>,
     /// Hops in flight per link.
-    per_link: usize,
+    pub(crate) per_link: usize,
     avoid: Mutex<gather::Avoid>,
     /// Carries out this process's transfer orders (a cluster of processes).
     executor: Option<Arc<orders::OrderExecutor>>,
