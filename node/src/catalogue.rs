@@ -140,13 +140,8 @@ impl MetaCatalogue {
         bucket: &str,
         key: &str,
         record: &ObjectRecord,
+        ack: usize,
     ) -> Result<(), GatewayError> {
-        let reader = self.meta.reader();
-        let (_, policy) = self.policy.current(&reader);
-        let ack = policy
-            .rules()
-            .find(|r| r.name == record.policy)
-            .map_or(1, |r| r.ack) as usize;
         if ack <= 1 {
             return Ok(());
         }
@@ -212,7 +207,9 @@ impl MetaCatalogue {
 
     /// Fills the policy name and the replica map: the ingest site complete,
     /// the policy's other sites pending.
-    fn placed(&self, bucket: &str, key: &str, mut record: ObjectRecord) -> ObjectRecord {
+    /// The record with its placement, and the copies its rule wants
+    /// complete before the write is acknowledged.
+    fn placed(&self, bucket: &str, key: &str, mut record: ObjectRecord) -> (ObjectRecord, usize) {
         let subject = Subject {
             bucket,
             key,
@@ -228,11 +225,9 @@ impl MetaCatalogue {
             SiteId(record.ingest_site),
             &load(&reader, &self.topology, &self.links),
         );
-        if let Some(lifetime_s) = policy
-            .rules()
-            .find(|r| r.name == p.rule)
-            .and_then(|r| r.lifetime_s)
-        {
+        let rule = policy.rules().find(|r| r.name == p.rule);
+        let ack = rule.map_or(1, |r| r.ack) as usize;
+        if let Some(lifetime_s) = rule.and_then(|r| r.lifetime_s) {
             record.expires_ms = record.created_ms.saturating_add(
                 i64::try_from(lifetime_s)
                     .unwrap_or(i64::MAX / 1000)
@@ -259,7 +254,7 @@ impl MetaCatalogue {
                 },
             })
             .collect();
-        record
+        (record, ack)
     }
 }
 
@@ -301,7 +296,7 @@ impl Catalogue for MetaCatalogue {
         key: &str,
         record: ObjectRecord,
     ) -> Result<ObjectRecord, GatewayError> {
-        let record = self.placed(bucket, key, record);
+        let (record, ack) = self.placed(bucket, key, record);
         self.write(Op::PutObject(PutObjectCmd {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -309,7 +304,7 @@ impl Catalogue for MetaCatalogue {
         }))
         .await?;
         self.replication.notify_one();
-        self.wait_for_ack(bucket, key, &record).await?;
+        self.wait_for_ack(bucket, key, &record, ack).await?;
         Ok(record)
     }
 
@@ -395,14 +390,14 @@ impl Catalogue for MetaCatalogue {
         record: ObjectRecord,
     ) -> Result<ObjectRecord, GatewayError> {
         let upload = self.upload(upload_id).await?;
-        let record = self.placed(&upload.bucket, &upload.key, record);
+        let (record, ack) = self.placed(&upload.bucket, &upload.key, record);
         self.write(Op::CompleteUpload(CompleteUploadCmd {
             upload_id: upload_id.to_string(),
             record: Some(record.clone()),
         }))
         .await?;
         self.replication.notify_one();
-        self.wait_for_ack(&upload.bucket, &upload.key, &record)
+        self.wait_for_ack(&upload.bucket, &upload.key, &record, ack)
             .await?;
         Ok(record)
     }

@@ -20,7 +20,7 @@ pub use choose::{place, Load, Placement, Reason, Subject};
 pub use error::PlacementError;
 pub use expr::{ExprError, SiteExpr};
 pub use flow::max_flow_bps;
-pub use plan::{link_finish_s, plan, Deadline, Hop, Plan, Transfer, Work, WorkError};
+pub use plan::{plan, Deadline, Hop, Plan, Transfer, Work, WorkError};
 pub use policy::{Policy, Rule, DEFAULT_PRIORITY, MAX_PRIORITY};
 pub use reconcile::{reconcile, Change, Held};
 pub use topology::{Link, LinkId, Route, Site, SiteId, Topology};

@@ -437,14 +437,3 @@ fn deliver(graph: &Graph<'_>, size: u64, c: usize, dest: usize, state: &mut Stat
     }
     Some(arrive[dest])
 }
-
-/// When each link's last promised transfer ends, by `LinkId`.
-pub fn link_finish_s(topo: &Topology, plan: &Plan) -> Vec<f64> {
-    let mut end = vec![0.0f64; topo.links().len()];
-    for h in &plan.hops {
-        if let Some(e) = end.get_mut(h.link.0) {
-            *e = e.max(h.end_s);
-        }
-    }
-    end
-}

@@ -37,6 +37,20 @@ fn object(t: &Topology, at: &str, dests: &[&str], chunks: usize, size: u64) -> W
     }
 }
 
+/// Ten more 8 MB chunks at Beijing, wanted at Jiangmen.
+fn add_replica(t: &Topology, w: &mut Work, priority: u8, deadline_s: Option<f64>) {
+    let first = w.chunk_sizes.len();
+    w.chunk_sizes.extend([8 * MB; 10]);
+    w.holders
+        .extend(vec![BTreeSet::from([id(t, "Beijing")]); 10]);
+    w.transfers.push(Transfer {
+        dest: id(t, "Jiangmen"),
+        chunks: (first..first + 10).collect(),
+        priority,
+        deadline_s,
+    });
+}
+
 #[test]
 fn jiangmen_data_crosses_its_uplink_once() {
     let t = topo(STAR);
@@ -121,15 +135,7 @@ fn the_mesh_feeds_jiangmen_from_two_sources() {
 fn higher_priority_goes_first_on_a_shared_link() {
     let t = topo(STAR);
     let mut w = object(&t, "Beijing", &["Jiangmen"], 10, 8 * MB);
-    w.chunk_sizes.extend([8 * MB; 10]);
-    w.holders
-        .extend(vec![BTreeSet::from([id(&t, "Beijing")]); 10]);
-    w.transfers.push(Transfer {
-        dest: id(&t, "Jiangmen"),
-        chunks: (10..20).collect(),
-        priority: 5,
-        deadline_s: None,
-    });
+    add_replica(&t, &mut w, 5, None);
     let p = plan(&t, &w).expect("plan");
     assert!(p.transfer_done_s[1] < p.transfer_done_s[0]);
     assert!((p.transfer_done_s[1] - 0.32).abs() < 1e-9);
@@ -141,25 +147,9 @@ fn deadlines_are_admitted_only_where_the_plan_meets_them() {
     let t = topo(STAR);
     // Two 80 MB replicas to Jiangmen (0.32 s each at 2 Gb/s).
     let mut w = object(&t, "Beijing", &["Jiangmen"], 10, 8 * MB);
-    w.chunk_sizes.extend([8 * MB; 10]);
-    w.holders
-        .extend(vec![BTreeSet::from([id(&t, "Beijing")]); 10]);
-    w.transfers.push(Transfer {
-        dest: id(&t, "Jiangmen"),
-        chunks: (10..20).collect(),
-        priority: 0,
-        deadline_s: Some(0.4),
-    });
+    add_replica(&t, &mut w, 0, Some(0.4));
     // Impossible: 80 MB in 0.1 s.
-    w.chunk_sizes.extend([8 * MB; 10]);
-    w.holders
-        .extend(vec![BTreeSet::from([id(&t, "Beijing")]); 10]);
-    w.transfers.push(Transfer {
-        dest: id(&t, "Jiangmen"),
-        chunks: (20..30).collect(),
-        priority: 0,
-        deadline_s: Some(0.1),
-    });
+    add_replica(&t, &mut w, 0, Some(0.1));
     let p = plan(&t, &w).expect("plan");
     match p.deadlines[1] {
         Deadline::Admitted { predicted_s, .. } => assert!((predicted_s - 0.32).abs() < 1e-9),

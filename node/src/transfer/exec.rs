@@ -298,7 +298,7 @@ async fn worker(round: Arc<Round<'_>>, link: usize) -> usize {
                         .stats
                         .bytes_copied
                         .fetch_add(n, Ordering::Relaxed);
-                    round.sched.progress_hop(hop.link.0, hop.end_s, n);
+                    round.sched.progress_hop(hop.link.0, n);
                     st.present.insert((hop.chunk, hop.to.0), to_area);
                     let mut done = Vec::new();
                     if to_area == Area::Chunks {

@@ -25,7 +25,6 @@ pub(crate) struct Item {
     pub dest: u32,
     /// Indexes into [`Gathered::hashes`].
     pub chunks: Vec<usize>,
-    pub bytes: u64,
 }
 
 pub(crate) struct Gathered {
@@ -159,7 +158,6 @@ pub(crate) async fn gather(
                     due_ms.saturating_sub(now_ms) as f64 / 1000.0 / factor
                 });
                 let mut chunks = Vec::with_capacity(rec.chunks.len());
-                let mut bytes = 0u64;
                 for c in &rec.chunks {
                     let Ok(hash) = <ChunkHash>::try_from(c.hash.as_slice()) else {
                         tracing::warn!(bucket = %bucket, key = %p.key, "chunk hash in record is not 32 bytes; replica skipped");
@@ -173,7 +171,6 @@ pub(crate) async fn gather(
                         hashes.len() - 1
                     });
                     holders[i].extend(complete.iter().copied());
-                    bytes += u64::from(c.size);
                     chunks.push(i);
                 }
                 if chunks.is_empty() && !rec.chunks.is_empty() {
@@ -191,7 +188,6 @@ pub(crate) async fn gather(
                     version: rec.version_id.clone(),
                     dest: site,
                     chunks,
-                    bytes,
                 });
             }
             if !full {

@@ -135,7 +135,7 @@ pub(crate) async fn run_orders(
                 continue;
             };
             if o.state == OrderState::OrderDone as i32 {
-                sched.progress_hop(h.link.0, h.end_s, o.bytes);
+                sched.progress_hop(h.link.0, o.bytes);
                 if o.keep {
                     for i in waiting.remove(&(h.chunk, o.to)).unwrap_or_default() {
                         remaining[i] = remaining[i].saturating_sub(1);

@@ -47,9 +47,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub struct LinkProgress {
     pub planned_bytes: u64,
     pub done_bytes: u64,
-    /// When the plan has the link finish, seconds from the round's start
-    /// (wall clock on these links).
-    pub planned_finish_s: f64,
 }
 
 /// The current or last round, for `meridianctl replication status`.
@@ -116,7 +113,7 @@ impl Scheduler {
         self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn progress_hop(&self, link: usize, _end_s: f64, bytes: u64) {
+    pub(crate) fn progress_hop(&self, link: usize, bytes: u64) {
         let mut p = self.progress_mut();
         p.bytes_done += bytes;
         if let Some(l) = p.links.get_mut(link) {
@@ -124,7 +121,7 @@ impl Scheduler {
         }
     }
 
-    pub(crate) fn progress_item(&self, _bytes: u64) {
+    pub(crate) fn progress_item(&self) {
         self.progress_mut().replicas_done += 1;
     }
 
@@ -334,7 +331,7 @@ impl Scheduler {
         match self.meta.write_one(cmd).await {
             Ok(meridian_meta::Outcome::Done) => {
                 self.stats.completed.fetch_add(1, Ordering::Relaxed);
-                self.progress_item(item.bytes);
+                self.progress_item();
                 true
             }
             Ok(_) => false,
@@ -355,7 +352,6 @@ impl Scheduler {
         for h in &plan.hops {
             if let Some(l) = links.get_mut(h.link.0) {
                 l.planned_bytes += g.work.chunk_sizes[h.chunk];
-                l.planned_finish_s = l.planned_finish_s.max(h.end_s * factor);
             }
         }
         *p = RoundProgress {
