@@ -14,7 +14,9 @@ use anyhow::{ensure, Context, Result};
 use clap::Args;
 use meridian_meta::{MetaConfig, MetaNode};
 use meridian_proto::v1::command::Op;
-use meridian_proto::v1::{CreateBucketCmd, ObjectRecord, PutObjectCmd, Replica, ReplicaState};
+use meridian_proto::v1::{
+    ChunkRef, CreateBucketCmd, ObjectRecord, PutObjectCmd, Replica, ReplicaState,
+};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
@@ -50,6 +52,11 @@ pub struct MetaArgs {
     /// it completes.
     #[arg(long, default_value_t = 0)]
     pub pending_replicas: usize,
+    /// Chunks listed per record (random hashes, 4 MiB each; 0..=64). Each
+    /// adds its ChunkRef to the record and one reference key per chunk
+    /// (its per-site counts) to the catalogue.
+    #[arg(long, default_value_t = 0)]
+    pub chunks: usize,
     /// Build a Raft snapshot (and purge the log) every this many entries.
     #[arg(long, default_value_t = 20_000)]
     pub snapshot_every: u64,
@@ -72,7 +79,7 @@ fn key(i: u64, prefixes: u64) -> String {
 /// A file record as the gateway writes it: size, BLAKE3, ETag, owner,
 /// version id and a three-site replica map (ingest complete, the other two
 /// complete or, with `pending`, that many still pending).
-fn record(i: u64, pending: usize, rng: &mut impl Rng) -> ObjectRecord {
+fn record(i: u64, (pending, chunks): (usize, usize), rng: &mut impl Rng) -> ObjectRecord {
     let now = 1_790_000_000_000 + i as i64;
     ObjectRecord {
         format: meridian_proto::RECORD_FORMAT,
@@ -81,6 +88,12 @@ fn record(i: u64, pending: usize, rng: &mut impl Rng) -> ObjectRecord {
         etag: hex::encode(rng.random::<[u8; 16]>()),
         owner: "juno-daq".into(),
         chunk_size: 4 << 20,
+        chunks: (0..chunks)
+            .map(|_| ChunkRef {
+                hash: rng.random::<[u8; 32]>().to_vec(),
+                size: 4 << 20,
+            })
+            .collect(),
         policy: "default".into(),
         replicas: [5u32, 1, 2]
             .iter()
@@ -208,6 +221,7 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
         a.pending_replicas <= 2,
         "--pending-replicas must be 0, 1 or 2"
     );
+    ensure!(a.chunks <= 64, "--chunks must be 0..=64");
     let tmp = tempfile::Builder::new()
         .prefix("meridian-bench-meta.")
         .tempdir_in(&a.dir)
@@ -229,7 +243,7 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
     let mut tasks = Vec::new();
     for c in 0..a.clients {
         let (node, next) = (node.clone(), next.clone());
-        let (n, prefixes, pending) = (a.records, a.prefixes, a.pending_replicas);
+        let (n, prefixes, shape) = (a.records, a.prefixes, (a.pending_replicas, a.chunks));
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(c as u64);
             let mut lat = Vec::new();
@@ -241,7 +255,7 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
                 let cmd = meridian_meta::command(Op::PutObject(PutObjectCmd {
                     bucket: BUCKET.into(),
                     key: key(i, prefixes),
-                    record: Some(record(i, pending, &mut rng)),
+                    record: Some(record(i, shape, &mut rng)),
                 }));
                 let t = Instant::now();
                 node.write_one(cmd).await?;
@@ -314,6 +328,7 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
     Ok(json!({
         "voters": a.voters,
         "pending_replicas": a.pending_replicas,
+        "chunks": a.chunks,
         "snapshot_every": a.snapshot_every,
         "records": a.records,
         "clients": a.clients,

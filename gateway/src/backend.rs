@@ -134,4 +134,17 @@ pub trait ChunkStore: Send + Sync + 'static {
         hash: &ChunkHash,
         size: u32,
     ) -> Result<Bytes, GatewayError>;
+    /// Called just before committing a record that references `hashes` at
+    /// `site`, written (or found) from `written` on: a store that reclaims
+    /// unreferenced chunks after a grace period makes sure they are still
+    /// there and fresh, or fails (retryable) so that nothing is committed
+    /// over a chunk it removed.
+    async fn keep_fresh(
+        &self,
+        _site: u32,
+        _hashes: &[ChunkHash],
+        _written: std::time::Instant,
+    ) -> Result<(), GatewayError> {
+        Ok(())
+    }
 }

@@ -263,6 +263,7 @@ impl Gateway {
         }
         // Fail before reading the body if the bucket is missing.
         self.catalogue.bucket(&obj.bucket).await?;
+        let written = std::time::Instant::now();
         let ing = self.ingest(site, body, expected_len).await?;
         if let Some(want) = expected_blake3 {
             if want.as_slice() != ing.blake3.as_slice() {
@@ -291,9 +292,23 @@ impl Gateway {
             parts: 0,
             expires_ms: 0, // set by placement from the rule's lifetime
         };
+        self.keep_fresh(site, &record.chunks, written).await?;
         self.catalogue
             .commit_object(&obj.bucket, &obj.key, record)
             .await
+    }
+
+    async fn keep_fresh(
+        &self,
+        site: u32,
+        chunks: &[ChunkRef],
+        written: std::time::Instant,
+    ) -> Result<(), GatewayError> {
+        let hashes: Vec<ChunkHash> = chunks
+            .iter()
+            .filter_map(|c| c.hash.as_slice().try_into().ok())
+            .collect();
+        self.chunks.keep_fresh(site, &hashes, written).await
     }
 
     /// The verified bytes `[start, end)` of an object, for a reader at `site`.
@@ -403,6 +418,7 @@ impl Gateway {
             )));
         }
         let upload = self.catalogue.upload(upload_id).await?;
+        let written = std::time::Instant::now();
         let ing = self.ingest(upload.ingest_site, body, expected_len).await?;
         let part = PartRecord {
             format: RECORD_FORMAT,
@@ -412,6 +428,8 @@ impl Gateway {
             chunks: ing.chunks,
             created_ms: now_ms(),
         };
+        self.keep_fresh(upload.ingest_site, &part.chunks, written)
+            .await?;
         self.catalogue.put_part(upload_id, part.clone()).await?;
         Ok(part)
     }

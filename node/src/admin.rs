@@ -94,6 +94,14 @@ impl AdminService for AdminApi {
         for s in topo.sites() {
             let held = reader.site_counter(s.id.0).map_err(internal)?;
             let pending = reader.pending_counter(s.id.0).map_err(internal)?;
+            let queued = reader.gc_counter(s.id.0).map_err(internal)?;
+            let (reclaimed_chunks, reclaimed_bytes) =
+                self.data.store(s.id.0).map_or((0, 0), |st| {
+                    (
+                        st.reclaimed_chunks.load(Ordering::Relaxed),
+                        st.reclaimed_bytes.load(Ordering::Relaxed),
+                    )
+                });
             sites.push(SiteStatus {
                 name: s.name.clone(),
                 role: s.role.clone(),
@@ -102,6 +110,10 @@ impl AdminService for AdminApi {
                 bytes: held.bytes,
                 pending_objects: pending.objects,
                 pending_bytes: pending.bytes,
+                reclaimable_chunks: queued.objects,
+                reclaimable_bytes: queued.bytes,
+                reclaimed_chunks,
+                reclaimed_bytes,
             });
         }
         for b in reader.buckets().map_err(internal)? {

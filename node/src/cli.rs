@@ -70,6 +70,17 @@ pub struct DevArgs {
     /// Metadata voters: 1, or 3 (or 5) in this process over loopback gRPC.
     #[arg(long, default_value_t = 1)]
     pub meta_voters: u64,
+    /// An unreferenced chunk's file is removed once nothing has written or
+    /// used it for this long (e.g. 1h, 90s).
+    #[arg(long, default_value = "1h", value_parser = parse_secs)]
+    pub gc_grace: std::time::Duration,
+    /// Pause between passes of the chunk collector.
+    #[arg(long, default_value = "30s", value_parser = parse_secs)]
+    pub gc_period: std::time::Duration,
+}
+
+fn parse_secs(text: &str) -> Result<std::time::Duration, String> {
+    meridian_placement::parse_duration(text).map(std::time::Duration::from_secs)
 }
 
 fn read(path: &Option<PathBuf>, default: &str) -> anyhow::Result<(String, String)> {
@@ -128,6 +139,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 transfers_per_site: a.transfers_per_site,
                 meta_voters: a.meta_voters,
                 replication: a.replication,
+                gc: crate::gc::GcConfig {
+                    grace: a.gc_grace,
+                    period: a.gc_period,
+                },
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

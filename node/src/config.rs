@@ -32,6 +32,7 @@ pub struct DevConfig {
     /// Metadata voters in this process: 1, or 3 (or 5) over loopback gRPC.
     pub meta_voters: u64,
     pub replication: crate::transfer::Mode,
+    pub gc: crate::gc::GcConfig,
 }
 
 impl DevConfig {
@@ -43,6 +44,7 @@ impl DevConfig {
                 self.link_scale
             ));
         }
+        self.gc.validate()?;
         if !(64 * 1024..=64 * 1024 * 1024).contains(&self.chunk_size) {
             return Err(format!(
                 "--chunk-size must be between 64KiB and 64MiB, got {}",

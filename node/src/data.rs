@@ -8,7 +8,8 @@
 //! returned.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -20,6 +21,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+use crate::gc::{ChunkLocks, GcConfig};
 use crate::links::Links;
 use crate::remote::RemoteSite;
 
@@ -87,8 +89,16 @@ pub async fn verified(hash: &ChunkHash, site: &str, data: Bytes) -> Result<Bytes
 
 /// One site's chunks.
 pub struct SiteStore {
-    name: String,
+    pub(crate) name: String,
     store: Arc<dyn ObjectStore>,
+    /// The site's directory (object_store's root).
+    pub(crate) dir: PathBuf,
+    /// Writers of the chunks area share a stripe; the reclaimer takes it
+    /// alone to look at a chunk and remove it (crate::gc).
+    pub(crate) locks: ChunkLocks,
+    /// Chunk files this process has reclaimed, and their bytes, since start.
+    pub reclaimed_chunks: AtomicU64,
+    pub reclaimed_bytes: AtomicU64,
 }
 
 /// Where in a site's store a chunk lives.
@@ -100,10 +110,6 @@ pub enum Area {
     /// that cleaning them up can never remove a chunk a replica references
     /// (chunks are shared by content between objects).
     Transit,
-}
-
-fn chunk_path(hash: &ChunkHash) -> ObjPath {
-    area_path(Area::Chunks, hash)
 }
 
 fn area_path(area: Area, hash: &ChunkHash) -> ObjPath {
@@ -139,6 +145,10 @@ impl SiteStore {
         Ok(SiteStore {
             name: name.to_string(),
             store: Arc::new(fs),
+            dir: dir.to_path_buf(),
+            locks: ChunkLocks::new(),
+            reclaimed_chunks: AtomicU64::new(0),
+            reclaimed_bytes: AtomicU64::new(0),
         })
     }
 
@@ -164,6 +174,10 @@ impl SiteStore {
                 actual: hex::encode(actual),
             });
         }
+        let _shared = match area {
+            Area::Chunks => Some(self.locks.shared(hash).await),
+            Area::Transit => None,
+        };
         self.store
             .put(&area_path(area, hash), data.into())
             .await
@@ -177,13 +191,10 @@ impl SiteStore {
     }
 
     /// Whether a file for the chunk exists (not read, not verified: a
-    /// planning hint; every copy verifies what it reads).
-    pub async fn exists(&self, hash: &ChunkHash) -> Result<bool, DataError> {
-        match self.store.head(&chunk_path(hash)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(self.err(e)),
-        }
+    /// planning hint; every copy verifies what it reads). A chunk found is
+    /// freshened: the caller counts on it staying (crate::gc).
+    pub async fn holds(&self, hash: &ChunkHash) -> Result<bool, DataError> {
+        self.freshen(hash).await
     }
 
     /// Drops a relay's copy of a chunk it has forwarded.
@@ -240,7 +251,8 @@ impl SiteStore {
     /// Whether the site holds a good copy (read and verified).
     pub async fn has_verified(&self, hash: &ChunkHash) -> Result<bool, DataError> {
         match self.get(hash).await {
-            Ok(_) => Ok(true),
+            // Freshened, and still there once freshened.
+            Ok(_) => self.freshen(hash).await,
             Err(DataError::NotFound(..)) | Err(DataError::Corrupt { .. }) => Ok(false),
             Err(e) => Err(e),
         }
@@ -254,6 +266,7 @@ pub struct DataPlane {
     /// Sites whose chunks another process keeps (`meridian node`).
     remotes: BTreeMap<u32, RemoteSite>,
     links: Arc<Links>,
+    gc: GcConfig,
 }
 
 impl DataPlane {
@@ -273,6 +286,7 @@ impl DataPlane {
             stores: BTreeMap::from([(site, store)]),
             remotes: BTreeMap::new(),
             links,
+            gc: GcConfig::default(),
         })
     }
 
@@ -313,7 +327,18 @@ impl DataPlane {
             stores,
             remotes: BTreeMap::new(),
             links,
+            gc: GcConfig::default(),
         })
+    }
+
+    /// When unreferenced chunks may be reclaimed (crate::gc).
+    pub fn with_gc(mut self, gc: GcConfig) -> Self {
+        self.gc = gc;
+        self
+    }
+
+    pub fn gc(&self) -> &GcConfig {
+        &self.gc
     }
 
     pub fn links(&self) -> &Arc<Links> {
@@ -364,7 +389,7 @@ impl DataPlane {
         if let Some(store) = self.stores.get(&site) {
             let mut out = Vec::with_capacity(hashes.len());
             for h in hashes {
-                out.push(store.exists(h).await?);
+                out.push(store.holds(h).await?);
             }
             return Ok(out);
         }
@@ -434,6 +459,27 @@ impl ChunkStore for DataPlane {
         data: Bytes,
     ) -> Result<(), GatewayError> {
         Ok(self.store(site)?.put(hash, data).await?)
+    }
+
+    async fn keep_fresh(
+        &self,
+        site: u32,
+        hashes: &[ChunkHash],
+        written: std::time::Instant,
+    ) -> Result<(), GatewayError> {
+        if written.elapsed() < self.gc.write_window() {
+            return Ok(());
+        }
+        let store = self.store(site)?;
+        for h in hashes {
+            if !store.freshen(h).await? {
+                return Err(GatewayError::Unavailable(format!(
+                    "chunk {} was reclaimed while the upload was in progress; retry",
+                    hex::encode(h)
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn read_chunk(

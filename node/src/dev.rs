@@ -36,7 +36,8 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     });
     let data = Arc::new(
         DataPlane::open_local(topology.clone(), &cfg.data_dir, cfg.link_scale)
-            .context("opening chunk stores")?,
+            .context("opening chunk stores")?
+            .with_gc(cfg.gc),
     );
     let wake = Arc::new(Notify::new());
     let gateway = crate::serve::gateway(

@@ -19,6 +19,7 @@ pub mod data;
 pub mod datanode;
 pub mod dev;
 pub mod expiry;
+pub mod gc;
 pub mod links;
 pub mod member;
 pub mod metagroup;

@@ -24,6 +24,8 @@
 //! chunk_size = "4MiB"          # optional
 //! transfers = 4                # transfers in flight per link into this site
 //! link_scale = 1.0             # optional: < 1 emulates slower links (tests, demos)
+//! gc_grace = "1h"              # optional: unreferenced chunks older than this go
+//! gc_period = "30s"            # optional: pause between collector passes
 //! [data.peers]                 # the nodes keeping the other sites' chunks
 //! Huairou = "meta2.hr:7100"
 //!
@@ -89,6 +91,8 @@ struct Data {
     transfers: Option<usize>,
     /// Multiplies every link's bandwidth (emulated links for tests).
     link_scale: Option<f64>,
+    gc_grace: Option<String>,
+    gc_period: Option<String>,
     /// Site name -> gRPC address of the node keeping that site's chunks.
     #[serde(default)]
     peers: BTreeMap<String, String>,
@@ -112,6 +116,7 @@ pub struct NodeConfig {
     pub chunk_size: usize,
     pub transfers: usize,
     pub link_scale: f64,
+    pub gc: crate::gc::GcConfig,
     /// Site id -> address of the data node keeping that site's chunks.
     pub data_peers: BTreeMap<u32, String>,
     pub topology: Topology,
@@ -231,6 +236,19 @@ impl NodeConfig {
         if !(link_scale.is_finite() && link_scale > 0.0 && link_scale <= 1.0) {
             bail!("{origin}: data.link_scale must be in (0, 1], got {link_scale}");
         }
+        let secs = |v: &Option<String>, field: &str, default: std::time::Duration| match v {
+            Some(t) => meridian_placement::parse_duration(t)
+                .map(std::time::Duration::from_secs)
+                .map_err(|e| anyhow::anyhow!("{origin}: data.{field}: {e}")),
+            None => Ok(default),
+        };
+        let defaults = crate::gc::GcConfig::default();
+        let gc = crate::gc::GcConfig {
+            grace: secs(&f.data.gc_grace, "gc_grace", defaults.grace)?,
+            period: secs(&f.data.gc_period, "gc_period", defaults.period)?,
+        };
+        gc.validate()
+            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         Ok(NodeConfig {
             id: f.id,
             site,
@@ -245,6 +263,7 @@ impl NodeConfig {
             chunk_size: chunk_size as usize,
             transfers,
             link_scale,
+            gc,
             data_peers,
             topology,
             policy,

@@ -76,7 +76,8 @@ pub fn gateway(
 }
 
 /// Starts the background jobs both `meridian dev` and `meridian node` run:
-/// replication, the reconciler (policy changes, drains) and lifetimes.
+/// replication, the reconciler (policy changes, drains), lifetimes and the
+/// chunk collector.
 pub fn spawn_jobs(
     mode: crate::transfer::Mode,
     (meta, data, policy): (
@@ -96,6 +97,7 @@ pub fn spawn_jobs(
         crate::reconcile::Reconciler::new(meta.clone(), data.clone(), policy.clone(), wake.clone());
     tasks.spawn(reconciler.clone().run(stop.clone()));
     tasks.spawn(crate::expiry::Expirer::new(meta.clone()).run(stop.clone()));
+    tasks.spawn(crate::gc::Collector::new(meta.clone(), data.clone()).run(stop.clone()));
     let replicator =
         crate::transfer::spawn(mode, (meta, data, policy), wake, concurrency, tasks, stop);
     (replicator, reconciler)

@@ -78,6 +78,8 @@ pub fn status_json(s: &StatusResponse) -> Value {
             "name": x.name, "role": x.role, "s3_endpoint": x.s3_endpoint,
             "objects": x.objects, "bytes": x.bytes,
             "pending_objects": x.pending_objects, "pending_bytes": x.pending_bytes,
+            "reclaimable_chunks": x.reclaimable_chunks, "reclaimable_bytes": x.reclaimable_bytes,
+            "reclaimed_chunks": x.reclaimed_chunks, "reclaimed_bytes": x.reclaimed_bytes,
         })).collect::<Vec<_>>(),
         "links": s.links.iter().map(|l| json!({
             "from": l.from, "to": l.to, "bandwidth_bps": l.bandwidth_bps, "effective_bps": l.effective_bps,
@@ -118,6 +120,12 @@ pub fn status_table(s: &StatusResponse) -> String {
                 human_bytes(x.bytes),
                 x.pending_objects.to_string(),
                 human_bytes(x.pending_bytes),
+                format!(
+                    "{} ({} chunks)",
+                    human_bytes(x.reclaimable_bytes),
+                    x.reclaimable_chunks
+                ),
+                human_bytes(x.reclaimed_bytes),
                 x.s3_endpoint.clone(),
             ]
         })
@@ -130,6 +138,8 @@ pub fn status_table(s: &StatusResponse) -> String {
             "BYTES",
             "PENDING",
             "PENDING BYTES",
+            "TO RECLAIM",
+            "RECLAIMED",
             "S3",
         ],
         &rows,

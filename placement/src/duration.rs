@@ -2,7 +2,7 @@
 //! them (`1h30m`).
 
 /// Seconds in `text`, or what is wrong with it.
-pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
+pub fn parse_duration(text: &str) -> Result<u64, String> {
     let mut total: u64 = 0;
     let mut number = String::new();
     let mut parts = 0;

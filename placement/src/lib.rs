@@ -17,6 +17,7 @@ mod topology;
 
 pub use bound::lower_bound_s;
 pub use choose::{place, Load, Placement, Reason, Subject};
+pub use duration::parse_duration;
 pub use error::PlacementError;
 pub use expr::{ExprError, SiteExpr};
 pub use flow::max_flow_bps;

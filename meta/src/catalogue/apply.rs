@@ -4,7 +4,10 @@
 //! command (timestamps and ids travel inside the command), so every replica
 //! that applies the same log reaches the same state.
 
-use meridian_proto::v1::{command::Op, BucketRecord, Command, Counter, ObjectRecord, ReplicaState};
+use meridian_proto::v1::{
+    command::Op, BucketRecord, Command, Counter, MultipartUpload, ObjectRecord, PartRecord,
+    ReplicaState,
+};
 use meridian_proto::RECORD_FORMAT;
 use prost::Message;
 
@@ -91,7 +94,7 @@ fn object_effects(
     for r in &rec.replicas {
         replica_effects(txn, bucket_id, key, rec, r.site, r.state, sign)?;
     }
-    Ok(())
+    super::refs::record(txn, rec, sign)
 }
 
 fn remove_object(txn: &mut Txn<'_>, bucket_id: u64, key: &str) -> Result<bool, MetaError> {
@@ -144,12 +147,25 @@ pub(super) fn bucket(txn: &Txn<'_>, name: &str) -> Result<Option<BucketRecord>, 
     get(txn, &keys::bucket(name))
 }
 
-fn remove_upload(txn: &mut Txn<'_>, bucket_id: u64, upload_id: &str, parts: &[u32]) {
+/// Removes an upload and its parts, and the parts' chunk references at
+/// the upload's site.
+fn remove_upload(
+    txn: &mut Txn<'_>,
+    bucket_id: u64,
+    upload: &MultipartUpload,
+    parts: &[u32],
+) -> Result<(), MetaError> {
+    let upload_id = &upload.upload_id;
     txn.delete(keys::upload(upload_id));
     txn.delete(keys::bucket_upload(bucket_id, upload_id));
     for p in parts {
-        txn.delete(keys::part(upload_id, *p));
+        let k = keys::part(upload_id, *p);
+        if let Some(part) = get::<PartRecord>(txn, &k)? {
+            super::refs::change(txn, &[upload.ingest_site], &part.chunks, -1)?;
+        }
+        txn.delete(k);
     }
+    Ok(())
 }
 
 /// Part numbers stored for an upload (S3 allows at most 10,000).
@@ -306,19 +322,20 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             let Some(part) = &c.part else {
                 return Ok(reject(OutcomeCode::Invalid, "part without a record"));
             };
-            if txn.get(&keys::upload(&c.upload_id))?.is_none() {
+            let Some(u) = get::<MultipartUpload>(txn, &keys::upload(&c.upload_id))? else {
                 return Ok(reject(OutcomeCode::NoSuchUpload, c.upload_id.clone()));
+            };
+            let k = keys::part(&c.upload_id, part.part_number);
+            // A part uploaded again replaces the earlier one (and its chunks).
+            super::refs::change(txn, &[u.ingest_site], &part.chunks, 1)?;
+            if let Some(old) = get::<PartRecord>(txn, &k)? {
+                super::refs::change(txn, &[u.ingest_site], &old.chunks, -1)?;
             }
-            txn.put(
-                keys::part(&c.upload_id, part.part_number),
-                part.encode_to_vec(),
-            );
+            txn.put(k, part.encode_to_vec());
             Ok(Outcome::Done)
         }
         Op::CompleteUpload(c) => {
-            let Some(u) =
-                get::<meridian_proto::v1::MultipartUpload>(txn, &keys::upload(&c.upload_id))?
-            else {
+            let Some(u) = get::<MultipartUpload>(txn, &keys::upload(&c.upload_id))? else {
                 return Ok(reject(OutcomeCode::NoSuchUpload, c.upload_id.clone()));
             };
             let Some(rec) = &c.record else {
@@ -328,8 +345,10 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
                 return Ok(reject(OutcomeCode::NoSuchBucket, u.bucket.clone()));
             };
             let parts = part_numbers(txn, &c.upload_id)?;
-            remove_upload(txn, b.id, &c.upload_id, &parts);
+            // The record's references first: chunks moving from the parts
+            // to the object never touch zero.
             insert_object(txn, b.id, &u.key, rec)?;
+            remove_upload(txn, b.id, &u, &parts)?;
             Ok(Outcome::Done)
         }
         Op::SetPolicy(c) => super::placement_ops::set_policy(txn, c),
@@ -337,15 +356,14 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::SetOrders(c) => super::placement_ops::set_orders(txn, c),
         Op::OrderDone(c) => super::placement_ops::order_done(txn, c),
         Op::ClearOrders(c) => super::placement_ops::clear_orders(txn, c),
+        Op::GcDone(c) => super::refs::gc_done(txn, c),
         Op::AbortUpload(c) => {
-            let Some(u) =
-                get::<meridian_proto::v1::MultipartUpload>(txn, &keys::upload(&c.upload_id))?
-            else {
+            let Some(u) = get::<MultipartUpload>(txn, &keys::upload(&c.upload_id))? else {
                 return Ok(reject(OutcomeCode::NoSuchUpload, c.upload_id.clone()));
             };
             let bucket_id = bucket(txn, &u.bucket)?.map(|b| b.id).unwrap_or(0);
             let parts = part_numbers(txn, &c.upload_id)?;
-            remove_upload(txn, bucket_id, &c.upload_id, &parts);
+            remove_upload(txn, bucket_id, &u, &parts)?;
             Ok(Outcome::Done)
         }
     }

@@ -23,6 +23,8 @@
 //! | `X` | expiry ms (u64), bucket id (u64), key | (empty): lifetime |
 //! | `T` | round (u64), index (u32)              | TransferOrder    |
 //! | `V` | to site (u32), round (u64), index (u32)| (empty): pending |
+//! | `R` | chunk hash (32 bytes)                 | (site, count) varints |
+//! | `G` | site (u32), chunk hash (32 bytes)     | GcQueued: unreferenced |
 
 pub const BUCKET: u8 = b'B';
 pub const BUCKET_ID: u8 = b'I';
@@ -39,6 +41,8 @@ pub const SETTING: u8 = b'S';
 pub const EXPIRY: u8 = b'X';
 pub const ORDER: u8 = b'T';
 pub const ORDER_TO: u8 = b'V';
+pub const REFS: u8 = b'R';
+pub const GC_QUEUE: u8 = b'G';
 
 pub fn bucket(name: &str) -> Vec<u8> {
     tagged(BUCKET, name.as_bytes())
@@ -187,6 +191,31 @@ pub fn pending_counter(site: u32) -> Vec<u8> {
 pub fn bucket_counter(bucket_id: u64) -> Vec<u8> {
     let mut k = vec![COUNTER, b'b'];
     k.extend_from_slice(&bucket_id.to_be_bytes());
+    k
+}
+
+/// Chunks queued for reclaiming at a site (objects: chunks, bytes: their
+/// sizes).
+pub fn gc_counter(site: u32) -> Vec<u8> {
+    let mut k = vec![COUNTER, b'g'];
+    k.extend_from_slice(&site.to_be_bytes());
+    k
+}
+
+/// Per site, how many replicas (of any state) and upload parts there list
+/// the chunk; absent when none do anywhere.
+pub fn refs(hash: &[u8]) -> Vec<u8> {
+    tagged(REFS, hash)
+}
+
+pub fn gc_queue_prefix(site: u32) -> Vec<u8> {
+    tagged(GC_QUEUE, &site.to_be_bytes())
+}
+
+/// A chunk no record at `site` references any more: its file may go.
+pub fn gc_queue(site: u32, hash: &[u8]) -> Vec<u8> {
+    let mut k = gc_queue_prefix(site);
+    k.extend_from_slice(hash);
     k
 }
 

@@ -6,6 +6,8 @@ pub mod dedupe;
 pub mod keys;
 mod placement_ops;
 pub mod read;
+pub mod refs;
 pub(crate) mod txn;
 
 pub use read::{CatalogueReader, ListItem, ListPage, PendingReplica};
+pub use refs::GcQueued;

@@ -60,6 +60,7 @@ pub(super) fn set_placement(txn: &mut Txn<'_>, c: &SetPlacementCmd) -> Result<Ou
     for r in rec.replicas.clone() {
         if c.drop.contains(&r.site) {
             replica_effects(txn, b.id, &c.key, &rec, r.site, r.state, -1)?;
+            super::refs::change(txn, &[r.site], &rec.chunks, -1)?;
         }
     }
     rec.replicas.retain(|r| !c.drop.contains(&r.site));
@@ -83,6 +84,7 @@ pub(super) fn set_placement(txn: &mut Txn<'_>, c: &SetPlacementCmd) -> Result<Ou
             ReplicaState::Pending as i32,
             1,
         )?;
+        super::refs::change(txn, &[site], &rec.chunks, 1)?;
     }
     if !c.rule.is_empty() {
         rec.policy = c.rule.clone();

@@ -58,7 +58,11 @@ impl CatalogueReader {
             .ok_or_else(|| MetaError::Unavailable("catalogue column family missing".into()))
     }
 
-    fn get<M: Message + Default>(&self, key: &[u8]) -> Result<Option<M>, MetaError> {
+    pub(super) fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+        Ok(self.db.get_cf(self.cf()?, key)?)
+    }
+
+    pub(super) fn get<M: Message + Default>(&self, key: &[u8]) -> Result<Option<M>, MetaError> {
         let cf = self.cf()?;
         match self.db.get_pinned_cf(cf, key)? {
             Some(v) => Ok(Some(decode(key, &v)?)),
@@ -68,7 +72,7 @@ impl CatalogueReader {
 
     /// Visits `(key, value)` for keys starting with `prefix`, from `start`
     /// (inclusive, must itself start with `prefix`), until `f` says stop.
-    fn scan(
+    pub(super) fn scan(
         &self,
         prefix: &[u8],
         start: &[u8],

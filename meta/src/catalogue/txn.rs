@@ -12,6 +12,8 @@ pub struct Txn<'a> {
     db: &'a DB,
     cf: &'a ColumnFamily,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The log index of the entry being applied (0 outside a log).
+    index: u64,
 }
 
 impl<'a> Txn<'a> {
@@ -20,7 +22,17 @@ impl<'a> Txn<'a> {
             db,
             cf,
             writes: BTreeMap::new(),
+            index: 0,
         }
+    }
+
+    /// Sets the log index of the entry whose commands come next.
+    pub fn set_index(&mut self, index: u64) {
+        self.index = index;
+    }
+
+    pub fn index(&self) -> u64 {
+        self.index
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {

@@ -307,6 +307,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Blank => Response::default(),
                 EntryPayload::Normal(req) => {
                     let mut outcomes = Vec::with_capacity(req.0.commands.len());
+                    txn.set_index(log_id.index);
                     for cmd in &req.0.commands {
                         outcomes.push(
                             dedupe::apply_once(&mut txn, log_id.index, cmd)
