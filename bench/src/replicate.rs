@@ -293,6 +293,9 @@ async fn one_run(args: &ReplicateArgs, topo: &Topology, mode: Mode) -> Result<Ru
         policy.clone(),
         args.chunk_size as usize,
         wake.clone(),
+        Arc::new(meridian_node::keyring::Keyring::load_or_create(
+            &dir.path().join("cluster.key"),
+        )?),
     );
     let site = |name: &str| -> Result<u32> {
         Ok(topo

@@ -113,6 +113,24 @@ pub trait Catalogue: Send + Sync + 'static {
         record: ObjectRecord,
     ) -> Result<ObjectRecord, GatewayError>;
     async fn abort_upload(&self, upload_id: &str) -> Result<(), GatewayError>;
+
+    /// Sets a bucket's policy (already checked); empty removes it.
+    async fn set_bucket_policy(&self, bucket: &str, policy: &str) -> Result<(), GatewayError> {
+        let _ = (bucket, policy);
+        Err(GatewayError::Internal(
+            "this catalogue keeps no bucket policies".into(),
+        ))
+    }
+
+    /// The user and the secret of an access key; `None` if there is no such
+    /// key (or it was revoked). A backend without users has none.
+    async fn access_key(
+        &self,
+        access_key: &str,
+    ) -> Result<Option<crate::access_cache::KeyOwner>, GatewayError> {
+        let _ = access_key;
+        Ok(None)
+    }
 }
 
 /// The chunk stores of every site, as the gateway sees them.

@@ -2,6 +2,8 @@
 //! adapters over [`objects::Gateway`], which turns requests into catalogue
 //! operations and chunk streams. The gateway keeps no state of its own.
 
+pub mod access;
+pub mod access_cache;
 pub mod backend;
 mod error;
 pub mod grpc;

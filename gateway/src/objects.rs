@@ -51,6 +51,7 @@ pub struct Gateway {
     chunks: Arc<dyn ChunkStore>,
     topology: Arc<Topology>,
     chunk_size: usize,
+    access: crate::access_cache::AccessCache,
 }
 
 pub fn now_ms() -> i64 {
@@ -87,7 +88,35 @@ impl Gateway {
             chunks,
             topology,
             chunk_size,
+            access: Default::default(),
         }
+    }
+
+    /// An access key's user and secret (kept for a second).
+    pub async fn access_key(
+        &self,
+        access_key: &str,
+    ) -> Result<Option<crate::access_cache::KeyOwner>, GatewayError> {
+        self.access.key(self.catalogue.as_ref(), access_key).await
+    }
+
+    /// A bucket's owner, grants and policy (kept for a second); `None` if
+    /// there is no such bucket.
+    pub async fn bucket_access(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<Arc<crate::access::BucketAccess>>, GatewayError> {
+        self.access.bucket(self.catalogue.as_ref(), bucket).await
+    }
+
+    /// Drops what this gateway keeps about a bucket's permissions (after
+    /// changing them here).
+    pub fn forget_access(&self, bucket: &str) {
+        self.access.forget_bucket(bucket);
+    }
+
+    pub fn forget_key(&self, access_key: &str) {
+        self.access.forget_key(access_key);
     }
 
     pub fn catalogue(&self) -> &Arc<dyn Catalogue> {

@@ -57,6 +57,9 @@ pub enum OutcomeCode {
     NoSuchKey,
     NoSuchUpload,
     Invalid,
+    NoSuchUser,
+    UserExists,
+    NoSuchAccessKey,
 }
 
 /// The result of one command, in the order of the batch.

@@ -182,6 +182,14 @@ async fn dropped_replicas_and_upload_parts_release_their_chunks() {
     n.write_one(part("u1", 2, &[12])).await.expect("part again");
     assert_eq!(state(&n, 4, 11), (0, true));
     assert_eq!(state(&n, 4, 12), (1, false));
+    // A record listing a chunk of a replaced part is refused.
+    let stale = n
+        .write_one(cmd(Op::CompleteUpload(CompleteUploadCmd {
+            upload_id: "u1".into(),
+            record: Some(record("v1", &[10, 11], &[(4, Complete)])),
+        })))
+        .await;
+    assert!(stale.is_err(), "{stale:?}");
     // Completed from part 1 only: part 2's chunk goes, part 1's moves to
     // the object without ever being queued.
     n.write_one(cmd(Op::CompleteUpload(CompleteUploadCmd {

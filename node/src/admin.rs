@@ -24,6 +24,8 @@ pub struct AdminApi {
     pub policy: Arc<crate::policy::PolicyHandle>,
     /// Carries out policy changes and drains.
     pub reconciler: Arc<crate::reconcile::Reconciler>,
+    /// Seals the secrets of new access keys.
+    pub keyring: Arc<crate::keyring::Keyring>,
 }
 
 impl AdminApi {
@@ -283,6 +285,76 @@ impl AdminService for AdminApi {
     ) -> Result<Response<PolicyChangeReport>, Status> {
         let r = req.into_inner();
         crate::policy_admin::change(self, None, Some((r.site, !r.undo)), r.dry_run)
+            .await
+            .map(Response::new)
+    }
+
+    async fn user_create(&self, r: Request<UserRequest>) -> Result<Response<UserInfo>, Status> {
+        crate::access_admin::user_create(self, r.into_inner().name)
+            .await
+            .map(Response::new)
+    }
+
+    async fn user_list(
+        &self,
+        _r: Request<UserListRequest>,
+    ) -> Result<Response<UserListResponse>, Status> {
+        crate::access_admin::user_list(self)
+            .await
+            .map(Response::new)
+    }
+
+    async fn user_delete(&self, r: Request<UserRequest>) -> Result<Response<UserInfo>, Status> {
+        crate::access_admin::user_delete(self, r.into_inner().name)
+            .await
+            .map(Response::new)
+    }
+
+    async fn key_create(&self, r: Request<UserRequest>) -> Result<Response<NewAccessKey>, Status> {
+        crate::access_admin::key_create(self, r.into_inner().name)
+            .await
+            .map(Response::new)
+    }
+
+    async fn key_list(
+        &self,
+        r: Request<KeyListRequest>,
+    ) -> Result<Response<KeyListResponse>, Status> {
+        crate::access_admin::key_list(self, r.into_inner().user)
+            .await
+            .map(Response::new)
+    }
+
+    async fn key_revoke(&self, r: Request<KeyRevokeRequest>) -> Result<Response<KeyInfo>, Status> {
+        let id = r.into_inner().access_key;
+        let out = crate::access_admin::key_revoke(self, id.clone()).await;
+        self.gateway.forget_key(&id);
+        out.map(Response::new)
+    }
+
+    async fn bucket_access(
+        &self,
+        r: Request<BucketAccessRequest>,
+    ) -> Result<Response<BucketAccessInfo>, Status> {
+        crate::access_admin::bucket_access(self, r.into_inner().bucket)
+            .await
+            .map(Response::new)
+    }
+
+    async fn bucket_grant(
+        &self,
+        r: Request<BucketGrantRequest>,
+    ) -> Result<Response<BucketAccessInfo>, Status> {
+        crate::access_admin::bucket_grant(self, r.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn bucket_policy(
+        &self,
+        r: Request<BucketPolicyRequest>,
+    ) -> Result<Response<BucketAccessInfo>, Status> {
+        crate::access_admin::bucket_policy(self, r.into_inner())
             .await
             .map(Response::new)
     }

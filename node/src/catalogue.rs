@@ -26,6 +26,8 @@ pub struct MetaCatalogue {
     replication: Arc<Notify>,
     /// The links' queues, weighed by placement.
     links: Arc<crate::links::Links>,
+    /// Opens the access keys' sealed secrets.
+    keyring: Arc<crate::keyring::Keyring>,
 }
 
 pub fn gateway_error(e: MetaError) -> GatewayError {
@@ -37,6 +39,10 @@ pub fn gateway_error(e: MetaError) -> GatewayError {
             OutcomeCode::NoSuchKey => GatewayError::NoSuchKey(message),
             OutcomeCode::NoSuchUpload => GatewayError::NoSuchUpload(message),
             OutcomeCode::Invalid => GatewayError::InvalidArgument(message),
+            // Users and keys are the admin API's; the gateway never writes them.
+            OutcomeCode::NoSuchUser | OutcomeCode::UserExists | OutcomeCode::NoSuchAccessKey => {
+                GatewayError::InvalidArgument(message)
+            }
         },
         MetaError::Unavailable(m) => GatewayError::Unavailable(m),
         other => GatewayError::Internal(other.to_string()),
@@ -182,6 +188,7 @@ impl MetaCatalogue {
         policy: Arc<PolicyHandle>,
         replication: Arc<Notify>,
         links: Arc<crate::links::Links>,
+        keyring: Arc<crate::keyring::Keyring>,
     ) -> Self {
         MetaCatalogue {
             meta,
@@ -189,6 +196,7 @@ impl MetaCatalogue {
             policy,
             replication,
             links,
+            keyring,
         }
     }
 
@@ -407,5 +415,35 @@ impl Catalogue for MetaCatalogue {
             upload_id: upload_id.to_string(),
         }))
         .await
+    }
+
+    async fn set_bucket_policy(&self, bucket: &str, policy: &str) -> Result<(), GatewayError> {
+        self.write(Op::SetBucketPolicy(SetBucketPolicyCmd {
+            bucket: bucket.to_string(),
+            policy: policy.to_string(),
+        }))
+        .await
+    }
+
+    async fn access_key(
+        &self,
+        access_key: &str,
+    ) -> Result<Option<meridian_gateway::access_cache::KeyOwner>, GatewayError> {
+        let Some(k) = self
+            .barrier()
+            .await?
+            .access_key(access_key)
+            .map_err(gateway_error)?
+        else {
+            return Ok(None);
+        };
+        let secret = self
+            .keyring
+            .open(&k.access_key, &k.sealed_secret)
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        Ok(Some(meridian_gateway::access_cache::KeyOwner {
+            user: k.user,
+            secret,
+        }))
     }
 }

@@ -40,6 +40,10 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             .with_gc(cfg.gc),
     );
     let wake = Arc::new(Notify::new());
+    let keyring = Arc::new(
+        crate::keyring::Keyring::load_or_create(&cfg.data_dir.join("cluster.key"))
+            .context("loading the cluster key")?,
+    );
     let gateway = crate::serve::gateway(
         meta.clone(),
         data.clone(),
@@ -47,6 +51,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
         policy.clone(),
         cfg.chunk_size,
         wake.clone(),
+        keyring.clone(),
     );
 
     // Bind everything before saying ready.
@@ -102,6 +107,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             .collect(),
         policy: policy.clone(),
         reconciler: reconciler.clone(),
+        keyring,
     };
     crate::serve::spawn_grpc(
         &mut tasks,

@@ -11,6 +11,7 @@
 //! - [`member`]: `meridian node --config FILE`, one node of a multi-process
 //!   cluster ([`nodeconfig`] is its file); [`serve`] is what both serve.
 
+pub mod access_admin;
 pub mod admin;
 pub mod catalogue;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod datanode;
 pub mod dev;
 pub mod expiry;
 pub mod gc;
+pub mod keyring;
 pub mod links;
 pub mod member;
 pub mod metagroup;

@@ -77,6 +77,10 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     }
     let data = Arc::new(data);
     let wake = Arc::new(Notify::new());
+    let keyring = Arc::new(
+        crate::keyring::Keyring::load_or_create(&cfg.cluster_key_file)
+            .context("loading the cluster key")?,
+    );
     let gateway = crate::serve::gateway(
         meta.clone(),
         data.clone(),
@@ -84,6 +88,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         policy.clone(),
         cfg.chunk_size,
         wake.clone(),
+        keyring.clone(),
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -121,6 +126,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         s3_endpoints: endpoints.iter().map(|e| (cfg.site, e.clone())).collect(),
         policy: policy.clone(),
         reconciler: reconciler.clone(),
+        keyring,
     };
     crate::serve::spawn_grpc(
         &mut tasks,

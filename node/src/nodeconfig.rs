@@ -29,6 +29,11 @@
 //! [data.peers]                 # the nodes keeping the other sites' chunks
 //! Huairou = "meta2.hr:7100"
 //!
+//! [security]
+//! cluster_key_file = "cluster.key"  # optional (default <data_dir>/cluster.key,
+//!                              # created if absent): seals access keys'
+//!                              # secrets; every node of a cluster needs the same file
+//!
 //! topology = "topology.toml"   # optional: the brief's five sites
 //! policy = "policy.toml"       # optional: three copies
 //! ```
@@ -56,8 +61,16 @@ struct File {
     meta: Meta,
     #[serde(default)]
     data: Data,
+    #[serde(default)]
+    security: Security,
     topology: Option<PathBuf>,
     policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Security {
+    cluster_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +130,8 @@ pub struct NodeConfig {
     pub transfers: usize,
     pub link_scale: f64,
     pub gc: crate::gc::GcConfig,
+    /// The cluster key (seals access keys' secrets); the same on every node.
+    pub cluster_key_file: PathBuf,
     /// Site id -> address of the data node keeping that site's chunks.
     pub data_peers: BTreeMap<u32, String>,
     pub topology: Topology,
@@ -264,6 +279,10 @@ impl NodeConfig {
             transfers,
             link_scale,
             gc,
+            cluster_key_file: match &f.security.cluster_key_file {
+                Some(p) => relative(base, p),
+                None => relative(base, &f.data_dir).join("cluster.key"),
+            },
             data_peers,
             topology,
             policy,

@@ -64,6 +64,7 @@ pub fn gateway(
     policy: Arc<crate::policy::PolicyHandle>,
     chunk_size: usize,
     wake: Arc<Notify>,
+    keyring: Arc<crate::keyring::Keyring>,
 ) -> Arc<Gateway> {
     let catalogue = Arc::new(MetaCatalogue::new(
         meta,
@@ -71,6 +72,7 @@ pub fn gateway(
         policy,
         wake,
         data.links().clone(),
+        keyring,
     ));
     Arc::new(Gateway::new(catalogue, data, topology, chunk_size))
 }

@@ -61,6 +61,21 @@ pub enum Command {
         #[command(subcommand)]
         command: SiteCommand,
     },
+    /// S3 users.
+    User {
+        #[command(subcommand)]
+        command: crate::access::UserCommand,
+    },
+    /// Users' S3 access keys.
+    Key {
+        #[command(subcommand)]
+        command: crate::access::KeyCommand,
+    },
+    /// A bucket's owner, grants and policy.
+    Bucket {
+        #[command(subcommand)]
+        command: crate::access::BucketCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -136,6 +151,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connecting to {}", cli.endpoint))?;
     let out = match cli.command {
+        Command::User { command } => crate::access::user(&mut client, cli.json, command).await?,
+        Command::Key { command } => crate::access::key(&mut client, cli.json, command).await?,
+        Command::Bucket { command } => {
+            crate::access::bucket(&mut client, cli.json, command).await?
+        }
         Command::Status => {
             let s = client
                 .status(StatusRequest {})

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 
+mod access;
 mod cli;
 mod render;
 mod render_replication;

@@ -82,6 +82,7 @@ impl MeridianS3 {
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let who = requester(&req);
+        let admin = super::auth::is_admin(&req);
         let input = req.input;
         let page_size = match input.max_buckets {
             None => None,
@@ -100,8 +101,10 @@ impl MeridianS3 {
         let prefix = input.prefix.clone().unwrap_or_default();
         let mut all = self.gateway.catalogue().list_buckets().await?;
         all.sort_by(|a, b| a.name.cmp(&b.name));
+        // A user sees the buckets it owns or holds a grant on.
         let mut picked = all
             .into_iter()
+            .filter(|b| admin || b.owner == who || b.grants.iter().any(|g| g.user == who))
             .filter(|b| b.name.starts_with(&prefix))
             .filter(|b| after.as_deref().is_none_or(|a| b.name.as_str() > a));
         let limit = page_size.unwrap_or(usize::MAX);

@@ -20,12 +20,14 @@ use s3s::{S3Request, S3Response, S3Result, S3};
 
 use crate::Gateway;
 
+mod auth;
 pub mod body;
 mod bucket;
 pub mod errors;
 pub mod list;
 mod multipart;
 mod object;
+mod policy;
 pub mod server;
 
 #[cfg(test)]
@@ -78,12 +80,9 @@ impl MeridianS3 {
     }
 }
 
-/// The access key a request was signed with, which is who owns what it creates.
+/// The user a request acts for, who owns what it creates.
 fn requester<T>(req: &S3Request<T>) -> String {
-    req.credentials
-        .as_ref()
-        .map(|c| c.access_key.clone())
-        .unwrap_or_else(|| ANONYMOUS_OWNER.to_string())
+    auth::user_of(req)
 }
 
 /// A catalogue time (ms since the epoch) as an S3 timestamp.
@@ -141,6 +140,27 @@ impl S3 for MeridianS3 {
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         self.do_get_bucket_location(req).await
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        self.do_put_bucket_policy(req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.do_get_bucket_policy(req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.do_delete_bucket_policy(req).await
     }
 
     async fn put_object(

@@ -15,9 +15,8 @@ use http::{Method, StatusCode};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use s3s::auth::{S3Auth, SecretKey, SimpleAuth};
 use s3s::service::{S3Service, S3ServiceBuilder};
-use s3s::{HttpError, S3Result};
+use s3s::HttpError;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
@@ -48,22 +47,6 @@ impl Default for ServeOptions {
     }
 }
 
-/// One access key and its secret. Unlike bare [`SimpleAuth`], an unknown key
-/// is reported as S3 does, `InvalidAccessKeyId` (not `NotSignedUp`).
-struct KeyAuth(SimpleAuth);
-
-#[async_trait::async_trait]
-impl S3Auth for KeyAuth {
-    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        self.0.lookup(access_key).cloned().ok_or_else(|| {
-            s3s::s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            )
-        })
-    }
-}
-
 /// The s3s service of a gateway at `site`, accepting requests signed with
 /// `access_key`/`secret_key` (SigV4 or SigV2, headers or presigned URLs).
 /// Unsigned requests are refused with `AccessDenied`.
@@ -77,8 +60,17 @@ pub fn service(
 }
 
 pub(super) fn service_for(s3: MeridianS3, access_key: String, secret_key: String) -> S3Service {
+    let gateway = s3.gateway().clone();
     let mut builder = S3ServiceBuilder::new(s3);
-    builder.set_auth(KeyAuth(SimpleAuth::from_single(access_key, secret_key)));
+    builder.set_auth(super::auth::Keys {
+        gateway: gateway.clone(),
+        root_access_key: access_key.clone(),
+        root_secret: secret_key,
+    });
+    builder.set_access(super::auth::Permissions {
+        gateway,
+        root_access_key: access_key,
+    });
     builder.build()
 }
 

@@ -78,6 +78,7 @@ impl Catalogue for MemCatalogue {
                 created_ms: crate::objects::now_ms(),
                 owner: owner.to_string(),
                 ingest_site,
+                ..Default::default()
             },
         );
         Ok(())

@@ -229,6 +229,7 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
                 created_ms: c.now_ms,
                 owner: c.owner.clone(),
                 ingest_site: c.ingest_site,
+                ..Default::default()
             };
             txn.put(keys::bucket(&c.name), rec.encode_to_vec());
             txn.put(keys::bucket_id(id), c.name.as_bytes().to_vec());
@@ -345,6 +346,25 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
                 return Ok(reject(OutcomeCode::NoSuchBucket, u.bucket.clone()));
             };
             let parts = part_numbers(txn, &c.upload_id)?;
+            // Every chunk the object lists must be a stored part's: a part
+            // uploaded again while the gateway assembled the record has
+            // released the chunks it read, which may be reclaimed.
+            let mut stored = std::collections::HashSet::new();
+            for p in &parts {
+                if let Some(part) = get::<PartRecord>(txn, &keys::part(&c.upload_id, *p))? {
+                    stored.extend(part.chunks.into_iter().map(|c| c.hash));
+                }
+            }
+            if let Some(missing) = rec.chunks.iter().find(|c| !stored.contains(&c.hash)) {
+                return Ok(reject(
+                    OutcomeCode::Invalid,
+                    format!(
+                        "chunk {} is in no stored part of upload {} (a part was uploaded again meanwhile); complete again",
+                        hex::encode(&missing.hash),
+                        c.upload_id
+                    ),
+                ));
+            }
             // The record's references first: chunks moving from the parts
             // to the object never touch zero.
             insert_object(txn, b.id, &u.key, rec)?;
@@ -357,6 +377,12 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::OrderDone(c) => super::placement_ops::order_done(txn, c),
         Op::ClearOrders(c) => super::placement_ops::clear_orders(txn, c),
         Op::GcDone(c) => super::refs::gc_done(txn, c),
+        Op::CreateUser(c) => super::users::create_user(txn, c),
+        Op::DeleteUser(c) => super::users::delete_user(txn, c),
+        Op::CreateKey(c) => super::users::create_key(txn, c),
+        Op::RevokeKey(c) => super::users::revoke_key(txn, c),
+        Op::SetBucketGrant(c) => super::users::set_grant(txn, c),
+        Op::SetBucketPolicy(c) => super::users::set_policy(txn, c),
         Op::AbortUpload(c) => {
             let Some(u) = get::<MultipartUpload>(txn, &keys::upload(&c.upload_id))? else {
                 return Ok(reject(OutcomeCode::NoSuchUpload, c.upload_id.clone()));

@@ -25,6 +25,9 @@
 //! | `V` | to site (u32), round (u64), index (u32)| (empty): pending |
 //! | `R` | chunk hash (32 bytes)                 | (site, count) varints |
 //! | `G` | site (u32), chunk hash (32 bytes)     | GcQueued: unreferenced |
+//! | `A` | user name                             | UserRecord       |
+//! | `K` | access key id                         | AccessKeyRecord  |
+//! | `L` | user name, 0x00, access key id        | (empty): the user's keys |
 
 pub const BUCKET: u8 = b'B';
 pub const BUCKET_ID: u8 = b'I';
@@ -43,6 +46,37 @@ pub const ORDER: u8 = b'T';
 pub const ORDER_TO: u8 = b'V';
 pub const REFS: u8 = b'R';
 pub const GC_QUEUE: u8 = b'G';
+pub const USER: u8 = b'A';
+pub const ACCESS_KEY: u8 = b'K';
+pub const USER_KEY: u8 = b'L';
+
+pub fn user(name: &str) -> Vec<u8> {
+    tagged(USER, name.as_bytes())
+}
+
+pub fn users_prefix() -> Vec<u8> {
+    vec![USER]
+}
+
+pub fn access_key(id: &str) -> Vec<u8> {
+    tagged(ACCESS_KEY, id.as_bytes())
+}
+
+pub fn user_keys_prefix(user: &str) -> Vec<u8> {
+    let mut k = tagged(USER_KEY, user.as_bytes());
+    k.push(0);
+    k
+}
+
+pub fn user_key(user: &str, id: &str) -> Vec<u8> {
+    let mut k = user_keys_prefix(user);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+pub fn buckets_prefix() -> Vec<u8> {
+    vec![BUCKET]
+}
 
 pub fn bucket(name: &str) -> Vec<u8> {
     tagged(BUCKET, name.as_bytes())

@@ -8,6 +8,7 @@ mod placement_ops;
 pub mod read;
 pub mod refs;
 pub(crate) mod txn;
+pub mod users;
 
 pub use read::{CatalogueReader, ListItem, ListPage, PendingReplica};
 pub use refs::GcQueued;
