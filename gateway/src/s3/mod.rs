@@ -38,6 +38,8 @@ mod tests;
 mod tests_http;
 #[cfg(test)]
 mod tests_list_mpu;
+#[cfg(test)]
+mod tests_presign;
 
 pub use server::{serve, serve_service, service, ServeOptions};
 

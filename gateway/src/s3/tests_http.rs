@@ -24,18 +24,18 @@ use super::testkit::{bytes_of, fixture, MemChunks};
 use super::{serve, serve_service, MeridianS3, ServeOptions};
 use crate::objects::MIN_PART_BYTES;
 
-const AK: &str = "AKIDMERIDIANTEST";
-const SK: &str = "secret/meridian/test";
+pub(super) const AK: &str = "AKIDMERIDIANTEST";
+pub(super) const SK: &str = "secret/meridian/test";
 
-struct Endpoint {
-    addr: SocketAddr,
+pub(super) struct Endpoint {
+    pub(super) addr: SocketAddr,
     chunks: Arc<MemChunks>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
 impl Endpoint {
-    async fn shut_down(mut self) {
+    pub(super) async fn shut_down(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -47,7 +47,7 @@ impl Endpoint {
 }
 
 /// An endpoint: `serve` itself when nothing is tuned, else `serve_service`.
-async fn start(opts: Option<ServeOptions>, complete_wait: Option<Duration>) -> Endpoint {
+pub(super) async fn start(opts: Option<ServeOptions>, complete_wait: Option<Duration>) -> Endpoint {
     let fx = fixture();
     let chunks = fx.chunks.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -87,7 +87,7 @@ async fn start(opts: Option<ServeOptions>, complete_wait: Option<Duration>) -> E
     }
 }
 
-fn client(addr: SocketAddr, ak: &str, sk: &str) -> aws_sdk_s3::Client {
+pub(super) fn client(addr: SocketAddr, ak: &str, sk: &str) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(format!("http://{addr}"))
@@ -101,19 +101,34 @@ fn client(addr: SocketAddr, ak: &str, sk: &str) -> aws_sdk_s3::Client {
 }
 
 /// Sends one raw HTTP/1.1 request and returns the status and the body text.
-async fn raw(
+pub(super) async fn raw(
     addr: SocketAddr,
     method: &str,
     target: &str,
     headers: &[(String, String)],
+) -> (u16, String) {
+    raw_body(addr, method, target, headers, b"").await
+}
+
+/// As [`raw`], with a request body (its length sent as Content-Length).
+pub(super) async fn raw_body(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[u8],
 ) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    if !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).await.expect("write");
+    s.write_all(body).await.expect("write body");
     let mut resp = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut resp))
         .await
