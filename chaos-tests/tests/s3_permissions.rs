@@ -183,6 +183,49 @@ async fn grants_policies_and_keys_decide_who_does_what() -> Result<()> {
         "a writer deletes where the policy denies",
     )?;
     ensure!(keys(&root, "juno").await? == ["raw/run1", "raw/run2"]);
+    // DeleteObjects decides key by key: the policy's deny holds for raw/.
+    s3::put_bytes(&c, "juno", "tmp/d", Bytes::from_static(b"d")).await?;
+    let ids = |keys: &[&str]| -> Result<aws_sdk_s3::types::Delete> {
+        let objects = keys
+            .iter()
+            .map(|k| {
+                aws_sdk_s3::types::ObjectIdentifier::builder()
+                    .key(*k)
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(aws_sdk_s3::types::Delete::builder()
+            .set_objects(Some(objects))
+            .build()?)
+    };
+    let out = c
+        .delete_objects()
+        .bucket("juno")
+        .delete(ids(&["raw/run2", "tmp/d"])?)
+        .send()
+        .await?;
+    let deleted: Vec<&str> = out.deleted().iter().filter_map(|d| d.key()).collect();
+    let denied: Vec<(&str, &str)> = out
+        .errors()
+        .iter()
+        .filter_map(|e| Some((e.key()?, e.code()?)))
+        .collect();
+    ensure!(deleted == ["tmp/d"], "{deleted:?}");
+    ensure!(denied == [("raw/run2", "AccessDenied")], "{denied:?}");
+    // Quiet mode lists only failures.
+    let mut quiet = ids(&["tmp/none"])?;
+    quiet.quiet = Some(true);
+    let out = root
+        .delete_objects()
+        .bucket("juno")
+        .delete(quiet)
+        .send()
+        .await?;
+    ensure!(
+        out.deleted().is_empty() && out.errors().is_empty(),
+        "{out:?}"
+    );
+    ensure!(keys(&root, "juno").await? == ["raw/run1", "raw/run2"]);
     // A policy outside the subset is refused and the old one stays.
     std::fs::write(
         &file,

@@ -63,7 +63,7 @@ fn action_of(op: &str) -> Option<Action> {
         | "AbortMultipartUpload"
         | "ListParts"
         | "PutObjectTagging" => Action::PutObject,
-        "DeleteObject" | "DeleteObjects" | "DeleteObjectTagging" => Action::DeleteObject,
+        "DeleteObject" | "DeleteObjectTagging" => Action::DeleteObject,
         "HeadBucket"
         | "GetBucketLocation"
         | "ListObjects"
@@ -96,6 +96,8 @@ impl Permissions {
 impl S3Access for Permissions {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let caller = self.caller(cx).await?;
+        // DeleteObjects names its keys in the body: it decides per key.
+        let per_key = cx.s3_op().name() == "DeleteObjects";
         let action = action_of(cx.s3_op().name());
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => (None, None),
@@ -123,6 +125,7 @@ impl S3Access for Permissions {
             .await
             .map_err(super::errors::s3_error)?;
         match access {
+            Some(_) if per_key => Ok(()),
             // The operation answers NoSuchBucket; only a signed caller
             // learns that a name is free.
             None if caller != Caller::Anonymous => Ok(()),

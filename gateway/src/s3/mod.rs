@@ -23,6 +23,7 @@ use crate::Gateway;
 mod auth;
 pub mod body;
 mod bucket;
+mod delete_many;
 pub mod errors;
 pub mod list;
 mod multipart;
@@ -191,6 +192,13 @@ impl S3 for MeridianS3 {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.do_delete_object(req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.do_delete_objects(req).await
     }
 
     async fn list_objects_v2(

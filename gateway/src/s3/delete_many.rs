@@ -1,0 +1,88 @@
+//! DeleteObjects: up to 1000 keys in one request, each deleted (and each
+//! checked against the caller's permissions, since a bucket policy may deny
+//! some keys and not others) on its own; the answer lists each key's
+//! outcome, or only the failures in quiet mode.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result};
+
+use super::errors::s3_code;
+use super::MeridianS3;
+use crate::access::{allowed, Action, Caller};
+
+/// Keys per request at most, as in S3.
+const MAX_KEYS: usize = 1000;
+
+fn failed(key: &str, code: &str, message: &str) -> Error {
+    Error {
+        code: Some(code.to_string()),
+        key: Some(key.to_string()),
+        message: Some(message.to_string()),
+        version_id: None,
+    }
+}
+
+impl MeridianS3 {
+    pub(super) async fn do_delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        // Unchecked calls (tests of the S3 trait alone) act as the administrator.
+        let caller = req
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller::Admin);
+        let input = req.input;
+        let objects = input.delete.objects;
+        if objects.is_empty() || objects.len() > MAX_KEYS {
+            return Err(super::errors::invalid_argument(format!(
+                "DeleteObjects takes 1 to {MAX_KEYS} keys, got {}",
+                objects.len()
+            )));
+        }
+        let quiet = input.delete.quiet == Some(true);
+        let bucket = input.bucket;
+        let access = self
+            .gateway
+            .bucket_access(&bucket)
+            .await?
+            .ok_or_else(|| crate::GatewayError::NoSuchBucket(bucket.clone()))?;
+        let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+        for o in objects {
+            if o.version_id.is_some() {
+                errors.push(failed(
+                    &o.key,
+                    "NotImplemented",
+                    "object versions are not supported yet",
+                ));
+                continue;
+            }
+            if !allowed(&caller, &access, Action::DeleteObject, Some(&o.key)) {
+                errors.push(failed(&o.key, "AccessDenied", "Access Denied"));
+                continue;
+            }
+            match self
+                .gateway
+                .catalogue()
+                .delete_object(&bucket, &o.key)
+                .await
+            {
+                Ok(()) if quiet => {}
+                Ok(()) => deleted.push(DeletedObject {
+                    key: Some(o.key),
+                    ..Default::default()
+                }),
+                Err(e) => {
+                    let code = s3_code(&e);
+                    errors.push(failed(&o.key, code.as_str(), &e.to_string()));
+                }
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors),
+            ..Default::default()
+        }))
+    }
+}
