@@ -256,6 +256,7 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
                     bucket: BUCKET.into(),
                     key: key(i, prefixes),
                     record: Some(record(i, shape, &mut rng)),
+                    ..Default::default()
                 }));
                 let t = Instant::now();
                 node.write_one(cmd).await?;

@@ -320,6 +320,7 @@ async fn one_run(args: &ReplicateArgs, topo: &Topology, mode: Mode) -> Result<Ru
             content_type: "application/octet-stream".into(),
             user_meta: meta_pairs,
             owner: "bench".into(),
+            ..Default::default()
         };
         let stream = futures::stream::iter([Ok::<_, std::io::Error>(body)]);
         gateway

@@ -64,9 +64,16 @@ async fn unreferenced_chunks_are_reclaimed_and_shared_ones_kept() -> Result<()> 
         .with_chunk_size("64KiB")
         .with_policy(POLICY);
     opts.extra_args.extend(
-        ["--gc-grace", "2s", "--gc-period", "1s"]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            "--gc-grace",
+            "2s",
+            "--gc-period",
+            "1s",
+            "--abandoned-uploads",
+            "8s",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     let cluster = DevCluster::start_serving(opts).await?;
     let bj = cluster.s3(Site::Beijing);
@@ -142,6 +149,25 @@ async fn unreferenced_chunks_are_reclaimed_and_shared_ones_kept() -> Result<()> 
         .await?;
     wait_disk(&cluster, Site::Beijing, &want).await?;
 
+    // An upload refused at its end (Content-MD5 of other content) stored
+    // its full chunks on the way: they are released and go too.
+    let bad = random_bytes(6, 3 * CHUNK);
+    let refused = bj
+        .put_object()
+        .bucket("gcb")
+        .key("bad")
+        .content_md5("1B2M2Y8AsgTpgAmY7PhCfg==")
+        .body(ByteStream::from(bad.clone()))
+        .send()
+        .await;
+    ensure!(refused.is_err(), "a wrong Content-MD5 was accepted");
+    let stored = on_disk(&cluster, Site::Beijing)?;
+    ensure!(
+        chunks_of(&bad).iter().any(|h| stored.contains(h)),
+        "the refused upload's chunks were written before its end"
+    );
+    wait_disk(&cluster, Site::Beijing, &want).await?;
+
     // Writes of content the collector is about to remove: each read back.
     let mut rng = rand::rng();
     let mut written = Vec::new();
@@ -166,6 +192,56 @@ async fn unreferenced_chunks_are_reclaimed_and_shared_ones_kept() -> Result<()> 
         on_disk(&cluster, Site::Beijing)? == want,
         "every chunk of the rewritten objects is at Beijing"
     );
+
+    // An upload left unfinished is aborted after --abandoned-uploads, and
+    // its part's chunks reclaimed.
+    let up = bj
+        .create_multipart_upload()
+        .bucket("gcb")
+        .key("left")
+        .send()
+        .await?;
+    let left_id = up.upload_id().context("upload id")?.to_string();
+    let left = random_bytes(8, 2 * CHUNK);
+    bj.upload_part()
+        .bucket("gcb")
+        .key("left")
+        .upload_id(&left_id)
+        .part_number(1)
+        .body(ByteStream::from(left.clone()))
+        .send()
+        .await?;
+    ensure!(
+        chunks_of(&left).is_subset(&on_disk(&cluster, Site::Beijing)?),
+        "the part is stored"
+    );
+    let listed = bj.list_multipart_uploads().bucket("gcb").send().await?;
+    let ids: Vec<&str> = listed
+        .uploads()
+        .iter()
+        .filter_map(|u| u.upload_id())
+        .collect();
+    ensure!(ids == [left_id.as_str()], "uploads in progress: {ids:?}");
+    poll_until(
+        "the abandoned upload to be aborted",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || async {
+            let r = bj
+                .list_parts()
+                .bucket("gcb")
+                .key("left")
+                .upload_id(&left_id)
+                .send()
+                .await;
+            Ok(match r.as_ref().err().and_then(s3::error_code).as_deref() {
+                Some("NoSuchUpload") => Check::Done(()),
+                _ => Check::NotYet("still in progress".into()),
+            })
+        },
+    )
+    .await?;
+    wait_disk(&cluster, Site::Beijing, &want).await?;
 
     // A policy that keeps one copy, at Beijing: Huairou empties.
     let file = cluster.data_dir().join("one-copy.toml");

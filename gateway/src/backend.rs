@@ -45,6 +45,25 @@ pub struct ListQuery {
     pub max_keys: usize,
 }
 
+/// A condition a write must meet, checked atomically when it commits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    #[default]
+    Always,
+    /// Only if the key holds no object (`If-None-Match: *`).
+    IfAbsent,
+    /// Only if the key's object has this ETag (`If-Match`).
+    IfEtag(String),
+}
+
+/// The source of a server-side copy, as it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySource {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+}
+
 /// The catalogue, as the gateway sees it. Writes are committed through Raft
 /// before they return; reads are linearizable.
 #[async_trait]
@@ -69,7 +88,25 @@ pub trait Catalogue: Send + Sync + 'static {
         bucket: &str,
         key: &str,
         record: ObjectRecord,
+        condition: &WriteCondition,
     ) -> Result<ObjectRecord, GatewayError>;
+    /// As `commit_object`, for a copy that shares the chunks of `source`:
+    /// refused (`PreconditionFailed`) unless `source` still holds the
+    /// version that was read, checked in the same commit.
+    async fn commit_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+        condition: &WriteCondition,
+        source: &CopySource,
+    ) -> Result<ObjectRecord, GatewayError> {
+        let _ = (bucket, key, record, condition, source);
+        Err(GatewayError::Internal(
+            "this catalogue cannot share chunks between objects".into(),
+        ))
+    }
+
     /// `NoSuchKey` if absent.
     async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, GatewayError>;
     /// Removing a key that is absent is not an error (as in S3).
@@ -113,6 +150,15 @@ pub trait Catalogue: Send + Sync + 'static {
         record: ObjectRecord,
     ) -> Result<ObjectRecord, GatewayError>;
     async fn abort_upload(&self, upload_id: &str) -> Result<(), GatewayError>;
+
+    /// A bucket's uploads in progress (at most 10,000), in no order.
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, GatewayError>;
+
+    /// Hands the chunks of a write that did not commit to chunk
+    /// reclamation (best effort: a failure leaves them on disk).
+    async fn release_chunks(&self, site: u32, chunks: &[meridian_proto::v1::ChunkRef]) {
+        let _ = (site, chunks);
+    }
 
     /// Sets a bucket's policy (already checked); empty removes it.
     async fn set_bucket_policy(&self, bucket: &str, policy: &str) -> Result<(), GatewayError> {

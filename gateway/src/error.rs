@@ -34,6 +34,9 @@ pub enum GatewayError {
     BadDigest(String),
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A conditional request's condition does not hold.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
     /// Stored bytes failed verification and no other replica had good ones.
     #[error("corrupt data: {0}")]
     Corrupt(String),

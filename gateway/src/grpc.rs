@@ -35,6 +35,7 @@ pub fn status(e: GatewayError) -> Status {
         BadDigest(m) => Status::data_loss(format!("BadDigest: {m}")),
         Corrupt(m) => Status::data_loss(format!("Corrupt: {m}")),
         Unavailable(m) => Status::unavailable(m),
+        PreconditionFailed(m) => Status::failed_precondition(format!("PreconditionFailed: {m}")),
         Internal(m) => Status::internal(m),
     }
 }
@@ -188,6 +189,7 @@ impl ObjectService for ObjectApi {
             content_type: header.content_type.clone(),
             user_meta: header.user_meta.clone(),
             owner: "root".into(),
+            ..Default::default()
         };
         let rec = self
             .gw

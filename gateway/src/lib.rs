@@ -5,6 +5,7 @@
 pub mod access;
 pub mod access_cache;
 pub mod backend;
+mod copy;
 mod error;
 pub mod grpc;
 pub mod names;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{self, BoxStream, FuturesOrdered};
 use futures::{Stream, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
@@ -36,6 +37,11 @@ pub struct Ingested {
     pub chunks: Vec<ChunkRef>,
 }
 
+/// Checksums of an upload by algorithm name (base64 values), filled by
+/// the front end once the body has been read and checked: the core copies
+/// them into the record it commits.
+pub type BodyChecksums = Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>;
+
 /// Caller-supplied metadata of a new object.
 #[derive(Debug, Clone, Default)]
 pub struct NewObject {
@@ -44,6 +50,9 @@ pub struct NewObject {
     pub content_type: String,
     pub user_meta: HashMap<String, String>,
     pub owner: String,
+    /// Checked when the record commits (and once before the body is read).
+    pub condition: crate::backend::WriteCondition,
+    pub checksums: BodyChecksums,
 }
 
 pub struct Gateway {
@@ -63,7 +72,7 @@ pub fn now_ms() -> i64 {
 
 /// A version id: unique per key (milliseconds and 32 random bits), short
 /// because every record and replica update carries it.
-fn new_version_id() -> String {
+pub(crate) fn new_version_id() -> String {
     format!("{:x}{:08x}", now_ms(), rand::random::<u32>())
 }
 
@@ -158,7 +167,8 @@ impl Gateway {
 
     /// Splits `body` into chunks, stores each durably at `site`, and hashes
     /// the whole content (BLAKE3 and MD5) on the way. Nothing is committed
-    /// here; chunks of a failed ingest are unreferenced and never visible.
+    /// here; the chunks of a failed ingest are never visible, and are handed
+    /// to chunk reclamation.
     pub async fn ingest<S, E>(
         &self,
         site: u32,
@@ -169,13 +179,41 @@ impl Gateway {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
+        let mut chunks = Vec::new();
+        let mut writes = FuturesOrdered::new();
+        let r = self
+            .ingest_into(site, body, expected_len, &mut chunks, &mut writes)
+            .await;
+        if r.is_err() {
+            // Let the writes in flight finish, so that what they stored is
+            // released too.
+            while let Some(w) = writes.next().await {
+                if let Ok(c) = w {
+                    chunks.push(c);
+                }
+            }
+            self.catalogue.release_chunks(site, &chunks).await;
+        }
+        r
+    }
+
+    async fn ingest_into<S, E>(
+        &self,
+        site: u32,
+        body: S,
+        expected_len: Option<u64>,
+        chunks: &mut Vec<ChunkRef>,
+        writes: &mut FuturesOrdered<BoxFuture<'static, Result<ChunkRef, GatewayError>>>,
+    ) -> Result<Ingested, GatewayError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
         let mut body = std::pin::pin!(body);
         let mut whole = blake3::Hasher::new();
         let mut md5 = Md5::new();
         let mut size: u64 = 0;
         let mut buf = BytesMut::with_capacity(self.chunk_size);
-        let mut chunks = Vec::new();
-        let mut writes = FuturesOrdered::new();
         loop {
             let frame =
                 body.next().await.transpose().map_err(|e| {
@@ -200,7 +238,7 @@ impl Gateway {
                         let chunk =
                             std::mem::replace(&mut buf, BytesMut::with_capacity(self.chunk_size))
                                 .freeze();
-                        writes.push_back(self.write_chunk(site, chunk));
+                        writes.push_back(self.write_chunk(site, chunk).boxed());
                         if writes.len() >= WRITES_IN_FLIGHT {
                             if let Some(r) = writes.next().await {
                                 chunks.push(r?);
@@ -221,7 +259,7 @@ impl Gateway {
             }
         }
         if !buf.is_empty() {
-            writes.push_back(self.write_chunk(site, buf.freeze()));
+            writes.push_back(self.write_chunk(site, buf.freeze()).boxed());
         }
         while let Some(r) = writes.next().await {
             chunks.push(r?);
@@ -230,7 +268,7 @@ impl Gateway {
             size,
             blake3: *whole.finalize().as_bytes(),
             md5: md5.finalize().into(),
-            chunks,
+            chunks: std::mem::take(chunks),
         })
     }
 
@@ -290,12 +328,15 @@ impl Gateway {
         if self.topology.site(SiteId(site)).is_none() {
             return Err(GatewayError::UnknownSite(format!("site {site}")));
         }
-        // Fail before reading the body if the bucket is missing.
+        // Fail before reading the body if the bucket is missing, or if the
+        // condition already fails (it is checked again at commit).
         self.catalogue.bucket(&obj.bucket).await?;
+        self.precheck(&obj).await?;
         let written = std::time::Instant::now();
         let ing = self.ingest(site, body, expected_len).await?;
         if let Some(want) = expected_blake3 {
             if want.as_slice() != ing.blake3.as_slice() {
+                self.catalogue.release_chunks(site, &ing.chunks).await;
                 return Err(GatewayError::BadDigest(format!(
                     "content hashes to {}, the client expected {}",
                     hex::encode(ing.blake3),
@@ -320,11 +361,55 @@ impl Gateway {
             version_id: new_version_id(),
             parts: 0,
             expires_ms: 0, // set by placement from the rule's lifetime
+            checksums: obj
+                .checksums
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+                .into_iter()
+                .collect(),
         };
-        self.keep_fresh(site, &record.chunks, written).await?;
-        self.catalogue
-            .commit_object(&obj.bucket, &obj.key, record)
-            .await
+        let chunks = record.chunks.clone();
+        let committed = match self.keep_fresh(site, &record.chunks, written).await {
+            Ok(()) => {
+                self.catalogue
+                    .commit_object(&obj.bucket, &obj.key, record, &obj.condition)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if committed.is_err() {
+            // Safe even if the commit did land: only chunks nothing
+            // references are queued, and a reference dequeues them.
+            self.catalogue.release_chunks(site, &chunks).await;
+        }
+        committed
+    }
+
+    async fn precheck(&self, obj: &NewObject) -> Result<(), GatewayError> {
+        use crate::backend::WriteCondition;
+        let current = match &obj.condition {
+            WriteCondition::Always => return Ok(()),
+            _ => match self.catalogue.object(&obj.bucket, &obj.key).await {
+                Ok(r) => Some(r),
+                Err(GatewayError::NoSuchKey(_)) => None,
+                Err(e) => return Err(e),
+            },
+        };
+        match (&obj.condition, current) {
+            (WriteCondition::IfAbsent, Some(_)) => Err(GatewayError::PreconditionFailed(format!(
+                "{} exists (If-None-Match: *)",
+                obj.key
+            ))),
+            (WriteCondition::IfEtag(_), None) => Err(GatewayError::NoSuchKey(obj.key.clone())),
+            (WriteCondition::IfEtag(e), Some(cur)) if cur.etag != *e => {
+                Err(GatewayError::PreconditionFailed(format!(
+                    "{} has ETag {}, not {e} (If-Match)",
+                    obj.key, cur.etag
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn keep_fresh(
@@ -457,9 +542,19 @@ impl Gateway {
             chunks: ing.chunks,
             created_ms: now_ms(),
         };
-        self.keep_fresh(upload.ingest_site, &part.chunks, written)
-            .await?;
-        self.catalogue.put_part(upload_id, part.clone()).await?;
+        let stored = match self
+            .keep_fresh(upload.ingest_site, &part.chunks, written)
+            .await
+        {
+            Ok(()) => self.catalogue.put_part(upload_id, part.clone()).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
+            self.catalogue
+                .release_chunks(upload.ingest_site, &part.chunks)
+                .await;
+            return Err(e);
+        }
         Ok(part)
     }
 
@@ -527,6 +622,8 @@ impl Gateway {
             version_id: new_version_id(),
             parts: requested.len() as u32,
             expires_ms: 0,
+            // Multipart checksums (composite, per part) are not kept yet.
+            checksums: Default::default(),
         };
         self.catalogue.complete_upload(upload_id, record).await
     }

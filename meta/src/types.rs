@@ -60,6 +60,7 @@ pub enum OutcomeCode {
     NoSuchUser,
     UserExists,
     NoSuchAccessKey,
+    PreconditionFailed,
 }
 
 /// The result of one command, in the order of the batch.

@@ -43,6 +43,7 @@ fn put(bucket: &str, key: &str, rec: ObjectRecord) -> Command {
         bucket: bucket.into(),
         key: key.into(),
         record: Some(rec),
+        ..Default::default()
     }))
 }
 

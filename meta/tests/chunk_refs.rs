@@ -42,6 +42,7 @@ fn put(key: &str, rec: ObjectRecord) -> Command {
         bucket: "b".into(),
         key: key.into(),
         record: Some(rec),
+        ..Default::default()
     }))
 }
 
@@ -247,4 +248,27 @@ async fn a_node_clears_only_the_queue_entries_it_read() {
     assert_eq!(state(&n, 1, 2), (0, true), "queued again, kept");
     let c = n.reader().gc_counter(1).expect("counter");
     assert_eq!((c.objects, c.bytes), (1, 100));
+}
+
+#[tokio::test]
+async fn offered_chunks_are_queued_only_when_nothing_references_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    n.write_one(put("a", record("v1", &[1], &[(1, Complete)])))
+        .await
+        .expect("put");
+    // A write that did not commit offers chunks 1 (referenced) and 2.
+    n.write_one(cmd(Op::GcOffer(GcOfferCmd {
+        site: 1,
+        chunks: vec![chunk(1, 100), chunk(2, 100)],
+    })))
+    .await
+    .expect("offer");
+    assert_eq!(state(&n, 1, 1), (1, false));
+    assert_eq!(state(&n, 1, 2), (0, true));
+    // A later record referencing it takes it out of the queue.
+    n.write_one(put("b", record("v1", &[2], &[(1, Complete)])))
+        .await
+        .expect("put b");
+    assert_eq!(state(&n, 1, 2), (1, false));
 }

@@ -46,6 +46,7 @@ fn put(bucket: &str, key: &str) -> Command {
             }],
             ..Default::default()
         }),
+        ..Default::default()
     }))
 }
 

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use meridian_gateway::backend::{Catalogue, ListEntry, ListPage, ListQuery};
+use meridian_gateway::backend::{
+    Catalogue, CopySource, ListEntry, ListPage, ListQuery, WriteCondition,
+};
 use meridian_gateway::objects::now_ms;
 use meridian_gateway::GatewayError;
 use meridian_meta::catalogue::{CatalogueReader, ListItem};
@@ -39,6 +41,7 @@ pub fn gateway_error(e: MetaError) -> GatewayError {
             OutcomeCode::NoSuchKey => GatewayError::NoSuchKey(message),
             OutcomeCode::NoSuchUpload => GatewayError::NoSuchUpload(message),
             OutcomeCode::Invalid => GatewayError::InvalidArgument(message),
+            OutcomeCode::PreconditionFailed => GatewayError::PreconditionFailed(message),
             // Users and keys are the admin API's; the gateway never writes them.
             OutcomeCode::NoSuchUser | OutcomeCode::UserExists | OutcomeCode::NoSuchAccessKey => {
                 GatewayError::InvalidArgument(message)
@@ -134,6 +137,8 @@ pub fn load(
 }
 
 /// Longest a write waits for its rule's `ack` copies.
+/// Uploads in progress a listing looks at, per bucket.
+const MAX_LISTED_UPLOADS: usize = 10_000;
 const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl MetaCatalogue {
@@ -198,6 +203,36 @@ impl MetaCatalogue {
             links,
             keyring,
         }
+    }
+
+    /// Places the record and commits it under its conditions; answers once
+    /// the rule's `ack` copies are complete.
+    async fn commit(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+        condition: &WriteCondition,
+        source: Option<&CopySource>,
+    ) -> Result<ObjectRecord, GatewayError> {
+        let (record, ack) = self.placed(bucket, key, record);
+        self.write(Op::PutObject(PutObjectCmd {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            record: Some(record.clone()),
+            if_absent: *condition == WriteCondition::IfAbsent,
+            if_etag: match condition {
+                WriteCondition::IfEtag(e) => e.clone(),
+                _ => String::new(),
+            },
+            copy_source_bucket: source.map(|s| s.bucket.clone()).unwrap_or_default(),
+            copy_source_key: source.map(|s| s.key.clone()).unwrap_or_default(),
+            copy_source_version: source.map(|s| s.version_id.clone()).unwrap_or_default(),
+        }))
+        .await?;
+        self.replication.notify_one();
+        self.wait_for_ack(bucket, key, &record, ack).await?;
+        Ok(record)
     }
 
     async fn write(&self, op: Op) -> Result<(), GatewayError> {
@@ -303,17 +338,21 @@ impl Catalogue for MetaCatalogue {
         bucket: &str,
         key: &str,
         record: ObjectRecord,
+        condition: &WriteCondition,
     ) -> Result<ObjectRecord, GatewayError> {
-        let (record, ack) = self.placed(bucket, key, record);
-        self.write(Op::PutObject(PutObjectCmd {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            record: Some(record.clone()),
-        }))
-        .await?;
-        self.replication.notify_one();
-        self.wait_for_ack(bucket, key, &record, ack).await?;
-        Ok(record)
+        self.commit(bucket, key, record, condition, None).await
+    }
+
+    async fn commit_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+        condition: &WriteCondition,
+        source: &CopySource,
+    ) -> Result<ObjectRecord, GatewayError> {
+        self.commit(bucket, key, record, condition, Some(source))
+            .await
     }
 
     async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, GatewayError> {
@@ -415,6 +454,34 @@ impl Catalogue for MetaCatalogue {
             upload_id: upload_id.to_string(),
         }))
         .await
+    }
+
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, GatewayError> {
+        let reader = self.barrier().await?;
+        let b = bucket_from(&reader, bucket)?;
+        let mut out = Vec::new();
+        for id in reader
+            .bucket_uploads(b.id, MAX_LISTED_UPLOADS)
+            .map_err(gateway_error)?
+        {
+            if let Some(u) = reader.upload(&id).map_err(gateway_error)? {
+                out.push(u);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn release_chunks(&self, site: u32, chunks: &[meridian_proto::v1::ChunkRef]) {
+        if chunks.is_empty() {
+            return;
+        }
+        let op = Op::GcOffer(GcOfferCmd {
+            site,
+            chunks: chunks.to_vec(),
+        });
+        if let Err(e) = self.write(op).await {
+            tracing::warn!(site, chunks = chunks.len(), error = %e, "could not hand an uncommitted write's chunks to reclamation; they stay on disk");
+        }
     }
 
     async fn set_bucket_policy(&self, bucket: &str, policy: &str) -> Result<(), GatewayError> {

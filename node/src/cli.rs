@@ -77,6 +77,10 @@ pub struct DevArgs {
     /// Pause between passes of the chunk collector.
     #[arg(long, default_value = "30s", value_parser = parse_secs)]
     pub gc_period: std::time::Duration,
+    /// A multipart upload neither completed nor aborted for this long is
+    /// aborted and its parts reclaimed.
+    #[arg(long, default_value = "7d", value_parser = parse_secs)]
+    pub abandoned_uploads: std::time::Duration,
 }
 
 fn parse_secs(text: &str) -> Result<std::time::Duration, String> {
@@ -142,6 +146,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 gc: crate::gc::GcConfig {
                     grace: a.gc_grace,
                     period: a.gc_period,
+                    abandoned_uploads: a.abandoned_uploads,
                 },
             };
             let rt = tokio::runtime::Builder::new_multi_thread()

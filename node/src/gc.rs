@@ -47,6 +47,8 @@ pub struct GcConfig {
     pub grace: Duration,
     /// Pause between passes over the queues.
     pub period: Duration,
+    /// A multipart upload left this long is aborted (its parts reclaimed).
+    pub abandoned_uploads: Duration,
 }
 
 impl Default for GcConfig {
@@ -54,6 +56,7 @@ impl Default for GcConfig {
         GcConfig {
             grace: Duration::from_secs(3600),
             period: Duration::from_secs(30),
+            abandoned_uploads: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -64,6 +67,12 @@ impl GcConfig {
             return Err(format!(
                 "the chunk collector's grace period must be at least 1s, got {:?}",
                 self.grace
+            ));
+        }
+        if self.abandoned_uploads < Duration::from_secs(1) {
+            return Err(format!(
+                "abandoned uploads are aborted after at least 1s, got {:?}",
+                self.abandoned_uploads
             ));
         }
         if self.period < Duration::from_secs(1) {
@@ -366,7 +375,7 @@ mod tests {
         for secs in [2, 8, 60, 3600, 86_400] {
             let c = GcConfig {
                 grace: Duration::from_secs(secs),
-                period: Duration::from_secs(1),
+                ..GcConfig::default()
             };
             assert!(c.write_window() + c.read_bound() < c.grace, "{c:?}");
             assert!(c.write_window() > Duration::ZERO);

@@ -35,3 +35,4 @@ pub mod report;
 pub mod serve;
 pub mod size;
 pub mod transfer;
+pub mod uploads;

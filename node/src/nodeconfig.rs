@@ -26,6 +26,7 @@
 //! link_scale = 1.0             # optional: < 1 emulates slower links (tests, demos)
 //! gc_grace = "1h"              # optional: unreferenced chunks older than this go
 //! gc_period = "30s"            # optional: pause between collector passes
+//! abandoned_uploads = "7d"     # optional: unfinished multipart uploads aborted then
 //! [data.peers]                 # the nodes keeping the other sites' chunks
 //! Huairou = "meta2.hr:7100"
 //!
@@ -106,6 +107,7 @@ struct Data {
     link_scale: Option<f64>,
     gc_grace: Option<String>,
     gc_period: Option<String>,
+    abandoned_uploads: Option<String>,
     /// Site name -> gRPC address of the node keeping that site's chunks.
     #[serde(default)]
     peers: BTreeMap<String, String>,
@@ -261,6 +263,11 @@ impl NodeConfig {
         let gc = crate::gc::GcConfig {
             grace: secs(&f.data.gc_grace, "gc_grace", defaults.grace)?,
             period: secs(&f.data.gc_period, "gc_period", defaults.period)?,
+            abandoned_uploads: secs(
+                &f.data.abandoned_uploads,
+                "abandoned_uploads",
+                defaults.abandoned_uploads,
+            )?,
         };
         gc.validate()
             .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;

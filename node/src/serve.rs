@@ -100,6 +100,11 @@ pub fn spawn_jobs(
     tasks.spawn(reconciler.clone().run(stop.clone()));
     tasks.spawn(crate::expiry::Expirer::new(meta.clone()).run(stop.clone()));
     tasks.spawn(crate::gc::Collector::new(meta.clone(), data.clone()).run(stop.clone()));
+    let gc = *data.gc();
+    tasks.spawn(
+        crate::uploads::AbandonedUploads::new(meta.clone(), gc.abandoned_uploads, gc.period)
+            .run(stop.clone()),
+    );
     let replicator =
         crate::transfer::spawn(mode, (meta, data, policy), wake, concurrency, tasks, stop);
     (replicator, reconciler)

@@ -37,6 +37,7 @@ fn put(key: &str) -> Command {
             }],
             ..Default::default()
         }),
+        ..Default::default()
     }))
 }
 

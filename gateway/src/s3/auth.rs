@@ -57,6 +57,7 @@ fn action_of(op: &str) -> Option<Action> {
             Action::GetObject
         }
         "PutObject"
+        | "CopyObject"
         | "CreateMultipartUpload"
         | "UploadPart"
         | "CompleteMultipartUpload"

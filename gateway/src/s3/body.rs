@@ -40,6 +40,8 @@ pub enum BodyError {
     Idle(Duration),
     #[error("the body does not match its Content-MD5")]
     Md5Mismatch,
+    #[error("the body does not match its {0}")]
+    ChecksumMismatch(&'static str),
 }
 
 /// The kind of upload failure that the core cannot tell apart from a broken
@@ -48,6 +50,8 @@ pub enum BodyError {
 pub enum BodyFault {
     Md5Mismatch,
     Idle,
+    /// The header (algorithm) whose checksum did not match.
+    ChecksumMismatch(&'static str),
 }
 
 /// Shared between an upload stream and the request that owns it.
@@ -55,7 +59,7 @@ pub enum BodyFault {
 pub struct FaultCell(Arc<OnceLock<BodyFault>>);
 
 impl FaultCell {
-    fn set(&self, fault: BodyFault) {
+    pub(super) fn set(&self, fault: BodyFault) {
         // The first fault ends the stream; there is never a second one.
         let _ = self.0.set(fault);
     }
@@ -72,6 +76,12 @@ impl FaultCell {
                 S3Error::with_message(
                     S3ErrorCode::BadDigest,
                     "The Content-MD5 you specified did not match what we received.",
+                )
+            }
+            (GatewayError::IncompleteBody(_), Some(BodyFault::ChecksumMismatch(h))) => {
+                S3Error::with_message(
+                    S3ErrorCode::BadDigest,
+                    format!("The {h} you specified did not match the calculated checksum."),
                 )
             }
             (GatewayError::IncompleteBody(_), Some(BodyFault::Idle)) => S3Error::with_message(

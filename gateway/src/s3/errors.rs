@@ -31,6 +31,7 @@ pub fn s3_code(e: &GatewayError) -> S3ErrorCode {
         // message instead, and S3 clients expect the specific code.
         InvalidArgument(m) if m.starts_with("EntityTooSmall") => S3ErrorCode::EntityTooSmall,
         InvalidArgument(_) => S3ErrorCode::InvalidArgument,
+        PreconditionFailed(_) => S3ErrorCode::PreconditionFailed,
         Corrupt(_) => S3ErrorCode::InternalError,
         Unavailable(_) => S3ErrorCode::ServiceUnavailable,
         Internal(_) => S3ErrorCode::InternalError,
@@ -109,6 +110,11 @@ mod tests {
                 InvalidArgument("EntityTooSmall: part 1 is 3 bytes".into()),
                 S3ErrorCode::EntityTooSmall,
                 400,
+            ),
+            (
+                PreconditionFailed(m()),
+                S3ErrorCode::PreconditionFailed,
+                412,
             ),
             (Corrupt(m()), S3ErrorCode::InternalError, 500),
             (Unavailable(m()), S3ErrorCode::ServiceUnavailable, 503),

@@ -71,7 +71,7 @@ pub fn url_encode(s: &str) -> String {
 }
 
 /// Whether the listing is to be URL-encoded; other encodings are refused.
-fn wants_url(encoding: Option<&EncodingType>) -> Result<bool, S3Error> {
+pub(super) fn wants_url(encoding: Option<&EncodingType>) -> Result<bool, S3Error> {
     match encoding.map(|e| e.as_str()) {
         None => Ok(false),
         Some(e) if e.eq_ignore_ascii_case(EncodingType::URL) => Ok(true),

@@ -23,6 +23,8 @@ use crate::Gateway;
 mod auth;
 pub mod body;
 mod bucket;
+mod checksum;
+mod copy;
 mod delete_many;
 pub mod errors;
 pub mod list;
@@ -30,6 +32,7 @@ mod multipart;
 mod object;
 mod policy;
 pub mod server;
+mod uploads_list;
 
 #[cfg(test)]
 mod testkit;
@@ -192,6 +195,20 @@ impl S3 for MeridianS3 {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.do_delete_object(req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        self.do_list_multipart_uploads(req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.do_copy_object(req).await
     }
 
     async fn delete_objects(

@@ -102,6 +102,7 @@ impl MeridianS3 {
             content_type: input.content_type.unwrap_or_default(),
             user_meta: input.metadata.unwrap_or_default(),
             owner: who,
+            ..Default::default()
         };
         let upload_id = self.gateway.create_upload(self.site, obj).await?;
         Ok(S3Response::new(CreateMultipartUploadOutput {

@@ -9,6 +9,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use super::body::{parse_content_md5, upload_stream, DownloadBody, BODY_IDLE_TIMEOUT};
 use super::errors::{invalid_argument, not_implemented};
 use super::{etag, requester, timestamp, MeridianS3};
+use crate::backend::WriteCondition;
 use crate::objects::{resolve_range, NewObject};
 use crate::GatewayError;
 
@@ -125,6 +126,21 @@ fn metadata(record: &ObjectRecord) -> Option<Metadata> {
     (!record.user_meta.is_empty()).then(|| record.user_meta.clone())
 }
 
+/// The stored checksums, when the client asks (`x-amz-checksum-mode:
+/// ENABLED`) for the whole object (a range has no stored checksum).
+fn whole_object_checksums(
+    record: &ObjectRecord,
+    mode: Option<&ChecksumMode>,
+    range: Option<(u64, u64)>,
+) -> Checksum {
+    let asked = mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED));
+    if asked && range.is_none() {
+        super::checksum::to_dto(&record.checksums)
+    } else {
+        Checksum::default()
+    }
+}
+
 fn len_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -135,11 +151,32 @@ impl MeridianS3 {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let who = requester(&req);
-        let input = req.input;
-        refuse(
-            input.if_match.is_some() || input.if_none_match.is_some(),
-            "Conditional PutObject",
+        let checksums = crate::objects::BodyChecksums::default();
+        let check = super::checksum::Check::declared(
+            &Checksum {
+                checksum_crc32: req.input.checksum_crc32.clone(),
+                checksum_crc32c: req.input.checksum_crc32c.clone(),
+                checksum_crc64nvme: req.input.checksum_crc64nvme.clone(),
+                checksum_sha1: req.input.checksum_sha1.clone(),
+                checksum_sha256: req.input.checksum_sha256.clone(),
+                checksum_type: None,
+            },
+            req.input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+            &req.headers,
+            req.trailing_headers.clone(),
+            checksums.clone(),
         )?;
+        let input = req.input;
+        let condition = match (&input.if_match, &input.if_none_match) {
+            (None, None) => WriteCondition::Always,
+            (None, Some(ETagCondition::Any)) => WriteCondition::IfAbsent,
+            (Some(ETagCondition::ETag(e)), None) => WriteCondition::IfEtag(e.value().to_string()),
+            _ => {
+                return Err(not_implemented(
+                    "PutObject conditions other than If-None-Match: * or one If-Match ETag",
+                ))
+            }
+        };
         refuse(input.write_offset_bytes.is_some(), "Appending to an object")?;
         refuse(input.sse_customer_algorithm.is_some(), "SSE-C")?;
         refuse(
@@ -153,20 +190,29 @@ impl MeridianS3 {
             .map(parse_content_md5)
             .transpose()?;
         let (body, fault) = upload_stream(input.body, expected, md5, BODY_IDLE_TIMEOUT);
+        let body = super::checksum::checked(body, check, expected, fault.clone());
         let obj = NewObject {
             bucket: input.bucket,
             key: input.key,
             content_type: input.content_type.unwrap_or_default(),
             user_meta: input.metadata.unwrap_or_default(),
             owner: who,
+            condition,
+            checksums,
         };
         let record = self
             .gateway
             .put_object(self.site, obj, body, expected)
             .await
             .map_err(|e| fault.refine(e))?;
+        let sums = super::checksum::to_dto(&record.checksums);
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&record.etag)),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             ..Default::default()
         }))
     }
@@ -206,7 +252,13 @@ impl MeridianS3 {
         let size = record.size;
         let (start, end) = range.unwrap_or((0, size));
         let len = end - start;
+        let sums = whole_object_checksums(&record, input.checksum_mode.as_ref(), range);
         let mut out = GetObjectOutput {
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             accept_ranges: Some("bytes".to_string()),
             content_length: Some(len_i64(len)),
             content_range: range.map(|(s, e)| content_range(s, e, size)),
@@ -250,7 +302,13 @@ impl MeridianS3 {
             .await?;
         let size = record.size;
         let (start, end) = range.unwrap_or((0, size));
+        let sums = whole_object_checksums(&record, input.checksum_mode.as_ref(), range);
         Ok(S3Response::new(HeadObjectOutput {
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             accept_ranges: Some("bytes".to_string()),
             content_length: Some(len_i64(end - start)),
             content_range: range.map(|(s, e)| content_range(s, e, size)),

@@ -13,7 +13,9 @@ use meridian_proto::v1::{
     BucketRecord, MultipartUpload, ObjectRecord, PartRecord, Replica, ReplicaState,
 };
 
-use crate::backend::{Catalogue, ChunkHash, ChunkStore, ListEntry, ListPage, ListQuery};
+use crate::backend::{
+    Catalogue, ChunkHash, ChunkStore, ListEntry, ListPage, ListQuery, WriteCondition,
+};
 use crate::{Gateway, GatewayError};
 
 pub const TOPOLOGY: &str = r#"
@@ -115,10 +117,24 @@ impl Catalogue for MemCatalogue {
         bucket: &str,
         key: &str,
         mut record: ObjectRecord,
+        condition: &WriteCondition,
     ) -> Result<ObjectRecord, GatewayError> {
         let mut st = self.lock();
         if !st.buckets.contains_key(bucket) {
             return Err(no_bucket(bucket));
+        }
+        let current = st.objects.get(&(bucket.to_string(), key.to_string()));
+        match (condition, current) {
+            (WriteCondition::IfAbsent, Some(_)) => {
+                return Err(GatewayError::PreconditionFailed(key.to_string()))
+            }
+            (WriteCondition::IfEtag(_), None) => {
+                return Err(GatewayError::NoSuchKey(key.to_string()))
+            }
+            (WriteCondition::IfEtag(e), Some(cur)) if cur.etag != *e => {
+                return Err(GatewayError::PreconditionFailed(key.to_string()))
+            }
+            _ => {}
         }
         record.replicas = vec![Replica {
             site: record.ingest_site,
@@ -239,7 +255,7 @@ impl Catalogue for MemCatalogue {
                 .remove(upload_id)
                 .ok_or_else(|| GatewayError::NoSuchUpload(upload_id.to_string()))?
         };
-        self.commit_object(&upload.bucket, &upload.key, record)
+        self.commit_object(&upload.bucket, &upload.key, record, &WriteCondition::Always)
             .await
     }
 
@@ -250,6 +266,16 @@ impl Catalogue for MemCatalogue {
             .remove(upload_id)
             .map(|_| ())
             .ok_or_else(|| GatewayError::NoSuchUpload(upload_id.to_string()))
+    }
+
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, GatewayError> {
+        let st = self.lock();
+        Ok(st
+            .uploads
+            .values()
+            .filter(|u| u.bucket == bucket)
+            .cloned()
+            .collect())
     }
 }
 

@@ -488,7 +488,7 @@ async fn unsupported_options_are_refused_not_ignored() {
         key: "k".into(),
         body: Some(blob(b"x")),
         content_length: Some(1),
-        if_none_match: Some(ETagCondition::Any),
+        write_offset_bytes: Some(0),
         ..Default::default()
     };
     assert_eq!(

@@ -256,6 +256,47 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             let Some(rec) = &c.record else {
                 return Ok(reject(OutcomeCode::Invalid, "put without a record"));
             };
+            if !c.copy_source_version.is_empty()
+                && versioned(
+                    txn,
+                    &c.copy_source_bucket,
+                    &c.copy_source_key,
+                    &c.copy_source_version,
+                )?
+                .is_none()
+            {
+                return Ok(reject(
+                    OutcomeCode::PreconditionFailed,
+                    format!(
+                        "the copy source {}/{} changed while copying",
+                        c.copy_source_bucket, c.copy_source_key
+                    ),
+                ));
+            }
+            if c.if_absent || !c.if_etag.is_empty() {
+                let current = get::<ObjectRecord>(txn, &keys::object(b.id, &c.key))?;
+                match &current {
+                    Some(_) if c.if_absent => {
+                        return Ok(reject(
+                            OutcomeCode::PreconditionFailed,
+                            format!("{} exists (If-None-Match: *)", c.key),
+                        ))
+                    }
+                    None if !c.if_etag.is_empty() => {
+                        return Ok(reject(OutcomeCode::NoSuchKey, c.key.clone()))
+                    }
+                    Some(cur) if !c.if_etag.is_empty() && cur.etag != c.if_etag => {
+                        return Ok(reject(
+                            OutcomeCode::PreconditionFailed,
+                            format!(
+                                "{} has ETag {}, not {} (If-Match)",
+                                c.key, cur.etag, c.if_etag
+                            ),
+                        ))
+                    }
+                    _ => {}
+                }
+            }
             insert_object(txn, b.id, &c.key, rec)?;
             Ok(Outcome::Done)
         }
@@ -377,6 +418,7 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::OrderDone(c) => super::placement_ops::order_done(txn, c),
         Op::ClearOrders(c) => super::placement_ops::clear_orders(txn, c),
         Op::GcDone(c) => super::refs::gc_done(txn, c),
+        Op::GcOffer(c) => super::refs::gc_offer(txn, c),
         Op::CreateUser(c) => super::users::create_user(txn, c),
         Op::DeleteUser(c) => super::users::delete_user(txn, c),
         Op::CreateKey(c) => super::users::create_key(txn, c),

@@ -301,6 +301,41 @@ impl CatalogueReader {
         self.get(&keys::upload(upload_id))
     }
 
+    /// Uploads in progress in upload-id order (ids begin with their
+    /// creation time, so oldest first), after `after`, at most `limit`.
+    pub fn uploads(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<MultipartUpload>, MetaError> {
+        let prefix = vec![keys::UPLOAD];
+        let start = match after {
+            Some(id) => {
+                let mut k = keys::upload(id);
+                k.push(0);
+                k
+            }
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        self.scan(&prefix, &start, |k, v| {
+            out.push(decode(k, v)?);
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
+    }
+
+    /// The ids of a bucket's uploads in progress, at most `limit`.
+    pub fn bucket_uploads(&self, bucket_id: u64, limit: usize) -> Result<Vec<String>, MetaError> {
+        let prefix = keys::bucket_upload_prefix(bucket_id);
+        let mut out = Vec::new();
+        self.scan(&prefix, &prefix, |k, _| {
+            out.push(utf8(&k[prefix.len()..])?);
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
+    }
+
     pub fn parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, MetaError> {
         let prefix = keys::part_prefix(upload_id);
         let mut out = Vec::new();

@@ -12,7 +12,7 @@
 //! A pending replica counts too: the chunks a transfer has already brought
 //! for it are then never reclaimed under it, however long it runs.
 
-use meridian_proto::v1::{ChunkRef, Counter, GcDoneCmd, ObjectRecord};
+use meridian_proto::v1::{ChunkRef, Counter, GcDoneCmd, GcOfferCmd, ObjectRecord};
 
 use super::apply::bump;
 use super::keys;
@@ -149,6 +149,24 @@ pub(super) fn record(txn: &mut Txn<'_>, rec: &ObjectRecord, sign: i64) -> Result
     let sites: Vec<u32> = rec.replicas.iter().map(|r| r.site).collect();
     change(txn, &sites, &rec.chunks, sign)
 }
+
+pub(super) fn gc_offer(txn: &mut Txn<'_>, c: &GcOfferCmd) -> Result<Outcome, MetaError> {
+    for chunk in c.chunks.iter().take(MAX_OFFER) {
+        let k = keys::refs(&chunk.hash);
+        let referenced = match txn.get(&k)? {
+            Some(v) => decode_counts(&k, &v)?.iter().any(|(s, _)| *s == c.site),
+            None => false,
+        };
+        if !referenced && txn.get(&keys::gc_queue(c.site, &chunk.hash))?.is_none() {
+            enqueue(txn, c.site, chunk)?;
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+/// Chunks per offer at most (a 64 MiB chunk list of a 16 TiB object is
+/// 262,144; an offer is best effort, the rest stays on disk).
+const MAX_OFFER: usize = 1 << 20;
 
 pub(super) fn gc_done(txn: &mut Txn<'_>, c: &GcDoneCmd) -> Result<Outcome, MetaError> {
     for e in &c.entries {
