@@ -154,6 +154,21 @@ pub trait Catalogue: Send + Sync + 'static {
     /// A bucket's uploads in progress (at most 10,000), in no order.
     async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, GatewayError>;
 
+    /// Replaces an object's tags if it still holds `version_id`; `false`
+    /// if it was overwritten or deleted meanwhile.
+    async fn set_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        tags: std::collections::HashMap<String, String>,
+    ) -> Result<bool, GatewayError> {
+        let _ = (bucket, key, version_id, tags);
+        Err(GatewayError::Internal(
+            "this catalogue keeps no tags".into(),
+        ))
+    }
+
     /// Hands the chunks of a write that did not commit to chunk
     /// reclamation (best effort: a failure leaves them on disk).
     async fn release_chunks(&self, site: u32, chunks: &[meridian_proto::v1::ChunkRef]) {

@@ -52,6 +52,7 @@ impl Gateway {
             expires_ms: 0,
             // The same bytes: the checksums the source was written with.
             checksums: record.checksums,
+            tags: dst.tags,
         };
         self.catalogue()
             .commit_copy(&dst.bucket, &dst.key, copy, &dst.condition, &source)

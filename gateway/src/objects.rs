@@ -53,6 +53,8 @@ pub struct NewObject {
     /// Checked when the record commits (and once before the body is read).
     pub condition: crate::backend::WriteCondition,
     pub checksums: BodyChecksums,
+    /// Object tags (checked by the front end: at most 10).
+    pub tags: HashMap<String, String>,
 }
 
 pub struct Gateway {
@@ -361,6 +363,7 @@ impl Gateway {
             version_id: new_version_id(),
             parts: 0,
             expires_ms: 0, // set by placement from the rule's lifetime
+            tags: obj.tags,
             checksums: obj
                 .checksums
                 .lock()
@@ -624,6 +627,7 @@ impl Gateway {
             expires_ms: 0,
             // Multipart checksums (composite, per part) are not kept yet.
             checksums: Default::default(),
+            tags: Default::default(),
         };
         self.catalogue.complete_upload(upload_id, record).await
     }

@@ -51,6 +51,7 @@ fn object_record() -> ObjectRecord {
         expires_ms: 0,
         // An empty map adds nothing: the bytes stay those of v1.
         checksums: Default::default(),
+        tags: Default::default(),
     }
 }
 

@@ -456,6 +456,26 @@ impl Catalogue for MetaCatalogue {
         .await
     }
 
+    async fn set_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        tags: std::collections::HashMap<String, String>,
+    ) -> Result<bool, GatewayError> {
+        let out = self
+            .meta
+            .write_one(cmd(Op::SetTags(SetTagsCmd {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                version_id: version_id.to_string(),
+                tags,
+            })))
+            .await
+            .map_err(gateway_error)?;
+        Ok(!matches!(out, meridian_meta::Outcome::Stale))
+    }
+
     async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, GatewayError> {
         let reader = self.barrier().await?;
         let b = bucket_from(&reader, bucket)?;

@@ -81,6 +81,10 @@ pub struct DevArgs {
     /// aborted and its parts reclaimed.
     #[arg(long, default_value = "7d", value_parser = parse_secs)]
     pub abandoned_uploads: std::time::Duration,
+    /// Accept virtual-host addressing under this domain (`BUCKET.DOMAIN`),
+    /// besides path style.
+    #[arg(long)]
+    pub s3_domain: Option<String>,
 }
 
 fn parse_secs(text: &str) -> Result<std::time::Duration, String> {
@@ -148,6 +152,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     period: a.gc_period,
                     abandoned_uploads: a.abandoned_uploads,
                 },
+                s3_domain: a.s3_domain,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

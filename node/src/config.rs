@@ -33,6 +33,8 @@ pub struct DevConfig {
     pub meta_voters: u64,
     pub replication: crate::transfer::Mode,
     pub gc: crate::gc::GcConfig,
+    /// Base domain of virtual-host addressing (`BUCKET.domain`), if any.
+    pub s3_domain: Option<String>,
 }
 
 impl DevConfig {

@@ -91,6 +91,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             gateway.clone(),
             (site, name),
             (cfg.access_key.clone(), cfg.secret_key.clone()),
+            cfg.s3_domain.clone(),
             stopped(stop_rx.clone()),
         );
     }

@@ -115,6 +115,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
             gateway.clone(),
             (cfg.site, cfg.site_name.clone()),
             (access_key.clone(), secret_key.clone()),
+            cfg.s3_domain.clone(),
             stopped(stop_rx.clone()),
         );
     }

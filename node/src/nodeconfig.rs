@@ -10,6 +10,7 @@
 //! [listen]
 //! grpc = "10.1.0.1:7100"       # Raft, client, admin and data-node APIs
 //! s3 = "10.1.0.1:9000"         # optional: no S3 endpoint without it
+//! s3_domain = "s3.ihep.example" # optional: BUCKET.s3.ihep.example addresses a bucket too
 //! advertise = "meta1.bj:7100"  # optional: where peers reach `grpc`
 //!
 //! [meta]
@@ -80,6 +81,8 @@ struct Listen {
     grpc: SocketAddr,
     s3: Option<SocketAddr>,
     advertise: Option<String>,
+    /// Base domain of virtual-host addressing (`BUCKET.DOMAIN`).
+    s3_domain: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +125,7 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     pub grpc_addr: SocketAddr,
     pub s3_addr: Option<SocketAddr>,
+    pub s3_domain: Option<String>,
     /// Where the other members reach this node's gRPC server.
     pub advertise: String,
     pub role: MetaRole,
@@ -278,6 +282,7 @@ impl NodeConfig {
             data_dir: relative(base, &f.data_dir),
             grpc_addr: f.listen.grpc,
             s3_addr: f.listen.s3,
+            s3_domain: f.listen.s3_domain.clone(),
             advertise,
             role: f.meta.role,
             voters,

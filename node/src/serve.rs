@@ -169,11 +169,12 @@ pub fn spawn_s3(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     (site, name): (u32, String),
-    (access_key, secret_key): (String, String),
+    keys: (String, String),
+    domain: Option<String>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
     tasks.spawn(async move {
-        meridian_gateway::s3::serve(listener, gateway, site, access_key, secret_key, stop).await;
+        meridian_gateway::s3::serve(listener, gateway, site, keys, domain, stop).await;
         tracing::info!(site = %name, "S3 endpoint stopped");
     });
 }

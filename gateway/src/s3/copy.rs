@@ -32,8 +32,15 @@ impl MeridianS3 {
         {
             return Err(not_implemented("Server-side encryption"));
         }
-        if input.object_lock_mode.is_some() || input.tagging_directive.is_some() {
-            return Err(not_implemented("Object lock and tagging on copy"));
+        if input.object_lock_mode.is_some() {
+            return Err(not_implemented("Object lock"));
+        }
+        if input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() != TaggingDirective::COPY)
+        {
+            return Err(not_implemented("Tagging directive REPLACE"));
         }
         let CopySource::Bucket {
             bucket: src_bucket,
@@ -105,6 +112,8 @@ impl MeridianS3 {
             user_meta,
             owner: who,
             condition: WriteCondition::Always,
+            // The tagging directive's default, COPY.
+            tags: record.tags.clone(),
             ..Default::default()
         };
         let copied = self

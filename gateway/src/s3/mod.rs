@@ -32,6 +32,7 @@ mod multipart;
 mod object;
 mod policy;
 pub mod server;
+mod tagging;
 mod uploads_list;
 
 #[cfg(test)]
@@ -58,6 +59,8 @@ pub struct MeridianS3 {
     site: u32,
     /// See `multipart::COMPLETE_INLINE_WAIT`.
     complete_inline_wait: Duration,
+    /// Base domain of virtual-host addressing, if enabled.
+    domain: Option<String>,
 }
 
 impl MeridianS3 {
@@ -66,7 +69,18 @@ impl MeridianS3 {
             gateway,
             site,
             complete_inline_wait: multipart::COMPLETE_INLINE_WAIT,
+            domain: None,
         }
+    }
+
+    /// Accepts `BUCKET.domain` hosts as well as path-style requests.
+    pub fn with_virtual_host_domain(mut self, domain: String) -> Self {
+        self.domain = Some(domain);
+        self
+    }
+
+    pub fn virtual_host_domain(&self) -> Option<&str> {
+        self.domain.as_deref()
     }
 
     /// Lets tests reach the keep-alive answer of CompleteMultipartUpload
@@ -195,6 +209,34 @@ impl S3 for MeridianS3 {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.do_delete_object(req).await
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        self.do_put_object_tagging(req).await
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        self.do_get_object_tagging(req).await
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        self.do_delete_object_tagging(req).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        self.do_get_object_attributes(req).await
     }
 
     async fn list_multipart_uploads(

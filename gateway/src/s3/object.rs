@@ -183,6 +183,12 @@ impl MeridianS3 {
             input.server_side_encryption.is_some() || input.ssekms_key_id.is_some(),
             "Server-side encryption",
         )?;
+        let tags = input
+            .tagging
+            .as_deref()
+            .map(super::tagging::parse_header)
+            .transpose()?
+            .unwrap_or_default();
         let expected = declared_len(input.content_length)?;
         let md5 = input
             .content_md5
@@ -199,6 +205,7 @@ impl MeridianS3 {
             owner: who,
             condition,
             checksums,
+            tags,
         };
         let record = self
             .gateway
@@ -263,6 +270,8 @@ impl MeridianS3 {
             content_length: Some(len_i64(len)),
             content_range: range.map(|(s, e)| content_range(s, e, size)),
             content_type: Some(content_type(&record)),
+            tag_count: (!record.tags.is_empty())
+                .then(|| i32::try_from(record.tags.len()).unwrap_or(i32::MAX)),
             e_tag: Some(etag(&record.etag)),
             last_modified: Some(timestamp(record.created_ms)),
             metadata: metadata(&record),

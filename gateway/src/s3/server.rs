@@ -50,18 +50,54 @@ impl Default for ServeOptions {
 /// The s3s service of a gateway at `site`, accepting requests signed with
 /// `access_key`/`secret_key` (SigV4 or SigV2, headers or presigned URLs).
 /// Unsigned requests are refused with `AccessDenied`.
+/// With `domain`, requests to `BUCKET.domain` address the bucket in the
+/// host name (virtual-host style); path style works as well.
 pub fn service(
     gateway: Arc<Gateway>,
     site: u32,
-    access_key: String,
-    secret_key: String,
+    (access_key, secret_key): (String, String),
+    domain: Option<String>,
 ) -> S3Service {
-    service_for(MeridianS3::new(gateway, site), access_key, secret_key)
+    let mut s3 = MeridianS3::new(gateway, site);
+    if let Some(d) = domain {
+        s3 = s3.with_virtual_host_domain(d);
+    }
+    service_for(s3, access_key, secret_key)
+}
+
+/// Virtual-host addressing under one base domain: `BUCKET.domain[:port]`
+/// names a bucket; any other host (an IP address, `localhost`, the domain
+/// itself) is path style. Unlike s3s's `SingleDomain`, a host outside the
+/// domain is never taken for a bucket name.
+struct BaseDomain(String);
+
+impl s3s::host::S3Host for BaseDomain {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
+        let name = host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        let vh = s3s::host::VirtualHost::new(host);
+        match name
+            .strip_suffix(self.0.as_str())
+            .and_then(|rest| rest.strip_suffix('.'))
+        {
+            Some(bucket) if !bucket.is_empty() => Ok(vh.with_bucket(bucket)),
+            _ => Ok(vh),
+        }
+    }
 }
 
 pub(super) fn service_for(s3: MeridianS3, access_key: String, secret_key: String) -> S3Service {
     let gateway = s3.gateway().clone();
+    let domain = s3.virtual_host_domain().map(str::to_string);
     let mut builder = S3ServiceBuilder::new(s3);
+    if let Some(d) = domain {
+        builder.set_host(BaseDomain(d.to_ascii_lowercase()));
+    }
     builder.set_auth(super::auth::Keys {
         gateway: gateway.clone(),
         root_access_key: access_key.clone(),
@@ -81,11 +117,11 @@ pub async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     site: u32,
-    access_key: String,
-    secret_key: String,
+    keys: (String, String),
+    domain: Option<String>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let svc = service(gateway, site, access_key, secret_key);
+    let svc = service(gateway, site, keys, domain);
     serve_service(listener, svc, ServeOptions::default(), shutdown).await;
 }
 

@@ -61,8 +61,8 @@ pub(super) async fn start(opts: Option<ServeOptions>, complete_wait: Option<Dura
             listener,
             fx.gateway,
             1,
-            AK.into(),
-            SK.into(),
+            (AK.into(), SK.into()),
+            None,
             stopped,
         )),
         (opts, wait) => {

@@ -140,3 +140,87 @@ async fn a_request_signed_with_a_skewed_clock_is_refused() {
     );
     ep.shut_down().await;
 }
+
+/// One request with its own Host header; the status and the whole answer.
+async fn raw_host(addr: std::net::SocketAddr, host: &str, target: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    (status, text)
+}
+
+#[tokio::test]
+async fn virtual_host_addressing_under_the_base_domain() {
+    use super::server::{serve_service, service_for, ServeOptions};
+    use super::testkit::fixture;
+    let fx = fixture();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let s3 = super::MeridianS3::new(fx.gateway, 1).with_virtual_host_domain("s3.test".into());
+    let svc = service_for(s3, AK.into(), SK.into());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve_service(
+        listener,
+        svc,
+        ServeOptions::default(),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    // Path style still works (an IP host is never a bucket).
+    let c = client(addr, AK, SK);
+    c.create_bucket()
+        .bucket("vhb")
+        .send()
+        .await
+        .expect("bucket");
+    c.put_object()
+        .bucket("vhb")
+        .key("dir/k")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"virtual"))
+        .send()
+        .await
+        .expect("put");
+    // A virtual-host style presigned GET, sent with its own Host header.
+    let conf = c
+        .config()
+        .to_builder()
+        .endpoint_url(format!("http://s3.test:{}", addr.port()))
+        .force_path_style(false)
+        .build();
+    let vc = aws_sdk_s3::Client::from_conf(conf);
+    let p = vc
+        .get_object()
+        .bucket("vhb")
+        .key("dir/k")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(60)).expect("config"))
+        .await
+        .expect("presign");
+    let uri: http::Uri = p.uri().parse().expect("uri");
+    let host = uri.authority().expect("authority").to_string();
+    assert_eq!(host, format!("vhb.s3.test:{}", addr.port()));
+    let target = uri.path_and_query().expect("path").as_str().to_string();
+    assert!(target.starts_with("/dir/k?"), "{target}");
+    let (status, text) = raw_host(addr, &host, &target).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.ends_with("virtual"), "{text}");
+    // A host outside the domain is path style, not a bucket.
+    let (status, text) = raw_host(addr, "other.example:1", "/vhb/dir/k").await;
+    assert_eq!(status, 403, "unsigned, so denied, but parsed: {text}");
+    let _ = tx.send(());
+    let _ = task.await;
+}

@@ -419,6 +419,17 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::ClearOrders(c) => super::placement_ops::clear_orders(txn, c),
         Op::GcDone(c) => super::refs::gc_done(txn, c),
         Op::GcOffer(c) => super::refs::gc_offer(txn, c),
+        Op::SetTags(c) => {
+            let Some((_, k, mut rec)) = versioned(txn, &c.bucket, &c.key, &c.version_id)? else {
+                return Ok(Outcome::Stale);
+            };
+            if c.tags.len() > 10 {
+                return Ok(reject(OutcomeCode::Invalid, "at most 10 tags per object"));
+            }
+            rec.tags = c.tags.clone();
+            txn.put(k, rec.encode_to_vec());
+            Ok(Outcome::Done)
+        }
         Op::CreateUser(c) => super::users::create_user(txn, c),
         Op::DeleteUser(c) => super::users::delete_user(txn, c),
         Op::CreateKey(c) => super::users::create_key(txn, c),
