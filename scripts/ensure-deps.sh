@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Meridian needs, only when missing:
 #   libclang (rocksdb's bindgen), sccache (compile cache), and with --test
-#   the end-to-end clients: the aws CLI and boto3 (PyPI).
+#   the end-to-end clients: the aws CLI and boto3 (PyPI), rclone and s3cmd
+#   (Debian).
 set -euo pipefail
 
 need_apt=()
@@ -19,6 +20,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if [ "${1:-}" = "--test" ]; then
+  tools=()
+  command -v rclone >/dev/null 2>&1 || tools+=(rclone)
+  command -v s3cmd >/dev/null 2>&1 || tools+=(s3cmd)
+  if [ ${#tools[@]} -gt 0 ]; then
+    echo "installing: ${tools[*]}" >&2
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${tools[@]}" >/dev/null
+  fi
   py_missing=()
   python3 -c 'import boto3' 2>/dev/null || py_missing+=(boto3)
   command -v aws >/dev/null 2>&1 && aws --version >/dev/null 2>&1 || py_missing+=(awscli)

@@ -37,46 +37,17 @@ async fn require_boto3() -> Result<()> {
 async fn boto3_end_to_end() -> Result<()> {
     require_boto3().await?;
     let cluster = DevCluster::start_serving(DevOptions::default().with_link_scale(1.0)).await?;
-    let script = PathBuf::from(
-        // At run time (cargo test and nextest set it), so a test binary built
-        // in another checkout of the same target directory finds this one's script.
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-    )
-    .join("python")
-    .join("boto3_e2e.py");
     for site in [Site::Beijing, Site::Jiangmen] {
-        let mut cmd = Command::new(python());
-        cmd.arg(&script)
-            .arg("--endpoint")
+        let mut cmd = script("boto3_e2e.py");
+        cmd.arg("--endpoint")
             .arg(cluster.s3_endpoint(site))
             .arg("--access-key")
             .arg(ROOT_ACCESS_KEY)
             .arg("--secret-key")
             .arg(ROOT_SECRET_KEY);
-        for var in [
-            "AWS_PROFILE",
-            "AWS_CONFIG_FILE",
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_ENDPOINT_URL",
-            "AWS_ENDPOINT_URL_S3",
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "http_proxy",
-            "https_proxy",
-        ] {
-            cmd.env_remove(var);
-        }
-        // No user configuration may leak in.
-        cmd.env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("PYTHONUNBUFFERED", "1");
         let out = run_bounded(&mut cmd, SCRIPT_TIMEOUT)
             .await
-            .with_context(|| format!("running {} at {site}", script.display()))?;
+            .with_context(|| format!("running boto3_e2e.py at {site}"))?;
         if !out.status.success() {
             bail!(
                 "boto3_e2e.py at {site} failed with {}\n{}",
@@ -84,6 +55,72 @@ async fn boto3_end_to_end() -> Result<()> {
                 describe(&out)
             );
         }
+    }
+    Ok(())
+}
+
+/// A command running one of the Python scripts (found at run time: nextest
+/// and cargo test set the manifest directory, so a test binary built in
+/// another checkout of the same target directory finds this one's), with no
+/// user configuration or proxy leaking in.
+fn script(name: &str) -> Command {
+    let path = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("python")
+    .join(name);
+    let mut cmd = Command::new(python());
+    cmd.arg(path);
+    for var in [
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("PYTHONUNBUFFERED", "1");
+    cmd
+}
+
+#[tokio::test]
+async fn boto3_compatibility() -> Result<()> {
+    require_boto3().await?;
+    let cluster = DevCluster::start_serving(DevOptions::default().with_link_scale(1.0)).await?;
+    let ctl = cluster.ctl();
+    ctl.json(&["user", "create", "juno"]).await?;
+    let key = ctl.json(&["key", "create", "juno"]).await?;
+    let mut cmd = script("boto3_compat.py");
+    cmd.arg("--endpoint")
+        .arg(cluster.s3_endpoint(Site::Beijing))
+        .arg("--access-key")
+        .arg(ROOT_ACCESS_KEY)
+        .arg("--secret-key")
+        .arg(ROOT_SECRET_KEY)
+        .arg("--user")
+        .arg("juno")
+        .arg("--user-key")
+        .arg(key["access_key"].as_str().context("access key")?)
+        .arg("--user-secret")
+        .arg(key["secret"].as_str().context("secret")?);
+    let out = run_bounded(&mut cmd, SCRIPT_TIMEOUT)
+        .await
+        .context("running boto3_compat.py")?;
+    if !out.status.success() {
+        bail!(
+            "boto3_compat.py failed with {}\n{}",
+            out.status,
+            describe(&out)
+        );
     }
     Ok(())
 }

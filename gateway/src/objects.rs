@@ -330,10 +330,11 @@ impl Gateway {
         if self.topology.site(SiteId(site)).is_none() {
             return Err(GatewayError::UnknownSite(format!("site {site}")));
         }
-        // Fail before reading the body if the bucket is missing, or if the
-        // condition already fails (it is checked again at commit).
+        // Fail before reading the body if the bucket is missing. A write
+        // condition is checked only at commit, after the body: answering
+        // early leaves the body unread on the connection (boto3 sends
+        // `Expect: 100-continue` and may send the body anyway).
         self.catalogue.bucket(&obj.bucket).await?;
-        self.precheck(&obj).await?;
         let written = std::time::Instant::now();
         let ing = self.ingest(site, body, expected_len).await?;
         if let Some(want) = expected_blake3 {
@@ -387,32 +388,6 @@ impl Gateway {
             self.catalogue.release_chunks(site, &chunks).await;
         }
         committed
-    }
-
-    async fn precheck(&self, obj: &NewObject) -> Result<(), GatewayError> {
-        use crate::backend::WriteCondition;
-        let current = match &obj.condition {
-            WriteCondition::Always => return Ok(()),
-            _ => match self.catalogue.object(&obj.bucket, &obj.key).await {
-                Ok(r) => Some(r),
-                Err(GatewayError::NoSuchKey(_)) => None,
-                Err(e) => return Err(e),
-            },
-        };
-        match (&obj.condition, current) {
-            (WriteCondition::IfAbsent, Some(_)) => Err(GatewayError::PreconditionFailed(format!(
-                "{} exists (If-None-Match: *)",
-                obj.key
-            ))),
-            (WriteCondition::IfEtag(_), None) => Err(GatewayError::NoSuchKey(obj.key.clone())),
-            (WriteCondition::IfEtag(e), Some(cur)) if cur.etag != *e => {
-                Err(GatewayError::PreconditionFailed(format!(
-                    "{} has ETag {}, not {e} (If-Match)",
-                    obj.key, cur.etag
-                )))
-            }
-            _ => Ok(()),
-        }
     }
 
     async fn keep_fresh(

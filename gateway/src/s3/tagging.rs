@@ -183,11 +183,13 @@ impl MeridianS3 {
             .catalogue()
             .object(&input.bucket, &input.key)
             .await?;
+        // One header may carry the whole list, comma-separated (boto3).
         let wants = |a: &str| {
             input
                 .object_attributes
                 .iter()
-                .any(|x| x.as_str().eq_ignore_ascii_case(a))
+                .flat_map(|x| x.as_str().split(','))
+                .any(|x| x.trim().eq_ignore_ascii_case(a))
         };
         let mut out = GetObjectAttributesOutput {
             last_modified: Some(timestamp(rec.created_ms)),
