@@ -1,26 +1,97 @@
 #!/usr/bin/env bash
-# Reproduces the S3 figures of docs/benchmarks.md: starts `meridian dev`
-# (release) on a fresh data directory, runs `meridian-bench s3` for PUT and
-# GET at 4 KiB, 1 MiB and 64 MiB, prints one JSON line per run, and stops
-# the server. Arguments: [DURATION_S] (default 20).
+# Reproduces the S3 figures of docs/benchmarks.md: PUT, GET and LIST at 4 KiB,
+# 1 MiB and 64 MiB and several concurrencies, against `meridian dev`
+# (release) keeping three copies (the default policy), against it keeping
+# one, and against s3s-fs 0.14.1 (the s3s reference server; installed with
+# cargo when missing). Each server starts on a fresh data directory under
+# /var/tmp and is stopped after its runs. Prints one JSON line per run, with
+# the target added. Arguments: [DURATION_S] (default 10) [TARGETS] (default
+# "meridian-3-copies meridian-1-copy s3s-fs").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 scripts/ensure-deps.sh
 . scripts/env.sh
-duration="${1:-20}"
+duration="${1:-10}"
+targets="${2:-meridian-3-copies meridian-1-copy s3s-fs}"
 cargo build --release -q -p meridian-node -p meridian-bench
 bin="$CARGO_TARGET_DIR/release"
-data="$(mktemp -d /var/tmp/meridian-bench.XXXXXX)"
-"$bin/meridian" dev --data-dir "$data" --s3-addr 127.0.0.1:19000 --grpc-addr 127.0.0.1:19050 >"$data.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$data.log"' EXIT
-for _ in $(seq 1 120); do grep -q "meridian: ready" "$data.log" && break; sleep 0.5; done
-grep -q "meridian: ready" "$data.log" || { cat "$data.log"; exit 1; }
-ep=http://127.0.0.1:19000
-for spec in "4KiB 16" "1MiB 8" "64MiB 4"; do
-  set -- $spec
-  for op in put get; do
-    "$bin/meridian-bench" s3 --endpoint "$ep" --op "$op" --size "$1" --concurrency "$2" --duration "$duration" --json
+if ! command -v s3s-fs >/dev/null 2>&1; then
+  # Later versions need a newer rustc than some machines have.
+  CARGO_TARGET_DIR=/var/tmp/s3s-fs-target cargo install -q --locked s3s-fs --version 0.14.1 --features binary
+fi
+ak=meridian-dev
+sk=meridian-dev-secret
+matrix=(
+  "put 4KiB 1" "put 4KiB 16" "put 4KiB 64" "put 1MiB 4" "put 1MiB 16" "put 64MiB 1" "put 64MiB 4"
+  "get 4KiB 1" "get 4KiB 16" "get 4KiB 64" "get 1MiB 4" "get 1MiB 16" "get 64MiB 1" "get 64MiB 4"
+  "list 4KiB 1" "list 4KiB 16"
+)
+pid=""
+data=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  [ -n "$data" ] && rm -rf "$data" "$data.log"
+  pid=""
+  data=""
+}
+trap cleanup EXIT
+
+wait_port() {
+  for _ in $(seq 1 240); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.5
   done
+  echo "nothing listens on port $1" >&2
+  [ -n "$data" ] && cat "$data.log" >&2
+  exit 1
+}
+
+run_matrix() {
+  local target="$1" ep="$2"
+  for spec in "${matrix[@]}"; do
+    set -- $spec
+    out=$("$bin/meridian-bench" s3 --endpoint "$ep" --op "$1" --size "$2" --concurrency "$3" \
+      --duration "$duration" --access-key "$ak" --secret-key "$sk" --json)
+    echo "{\"target\":\"$target\",${out#\{}"
+  done
+}
+
+start_meridian() {
+  data="$(mktemp -d /var/tmp/meridian-bench.XXXXXX)"
+  local args=(dev --data-dir "$data/d" --s3-addr 127.0.0.1:19000 --grpc-addr 127.0.0.1:19050)
+  if [ -n "${1:-}" ]; then
+    printf '%s\n' "$1" >"$data/policy.toml"
+    args+=(--policy "$data/policy.toml")
+  fi
+  MERIDIAN_ROOT_ACCESS_KEY="$ak" MERIDIAN_ROOT_SECRET_KEY="$sk" "$bin/meridian" "${args[@]}" >"$data.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 240); do grep -q "meridian: ready" "$data.log" && return 0; sleep 0.5; done
+  cat "$data.log" >&2
+  exit 1
+}
+
+for target in $targets; do
+  case "$target" in
+    meridian-3-copies)
+      start_meridian ""
+      run_matrix "$target" http://127.0.0.1:19000
+      ;;
+    meridian-1-copy)
+      start_meridian $'[default]\ncopies = 1'
+      run_matrix "$target" http://127.0.0.1:19000
+      ;;
+    s3s-fs)
+      data="$(mktemp -d /var/tmp/s3s-fs-bench.XXXXXX)"
+      s3s-fs --access-key "$ak" --secret-key "$sk" --host 127.0.0.1 --port 19200 "$data" >"$data.log" 2>&1 &
+      pid=$!
+      wait_port 19200
+      run_matrix "$target" http://127.0.0.1:19200
+      ;;
+    *)
+      echo "unknown target $target" >&2
+      exit 2
+      ;;
+  esac
+  cleanup
 done

@@ -38,6 +38,9 @@ pub enum Command {
 pub enum Op {
     Put,
     Get,
+    /// ListObjectsV2 pages of up to 1000 keys over a prefix of `--size`d
+    /// objects (1000 of them, fewer when that would pass 1 GiB).
+    List,
 }
 
 impl Op {
@@ -45,6 +48,7 @@ impl Op {
         match self {
             Op::Put => "put",
             Op::Get => "get",
+            Op::List => "list",
         }
     }
 }

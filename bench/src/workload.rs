@@ -45,7 +45,8 @@ pub async fn run(cfg: &S3Run) -> Result<Report> {
     ensure_bucket(&client, &cfg.bucket).await?;
     let payload = random_payload(cfg.size);
     let keys = match cfg.op {
-        Op::Get => upload_working_set(&client, cfg, &payload).await?,
+        Op::Get => upload_working_set(&client, cfg, &payload, "get").await?,
+        Op::List => upload_working_set(&client, cfg, &payload, "list").await?,
         Op::Put => Vec::new(),
     };
 
@@ -112,6 +113,7 @@ async fn worker(
                 let key = &keys[(w + i as usize) % keys.len()];
                 get(client, &cfg.bucket, key, cfg.size).await
             }
+            Op::List => list(client, &cfg.bucket, &list_prefix(cfg.size), keys.len()).await,
         };
         match result {
             Ok(()) => tally.latencies_ms.push(t0.elapsed().as_secs_f64() * 1000.0),
@@ -154,6 +156,27 @@ async fn get(client: &Client, bucket: &str, key: &str, size: u64) -> Result<()> 
     Ok(())
 }
 
+fn list_prefix(size: u64) -> String {
+    format!("bench/list/{}/", label(size))
+}
+
+/// One page of the listing working set; all of it must be there.
+async fn list(client: &Client, bucket: &str, prefix: &str, want: usize) -> Result<()> {
+    let out = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .max_keys(1000)
+        .send()
+        .await
+        .map_err(|e| anyhow!("LIST {prefix}: {}", DisplayErrorContext(&e)))?;
+    let got = out.contents().len();
+    if got != want {
+        bail!("LIST {prefix}: {got} keys, expected {want}");
+    }
+    Ok(())
+}
+
 async fn ensure_bucket(client: &Client, bucket: &str) -> Result<()> {
     if client.head_bucket().bucket(bucket).send().await.is_ok() {
         return Ok(());
@@ -173,6 +196,9 @@ async fn ensure_bucket(client: &Client, bucket: &str) -> Result<()> {
     }
 }
 
+/// Keys the LIST working set holds at most (one full page).
+const LIST_KEYS: u64 = 1000;
+
 fn working_set_len(size: u64, concurrency: usize) -> u64 {
     let by_bytes = MAX_WORKING_SET_BYTES / size.max(1);
     (2 * concurrency as u64)
@@ -181,11 +207,23 @@ fn working_set_len(size: u64, concurrency: usize) -> u64 {
         .max(1)
 }
 
-/// Uploads the objects GET workers read, `concurrency` at a time. Not timed.
-async fn upload_working_set(client: &Client, cfg: &S3Run, payload: &Bytes) -> Result<Vec<String>> {
-    let n = working_set_len(cfg.size, cfg.concurrency);
+/// Uploads the objects GET (or LIST) workers read, `concurrency` at a
+/// time. Not timed.
+async fn upload_working_set(
+    client: &Client,
+    cfg: &S3Run,
+    payload: &Bytes,
+    what: &str,
+) -> Result<Vec<String>> {
+    let n = if what == "list" {
+        LIST_KEYS
+            .min(MAX_WORKING_SET_BYTES / cfg.size.max(1))
+            .max(1)
+    } else {
+        working_set_len(cfg.size, cfg.concurrency)
+    };
     let keys: Vec<String> = (0..n)
-        .map(|i| format!("bench/get/{}/{i}", label(cfg.size)))
+        .map(|i| format!("bench/{what}/{}/{i}", label(cfg.size)))
         .collect();
     for batch in keys.chunks(cfg.concurrency) {
         let mut tasks = Vec::with_capacity(batch.len());

@@ -191,6 +191,70 @@ async fn copies_share_chunks_where_they_can_and_keep_their_own_metadata() -> Res
         .send()
         .await?;
 
+    // UploadPartCopy: a whole object and a byte range as parts.
+    let big = random_bytes(9, (5 << 20) + 4096);
+    s3::put_bytes(&bj, "src", "big", big.clone()).await?;
+    let up = bj
+        .create_multipart_upload()
+        .bucket("dst")
+        .key("assembled")
+        .send()
+        .await?;
+    let id = up.upload_id().context("upload id")?.to_string();
+    let mut parts = Vec::new();
+    for (n, range) in [(1, None), (2, Some("bytes=100-199"))] {
+        let src = if n == 1 { "src/big" } else { "src/a" };
+        let out = bj
+            .upload_part_copy()
+            .bucket("dst")
+            .key("assembled")
+            .upload_id(&id)
+            .part_number(n)
+            .copy_source(src)
+            .set_copy_source_range(range.map(str::to_string))
+            .send()
+            .await?;
+        let etag = out
+            .copy_part_result()
+            .and_then(|r| r.e_tag())
+            .context("part etag")?
+            .to_string();
+        parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .e_tag(etag)
+                .build(),
+        );
+    }
+    expect_error(
+        bj.upload_part_copy()
+            .bucket("dst")
+            .key("assembled")
+            .upload_id(&id)
+            .part_number(3)
+            .copy_source("src/a")
+            .copy_source_range("bytes=0-999999999")
+            .send()
+            .await,
+        Some(400),
+        "InvalidArgument",
+        "a copy-source range past the source's end",
+    )?;
+    bj.complete_multipart_upload()
+        .bucket("dst")
+        .key("assembled")
+        .upload_id(&id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await?;
+    let mut want = big.to_vec();
+    want.extend_from_slice(&data[100..200]);
+    ensure!(s3::get_bytes(&bj, "dst", "assembled").await? == want);
+
     // The copies outlive the source: its chunks stay referenced.
     bj.delete_object().bucket("src").key("a").send().await?;
     tokio::time::sleep(Duration::from_secs(5)).await;

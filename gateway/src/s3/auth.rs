@@ -58,6 +58,7 @@ fn action_of(op: &str) -> Option<Action> {
         }
         "PutObject"
         | "CopyObject"
+        | "UploadPartCopy"
         | "CreateMultipartUpload"
         | "UploadPart"
         | "CompleteMultipartUpload"

@@ -1,4 +1,4 @@
-//! CopyObject: the destination needs put permission (checked before the
+//! CopyObject and UploadPartCopy: the destination needs put permission (checked before the
 //! operation, like any write), the source get permission (checked here:
 //! it is named in a header, not the path). The copy-source conditions
 //! answer 412 when they fail, never 304.
@@ -13,7 +13,56 @@ use crate::access::{allowed, Action, Caller};
 use crate::backend::WriteCondition;
 use crate::objects::NewObject;
 
+/// The copy-source side of CopyObject and UploadPartCopy, read and checked.
+pub(super) struct Source {
+    pub bucket: String,
+    pub key: String,
+    pub record: meridian_proto::v1::ObjectRecord,
+}
+
 impl MeridianS3 {
+    /// Reads the copy source after checking that `caller` may read it and
+    /// that the copy-source conditions hold (412 when they do not, never
+    /// 304).
+    pub(super) async fn copy_source(
+        &self,
+        caller: &Caller,
+        source: &CopySource,
+        conditions: &Conditions<'_>,
+    ) -> S3Result<Source> {
+        let CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } = source
+        else {
+            return Err(not_implemented("Access-point copy sources"));
+        };
+        if version_id.is_some() {
+            return Err(not_implemented("Object versions"));
+        }
+        let access = self
+            .gateway
+            .bucket_access(bucket)
+            .await?
+            .ok_or_else(|| crate::GatewayError::NoSuchBucket(bucket.to_string()))?;
+        if !allowed(caller, &access, Action::GetObject, Some(key)) {
+            return Err(s3_error!(AccessDenied, "Access Denied to the copy source"));
+        }
+        let record = self.gateway.catalogue().object(bucket, key).await?;
+        check_conditions(&record, conditions).map_err(|e| {
+            if *e.code() == S3ErrorCode::NotModified {
+                s3_error!(PreconditionFailed, "The copy source was not modified")
+            } else {
+                e
+            }
+        })?;
+        Ok(Source {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            record,
+        })
+    }
     pub(super) async fn do_copy_object(
         &self,
         req: S3Request<CopyObjectInput>,
@@ -42,39 +91,19 @@ impl MeridianS3 {
         {
             return Err(not_implemented("Tagging directive REPLACE"));
         }
-        let CopySource::Bucket {
-            bucket: src_bucket,
-            key: src_key,
-            version_id,
-        } = &input.copy_source
-        else {
-            return Err(not_implemented("Access-point copy sources"));
-        };
-        if version_id.is_some() {
-            return Err(not_implemented("Object versions"));
-        }
-        let access = self
-            .gateway
-            .bucket_access(src_bucket)
-            .await?
-            .ok_or_else(|| crate::GatewayError::NoSuchBucket(src_bucket.to_string()))?;
-        if !allowed(&caller, &access, Action::GetObject, Some(src_key)) {
-            return Err(s3_error!(AccessDenied, "Access Denied to the copy source"));
-        }
-        let record = self.gateway.catalogue().object(src_bucket, src_key).await?;
         let conditions = Conditions {
             if_match: input.copy_source_if_match.as_ref(),
             if_none_match: input.copy_source_if_none_match.as_ref(),
             if_modified_since: input.copy_source_if_modified_since.as_ref(),
             if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         };
-        check_conditions(&record, &conditions).map_err(|e| {
-            if *e.code() == S3ErrorCode::NotModified {
-                s3_error!(PreconditionFailed, "The copy source was not modified")
-            } else {
-                e
-            }
-        })?;
+        let Source {
+            bucket: src_bucket,
+            key: src_key,
+            record,
+        } = self
+            .copy_source(&caller, &input.copy_source, &conditions)
+            .await?;
         let directive = input
             .metadata_directive
             .as_ref()
@@ -91,8 +120,8 @@ impl MeridianS3 {
                 )))
             }
         };
-        if **src_bucket == *input.bucket
-            && **src_key == *input.key
+        if src_bucket == *input.bucket
+            && src_key == *input.key
             && directive == MetadataDirective::COPY
         {
             return Err(s3_error!(
@@ -101,8 +130,8 @@ impl MeridianS3 {
             ));
         }
         let source = crate::backend::CopySource {
-            bucket: src_bucket.to_string(),
-            key: src_key.to_string(),
+            bucket: src_bucket,
+            key: src_key,
             version_id: record.version_id.clone(),
         };
         let dst = NewObject {
@@ -128,5 +157,95 @@ impl MeridianS3 {
             }),
             ..Default::default()
         }))
+    }
+}
+
+impl MeridianS3 {
+    pub(super) async fn do_upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let caller = req
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller::Admin);
+        let input = req.input;
+        if input.sse_customer_algorithm.is_some()
+            || input.copy_source_sse_customer_algorithm.is_some()
+        {
+            return Err(not_implemented("SSE-C"));
+        }
+        let part_number = u32::try_from(input.part_number)
+            .map_err(|_| invalid_argument("part number must be positive"))?;
+        let conditions = Conditions {
+            if_match: input.copy_source_if_match.as_ref(),
+            if_none_match: input.copy_source_if_none_match.as_ref(),
+            if_modified_since: input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+        };
+        let src = self
+            .copy_source(&caller, &input.copy_source, &conditions)
+            .await?;
+        let size = src.record.size;
+        let (start, end) = match input.copy_source_range.as_deref() {
+            None => (0, size),
+            Some(r) => source_range(r, size)?,
+        };
+        // The upload must belong to the destination named in the path.
+        let upload = self.gateway.catalogue().upload(&input.upload_id).await?;
+        if upload.bucket != *input.bucket || upload.key != *input.key {
+            return Err(crate::GatewayError::NoSuchUpload(input.upload_id.clone()).into());
+        }
+        let body = self.gateway.read(self.site, src.record, start, end);
+        let part = self
+            .gateway
+            .upload_part(&input.upload_id, part_number, body, Some(end - start))
+            .await?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(etag(&part.etag)),
+                last_modified: Some(timestamp(part.created_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+}
+
+/// `x-amz-copy-source-range: bytes=FIRST-LAST` (both given, inclusive,
+/// within the object) as `[start, end)`.
+fn source_range(r: &str, size: u64) -> S3Result<(u64, u64)> {
+    let bad = || {
+        invalid_argument(format!(
+            "x-amz-copy-source-range {r:?}: bytes=FIRST-LAST within the {size}-byte source"
+        ))
+    };
+    let (a, b) = r
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|x| x.split_once('-'))
+        .ok_or_else(bad)?;
+    let (first, last): (u64, u64) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if first > last || last >= size {
+        return Err(bad());
+    }
+    Ok((first, last + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::source_range;
+
+    #[test]
+    fn copy_source_ranges() {
+        assert_eq!(source_range("bytes=0-9", 100).expect("ok"), (0, 10));
+        assert_eq!(source_range("bytes=90-99", 100).expect("ok"), (90, 100));
+        for bad in ["bytes=5-4", "bytes=0-100", "0-9", "bytes=-9", "bytes=a-b"] {
+            assert!(source_range(bad, 100).is_err(), "{bad}");
+        }
     }
 }

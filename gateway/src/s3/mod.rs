@@ -246,6 +246,13 @@ impl S3 for MeridianS3 {
         self.do_list_multipart_uploads(req).await
     }
 
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.do_upload_part_copy(req).await
+    }
+
     async fn copy_object(
         &self,
         req: S3Request<CopyObjectInput>,
