@@ -265,5 +265,9 @@ async fn unreferenced_chunks_are_reclaimed_and_shared_ones_kept() -> Result<()> 
         "status reports what was reclaimed: {hr}"
     );
     ensure!(hr["reclaimable_chunks"].as_u64() == Some(0), "{hr}");
+    ensure!(
+        status["abandoned_uploads_aborted"].as_u64() == Some(1),
+        "status counts the abandoned upload: {status}"
+    );
     Ok(())
 }

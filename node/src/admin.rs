@@ -26,6 +26,8 @@ pub struct AdminApi {
     pub reconciler: Arc<crate::reconcile::Reconciler>,
     /// Seals the secrets of new access keys.
     pub keyring: Arc<crate::keyring::Keyring>,
+    /// Aborts multipart uploads left unfinished (its count is reported).
+    pub uploads: Arc<crate::uploads::AbandonedUploads>,
 }
 
 impl AdminApi {
@@ -162,6 +164,7 @@ impl AdminService for AdminApi {
             objects,
             bytes,
             replication: Some(replication),
+            abandoned_uploads_aborted: self.uploads.aborted.load(Ordering::Relaxed),
         }))
     }
 

@@ -73,7 +73,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     };
 
     let mut tasks = tokio::task::JoinSet::new();
-    let (replicator, reconciler) = crate::serve::spawn_jobs(
+    let (replicator, reconciler, uploads) = crate::serve::spawn_jobs(
         cfg.replication,
         (meta.clone(), data.clone(), policy.clone()),
         wake,
@@ -109,6 +109,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
         policy: policy.clone(),
         reconciler: reconciler.clone(),
         keyring,
+        uploads,
     };
     crate::serve::spawn_grpc(
         &mut tasks,

@@ -98,7 +98,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     let mut tasks = tokio::task::JoinSet::new();
     // Replication (this site's transfer orders; the plan too while this
     // node leads), policy changes and lifetimes.
-    let (replicator, reconciler) = crate::serve::spawn_jobs(
+    let (replicator, reconciler, uploads) = crate::serve::spawn_jobs(
         crate::transfer::Mode::Planned,
         (meta.clone(), data.clone(), policy.clone()),
         wake,
@@ -128,6 +128,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         policy: policy.clone(),
         reconciler: reconciler.clone(),
         keyring,
+        uploads,
     };
     crate::serve::spawn_grpc(
         &mut tasks,

@@ -94,6 +94,7 @@ pub fn spawn_jobs(
 ) -> (
     Arc<dyn crate::replicator::ReplicationJob>,
     Arc<crate::reconcile::Reconciler>,
+    Arc<crate::uploads::AbandonedUploads>,
 ) {
     let reconciler =
         crate::reconcile::Reconciler::new(meta.clone(), data.clone(), policy.clone(), wake.clone());
@@ -101,13 +102,12 @@ pub fn spawn_jobs(
     tasks.spawn(crate::expiry::Expirer::new(meta.clone()).run(stop.clone()));
     tasks.spawn(crate::gc::Collector::new(meta.clone(), data.clone()).run(stop.clone()));
     let gc = *data.gc();
-    tasks.spawn(
-        crate::uploads::AbandonedUploads::new(meta.clone(), gc.abandoned_uploads, gc.period)
-            .run(stop.clone()),
-    );
+    let uploads =
+        crate::uploads::AbandonedUploads::new(meta.clone(), gc.abandoned_uploads, gc.period);
+    tasks.spawn(uploads.clone().run(stop.clone()));
     let replicator =
         crate::transfer::spawn(mode, (meta, data, policy), wake, concurrency, tasks, stop);
-    (replicator, reconciler)
+    (replicator, reconciler, uploads)
 }
 
 /// Starts the gRPC server on `listener` as a task of `tasks`.

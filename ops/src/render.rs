@@ -69,6 +69,7 @@ pub fn status_json(s: &StatusResponse) -> Value {
         },
         "objects": s.objects,
         "bytes": s.bytes,
+        "abandoned_uploads_aborted": s.abandoned_uploads_aborted,
         "raft": {
             "node_id": raft.node_id, "leader": raft.leader, "term": raft.term,
             "applied_index": raft.applied_index, "last_log_index": raft.last_log_index,
@@ -93,7 +94,7 @@ pub fn status_table(s: &StatusResponse) -> String {
     let raft = s.raft.clone().unwrap_or_default();
     let rep = s.replication.unwrap_or_default();
     let mut out = format!(
-        "Raft: node {} {} (leader {}), term {}, applied {}, last log {}, snapshot at {}\nCatalogue: {} objects, {}\nReplication: {} copying, {} completed, {} failed attempts ({} waiting to retry), {} copied\n\n",
+        "Raft: node {} {} (leader {}), term {}, applied {}, last log {}, snapshot at {}\nCatalogue: {} objects, {}\nReplication: {} copying, {} completed, {} failed attempts ({} waiting to retry), {} copied\nAbandoned multipart uploads aborted by this node: {}\n\n",
         raft.node_id,
         raft.state,
         raft.leader,
@@ -107,7 +108,8 @@ pub fn status_table(s: &StatusResponse) -> String {
         rep.completed,
         rep.failed_attempts,
         rep.waiting_retry,
-        human_bytes(rep.bytes_copied)
+        human_bytes(rep.bytes_copied),
+        s.abandoned_uploads_aborted
     );
     let rows: Vec<Vec<String>> = s
         .sites

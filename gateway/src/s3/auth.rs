@@ -153,6 +153,15 @@ pub(super) fn user_of<T>(req: &s3s::S3Request<T>) -> String {
     }
 }
 
+/// The caller [`Permissions`] found; the administrator where no check ran
+/// (tests calling the S3 trait directly).
+pub(super) fn caller_of<T>(req: &s3s::S3Request<T>) -> Caller {
+    req.extensions
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or(Caller::Admin)
+}
+
 /// Whether the request's caller is the administrator (or unchecked, in
 /// tests that call the S3 trait directly).
 pub(super) fn is_admin<T>(req: &s3s::S3Request<T>) -> bool {

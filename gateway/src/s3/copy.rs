@@ -67,11 +67,7 @@ impl MeridianS3 {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        let caller = req
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .unwrap_or(Caller::Admin);
+        let caller = super::auth::caller_of(&req);
         let who = requester(&req);
         let input = req.input;
         if input.sse_customer_algorithm.is_some()
@@ -165,11 +161,7 @@ impl MeridianS3 {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        let caller = req
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .unwrap_or(Caller::Admin);
+        let caller = super::auth::caller_of(&req);
         let input = req.input;
         if input.sse_customer_algorithm.is_some()
             || input.copy_source_sse_customer_algorithm.is_some()
