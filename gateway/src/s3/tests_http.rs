@@ -111,6 +111,7 @@ pub(super) async fn raw(
 }
 
 /// As [`raw`], with a request body (its length sent as Content-Length).
+/// `Host` is the address unless `headers` name one.
 pub(super) async fn raw_body(
     addr: SocketAddr,
     method: &str,
@@ -119,7 +120,10 @@ pub(super) async fn raw_body(
     body: &[u8],
 ) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {target} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }

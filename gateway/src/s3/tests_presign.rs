@@ -141,26 +141,6 @@ async fn a_request_signed_with_a_skewed_clock_is_refused() {
     ep.shut_down().await;
 }
 
-/// One request with its own Host header; the status and the whole answer.
-async fn raw_host(addr: std::net::SocketAddr, host: &str, target: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .expect("in time")
-        .expect("read");
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status line");
-    (status, text)
-}
-
 #[tokio::test]
 async fn virtual_host_addressing_under_the_base_domain() {
     use super::server::{serve_service, service_for, ServeOptions};
@@ -215,11 +195,17 @@ async fn virtual_host_addressing_under_the_base_domain() {
     assert_eq!(host, format!("vhb.s3.test:{}", addr.port()));
     let target = uri.path_and_query().expect("path").as_str().to_string();
     assert!(target.starts_with("/dir/k?"), "{target}");
-    let (status, text) = raw_host(addr, &host, &target).await;
+    let (status, text) = raw(addr, "GET", &target, &[("Host".into(), host.clone())]).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.ends_with("virtual"), "{text}");
     // A host outside the domain is path style, not a bucket.
-    let (status, text) = raw_host(addr, "other.example:1", "/vhb/dir/k").await;
+    let (status, text) = raw(
+        addr,
+        "GET",
+        "/vhb/dir/k",
+        &[("Host".into(), "other.example:1".into())],
+    )
+    .await;
     assert_eq!(status, 403, "unsigned, so denied, but parsed: {text}");
     let _ = tx.send(());
     let _ = task.await;
