@@ -16,55 +16,14 @@ import traceback
 import uuid
 
 try:
-    import boto3
+    import boto3  # noqa: F401 - the environment check
     from boto3.s3.transfer import TransferConfig
-    from botocore.config import Config
-    from botocore.exceptions import ClientError
+    from s3check import CheckFailed, check, client, expect_error
 except ImportError as exc:  # pragma: no cover - environment check
     print(f"FAIL: boto3 is not installed ({exc}); pip install boto3", file=sys.stderr)
     sys.exit(2)
 
 MIB = 1024 * 1024
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def check(cond, message):
-    if not cond:
-        raise CheckFailed(message)
-
-
-def client(endpoint, access_key, secret_key):
-    config = Config(
-        s3={"addressing_style": "path"},
-        retries={"max_attempts": 2, "mode": "standard"},
-        connect_timeout=10,
-        read_timeout=120,
-    )
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        region_name="us-east-1",
-        config=config,
-    )
-
-
-def expect_error(fn, code, status=None):
-    """Calls fn and checks that it fails with S3 error `code` (and HTTP `status`)."""
-    try:
-        fn()
-    except ClientError as err:
-        got = err.response.get("Error", {}).get("Code")
-        got_status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        check(got == code, f"expected error {code}, got {got} (HTTP {got_status}): {err}")
-        if status is not None:
-            check(got_status == status, f"expected HTTP {status} with {code}, got {got_status}")
-        return
-    raise CheckFailed(f"expected error {code}, but the call succeeded")
 
 
 def body_of(response):

@@ -28,7 +28,7 @@
 //! A file written again after its removal is simply a new file.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -205,40 +205,26 @@ const PAGE: usize = 1000;
 const PAGES_PER_PASS: usize = 100;
 
 /// The job that removes the files of unreferenced chunks at this process's
-/// sites.
+/// sites. Its progress is in the status: each site's queue (the
+/// catalogue's counter) and what this process removed (the site store's).
 pub struct Collector {
     meta: Arc<MetaGroup>,
     data: Arc<DataPlane>,
-    /// Queue entries left for now because their file was fresh, last pass.
-    pub kept_fresh: AtomicU64,
-    /// Completed passes since start.
-    pub passes: AtomicU64,
 }
 
 impl Collector {
     pub fn new(meta: Arc<MetaGroup>, data: Arc<DataPlane>) -> Arc<Self> {
-        Arc::new(Collector {
-            meta,
-            data,
-            kept_fresh: AtomicU64::new(0),
-            passes: AtomicU64::new(0),
-        })
+        Arc::new(Collector { meta, data })
     }
 
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let period = self.data.gc().period;
         loop {
-            let mut kept = 0;
             for site in self.data.local_sites() {
-                match self.pass(site).await {
-                    Ok(k) => kept += k,
-                    Err(e) => {
-                        tracing::warn!(site, error = %e, "chunk reclaim pass failed; retrying")
-                    }
+                if let Err(e) = self.pass(site).await {
+                    tracing::warn!(site, error = %e, "chunk reclaim pass failed; retrying");
                 }
             }
-            self.kept_fresh.store(kept, Ordering::Relaxed);
-            self.passes.fetch_add(1, Ordering::Relaxed);
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}
                 _ = shutdown.changed() => {}
@@ -249,13 +235,12 @@ impl Collector {
         }
     }
 
-    /// One pass over `site`'s queue; returns how many entries were kept as
-    /// fresh.
-    async fn pass(&self, site: u32) -> Result<u64, GcError> {
+    /// One pass over `site`'s queue (entries whose file is still fresh stay
+    /// for a later pass).
+    async fn pass(&self, site: u32) -> Result<(), GcError> {
         let cfg = *self.data.gc();
         let store = self.data.store(site)?;
         let mut after: Option<ChunkHash> = None;
-        let mut kept = 0;
         for _ in 0..PAGES_PER_PASS {
             let reader = self.meta.read_barrier().await?;
             let read_at = tokio::time::Instant::now();
@@ -274,7 +259,7 @@ impl Collector {
                         hash: q.hash.to_vec(),
                         queued_at: q.queued_at,
                     }),
-                    Reclaim::Fresh => kept += 1,
+                    Reclaim::Fresh => {}
                 }
                 after = Some(q.hash);
             }
@@ -289,7 +274,7 @@ impl Collector {
                 break;
             }
         }
-        Ok(kept)
+        Ok(())
     }
 }
 

@@ -78,7 +78,7 @@ impl Check {
             .get("x-amz-trailer")
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim().to_ascii_lowercase());
-        let mut named: Vec<(&'static str, &'static str)> = ALGORITHMS
+        let named: Vec<(&'static str, &'static str)> = ALGORITHMS
             .iter()
             .copied()
             .filter(|(alg, header)| {
@@ -97,7 +97,6 @@ impl Check {
                 )));
             }
         }
-        named.dedup();
         let (alg, header) = match named.as_slice() {
             [] => return Ok(None),
             [one] => *one,

@@ -102,7 +102,26 @@ fn to_set(tags: &HashMap<String, String>) -> TagSet {
 /// Attempts at replacing tags while the object is being overwritten.
 const SET_ATTEMPTS: usize = 3;
 
+/// Tags and attributes are of the current object; version ids wait for
+/// versioning.
+fn no_versions(v: Option<&ObjectVersionId>) -> S3Result<()> {
+    match v {
+        Some(_) => Err(not_implemented("Object versions")),
+        None => Ok(()),
+    }
+}
+
 impl MeridianS3 {
+    async fn current(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&ObjectVersionId>,
+    ) -> S3Result<meridian_proto::v1::ObjectRecord> {
+        no_versions(version)?;
+        Ok(self.gateway.catalogue().object(bucket, key).await?)
+    }
+
     async fn replace_tags(
         &self,
         bucket: &str,
@@ -130,9 +149,7 @@ impl MeridianS3 {
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         let input = req.input;
-        if input.version_id.is_some() {
-            return Err(not_implemented("Object versions"));
-        }
+        no_versions(input.version_id.as_ref())?;
         let tags = from_set(input.tagging.tag_set)?;
         self.replace_tags(&input.bucket, &input.key, tags).await?;
         Ok(S3Response::new(PutObjectTaggingOutput::default()))
@@ -143,13 +160,8 @@ impl MeridianS3 {
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let input = req.input;
-        if input.version_id.is_some() {
-            return Err(not_implemented("Object versions"));
-        }
         let rec = self
-            .gateway
-            .catalogue()
-            .object(&input.bucket, &input.key)
+            .current(&input.bucket, &input.key, input.version_id.as_ref())
             .await?;
         Ok(S3Response::new(GetObjectTaggingOutput {
             tag_set: to_set(&rec.tags),
@@ -162,9 +174,7 @@ impl MeridianS3 {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         let input = req.input;
-        if input.version_id.is_some() {
-            return Err(not_implemented("Object versions"));
-        }
+        no_versions(input.version_id.as_ref())?;
         self.replace_tags(&input.bucket, &input.key, HashMap::new())
             .await?;
         Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
@@ -175,13 +185,8 @@ impl MeridianS3 {
         req: S3Request<GetObjectAttributesInput>,
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         let input = req.input;
-        if input.version_id.is_some() {
-            return Err(not_implemented("Object versions"));
-        }
         let rec = self
-            .gateway
-            .catalogue()
-            .object(&input.bucket, &input.key)
+            .current(&input.bucket, &input.key, input.version_id.as_ref())
             .await?;
         // One header may carry the whole list, comma-separated (boto3).
         let wants = |a: &str| {

@@ -1,0 +1,48 @@
+"""What the boto3 scripts share: a path-style client with no ambient
+configuration, and checks that report what went wrong."""
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise CheckFailed(message)
+
+
+def client(endpoint, access_key, secret_key, max_attempts=2, signature_version=None):
+    options = dict(
+        s3={"addressing_style": "path"},
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=120,
+    )
+    if signature_version:
+        options["signature_version"] = signature_version
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name="us-east-1",
+        config=Config(**options),
+    )
+
+
+def expect_error(fn, code, status=None):
+    """Calls fn and checks that it fails with S3 error `code` (and HTTP `status`)."""
+    try:
+        fn()
+    except ClientError as err:
+        got = err.response.get("Error", {}).get("Code")
+        got_status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        check(got == code, f"expected error {code}, got {got} (HTTP {got_status}): {err}")
+        if status is not None:
+            check(got_status == status, f"expected HTTP {status} with {code}, got {got_status}")
+        return
+    raise CheckFailed(f"expected error {code}, but the call succeeded")
