@@ -45,6 +45,55 @@ pub struct ListQuery {
     pub max_keys: usize,
 }
 
+/// What a delete did, as S3 reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// The version made (a delete marker) or removed; `None` in a bucket
+    /// that never had versioning.
+    pub version_id: Option<String>,
+    pub delete_marker: bool,
+}
+
+/// A page of ListObjectVersions.
+#[derive(Debug, Clone, Default)]
+pub struct VersionQuery {
+    pub bucket: String,
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub key_marker: Option<String>,
+    pub version_marker: Option<String>,
+    /// 1..=1000 entries (versions, delete markers and prefixes together).
+    pub max_keys: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum VersionEntry {
+    /// A version or delete marker (`record.delete_marker`).
+    Version {
+        key: String,
+        record: ObjectRecord,
+        latest: bool,
+    },
+    Prefix(String),
+}
+
+/// Keys in order, each key's versions newest first.
+#[derive(Debug, Clone, Default)]
+pub struct VersionPage {
+    pub entries: Vec<VersionEntry>,
+    pub truncated: bool,
+}
+
+/// The S3 version id of a version: its own id if written with versioning
+/// enabled, else "null".
+pub fn s3_version_id(record: &ObjectRecord) -> &str {
+    if record.versioning == meridian_proto::v1::Versioning::Enabled as u32 {
+        &record.version_id
+    } else {
+        "null"
+    }
+}
+
 /// A condition a write must meet, checked atomically when it commits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum WriteCondition {
@@ -109,8 +158,56 @@ pub trait Catalogue: Send + Sync + 'static {
 
     /// `NoSuchKey` if absent.
     async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, GatewayError>;
-    /// Removing a key that is absent is not an error (as in S3).
-    async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), GatewayError>;
+    /// Removing a key that is absent is not an error (as in S3). With
+    /// versioning this adds a delete marker instead.
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted, GatewayError>;
+    /// Removes one version (S3 version id, "null" included) for good.
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Deleted, GatewayError> {
+        let _ = (bucket, key, version_id);
+        Err(GatewayError::Internal(
+            "this catalogue keeps no versions".into(),
+        ))
+    }
+    /// A version by S3 version id: `NoSuchVersion` if absent, `DeleteMarker`
+    /// if it is one.
+    async fn object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<ObjectRecord, GatewayError> {
+        let _ = (bucket, key);
+        Err(GatewayError::NoSuchVersion(version_id.to_string()))
+    }
+    /// Turns versioning on (`Versioning::Enabled`) or suspends it.
+    async fn set_versioning(&self, bucket: &str, versioning: u32) -> Result<(), GatewayError> {
+        let _ = (bucket, versioning);
+        Err(GatewayError::Internal(
+            "this catalogue keeps no versions".into(),
+        ))
+    }
+    async fn list_versions(&self, query: &VersionQuery) -> Result<VersionPage, GatewayError> {
+        let _ = query;
+        Err(GatewayError::Internal(
+            "this catalogue keeps no versions".into(),
+        ))
+    }
+    /// Replaces a bucket's tags (empty: none).
+    async fn set_bucket_tags(
+        &self,
+        bucket: &str,
+        tags: std::collections::HashMap<String, String>,
+    ) -> Result<(), GatewayError> {
+        let _ = (bucket, tags);
+        Err(GatewayError::Internal(
+            "this catalogue keeps no bucket tags".into(),
+        ))
+    }
     async fn list_objects(&self, query: &ListQuery) -> Result<ListPage, GatewayError>;
 
     /// As `object`, but may be served from state that misses writes

@@ -53,6 +53,9 @@ impl Gateway {
             // The same bytes: the checksums the source was written with.
             checksums: record.checksums,
             tags: dst.tags,
+            versioning: 0, // the state machine's to decide
+            delete_marker: false,
+            part_sizes: record.part_sizes,
         };
         self.catalogue()
             .commit_copy(&dst.bucket, &dst.key, copy, &dst.condition, &source)

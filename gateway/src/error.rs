@@ -16,6 +16,11 @@ pub enum GatewayError {
     NoSuchKey(String),
     #[error("invalid key: {0}")]
     InvalidKey(String),
+    #[error("no such version: {0}")]
+    NoSuchVersion(String),
+    /// The version asked for is a delete marker (S3: 405 by version id).
+    #[error("the version is a delete marker: {0}")]
+    DeleteMarker(String),
     #[error("no such upload: {0}")]
     NoSuchUpload(String),
     #[error("invalid part: {0}")]

@@ -24,6 +24,8 @@ pub fn status(e: GatewayError) -> Status {
         NoSuchBucket(m) => Status::not_found(format!("NoSuchBucket: {m}")),
         NoSuchKey(m) => Status::not_found(format!("NoSuchKey: {m}")),
         NoSuchUpload(m) => Status::not_found(format!("NoSuchUpload: {m}")),
+        NoSuchVersion(m) => Status::not_found(format!("NoSuchVersion: {m}")),
+        DeleteMarker(m) => Status::not_found(format!("DeleteMarker: {m}")),
         BucketExists(m) => Status::already_exists(format!("BucketAlreadyExists: {m}")),
         BucketNotEmpty(m) => Status::failed_precondition(format!("BucketNotEmpty: {m}")),
         InvalidBucketName(m) => Status::invalid_argument(format!("InvalidBucketName: {m}")),

@@ -35,7 +35,9 @@ pub fn check_bucket_name(name: &str) -> Result<(), GatewayError> {
     Ok(())
 }
 
-/// A key is any non-empty UTF-8 string of at most 1024 bytes.
+/// A key is any non-empty UTF-8 string of at most 1024 bytes without NUL
+/// (which XML 1.0 cannot carry in a listing, and which the catalogue uses
+/// to end a key in its version index).
 pub fn check_key(key: &str) -> Result<(), GatewayError> {
     if key.is_empty() {
         return Err(GatewayError::InvalidKey("empty key".into()));
@@ -45,6 +47,9 @@ pub fn check_key(key: &str) -> Result<(), GatewayError> {
             "key is {} bytes; at most {MAX_KEY_BYTES}",
             key.len()
         )));
+    }
+    if key.contains('\0') {
+        return Err(GatewayError::InvalidKey("key contains NUL".into()));
     }
     Ok(())
 }
@@ -92,5 +97,6 @@ mod tests {
         }
         assert!(check_key("").is_err());
         assert!(check_key(&"k".repeat(1025)).is_err());
+        assert!(check_key("a\0b").is_err());
     }
 }

@@ -74,7 +74,7 @@ pub fn now_ms() -> i64 {
 
 /// A version id: unique per key (milliseconds and 32 random bits), short
 /// because every record and replica update carries it.
-pub(crate) fn new_version_id() -> String {
+pub fn new_version_id() -> String {
     format!("{:x}{:08x}", now_ms(), rand::random::<u32>())
 }
 
@@ -372,6 +372,9 @@ impl Gateway {
                 .clone()
                 .into_iter()
                 .collect(),
+            versioning: 0, // the state machine's to decide
+            delete_marker: false,
+            part_sizes: Vec::new(),
         };
         let chunks = record.chunks.clone();
         let committed = match self.keep_fresh(site, &record.chunks, written).await {
@@ -554,6 +557,7 @@ impl Gateway {
         let mut chunks = Vec::new();
         let mut md5s = Md5::new();
         let mut size = 0u64;
+        let mut part_sizes = Vec::with_capacity(requested.len());
         let mut last = 0u32;
         for (i, (num, etag)) in requested.iter().enumerate() {
             if *num <= last {
@@ -580,6 +584,7 @@ impl Gateway {
                 .map_err(|e| GatewayError::Internal(format!("stored part ETag: {e}")))?;
             md5s.update(&md5);
             size += part.size;
+            part_sizes.push(part.size);
             chunks.extend(part.chunks.iter().cloned());
         }
         let blake3 = self.hash_chunks(upload.ingest_site, &chunks).await?;
@@ -603,6 +608,9 @@ impl Gateway {
             // Multipart checksums (composite, per part) are not kept yet.
             checksums: Default::default(),
             tags: Default::default(),
+            versioning: 0, // the state machine's to decide
+            delete_marker: false,
+            part_sizes,
         };
         self.catalogue.complete_upload(upload_id, record).await
     }

@@ -69,6 +69,13 @@ pub enum Outcome {
     Done,
     /// A replica update that named a version the key no longer holds.
     Stale,
+    /// A write or delete in a bucket with versioning: the S3 version id it
+    /// made or removed ("null" for the null version), and whether that is a
+    /// delete marker.
+    Versioned {
+        version_id: String,
+        delete_marker: bool,
+    },
     Rejected {
         code: OutcomeCode,
         message: String,

@@ -157,7 +157,7 @@ async fn buckets_objects_counters_and_pending_index() {
         n.write_one(cmd(Op::DeleteObject(DeleteObjectCmd {
             bucket: "data".into(),
             key: k.into(),
-            if_version_id: String::new(),
+            ..Default::default()
         })))
         .await
         .expect("delete");
@@ -598,6 +598,7 @@ async fn lifetimes_are_indexed_by_time_and_deletes_can_name_a_version() {
             bucket: "data".into(),
             key: "b".into(),
             if_version_id: v.into(),
+            ..Default::default()
         }))
     };
     let stale = n.write_one(del("v0")).await.expect("stale is not an error");

@@ -52,6 +52,10 @@ fn object_record() -> ObjectRecord {
         // An empty map adds nothing: the bytes stay those of v1.
         checksums: Default::default(),
         tags: Default::default(),
+        // Versioning off, not a marker, no part sizes: nothing encoded.
+        versioning: 0,
+        delete_marker: false,
+        part_sizes: Vec::new(),
     }
 }
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use meridian_gateway::backend::{
-    Catalogue, CopySource, ListEntry, ListPage, ListQuery, WriteCondition,
+    Catalogue, CopySource, Deleted, ListEntry, ListPage, ListQuery, VersionPage, VersionQuery,
+    WriteCondition,
 };
 use meridian_gateway::objects::now_ms;
 use meridian_gateway::GatewayError;
@@ -55,7 +56,10 @@ pub fn gateway_error(e: MetaError) -> GatewayError {
 /// A fresh request id per logical write; the committer and Raft may retry
 /// it, the state machine applies it once.
 /// A bucket from `reader`'s local state.
-fn bucket_from(reader: &CatalogueReader, name: &str) -> Result<BucketRecord, GatewayError> {
+pub(crate) fn bucket_from(
+    reader: &CatalogueReader,
+    name: &str,
+) -> Result<BucketRecord, GatewayError> {
     reader
         .bucket(name)
         .map_err(gateway_error)?
@@ -215,32 +219,34 @@ impl MetaCatalogue {
         condition: &WriteCondition,
         source: Option<&CopySource>,
     ) -> Result<ObjectRecord, GatewayError> {
-        let (record, ack) = self.placed(bucket, key, record);
-        self.write(Op::PutObject(PutObjectCmd {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            record: Some(record.clone()),
-            if_absent: *condition == WriteCondition::IfAbsent,
-            if_etag: match condition {
-                WriteCondition::IfEtag(e) => e.clone(),
-                _ => String::new(),
-            },
-            copy_source_bucket: source.map(|s| s.bucket.clone()).unwrap_or_default(),
-            copy_source_key: source.map(|s| s.key.clone()).unwrap_or_default(),
-            copy_source_version: source.map(|s| s.version_id.clone()).unwrap_or_default(),
-        }))
-        .await?;
+        let (mut record, ack) = self.placed(bucket, key, record);
+        let out = self
+            .write_outcome(Op::PutObject(PutObjectCmd {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                record: Some(record.clone()),
+                if_absent: *condition == WriteCondition::IfAbsent,
+                if_etag: match condition {
+                    WriteCondition::IfEtag(e) => e.clone(),
+                    _ => String::new(),
+                },
+                copy_source_bucket: source.map(|s| s.bucket.clone()).unwrap_or_default(),
+                copy_source_key: source.map(|s| s.key.clone()).unwrap_or_default(),
+                copy_source_version: source.map(|s| s.version_id.clone()).unwrap_or_default(),
+            }))
+            .await?;
+        record.versioning = crate::catalogue_versions::versioning_of(&out);
         self.replication.notify_one();
         self.wait_for_ack(bucket, key, &record, ack).await?;
         Ok(record)
     }
 
     async fn write(&self, op: Op) -> Result<(), GatewayError> {
-        self.meta
-            .write_one(cmd(op))
-            .await
-            .map(|_| ())
-            .map_err(gateway_error)
+        self.write_outcome(op).await.map(|_| ())
+    }
+
+    async fn write_outcome(&self, op: Op) -> Result<meridian_meta::Outcome, GatewayError> {
+        self.meta.write_one(cmd(op)).await.map_err(gateway_error)
     }
 
     /// A linearizable view of the catalogue.
@@ -359,11 +365,65 @@ impl Catalogue for MetaCatalogue {
         object_from(&self.barrier().await?, bucket, key)
     }
 
-    async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), GatewayError> {
-        self.write(Op::DeleteObject(DeleteObjectCmd {
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted, GatewayError> {
+        let out = self
+            .write_outcome(Op::DeleteObject(DeleteObjectCmd {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                marker_version_id: meridian_gateway::objects::new_version_id(),
+                now_ms: now_ms(),
+                ..Default::default()
+            }))
+            .await?;
+        Ok(crate::catalogue_versions::deleted(out))
+    }
+
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Deleted, GatewayError> {
+        let out = self
+            .write_outcome(Op::DeleteObject(DeleteObjectCmd {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                version_id: version_id.to_string(),
+                ..Default::default()
+            }))
+            .await?;
+        Ok(crate::catalogue_versions::deleted(out))
+    }
+
+    async fn object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<ObjectRecord, GatewayError> {
+        crate::catalogue_versions::object_version(&self.barrier().await?, bucket, key, version_id)
+    }
+
+    async fn set_versioning(&self, bucket: &str, versioning: u32) -> Result<(), GatewayError> {
+        self.write(Op::SetVersioning(SetVersioningCmd {
             bucket: bucket.to_string(),
-            key: key.to_string(),
-            if_version_id: String::new(),
+            versioning,
+        }))
+        .await
+    }
+
+    async fn list_versions(&self, q: &VersionQuery) -> Result<VersionPage, GatewayError> {
+        crate::catalogue_versions::list_versions(&self.barrier().await?, q)
+    }
+
+    async fn set_bucket_tags(
+        &self,
+        bucket: &str,
+        tags: std::collections::HashMap<String, String>,
+    ) -> Result<(), GatewayError> {
+        self.write(Op::SetBucketTags(SetBucketTagsCmd {
+            bucket: bucket.to_string(),
+            tags,
         }))
         .await
     }
@@ -437,12 +497,14 @@ impl Catalogue for MetaCatalogue {
         record: ObjectRecord,
     ) -> Result<ObjectRecord, GatewayError> {
         let upload = self.upload(upload_id).await?;
-        let (record, ack) = self.placed(&upload.bucket, &upload.key, record);
-        self.write(Op::CompleteUpload(CompleteUploadCmd {
-            upload_id: upload_id.to_string(),
-            record: Some(record.clone()),
-        }))
-        .await?;
+        let (mut record, ack) = self.placed(&upload.bucket, &upload.key, record);
+        let out = self
+            .write_outcome(Op::CompleteUpload(CompleteUploadCmd {
+                upload_id: upload_id.to_string(),
+                record: Some(record.clone()),
+            }))
+            .await?;
+        record.versioning = crate::catalogue_versions::versioning_of(&out);
         self.replication.notify_one();
         self.wait_for_ack(&upload.bucket, &upload.key, &record, ack)
             .await?;

@@ -72,6 +72,7 @@ impl Expirer {
                 bucket: bucket.clone(),
                 key: key.clone(),
                 if_version_id: rec.version_id.clone(),
+                ..Default::default()
             }));
             if let meridian_meta::Outcome::Done = self.meta.write_one(cmd).await? {
                 self.expired.fetch_add(1, Ordering::Relaxed);

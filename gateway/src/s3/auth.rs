@@ -71,7 +71,9 @@ fn action_of(op: &str) -> Option<Action> {
         | "ListObjects"
         | "ListObjectsV2"
         | "ListMultipartUploads"
-        | "ListObjectVersions" => Action::ListBucket,
+        | "ListObjectVersions"
+        | "GetBucketVersioning"
+        | "GetBucketTagging" => Action::ListBucket,
         // Deleting the bucket and everything about its settings.
         _ => Action::Administer,
     })

@@ -45,32 +45,23 @@ impl MeridianS3 {
             .ok_or_else(|| crate::GatewayError::NoSuchBucket(bucket.clone()))?;
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for o in objects {
-            if o.version_id.is_some() {
-                errors.push(failed(
-                    &o.key,
-                    "NotImplemented",
-                    "object versions are not supported yet",
-                ));
-                continue;
-            }
             if !allowed(&caller, &access, Action::DeleteObject, Some(&o.key)) {
                 errors.push(failed(&o.key, "AccessDenied", "Access Denied"));
                 continue;
             }
-            match self
-                .gateway
-                .catalogue()
-                .delete_object(&bucket, &o.key)
-                .await
-            {
-                Ok(()) if quiet => {}
-                Ok(()) => deleted.push(DeletedObject {
-                    key: Some(o.key),
-                    ..Default::default()
-                }),
+            let catalogue = self.gateway.catalogue();
+            let outcome = match o.version_id.as_deref() {
+                Some(v) => catalogue.delete_version(&bucket, &o.key, v).await,
+                None => catalogue.delete_object(&bucket, &o.key).await,
+            };
+            match outcome {
+                Ok(_) if quiet => {}
+                Ok(d) => deleted.push(super::object::deleted_object(o.key, o.version_id, d)),
                 Err(e) => {
                     let code = s3_code(&e);
-                    errors.push(failed(&o.key, code.as_str(), &e.to_string()));
+                    let mut err = failed(&o.key, code.as_str(), &e.to_string());
+                    err.version_id = o.version_id;
+                    errors.push(err);
                 }
             }
         }

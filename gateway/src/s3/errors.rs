@@ -20,6 +20,8 @@ pub fn s3_code(e: &GatewayError) -> S3ErrorCode {
         InvalidBucketName(_) => S3ErrorCode::InvalidBucketName,
         NoSuchKey(_) => S3ErrorCode::NoSuchKey,
         InvalidKey(_) => S3ErrorCode::InvalidArgument,
+        NoSuchVersion(_) => S3ErrorCode::NoSuchVersion,
+        DeleteMarker(_) => S3ErrorCode::MethodNotAllowed,
         NoSuchUpload(_) => S3ErrorCode::NoSuchUpload,
         InvalidPart(_) => S3ErrorCode::InvalidPart,
         InvalidPartOrder(_) => S3ErrorCode::InvalidPartOrder,

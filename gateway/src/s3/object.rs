@@ -141,6 +141,38 @@ fn whole_object_checksums(
     }
 }
 
+/// `x-amz-mp-parts-count`: answered for reads of a multipart object by
+/// part number, as S3 does.
+fn parts_count(record: &ObjectRecord, part_number: Option<i32>) -> Option<i32> {
+    (part_number.is_some() && record.parts > 0)
+        .then(|| i32::try_from(record.parts).unwrap_or(i32::MAX))
+}
+
+/// One entry of a DeleteObjects answer.
+pub(super) fn deleted_object(
+    key: String,
+    asked_version: Option<String>,
+    d: crate::backend::Deleted,
+) -> DeletedObject {
+    let marker = d.delete_marker.then_some(true);
+    match asked_version {
+        // A version removed for good (perhaps a delete marker).
+        Some(v) => DeletedObject {
+            key: Some(key),
+            delete_marker: marker,
+            delete_marker_version_id: d.delete_marker.then(|| v.clone()),
+            version_id: Some(v),
+        },
+        // A delete marker made, or (no versioning) the object removed.
+        None => DeletedObject {
+            key: Some(key),
+            delete_marker: marker,
+            delete_marker_version_id: d.version_id,
+            version_id: None,
+        },
+    }
+}
+
 fn len_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -220,22 +252,40 @@ impl MeridianS3 {
             checksum_crc64nvme: sums.checksum_crc64nvme,
             checksum_sha1: sums.checksum_sha1,
             checksum_sha256: sums.checksum_sha256,
+            version_id: super::versioning::version_header(&record, None),
             ..Default::default()
         }))
     }
 
-    /// Looks an object up for GET or HEAD: applies the conditional headers
-    /// and resolves the `Range` against its size.
+    /// Looks an object (or one of its versions) up for GET or HEAD:
+    /// applies the conditional headers and resolves the `Range` or part
+    /// number against its size.
     async fn object_for_read(
         &self,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
         conditions: &Conditions<'_>,
         range: Option<&Range>,
+        part_number: Option<i32>,
     ) -> S3Result<(ObjectRecord, Option<(u64, u64)>)> {
-        let record = self.gateway.catalogue().object(bucket, key).await?;
+        let catalogue = self.gateway.catalogue();
+        let record = match version_id {
+            Some(v) => catalogue.object_version(bucket, key, v).await,
+            None => catalogue.object(bucket, key).await,
+        }
+        .map_err(super::versioning::read_error)?;
         check_conditions(&record, conditions)?;
-        let range = byte_range(record.size, range)?;
+        let range = match (part_number, range) {
+            (Some(_), Some(_)) => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::InvalidRequest,
+                    "Cannot specify both Range header and partNumber query parameter",
+                ))
+            }
+            (Some(n), None) => Some(super::versioning::part_range(&record, n)?),
+            (None, r) => byte_range(record.size, r)?,
+        };
         Ok((record, range))
     }
 
@@ -244,8 +294,6 @@ impl MeridianS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        refuse(input.version_id.is_some(), "Object versions")?;
-        refuse(input.part_number.is_some(), "GetObject by part number")?;
         refuse(input.sse_customer_algorithm.is_some(), "SSE-C")?;
         let conditions = Conditions {
             if_match: input.if_match.as_ref(),
@@ -254,7 +302,14 @@ impl MeridianS3 {
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         };
         let (record, range) = self
-            .object_for_read(&input.bucket, &input.key, &conditions, input.range.as_ref())
+            .object_for_read(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                &conditions,
+                input.range.as_ref(),
+                input.part_number,
+            )
             .await?;
         let size = record.size;
         let (start, end) = range.unwrap_or((0, size));
@@ -275,6 +330,8 @@ impl MeridianS3 {
             e_tag: Some(etag(&record.etag)),
             last_modified: Some(timestamp(record.created_ms)),
             metadata: metadata(&record),
+            version_id: super::versioning::version_header(&record, input.version_id.as_deref()),
+            parts_count: parts_count(&record, input.part_number),
             ..Default::default()
         };
         let mut stream = self.gateway.read(self.site, record, start, end);
@@ -297,8 +354,6 @@ impl MeridianS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        refuse(input.version_id.is_some(), "Object versions")?;
-        refuse(input.part_number.is_some(), "HeadObject by part number")?;
         refuse(input.sse_customer_algorithm.is_some(), "SSE-C")?;
         let conditions = Conditions {
             if_match: input.if_match.as_ref(),
@@ -307,7 +362,14 @@ impl MeridianS3 {
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         };
         let (record, range) = self
-            .object_for_read(&input.bucket, &input.key, &conditions, input.range.as_ref())
+            .object_for_read(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                &conditions,
+                input.range.as_ref(),
+                input.part_number,
+            )
             .await?;
         let size = record.size;
         let (start, end) = range.unwrap_or((0, size));
@@ -325,6 +387,8 @@ impl MeridianS3 {
             e_tag: Some(etag(&record.etag)),
             last_modified: Some(timestamp(record.created_ms)),
             metadata: metadata(&record),
+            version_id: super::versioning::version_header(&record, input.version_id.as_deref()),
+            parts_count: parts_count(&record, input.part_number),
             ..Default::default()
         }))
     }
@@ -334,7 +398,6 @@ impl MeridianS3 {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
-        refuse(input.version_id.is_some(), "Object versions")?;
         refuse(
             input.if_match.is_some()
                 || input.if_match_size.is_some()
@@ -343,11 +406,20 @@ impl MeridianS3 {
         )?;
         // Deleting an absent key succeeds, but not in an absent bucket.
         self.gateway.catalogue().bucket(&input.bucket).await?;
-        self.gateway
-            .catalogue()
-            .delete_object(&input.bucket, &input.key)
-            .await?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        let catalogue = self.gateway.catalogue();
+        let d = match input.version_id.as_deref() {
+            Some(v) => {
+                catalogue
+                    .delete_version(&input.bucket, &input.key, v)
+                    .await?
+            }
+            None => catalogue.delete_object(&input.bucket, &input.key).await?,
+        };
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: d.delete_marker.then_some(true),
+            version_id: d.version_id,
+            ..Default::default()
+        }))
     }
 }
 

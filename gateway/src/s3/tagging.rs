@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
-use super::errors::{invalid_argument, not_implemented};
+use super::errors::invalid_argument;
 use super::{etag, timestamp, MeridianS3};
 
 /// S3's limits: 10 tags, keys up to 128 characters, values up to 256.
@@ -87,6 +87,34 @@ fn from_set(set: TagSet) -> S3Result<HashMap<String, String>> {
     Ok(tags)
 }
 
+/// A bucket's tag set: up to 50 tags, keys up to 128 characters, values
+/// up to 256, no duplicates.
+fn bucket_tags(set: TagSet) -> S3Result<HashMap<String, String>> {
+    if set.len() > 50 {
+        return Err(s3_error!(
+            InvalidTag,
+            "Bucket tags cannot be greater than 50"
+        ));
+    }
+    let mut tags = HashMap::new();
+    for t in set {
+        let (k, v) = (t.key.unwrap_or_default(), t.value.unwrap_or_default());
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+            return Err(s3_error!(
+                InvalidTag,
+                "A tag key is 1 to 128 characters and its value at most 256"
+            ));
+        }
+        if tags.insert(k, v).is_some() {
+            return Err(s3_error!(
+                InvalidTag,
+                "Cannot provide multiple Tags with the same key"
+            ));
+        }
+    }
+    Ok(tags)
+}
+
 fn to_set(tags: &HashMap<String, String>) -> TagSet {
     let mut v: Vec<Tag> = tags
         .iter()
@@ -102,40 +130,42 @@ fn to_set(tags: &HashMap<String, String>) -> TagSet {
 /// Attempts at replacing tags while the object is being overwritten.
 const SET_ATTEMPTS: usize = 3;
 
-/// Tags and attributes are of the current object; version ids wait for
-/// versioning.
-fn no_versions(v: Option<&ObjectVersionId>) -> S3Result<()> {
-    match v {
-        Some(_) => Err(not_implemented("Object versions")),
-        None => Ok(()),
-    }
-}
-
 impl MeridianS3 {
-    async fn current(
+    /// The current object, or the version asked for.
+    async fn version(
         &self,
         bucket: &str,
         key: &str,
         version: Option<&ObjectVersionId>,
     ) -> S3Result<meridian_proto::v1::ObjectRecord> {
-        no_versions(version)?;
-        Ok(self.gateway.catalogue().object(bucket, key).await?)
+        let cat = self.gateway.catalogue();
+        match version {
+            Some(v) => cat.object_version(bucket, key, v).await,
+            None => cat.object(bucket, key).await,
+        }
+        .map_err(super::versioning::read_error)
     }
 
+    /// Replaces the tags of the current object (or a version); the S3
+    /// version id of what was tagged.
     async fn replace_tags(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&ObjectVersionId>,
         tags: HashMap<String, String>,
-    ) -> S3Result<()> {
+    ) -> S3Result<Option<String>> {
         let cat = self.gateway.catalogue();
         for _ in 0..SET_ATTEMPTS {
-            let rec = cat.object(bucket, key).await?;
+            let rec = self.version(bucket, key, version).await?;
             if cat
                 .set_tags(bucket, key, &rec.version_id, tags.clone())
                 .await?
             {
-                return Ok(());
+                return Ok(super::versioning::version_header(
+                    &rec,
+                    version.map(|v| v.as_str()),
+                ));
             }
         }
         Err(s3_error!(
@@ -149,10 +179,11 @@ impl MeridianS3 {
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         let input = req.input;
-        no_versions(input.version_id.as_ref())?;
         let tags = from_set(input.tagging.tag_set)?;
-        self.replace_tags(&input.bucket, &input.key, tags).await?;
-        Ok(S3Response::new(PutObjectTaggingOutput::default()))
+        let version_id = self
+            .replace_tags(&input.bucket, &input.key, input.version_id.as_ref(), tags)
+            .await?;
+        Ok(S3Response::new(PutObjectTaggingOutput { version_id }))
     }
 
     pub(super) async fn do_get_object_tagging(
@@ -161,11 +192,11 @@ impl MeridianS3 {
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let input = req.input;
         let rec = self
-            .current(&input.bucket, &input.key, input.version_id.as_ref())
+            .version(&input.bucket, &input.key, input.version_id.as_ref())
             .await?;
         Ok(S3Response::new(GetObjectTaggingOutput {
             tag_set: to_set(&rec.tags),
-            version_id: None,
+            version_id: super::versioning::version_header(&rec, input.version_id.as_deref()),
         }))
     }
 
@@ -174,10 +205,15 @@ impl MeridianS3 {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         let input = req.input;
-        no_versions(input.version_id.as_ref())?;
-        self.replace_tags(&input.bucket, &input.key, HashMap::new())
+        let version_id = self
+            .replace_tags(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_ref(),
+                HashMap::new(),
+            )
             .await?;
-        Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+        Ok(S3Response::new(DeleteObjectTaggingOutput { version_id }))
     }
 
     pub(super) async fn do_get_object_attributes(
@@ -186,7 +222,7 @@ impl MeridianS3 {
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         let input = req.input;
         let rec = self
-            .current(&input.bucket, &input.key, input.version_id.as_ref())
+            .version(&input.bucket, &input.key, input.version_id.as_ref())
             .await?;
         // One header may carry the whole list, comma-separated (boto3).
         let wants = |a: &str| {
@@ -198,6 +234,7 @@ impl MeridianS3 {
         };
         let mut out = GetObjectAttributesOutput {
             last_modified: Some(timestamp(rec.created_ms)),
+            version_id: super::versioning::version_header(&rec, input.version_id.as_deref()),
             ..Default::default()
         };
         if wants(ObjectAttributes::ETAG) {
@@ -220,6 +257,43 @@ impl MeridianS3 {
             });
         }
         Ok(S3Response::new(out))
+    }
+
+    pub(super) async fn do_put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        let input = req.input;
+        let tags = bucket_tags(input.tagging.tag_set)?;
+        self.gateway
+            .catalogue()
+            .set_bucket_tags(&input.bucket, tags)
+            .await?;
+        Ok(S3Response::new(PutBucketTaggingOutput {}))
+    }
+
+    pub(super) async fn do_get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        if b.tags.is_empty() {
+            return Err(s3_error!(NoSuchTagSet, "The TagSet does not exist"));
+        }
+        Ok(S3Response::new(GetBucketTaggingOutput {
+            tag_set: to_set(&b.tags),
+        }))
+    }
+
+    pub(super) async fn do_delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        self.gateway
+            .catalogue()
+            .set_bucket_tags(&req.input.bucket, HashMap::new())
+            .await?;
+        Ok(S3Response::new(DeleteBucketTaggingOutput {}))
     }
 }
 

@@ -158,11 +158,15 @@ impl Catalogue for MemCatalogue {
             .ok_or_else(|| GatewayError::NoSuchKey(key.to_string()))
     }
 
-    async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), GatewayError> {
+    async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<crate::backend::Deleted, GatewayError> {
         self.lock()
             .objects
             .remove(&(bucket.to_string(), key.to_string()));
-        Ok(())
+        Ok(Default::default())
     }
 
     async fn list_objects(&self, q: &ListQuery) -> Result<ListPage, GatewayError> {

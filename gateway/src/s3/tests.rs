@@ -499,12 +499,22 @@ async fn unsupported_options_are_refused_not_ignored() {
     let input = GetObjectInput {
         bucket: "data".into(),
         key: "k".into(),
-        version_id: Some("v1".into()),
+        sse_customer_algorithm: Some("AES256".into()),
         ..Default::default()
     };
     assert_eq!(
         code(t.s3.get_object(rq(input)).await),
         S3ErrorCode::NotImplemented
+    );
+    let input = GetObjectInput {
+        bucket: "data".into(),
+        key: "k".into(),
+        version_id: Some("v1".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(t.s3.get_object(rq(input)).await),
+        S3ErrorCode::NoSuchVersion
     );
 }
 

@@ -78,7 +78,7 @@ pub(super) fn replica_effects(
     Ok(())
 }
 
-fn object_effects(
+pub(super) fn object_effects(
     txn: &mut Txn<'_>,
     bucket_id: u64,
     key: &str,
@@ -97,7 +97,11 @@ fn object_effects(
     super::refs::record(txn, rec, sign)
 }
 
-fn remove_object(txn: &mut Txn<'_>, bucket_id: u64, key: &str) -> Result<bool, MetaError> {
+pub(super) fn remove_object(
+    txn: &mut Txn<'_>,
+    bucket_id: u64,
+    key: &str,
+) -> Result<bool, MetaError> {
     let k = keys::object(bucket_id, key);
     let Some(old) = get::<ObjectRecord>(txn, &k)? else {
         return Ok(false);
@@ -110,7 +114,7 @@ fn remove_object(txn: &mut Txn<'_>, bucket_id: u64, key: &str) -> Result<bool, M
     Ok(true)
 }
 
-fn insert_object(
+pub(super) fn insert_object(
     txn: &mut Txn<'_>,
     bucket_id: u64,
     key: &str,
@@ -240,6 +244,7 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
                 return Ok(reject(OutcomeCode::NoSuchBucket, c.name.clone()));
             };
             if txn.has_prefix(&keys::object_prefix(b.id))?
+                || txn.has_prefix(&keys::history_prefix(b.id))?
                 || txn.has_prefix(&keys::bucket_upload_prefix(b.id))?
             {
                 return Ok(reject(OutcomeCode::BucketNotEmpty, c.name.clone()));
@@ -297,21 +302,16 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
                     _ => {}
                 }
             }
-            insert_object(txn, b.id, &c.key, rec)?;
-            Ok(Outcome::Done)
+            super::versions::put(txn, &b, &c.key, rec)
         }
         Op::DeleteObject(c) => {
             let Some(b) = bucket(txn, &c.bucket)? else {
                 return Ok(reject(OutcomeCode::NoSuchBucket, c.bucket.clone()));
             };
-            if !c.if_version_id.is_empty()
-                && versioned(txn, &c.bucket, &c.key, &c.if_version_id)?.is_none()
-            {
-                return Ok(Outcome::Stale);
-            }
-            remove_object(txn, b.id, &c.key)?;
-            Ok(Outcome::Done)
+            super::versions::delete(txn, &b, c)
         }
+        Op::SetVersioning(c) => super::bucket_settings::set_versioning(txn, c),
+        Op::SetBucketTags(c) => super::bucket_settings::set_bucket_tags(txn, c),
         Op::SetReplicaState(c) => {
             let Some((b, k, mut rec)) = versioned(txn, &c.bucket, &c.key, &c.version_id)? else {
                 return Ok(Outcome::Stale);
@@ -408,9 +408,9 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             }
             // The record's references first: chunks moving from the parts
             // to the object never touch zero.
-            insert_object(txn, b.id, &u.key, rec)?;
+            let out = super::versions::put(txn, &b, &u.key, rec)?;
             remove_upload(txn, b.id, &u, &parts)?;
-            Ok(Outcome::Done)
+            Ok(out)
         }
         Op::SetPolicy(c) => super::placement_ops::set_policy(txn, c),
         Op::SetPlacement(c) => super::placement_ops::set_placement(txn, c),
@@ -420,7 +420,11 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::GcDone(c) => super::refs::gc_done(txn, c),
         Op::GcOffer(c) => super::refs::gc_offer(txn, c),
         Op::SetTags(c) => {
-            let Some((_, k, mut rec)) = versioned(txn, &c.bucket, &c.key, &c.version_id)? else {
+            let Some(b) = bucket(txn, &c.bucket)? else {
+                return Ok(Outcome::Stale);
+            };
+            let Some((k, mut rec)) = super::versions::record_key(txn, b.id, &c.key, &c.version_id)?
+            else {
                 return Ok(Outcome::Stale);
             };
             if c.tags.len() > 10 {

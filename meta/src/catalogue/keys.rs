@@ -28,6 +28,13 @@
 //! | `A` | user name                             | UserRecord       |
 //! | `K` | access key id                         | AccessKeyRecord  |
 //! | `L` | user name, 0x00, access key id        | (empty): the user's keys |
+//! | `H` | bucket id, key, 0x00, !seq (u64)      | ObjectRecord: noncurrent version or delete marker |
+//! | `J` | bucket id, key, 0x00, version id      | seq (u64): where `H` holds it |
+//!
+//! `H` sorts a key's older versions newest first (the sequence inverted);
+//! `J` finds one by internal version id, and the null version also by
+//! "null". Object keys never contain NUL (the gateway refuses them), so
+//! `key, 0x00` is a key's own range.
 
 pub const BUCKET: u8 = b'B';
 pub const BUCKET_ID: u8 = b'I';
@@ -49,6 +56,51 @@ pub const GC_QUEUE: u8 = b'G';
 pub const USER: u8 = b'A';
 pub const ACCESS_KEY: u8 = b'K';
 pub const USER_KEY: u8 = b'L';
+pub const HISTORY: u8 = b'H';
+pub const VERSION_INDEX: u8 = b'J';
+
+/// The S3 version id of a null version, and its `J` alias.
+pub const NULL_VERSION: &str = "null";
+
+pub fn history_prefix(bucket_id: u64) -> Vec<u8> {
+    tagged(HISTORY, &bucket_id.to_be_bytes())
+}
+
+/// The range of one key's noncurrent versions.
+pub fn key_history(bucket_id: u64, key: &str) -> Vec<u8> {
+    let mut k = history_prefix(bucket_id);
+    k.extend_from_slice(key.as_bytes());
+    k.push(0);
+    k
+}
+
+pub fn history(bucket_id: u64, key: &str, seq: u64) -> Vec<u8> {
+    let mut k = key_history(bucket_id, key);
+    k.extend_from_slice(&(!seq).to_be_bytes());
+    k
+}
+
+/// (object key, seq) of a history key of `bucket_id`.
+pub fn parse_history(k: &[u8]) -> Option<(String, u64)> {
+    if k.len() < 18 || k[0] != HISTORY || k[k.len() - 9] != 0 {
+        return None;
+    }
+    let key = String::from_utf8(k[9..k.len() - 9].to_vec()).ok()?;
+    let inv = u64::from_be_bytes(k[k.len() - 8..].try_into().ok()?);
+    Some((key, !inv))
+}
+
+pub fn version_index(bucket_id: u64, key: &str, version_id: &str) -> Vec<u8> {
+    let mut k = tagged(VERSION_INDEX, &bucket_id.to_be_bytes());
+    k.extend_from_slice(key.as_bytes());
+    k.push(0);
+    k.extend_from_slice(version_id.as_bytes());
+    k
+}
+
+pub fn next_version_seq() -> Vec<u8> {
+    tagged(SEQUENCE, b"version")
+}
 
 pub fn user(name: &str) -> Vec<u8> {
     tagged(USER, name.as_bytes())
@@ -320,6 +372,32 @@ mod tests {
         assert_eq!(decoded, keys);
         // Buckets do not interleave.
         assert!(object(7, "\u{10FFFF}") < object(8, ""));
+    }
+
+    #[test]
+    fn history_sorts_by_key_then_newest_first() {
+        let mut ks = [
+            history(3, "a", 1),
+            history(3, "a", 9),
+            history(3, "ab", 5),
+            history(3, "a/b", 2),
+        ];
+        ks.sort();
+        let parsed: Vec<_> = ks
+            .iter()
+            .map(|k| parse_history(k).expect("parses"))
+            .collect();
+        assert_eq!(
+            parsed,
+            vec![
+                ("a".to_string(), 9),
+                ("a".to_string(), 1),
+                ("a/b".to_string(), 2),
+                ("ab".to_string(), 5)
+            ]
+        );
+        assert!(history(3, "a", 1).starts_with(&key_history(3, "a")));
+        assert!(!history(3, "ab", 1).starts_with(&key_history(3, "a")));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! apply function ([`apply`]) and the read paths ([`read`]).
 
 pub mod apply;
+mod bucket_settings;
 pub mod dedupe;
 pub mod keys;
 mod placement_ops;
@@ -9,6 +10,8 @@ pub mod read;
 pub mod refs;
 pub(crate) mod txn;
 pub mod users;
+pub mod versions;
 
 pub use read::{CatalogueReader, ListItem, ListPage, PendingReplica};
 pub use refs::GcQueued;
+pub use versions::{s3_version_id, VersionItem, VersionPage};

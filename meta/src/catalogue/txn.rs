@@ -52,30 +52,38 @@ impl<'a> Txn<'a> {
 
     /// Whether any live key starts with `prefix`.
     pub fn has_prefix(&self, prefix: &[u8]) -> Result<bool, MetaError> {
-        if self
+        Ok(self.first_with_prefix(prefix)?.is_some())
+    }
+
+    /// The smallest live key starting with `prefix`, written in this batch
+    /// or stored.
+    pub fn first_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+        let written = self
             .writes
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
-            .any(|(_, v)| v.is_some())
-        {
-            return Ok(true);
-        }
+            .find(|(_, v)| v.is_some())
+            .map(|(k, _)| k.clone());
+        let mut stored = None;
         let mut it = self.db.raw_iterator_cf(self.cf);
         it.seek(prefix);
-        // Only keys deleted in this batch can be skipped, so this loop is
-        // bounded by the size of the batch.
+        // Only keys deleted in this batch are skipped: bounded by its size.
         while it.valid() {
             let Some(k) = it.key() else { break };
             if !k.starts_with(prefix) {
                 break;
             }
             if !matches!(self.writes.get(k), Some(None)) {
-                return Ok(true);
+                stored = Some(k.to_vec());
+                break;
             }
             it.next();
         }
         it.status()?;
-        Ok(false)
+        Ok(match (written, stored) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 
     /// Live keys starting with `prefix`, at most `limit`, in key order.

@@ -1,0 +1,273 @@
+//! Bucket versioning over S3: Put/GetBucketVersioning, ListObjectVersions,
+//! and the helpers GET, HEAD and DELETE use for version ids and part
+//! numbers.
+
+use http::header::{HeaderMap, HeaderValue};
+use meridian_proto::v1::{ObjectRecord, Versioning};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use super::errors::{invalid_argument, not_implemented};
+use super::list::{page_size, url_encode, wants_url};
+use super::{etag, owner, timestamp, MeridianS3};
+use crate::backend::{s3_version_id, VersionEntry, VersionQuery};
+use crate::GatewayError;
+
+/// A read's error, with the header S3 adds when the version asked for is
+/// a delete marker.
+pub(super) fn read_error(e: GatewayError) -> S3Error {
+    let marker = matches!(e, GatewayError::DeleteMarker(_));
+    let mut err = S3Error::from(e);
+    if marker {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+        err.set_headers(headers);
+    }
+    err
+}
+
+/// `x-amz-version-id` of a read or write: given for a bucket that has (or
+/// had) versioning, and whenever a version was asked for by id.
+pub(super) fn version_header(record: &ObjectRecord, asked: Option<&str>) -> Option<String> {
+    (record.versioning != Versioning::Off as u32 || asked.is_some())
+        .then(|| s3_version_id(record).to_string())
+}
+
+/// The byte range of part `n` (1-based). A single PUT is one part.
+pub(super) fn part_range(record: &ObjectRecord, n: i32) -> S3Result<(u64, u64)> {
+    let bad = || {
+        let mut e = S3Error::with_message(
+            S3ErrorCode::Custom("InvalidPartNumber".into()),
+            format!("part number {n} is not in this object"),
+        );
+        e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        e
+    };
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(bad)?;
+    if record.parts == 0 {
+        return if n == 1 {
+            Ok((0, record.size))
+        } else {
+            Err(bad())
+        };
+    }
+    if record.part_sizes.len() != record.parts as usize {
+        return Err(not_implemented(
+            "partNumber reads of multipart objects completed before part sizes were kept",
+        ));
+    }
+    let size = *record.part_sizes.get(n - 1).ok_or_else(bad)?;
+    let start: u64 = record.part_sizes[..n - 1].iter().sum();
+    if size == 0 {
+        // An empty part cannot be expressed as a byte range.
+        return Err(bad());
+    }
+    Ok((start, start + size))
+}
+
+fn status_of(versioning: u32) -> Option<BucketVersioningStatus> {
+    match Versioning::try_from(versioning as i32) {
+        Ok(Versioning::Enabled) => Some(BucketVersioningStatus::from_static(
+            BucketVersioningStatus::ENABLED,
+        )),
+        Ok(Versioning::Suspended) => Some(BucketVersioningStatus::from_static(
+            BucketVersioningStatus::SUSPENDED,
+        )),
+        _ => None,
+    }
+}
+
+impl MeridianS3 {
+    pub(super) async fn do_put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let input = req.input;
+        let conf = input.versioning_configuration;
+        if conf
+            .mfa_delete
+            .as_ref()
+            .is_some_and(|m| m.as_str() == MFADelete::ENABLED)
+            || input.mfa.is_some()
+        {
+            return Err(not_implemented("MFA delete"));
+        }
+        let state = match conf.status.as_ref().map(|s| s.as_str()) {
+            Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+            Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+            other => {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::MalformedXML,
+                    format!("versioning Status is Enabled or Suspended, not {other:?}"),
+                ))
+            }
+        };
+        self.gateway
+            .catalogue()
+            .set_versioning(&input.bucket, state as u32)
+            .await?;
+        Ok(S3Response::new(PutBucketVersioningOutput {}))
+    }
+
+    pub(super) async fn do_get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(GetBucketVersioningOutput {
+            status: status_of(b.versioning),
+            mfa_delete: None,
+        }))
+    }
+
+    pub(super) async fn do_list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let input = req.input;
+        let url = wants_url(input.encoding_type.as_ref())?;
+        let max_keys = page_size(input.max_keys)?;
+        if input.version_id_marker.is_some() && input.key_marker.is_none() {
+            return Err(invalid_argument(
+                "A version-id marker cannot be specified without a key marker.",
+            ));
+        }
+        let b = self.gateway.catalogue().bucket(&input.bucket).await?;
+        let query = VersionQuery {
+            bucket: input.bucket.clone(),
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+            key_marker: input.key_marker.clone(),
+            version_marker: input.version_id_marker.clone(),
+            max_keys,
+        };
+        let page = self.gateway.catalogue().list_versions(&query).await?;
+        let enc = |s: &str| if url { url_encode(s) } else { s.to_string() };
+        let (mut versions, mut markers, mut prefixes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut next = (None, None);
+        for entry in &page.entries {
+            match entry {
+                VersionEntry::Version {
+                    key,
+                    record,
+                    latest,
+                } => {
+                    let id = s3_version_id(record).to_string();
+                    next = (Some(key.clone()), Some(id.clone()));
+                    let who = if record.owner.is_empty() {
+                        &b.owner
+                    } else {
+                        &record.owner
+                    };
+                    if record.delete_marker {
+                        markers.push(DeleteMarkerEntry {
+                            is_latest: Some(*latest),
+                            key: Some(enc(key)),
+                            last_modified: Some(timestamp(record.created_ms)),
+                            owner: Some(owner(who)),
+                            version_id: Some(id),
+                        });
+                    } else {
+                        versions.push(ObjectVersion {
+                            e_tag: Some(etag(&record.etag)),
+                            is_latest: Some(*latest),
+                            key: Some(enc(key)),
+                            last_modified: Some(timestamp(record.created_ms)),
+                            owner: Some(owner(who)),
+                            size: Some(i64::try_from(record.size).unwrap_or(i64::MAX)),
+                            storage_class: Some(ObjectVersionStorageClass::from_static(
+                                ObjectVersionStorageClass::STANDARD,
+                            )),
+                            version_id: Some(id),
+                            ..Default::default()
+                        });
+                    }
+                }
+                VersionEntry::Prefix(p) => {
+                    next = (Some(p.clone()), None);
+                    prefixes.push(CommonPrefix {
+                        prefix: Some(enc(p)),
+                    });
+                }
+            }
+        }
+        let (next_key, next_version) = if page.truncated { next } else { (None, None) };
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            common_prefixes: Some(prefixes),
+            delete_markers: Some(markers),
+            versions: Some(versions),
+            delimiter: input.delimiter,
+            encoding_type: input.encoding_type,
+            is_truncated: Some(page.truncated),
+            key_marker: Some(input.key_marker.as_deref().map(enc).unwrap_or_default()),
+            version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
+            max_keys: Some(i32::try_from(max_keys).unwrap_or(1000)),
+            name: Some(input.bucket),
+            next_key_marker: next_key.as_deref().map(enc),
+            next_version_id_marker: next_version,
+            prefix: Some(input.prefix.as_deref().map(enc).unwrap_or_default()),
+            request_charged: None,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn multipart(sizes: &[u64]) -> ObjectRecord {
+        ObjectRecord {
+            size: sizes.iter().sum(),
+            parts: sizes.len() as u32,
+            part_sizes: sizes.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn part_ranges() {
+        let rec = multipart(&[10, 10, 3]);
+        assert_eq!(part_range(&rec, 1).ok(), Some((0, 10)));
+        assert_eq!(part_range(&rec, 3).ok(), Some((20, 23)));
+        for bad in [0, 4, -1] {
+            let e = part_range(&rec, bad).expect_err("out of range");
+            assert_eq!(
+                e.status_code(),
+                Some(http::StatusCode::RANGE_NOT_SATISFIABLE)
+            );
+            assert_eq!(e.code().as_str(), "InvalidPartNumber");
+        }
+        let single = ObjectRecord {
+            size: 7,
+            ..Default::default()
+        };
+        assert_eq!(part_range(&single, 1).ok(), Some((0, 7)));
+        assert!(part_range(&single, 2).is_err());
+        let old = ObjectRecord {
+            size: 20,
+            parts: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            part_range(&old, 1).expect_err("no sizes").code(),
+            &S3ErrorCode::NotImplemented
+        );
+    }
+
+    #[test]
+    fn version_headers() {
+        let mut rec = ObjectRecord {
+            version_id: "abc".into(),
+            ..Default::default()
+        };
+        assert_eq!(version_header(&rec, None), None);
+        assert_eq!(version_header(&rec, Some("null")).as_deref(), Some("null"));
+        rec.versioning = Versioning::Enabled as u32;
+        assert_eq!(version_header(&rec, None).as_deref(), Some("abc"));
+        rec.versioning = Versioning::Suspended as u32;
+        assert_eq!(version_header(&rec, None).as_deref(), Some("null"));
+    }
+}

@@ -1,0 +1,49 @@
+//! Bucket settings other than access: versioning and tags.
+
+use meridian_proto::v1::{SetBucketTagsCmd, SetVersioningCmd, Versioning};
+use prost::Message;
+
+use super::apply::{bucket, reject};
+use super::keys;
+use super::txn::Txn;
+use crate::types::{Outcome, OutcomeCode};
+use crate::MetaError;
+
+/// S3 allows 50 tags per bucket.
+const MAX_BUCKET_TAGS: usize = 50;
+
+pub(super) fn set_versioning(
+    txn: &mut Txn<'_>,
+    c: &SetVersioningCmd,
+) -> Result<Outcome, MetaError> {
+    let Some(mut b) = bucket(txn, &c.bucket)? else {
+        return Ok(reject(OutcomeCode::NoSuchBucket, c.bucket.clone()));
+    };
+    if c.versioning != Versioning::Enabled as u32 && c.versioning != Versioning::Suspended as u32 {
+        return Ok(reject(
+            OutcomeCode::Invalid,
+            "versioning is Enabled or Suspended (once on, it cannot be turned off)",
+        ));
+    }
+    b.versioning = c.versioning;
+    txn.put(keys::bucket(&c.bucket), b.encode_to_vec());
+    Ok(Outcome::Done)
+}
+
+pub(super) fn set_bucket_tags(
+    txn: &mut Txn<'_>,
+    c: &SetBucketTagsCmd,
+) -> Result<Outcome, MetaError> {
+    let Some(mut b) = bucket(txn, &c.bucket)? else {
+        return Ok(reject(OutcomeCode::NoSuchBucket, c.bucket.clone()));
+    };
+    if c.tags.len() > MAX_BUCKET_TAGS {
+        return Ok(reject(
+            OutcomeCode::Invalid,
+            format!("at most {MAX_BUCKET_TAGS} tags per bucket"),
+        ));
+    }
+    b.tags = c.tags.clone();
+    txn.put(keys::bucket(&c.bucket), b.encode_to_vec());
+    Ok(Outcome::Done)
+}

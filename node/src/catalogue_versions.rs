@@ -1,0 +1,89 @@
+//! The versioning half of the gateway's catalogue: reads of versions and
+//! what a write's outcome says about the version it made.
+
+use meridian_gateway::backend::{Deleted, VersionEntry, VersionPage, VersionQuery};
+use meridian_gateway::GatewayError;
+use meridian_meta::catalogue::{CatalogueReader, VersionItem};
+use meridian_meta::Outcome;
+use meridian_proto::v1::{ObjectRecord, Versioning};
+
+use crate::catalogue::{bucket_from, gateway_error};
+
+/// The versioning a committed record was written under, from its outcome.
+pub fn versioning_of(out: &Outcome) -> u32 {
+    match out {
+        Outcome::Versioned { version_id, .. } if version_id == "null" => {
+            Versioning::Suspended as u32
+        }
+        Outcome::Versioned { .. } => Versioning::Enabled as u32,
+        _ => Versioning::Off as u32,
+    }
+}
+
+pub fn deleted(out: Outcome) -> Deleted {
+    match out {
+        Outcome::Versioned {
+            version_id,
+            delete_marker,
+        } => Deleted {
+            version_id: Some(version_id),
+            delete_marker,
+        },
+        _ => Deleted::default(),
+    }
+}
+
+pub fn object_version(
+    reader: &CatalogueReader,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> Result<ObjectRecord, GatewayError> {
+    let id = bucket_from(reader, bucket)?.id;
+    let rec = reader
+        .object_version(id, key, version_id)
+        .map_err(gateway_error)?
+        .ok_or_else(|| GatewayError::NoSuchVersion(format!("{key} version {version_id}")))?;
+    if rec.delete_marker {
+        return Err(GatewayError::DeleteMarker(format!(
+            "{key} version {version_id}"
+        )));
+    }
+    Ok(rec)
+}
+
+pub fn list_versions(
+    reader: &CatalogueReader,
+    q: &VersionQuery,
+) -> Result<VersionPage, GatewayError> {
+    let id = bucket_from(reader, &q.bucket)?.id;
+    let page = reader
+        .list_versions(
+            id,
+            &q.prefix,
+            q.delimiter.as_deref(),
+            q.key_marker.as_deref(),
+            q.version_marker.as_deref(),
+            q.max_keys.clamp(1, 1000),
+        )
+        .map_err(gateway_error)?;
+    Ok(VersionPage {
+        entries: page
+            .items
+            .into_iter()
+            .map(|i| match i {
+                VersionItem::Version {
+                    key,
+                    record,
+                    latest,
+                } => VersionEntry::Version {
+                    key,
+                    record,
+                    latest,
+                },
+                VersionItem::Prefix(p) => VersionEntry::Prefix(p),
+            })
+            .collect(),
+        truncated: page.truncated,
+    })
+}
