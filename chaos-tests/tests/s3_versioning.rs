@@ -207,6 +207,19 @@ async fn versions_markers_and_suspension() -> Result<()> {
     let jm = cluster.s3_with(Site::Jiangmen, &S3Options::default().without_retries());
     ensure!(get_version(&jm, "vers", "k", &v1).await? == b"one");
 
+    // Copying an old version onto its key restores it as a new version.
+    let restored = c
+        .copy_object()
+        .bucket("vers")
+        .key("k")
+        .copy_source(format!("vers/k?versionId={v1}"))
+        .send()
+        .await
+        .sdk_context("CopyObject of a version")?;
+    ensure!(restored.copy_source_version_id() == Some(v1.as_str()));
+    ensure!(restored.version_id().is_some_and(|v| v != v1));
+    ensure!(s3::get_bytes(&c, "vers", "k").await?.as_ref() == b"one");
+
     // Tags of one version.
     c.put_object_tagging()
         .bucket("vers")
@@ -240,7 +253,7 @@ async fn versions_markers_and_suspension() -> Result<()> {
     ensure!(put(&c, "vers", "k", b"four").await?.as_deref() == Some("null"));
     ensure!(put(&c, "vers", "k", b"five").await?.as_deref() == Some("null"));
     let all = versions(&c, "vers", 1000).await?;
-    ensure!(all.len() == 3 && all[0] == "k@null latest", "{all:?}");
+    ensure!(all.len() == 4 && all[0] == "k@null latest", "{all:?}");
     ensure!(get_version(&c, "vers", "k", "null").await? == b"five");
     let del = c.delete_object().bucket("vers").key("k").send().await?;
     ensure!(del.delete_marker() == Some(true) && del.version_id() == Some("null"));

@@ -38,9 +38,6 @@ impl MeridianS3 {
         else {
             return Err(not_implemented("Access-point copy sources"));
         };
-        if version_id.is_some() {
-            return Err(not_implemented("Object versions"));
-        }
         let access = self
             .gateway
             .bucket_access(bucket)
@@ -49,7 +46,19 @@ impl MeridianS3 {
         if !allowed(caller, &access, Action::GetObject, Some(key)) {
             return Err(s3_error!(AccessDenied, "Access Denied to the copy source"));
         }
-        let record = self.gateway.catalogue().object(bucket, key).await?;
+        let catalogue = self.gateway.catalogue();
+        let record = match version_id {
+            Some(v) => catalogue.object_version(bucket, key, v).await,
+            None => catalogue.object(bucket, key).await,
+        }
+        // S3 answers a delete marker as a copy source with 400.
+        .map_err(|e| match e {
+            crate::GatewayError::DeleteMarker(m) => s3_error!(
+                InvalidRequest,
+                "The source of a copy request may not specifically refer to a delete marker by version id: {m}"
+            ),
+            e => e.into(),
+        })?;
         check_conditions(&record, conditions).map_err(|e| {
             if *e.code() == S3ErrorCode::NotModified {
                 s3_error!(PreconditionFailed, "The copy source was not modified")
@@ -116,15 +125,25 @@ impl MeridianS3 {
                 )))
             }
         };
+        // Copying a named version onto its key restores it: allowed.
+        let names_version = matches!(
+            &input.copy_source,
+            CopySource::Bucket {
+                version_id: Some(_),
+                ..
+            }
+        );
         if src_bucket == *input.bucket
             && src_key == *input.key
             && directive == MetadataDirective::COPY
+            && !names_version
         {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
             ));
         }
+        let source_version = super::versioning::version_header(&record, None);
         let source = crate::backend::CopySource {
             bucket: src_bucket,
             key: src_key,
@@ -151,6 +170,8 @@ impl MeridianS3 {
                 last_modified: Some(timestamp(copied.created_ms)),
                 ..Default::default()
             }),
+            version_id: super::versioning::version_header(&copied, None),
+            copy_source_version_id: source_version,
             ..Default::default()
         }))
     }

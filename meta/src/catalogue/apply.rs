@@ -147,6 +147,19 @@ pub(super) fn versioned(
     }
 }
 
+fn copy_source_exists(
+    txn: &Txn<'_>,
+    c: &meridian_proto::v1::PutObjectCmd,
+) -> Result<bool, MetaError> {
+    let Some(b) = bucket(txn, &c.copy_source_bucket)? else {
+        return Ok(false);
+    };
+    Ok(
+        super::versions::record_key(txn, b.id, &c.copy_source_key, &c.copy_source_version)?
+            .is_some(),
+    )
+}
+
 pub(super) fn bucket(txn: &Txn<'_>, name: &str) -> Result<Option<BucketRecord>, MetaError> {
     get(txn, &keys::bucket(name))
 }
@@ -261,15 +274,9 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             let Some(rec) = &c.record else {
                 return Ok(reject(OutcomeCode::Invalid, "put without a record"));
             };
-            if !c.copy_source_version.is_empty()
-                && versioned(
-                    txn,
-                    &c.copy_source_bucket,
-                    &c.copy_source_key,
-                    &c.copy_source_version,
-                )?
-                .is_none()
-            {
+            // A source version, current or not, keeps its chunks referenced
+            // while it exists.
+            if !c.copy_source_version.is_empty() && !copy_source_exists(txn, c)? {
                 return Ok(reject(
                     OutcomeCode::PreconditionFailed,
                     format!(
