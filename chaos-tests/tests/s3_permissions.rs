@@ -14,7 +14,6 @@ use meridian_chaos_tests::s3::{self, expect_error, S3Options};
 use meridian_chaos_tests::wait::{poll_until, Check};
 use meridian_chaos_tests::{DevCluster, DevOptions, Site};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct User {
     access_key: String,
@@ -44,20 +43,11 @@ fn client(cluster: &DevCluster, u: &User) -> Client {
 async fn anonymous(cluster: &DevCluster, method: &str, path: &str) -> Result<u16> {
     let ep = cluster.s3_endpoint(Site::Beijing);
     let addr = ep.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await?;
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await??;
-    let text = String::from_utf8_lossy(&out);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .with_context(|| format!("no status line in {text:?}"))?;
-    Ok(status)
+    Ok(
+        meridian_chaos_tests::rawhttp::unsigned(addr, method, path, &[])
+            .await?
+            .status,
+    )
 }
 
 async fn keys(root: &Client, bucket: &str) -> Result<Vec<String>> {

@@ -337,6 +337,9 @@ pub struct BucketAccess {
     pub owner: String,
     pub grants: Vec<(String, Level)>,
     pub policy: Option<BucketPolicy>,
+    /// The bucket's CORS rules, cached with its permissions for the
+    /// preflight requests that come unsigned.
+    pub cors: Vec<meridian_proto::v1::CorsRule>,
 }
 
 /// Whether `caller` may do `action` on `bucket` (and `key`, for object
@@ -395,6 +398,7 @@ mod tests {
             owner: "ops".into(),
             grants: vec![("carol".into(), Level::Write)],
             policy: Some(BucketPolicy::parse(JUNO, "juno").expect("parses")),
+            cors: vec![],
         }
     }
 
@@ -460,6 +464,7 @@ mod tests {
             owner: "ops".into(),
             grants: vec![],
             policy: Some(BucketPolicy::parse(text, "pub").expect("parses")),
+            cors: vec![],
         };
         assert!(allowed(
             &Caller::Anonymous,

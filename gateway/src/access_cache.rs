@@ -127,6 +127,7 @@ impl AccessCache {
                         .filter_map(|g| Level::from_i32(g.level).map(|l| (g.user.clone(), l)))
                         .collect(),
                     policy,
+                    cors: rec.cors,
                 }))
             }
             Err(GatewayError::NoSuchBucket(_)) => None,

@@ -197,6 +197,17 @@ pub trait Catalogue: Send + Sync + 'static {
             "this catalogue keeps no versions".into(),
         ))
     }
+    /// Replaces a bucket's CORS rules (already checked; empty: none).
+    async fn set_bucket_cors(
+        &self,
+        bucket: &str,
+        rules: Vec<meridian_proto::v1::CorsRule>,
+    ) -> Result<(), GatewayError> {
+        let _ = (bucket, rules);
+        Err(GatewayError::Internal(
+            "this catalogue keeps no CORS rules".into(),
+        ))
+    }
     /// Replaces a bucket's tags (empty: none).
     async fn set_bucket_tags(
         &self,

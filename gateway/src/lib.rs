@@ -6,6 +6,7 @@ pub mod access;
 pub mod access_cache;
 pub mod backend;
 mod copy;
+pub mod cors;
 mod error;
 pub mod grpc;
 pub mod names;

@@ -416,6 +416,18 @@ impl Catalogue for MetaCatalogue {
         crate::catalogue_versions::list_versions(&self.barrier().await?, q)
     }
 
+    async fn set_bucket_cors(
+        &self,
+        bucket: &str,
+        rules: Vec<meridian_proto::v1::CorsRule>,
+    ) -> Result<(), GatewayError> {
+        self.write(Op::SetBucketCors(SetBucketCorsCmd {
+            bucket: bucket.to_string(),
+            rules,
+        }))
+        .await
+    }
+
     async fn set_bucket_tags(
         &self,
         bucket: &str,

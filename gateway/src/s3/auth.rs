@@ -73,7 +73,8 @@ fn action_of(op: &str) -> Option<Action> {
         | "ListMultipartUploads"
         | "ListObjectVersions"
         | "GetBucketVersioning"
-        | "GetBucketTagging" => Action::ListBucket,
+        | "GetBucketTagging"
+        | "GetBucketCors" => Action::ListBucket,
         // Deleting the bucket and everything about its settings.
         _ => Action::Administer,
     })

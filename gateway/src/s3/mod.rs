@@ -25,6 +25,7 @@ pub mod body;
 mod bucket;
 mod checksum;
 mod copy;
+mod cors;
 mod delete_many;
 pub mod errors;
 pub mod list;
@@ -128,6 +129,26 @@ fn owner(id: &str) -> Owner {
 
 #[async_trait::async_trait]
 impl S3 for MeridianS3 {
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        self.do_put_bucket_cors(req).await
+    }
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        self.do_get_bucket_cors(req).await
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        self.do_delete_bucket_cors(req).await
+    }
     async fn put_bucket_versioning(
         &self,
         req: S3Request<PutBucketVersioningInput>,

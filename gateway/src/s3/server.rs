@@ -35,6 +35,9 @@ pub struct ServeOptions {
     /// After shutdown is requested, how long requests in flight may take to
     /// finish before their connections are dropped.
     pub drain_timeout: Duration,
+    /// Buckets' CORS rules, applied to preflights and cross-origin
+    /// responses; `None`: no CORS handling (preflights reach s3s).
+    pub cors: Option<Arc<super::cors::CorsFront>>,
 }
 
 impl Default for ServeOptions {
@@ -43,6 +46,7 @@ impl Default for ServeOptions {
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
+            cors: None,
         }
     }
 }
@@ -73,22 +77,27 @@ struct BaseDomain(String);
 
 impl s3s::host::S3Host for BaseDomain {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
-        let name = host.rsplit_once(':').map_or(host, |(h, port)| {
-            if port.chars().all(|c| c.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        });
         let vh = s3s::host::VirtualHost::new(host);
-        match name
-            .strip_suffix(self.0.as_str())
-            .and_then(|rest| rest.strip_suffix('.'))
-        {
-            Some(bucket) if !bucket.is_empty() => Ok(vh.with_bucket(bucket)),
-            _ => Ok(vh),
+        match bucket_in_host(&self.0, host) {
+            Some(bucket) => Ok(vh.with_bucket(bucket)),
+            None => Ok(vh),
         }
     }
+}
+
+/// The bucket a `Host` header names under the base `domain` (lower case),
+/// if it is `BUCKET.domain[:port]`.
+pub(super) fn bucket_in_host<'a>(domain: &str, host: &'a str) -> Option<&'a str> {
+    let name = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    name.strip_suffix(domain)
+        .and_then(|rest| rest.strip_suffix('.'))
+        .filter(|b| !b.is_empty())
 }
 
 pub(super) fn service_for(s3: MeridianS3, access_key: String, secret_key: String) -> S3Service {
@@ -121,8 +130,13 @@ pub async fn serve(
     domain: Option<String>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let cors = super::cors::CorsFront::new(gateway.clone(), domain.clone());
     let svc = service(gateway, site, keys, domain);
-    serve_service(listener, svc, ServeOptions::default(), shutdown).await;
+    let opts = ServeOptions {
+        cors: Some(Arc::new(cors)),
+        ..ServeOptions::default()
+    };
+    serve_service(listener, svc, opts, shutdown).await;
 }
 
 /// [`serve`] for an already built service and explicit limits.
@@ -199,11 +213,26 @@ async fn serve_connection(
 ) {
     // Small S3 responses (headers, XML) should not wait for Nagle.
     let _ = stream.set_nodelay(true);
+    let cors = opts.cors.clone();
     let handler = service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let svc = svc.clone();
+        let cors = cors.clone();
         async move {
-            let head = req.method() == Method::HEAD;
+            if let Some(c) = cors.as_ref().filter(|_| req.method() == Method::OPTIONS) {
+                return Ok(c.preflight(&req).await);
+            }
+            // A cross-origin request: its bucket's rules decide which
+            // headers the answer gets.
+            let cross = cors.as_ref().and_then(|c| {
+                let origin = req.headers().get(http::header::ORIGIN)?.to_str().ok()?;
+                Some((c.clone(), c.bucket_of(&req)?, origin.to_string()))
+            });
+            let method = req.method().clone();
+            let head = method == Method::HEAD;
             let mut resp = hyper::service::Service::call(&svc, req).await?;
+            if let Some((c, bucket, origin)) = cross {
+                c.decorate(&bucket, &origin, &method, &mut resp).await;
+            }
             // s3s gives no way to set HeadObject's status from the handler; a
             // ranged HEAD is partial content like a ranged GET.
             if head

@@ -1,6 +1,6 @@
-//! Bucket settings other than access: versioning and tags.
+//! Bucket settings other than grants and policy: versioning, tags, CORS.
 
-use meridian_proto::v1::{SetBucketTagsCmd, SetVersioningCmd, Versioning};
+use meridian_proto::v1::{SetBucketCorsCmd, SetBucketTagsCmd, SetVersioningCmd, Versioning};
 use prost::Message;
 
 use super::apply::{bucket, reject};
@@ -8,6 +8,9 @@ use super::keys;
 use super::txn::Txn;
 use crate::types::{Outcome, OutcomeCode};
 use crate::MetaError;
+
+/// S3 allows 100 CORS rules per bucket.
+const MAX_CORS_RULES: usize = 100;
 
 /// S3 allows 50 tags per bucket.
 const MAX_BUCKET_TAGS: usize = 50;
@@ -44,6 +47,26 @@ pub(super) fn set_bucket_tags(
         ));
     }
     b.tags = c.tags.clone();
+    txn.put(keys::bucket(&c.bucket), b.encode_to_vec());
+    Ok(Outcome::Done)
+}
+
+/// The rules' contents are checked by the gateway (they are S3's syntax);
+/// only the bound that keeps the record small is checked here.
+pub(super) fn set_bucket_cors(
+    txn: &mut Txn<'_>,
+    c: &SetBucketCorsCmd,
+) -> Result<Outcome, MetaError> {
+    let Some(mut b) = bucket(txn, &c.bucket)? else {
+        return Ok(reject(OutcomeCode::NoSuchBucket, c.bucket.clone()));
+    };
+    if c.rules.len() > MAX_CORS_RULES {
+        return Ok(reject(
+            OutcomeCode::Invalid,
+            format!("at most {MAX_CORS_RULES} CORS rules per bucket"),
+        ));
+    }
+    b.cors = c.rules.clone();
     txn.put(keys::bucket(&c.bucket), b.encode_to_vec());
     Ok(Outcome::Done)
 }
