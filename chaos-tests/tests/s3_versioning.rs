@@ -50,57 +50,13 @@ async fn get_version(c: &Client, bucket: &str, key: &str, version: &str) -> Resu
     Ok(out.body.collect().await?.into_bytes().to_vec())
 }
 
-/// Every entry of ListObjectVersions as "key@version[ marker][ latest]",
-/// in listing order, fetched `page` entries at a time.
+/// Every entry of ListObjectVersions as "key@version[ marker][ latest]".
 async fn versions(c: &Client, bucket: &str, page: i32) -> Result<Vec<String>> {
-    let mut all = Vec::new();
-    let (mut km, mut vm): (Option<String>, Option<String>) = (None, None);
-    for _ in 0..100 {
-        let out = c
-            .list_object_versions()
-            .bucket(bucket)
-            .max_keys(page)
-            .set_key_marker(km.clone())
-            .set_version_id_marker(vm.clone())
-            .send()
-            .await
-            .sdk_context("ListObjectVersions")?;
-        // The XML keeps versions and markers apart: merge them back into
-        // key order, newest first, as the catalogue lists them.
-        let mut entries: Vec<(String, String, bool, bool, i64)> = Vec::new();
-        for v in out.versions() {
-            entries.push((
-                v.key().unwrap_or_default().to_string(),
-                v.version_id().unwrap_or_default().to_string(),
-                false,
-                v.is_latest().unwrap_or(false),
-                v.last_modified().map_or(0, |t| t.to_millis().unwrap_or(0)),
-            ));
-        }
-        for m in out.delete_markers() {
-            entries.push((
-                m.key().unwrap_or_default().to_string(),
-                m.version_id().unwrap_or_default().to_string(),
-                true,
-                m.is_latest().unwrap_or(false),
-                m.last_modified().map_or(0, |t| t.to_millis().unwrap_or(0)),
-            ));
-        }
-        entries.sort_by(|a, b| a.0.cmp(&b.0).then(b.3.cmp(&a.3)).then(b.4.cmp(&a.4)));
-        all.extend(entries.into_iter().map(|(k, v, m, l, _)| {
-            format!(
-                "{k}@{v}{}{}",
-                if m { " marker" } else { "" },
-                if l { " latest" } else { "" }
-            )
-        }));
-        if !out.is_truncated().unwrap_or(false) {
-            return Ok(all);
-        }
-        km = out.next_key_marker().map(str::to_string);
-        vm = out.next_version_id_marker().map(str::to_string);
-    }
-    anyhow::bail!("ListObjectVersions did not end within 100 pages")
+    Ok(s3::list_versions(c, bucket, "", page)
+        .await?
+        .iter()
+        .map(ToString::to_string)
+        .collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -208,6 +208,17 @@ pub trait Catalogue: Send + Sync + 'static {
             "this catalogue keeps no CORS rules".into(),
         ))
     }
+    /// Replaces a bucket's lifecycle rules (already checked; empty: none).
+    async fn set_bucket_lifecycle(
+        &self,
+        bucket: &str,
+        rules: Vec<meridian_proto::v1::LifecycleRule>,
+    ) -> Result<(), GatewayError> {
+        let _ = (bucket, rules);
+        Err(GatewayError::Internal(
+            "this catalogue keeps no lifecycle rules".into(),
+        ))
+    }
     /// Replaces a bucket's tags (empty: none).
     async fn set_bucket_tags(
         &self,

@@ -9,6 +9,7 @@ mod copy;
 pub mod cors;
 mod error;
 pub mod grpc;
+pub mod lifecycle;
 pub mod names;
 pub mod objects;
 pub mod s3;

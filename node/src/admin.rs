@@ -28,6 +28,19 @@ pub struct AdminApi {
     pub keyring: Arc<crate::keyring::Keyring>,
     /// Aborts multipart uploads left unfinished (its count is reported).
     pub uploads: Arc<crate::uploads::AbandonedUploads>,
+    /// Carries out buckets' lifecycle rules (its counts are reported).
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
+}
+
+fn lifecycle_status(p: &crate::lifecycle::LifecycleProgress) -> LifecycleStatus {
+    let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    LifecycleStatus {
+        passes: n(&p.passes),
+        expired: n(&p.expired),
+        noncurrent_removed: n(&p.noncurrent_removed),
+        markers_removed: n(&p.markers_removed),
+        uploads_aborted: n(&p.uploads_aborted),
+    }
 }
 
 impl AdminApi {
@@ -165,6 +178,7 @@ impl AdminService for AdminApi {
             bytes,
             replication: Some(replication),
             abandoned_uploads_aborted: self.uploads.aborted.load(Ordering::Relaxed),
+            lifecycle: Some(lifecycle_status(&self.lifecycle.progress)),
         }))
     }
 

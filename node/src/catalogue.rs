@@ -428,6 +428,18 @@ impl Catalogue for MetaCatalogue {
         .await
     }
 
+    async fn set_bucket_lifecycle(
+        &self,
+        bucket: &str,
+        rules: Vec<meridian_proto::v1::LifecycleRule>,
+    ) -> Result<(), GatewayError> {
+        self.write(Op::SetBucketLifecycle(SetBucketLifecycleCmd {
+            bucket: bucket.to_string(),
+            rules,
+        }))
+        .await
+    }
+
     async fn set_bucket_tags(
         &self,
         bucket: &str,

@@ -81,6 +81,13 @@ pub struct DevArgs {
     /// aborted and its parts reclaimed.
     #[arg(long, default_value = "7d", value_parser = parse_secs)]
     pub abandoned_uploads: std::time::Duration,
+    /// Pause between passes of the bucket lifecycle job.
+    #[arg(long, default_value = "10m", value_parser = parse_secs)]
+    pub lifecycle_period: std::time::Duration,
+    /// The length of a lifecycle rule's day. For tests and demos only (a
+    /// rule's "1 day" then passes in this time).
+    #[arg(long, default_value = "1d", value_parser = parse_secs, hide = true)]
+    pub lifecycle_day: std::time::Duration,
     /// Accept virtual-host addressing under this domain (`BUCKET.DOMAIN`),
     /// besides path style.
     #[arg(long)]
@@ -151,6 +158,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     grace: a.gc_grace,
                     period: a.gc_period,
                     abandoned_uploads: a.abandoned_uploads,
+                    lifecycle_period: a.lifecycle_period,
+                    lifecycle_day: a.lifecycle_day,
                 },
                 s3_domain: a.s3_domain,
             };

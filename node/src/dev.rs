@@ -73,7 +73,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     };
 
     let mut tasks = tokio::task::JoinSet::new();
-    let (replicator, reconciler, uploads) = crate::serve::spawn_jobs(
+    let jobs = crate::serve::spawn_jobs(
         cfg.replication,
         (meta.clone(), data.clone(), policy.clone()),
         wake,
@@ -99,7 +99,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
         meta: meta.clone(),
         data: data.clone(),
         gateway: gateway.clone(),
-        replicator: replicator.clone(),
+        replicator: jobs.replicator.clone(),
         s3_endpoints: topology
             .sites()
             .iter()
@@ -107,9 +107,10 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             .zip(endpoints.iter().cloned())
             .collect(),
         policy: policy.clone(),
-        reconciler: reconciler.clone(),
+        reconciler: jobs.reconciler.clone(),
         keyring,
-        uploads,
+        uploads: jobs.uploads.clone(),
+        lifecycle: jobs.lifecycle.clone(),
     };
     crate::serve::spawn_grpc(
         &mut tasks,

@@ -49,6 +49,11 @@ pub struct GcConfig {
     pub period: Duration,
     /// A multipart upload left this long is aborted (its parts reclaimed).
     pub abandoned_uploads: Duration,
+    /// Pause between passes of the bucket lifecycle job.
+    pub lifecycle_period: Duration,
+    /// How long a lifecycle rule's day is: a day, except in tests (as
+    /// Ceph RGW's `rgw_lc_debug_interval`).
+    pub lifecycle_day: Duration,
 }
 
 impl Default for GcConfig {
@@ -57,6 +62,8 @@ impl Default for GcConfig {
             grace: Duration::from_secs(3600),
             period: Duration::from_secs(30),
             abandoned_uploads: Duration::from_secs(7 * 86_400),
+            lifecycle_period: Duration::from_secs(600),
+            lifecycle_day: Duration::from_secs(86_400),
         }
     }
 }
@@ -73,6 +80,14 @@ impl GcConfig {
             return Err(format!(
                 "abandoned uploads are aborted after at least 1s, got {:?}",
                 self.abandoned_uploads
+            ));
+        }
+        if self.lifecycle_period < Duration::from_secs(1)
+            || self.lifecycle_day < Duration::from_secs(1)
+        {
+            return Err(format!(
+                "the lifecycle period and day are at least 1s, got {:?} and {:?}",
+                self.lifecycle_period, self.lifecycle_day
             ));
         }
         if self.period < Duration::from_secs(1) {

@@ -23,6 +23,7 @@ pub mod dev;
 pub mod expiry;
 pub mod gc;
 pub mod keyring;
+pub mod lifecycle;
 pub mod links;
 pub mod member;
 pub mod metagroup;

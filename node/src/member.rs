@@ -98,7 +98,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     let mut tasks = tokio::task::JoinSet::new();
     // Replication (this site's transfer orders; the plan too while this
     // node leads), policy changes and lifetimes.
-    let (replicator, reconciler, uploads) = crate::serve::spawn_jobs(
+    let jobs = crate::serve::spawn_jobs(
         crate::transfer::Mode::Planned,
         (meta.clone(), data.clone(), policy.clone()),
         wake,
@@ -123,12 +123,13 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         meta: meta.clone(),
         data: data.clone(),
         gateway: gateway.clone(),
-        replicator,
+        replicator: jobs.replicator.clone(),
         s3_endpoints: endpoints.iter().map(|e| (cfg.site, e.clone())).collect(),
         policy: policy.clone(),
-        reconciler: reconciler.clone(),
+        reconciler: jobs.reconciler.clone(),
         keyring,
-        uploads,
+        uploads: jobs.uploads.clone(),
+        lifecycle: jobs.lifecycle.clone(),
     };
     crate::serve::spawn_grpc(
         &mut tasks,

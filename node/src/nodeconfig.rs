@@ -28,6 +28,7 @@
 //! gc_grace = "1h"              # optional: unreferenced chunks older than this go
 //! gc_period = "30s"            # optional: pause between collector passes
 //! abandoned_uploads = "7d"     # optional: unfinished multipart uploads aborted then
+//! lifecycle_period = "10m"     # optional: pause between bucket lifecycle passes
 //! [data.peers]                 # the nodes keeping the other sites' chunks
 //! Huairou = "meta2.hr:7100"
 //!
@@ -111,6 +112,7 @@ struct Data {
     gc_grace: Option<String>,
     gc_period: Option<String>,
     abandoned_uploads: Option<String>,
+    lifecycle_period: Option<String>,
     /// Site name -> gRPC address of the node keeping that site's chunks.
     #[serde(default)]
     peers: BTreeMap<String, String>,
@@ -272,6 +274,12 @@ impl NodeConfig {
                 "abandoned_uploads",
                 defaults.abandoned_uploads,
             )?,
+            lifecycle_period: secs(
+                &f.data.lifecycle_period,
+                "lifecycle_period",
+                defaults.lifecycle_period,
+            )?,
+            lifecycle_day: defaults.lifecycle_day,
         };
         gc.validate()
             .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;

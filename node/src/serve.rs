@@ -77,9 +77,17 @@ pub fn gateway(
     Arc::new(Gateway::new(catalogue, data, topology, chunk_size))
 }
 
+/// The background jobs whose progress the admin API reports.
+pub struct Jobs {
+    pub replicator: Arc<dyn crate::replicator::ReplicationJob>,
+    pub reconciler: Arc<crate::reconcile::Reconciler>,
+    pub uploads: Arc<crate::uploads::AbandonedUploads>,
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
+}
+
 /// Starts the background jobs both `meridian dev` and `meridian node` run:
-/// replication, the reconciler (policy changes, drains), lifetimes and the
-/// chunk collector.
+/// replication, the reconciler (policy changes, drains), lifetimes, the
+/// chunk collector, abandoned uploads and bucket lifecycle rules.
 pub fn spawn_jobs(
     mode: crate::transfer::Mode,
     (meta, data, policy): (
@@ -91,11 +99,7 @@ pub fn spawn_jobs(
     concurrency: usize,
     tasks: &mut JoinSet<()>,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> (
-    Arc<dyn crate::replicator::ReplicationJob>,
-    Arc<crate::reconcile::Reconciler>,
-    Arc<crate::uploads::AbandonedUploads>,
-) {
+) -> Jobs {
     let reconciler =
         crate::reconcile::Reconciler::new(meta.clone(), data.clone(), policy.clone(), wake.clone());
     tasks.spawn(reconciler.clone().run(stop.clone()));
@@ -105,9 +109,17 @@ pub fn spawn_jobs(
     let uploads =
         crate::uploads::AbandonedUploads::new(meta.clone(), gc.abandoned_uploads, gc.period);
     tasks.spawn(uploads.clone().run(stop.clone()));
+    let lifecycle =
+        crate::lifecycle::Lifecycle::new(meta.clone(), gc.lifecycle_period, gc.lifecycle_day);
+    tasks.spawn(lifecycle.clone().run(stop.clone()));
     let replicator =
         crate::transfer::spawn(mode, (meta, data, policy), wake, concurrency, tasks, stop);
-    (replicator, reconciler, uploads)
+    Jobs {
+        replicator,
+        reconciler,
+        uploads,
+        lifecycle,
+    }
 }
 
 /// Starts the gRPC server on `listener` as a task of `tasks`.

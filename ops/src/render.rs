@@ -61,6 +61,7 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 pub fn status_json(s: &StatusResponse) -> Value {
     let raft = s.raft.clone().unwrap_or_default();
+    let lc = s.lifecycle.unwrap_or_default();
     let rep = s.replication.unwrap_or_default();
     json!({
         "replication": {
@@ -70,6 +71,10 @@ pub fn status_json(s: &StatusResponse) -> Value {
         "objects": s.objects,
         "bytes": s.bytes,
         "abandoned_uploads_aborted": s.abandoned_uploads_aborted,
+        "lifecycle": {
+            "passes": lc.passes, "expired": lc.expired, "noncurrent_removed": lc.noncurrent_removed,
+            "markers_removed": lc.markers_removed, "uploads_aborted": lc.uploads_aborted,
+        },
         "raft": {
             "node_id": raft.node_id, "leader": raft.leader, "term": raft.term,
             "applied_index": raft.applied_index, "last_log_index": raft.last_log_index,
@@ -92,9 +97,10 @@ pub fn status_json(s: &StatusResponse) -> Value {
 
 pub fn status_table(s: &StatusResponse) -> String {
     let raft = s.raft.clone().unwrap_or_default();
+    let lc = s.lifecycle.unwrap_or_default();
     let rep = s.replication.unwrap_or_default();
     let mut out = format!(
-        "Raft: node {} {} (leader {}), term {}, applied {}, last log {}, snapshot at {}\nCatalogue: {} objects, {}\nReplication: {} copying, {} completed, {} failed attempts ({} waiting to retry), {} copied\nAbandoned multipart uploads aborted by this node: {}\n\n",
+        "Raft: node {} {} (leader {}), term {}, applied {}, last log {}, snapshot at {}\nCatalogue: {} objects, {}\nReplication: {} copying, {} completed, {} failed attempts ({} waiting to retry), {} copied\nAbandoned multipart uploads aborted by this node: {}\nLifecycle (this node): {} passes, {} expired, {} noncurrent removed, {} delete markers removed, {} uploads aborted\n\n",
         raft.node_id,
         raft.state,
         raft.leader,
@@ -109,7 +115,12 @@ pub fn status_table(s: &StatusResponse) -> String {
         rep.failed_attempts,
         rep.waiting_retry,
         human_bytes(rep.bytes_copied),
-        s.abandoned_uploads_aborted
+        s.abandoned_uploads_aborted,
+        lc.passes,
+        lc.expired,
+        lc.noncurrent_removed,
+        lc.markers_removed,
+        lc.uploads_aborted
     );
     let rows: Vec<Vec<String>> = s
         .sites

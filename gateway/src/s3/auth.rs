@@ -74,7 +74,8 @@ fn action_of(op: &str) -> Option<Action> {
         | "ListObjectVersions"
         | "GetBucketVersioning"
         | "GetBucketTagging"
-        | "GetBucketCors" => Action::ListBucket,
+        | "GetBucketCors"
+        | "GetBucketLifecycleConfiguration" => Action::ListBucket,
         // Deleting the bucket and everything about its settings.
         _ => Action::Administer,
     })

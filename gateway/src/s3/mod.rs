@@ -28,6 +28,7 @@ mod copy;
 mod cors;
 mod delete_many;
 pub mod errors;
+mod lifecycle;
 pub mod list;
 mod multipart;
 mod object;
@@ -129,6 +130,26 @@ fn owner(id: &str) -> Owner {
 
 #[async_trait::async_trait]
 impl S3 for MeridianS3 {
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        self.do_put_bucket_lifecycle_configuration(req).await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        self.do_get_bucket_lifecycle_configuration(req).await
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        self.do_delete_bucket_lifecycle(req).await
+    }
     async fn put_bucket_cors(
         &self,
         req: S3Request<PutBucketCorsInput>,

@@ -115,7 +115,8 @@ fn bucket_tags(set: TagSet) -> S3Result<HashMap<String, String>> {
     Ok(tags)
 }
 
-fn to_set(tags: &HashMap<String, String>) -> TagSet {
+/// Tags in key order, as S3 lists them.
+pub(super) fn to_set(tags: &HashMap<String, String>) -> TagSet {
     let mut v: Vec<Tag> = tags
         .iter()
         .map(|(k, v)| Tag {

@@ -320,6 +320,7 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::SetVersioning(c) => super::bucket_settings::set_versioning(txn, c),
         Op::SetBucketTags(c) => super::bucket_settings::set_bucket_tags(txn, c),
         Op::SetBucketCors(c) => super::bucket_settings::set_bucket_cors(txn, c),
+        Op::SetBucketLifecycle(c) => super::bucket_settings::set_bucket_lifecycle(txn, c),
         Op::SetReplicaState(c) => {
             let Some((b, k, mut rec)) = versioned(txn, &c.bucket, &c.key, &c.version_id)? else {
                 return Ok(Outcome::Stale);

@@ -1,6 +1,9 @@
-//! Bucket settings other than grants and policy: versioning, tags, CORS.
+//! Bucket settings other than grants and policy: versioning, tags, CORS,
+//! lifecycle rules.
 
-use meridian_proto::v1::{SetBucketCorsCmd, SetBucketTagsCmd, SetVersioningCmd, Versioning};
+use meridian_proto::v1::{
+    SetBucketCorsCmd, SetBucketLifecycleCmd, SetBucketTagsCmd, SetVersioningCmd, Versioning,
+};
 use prost::Message;
 
 use super::apply::{bucket, reject};
@@ -11,6 +14,9 @@ use crate::MetaError;
 
 /// S3 allows 100 CORS rules per bucket.
 const MAX_CORS_RULES: usize = 100;
+
+/// S3 allows 1000 lifecycle rules per bucket.
+const MAX_LIFECYCLE_RULES: usize = 1000;
 
 /// S3 allows 50 tags per bucket.
 const MAX_BUCKET_TAGS: usize = 50;
@@ -67,6 +73,24 @@ pub(super) fn set_bucket_cors(
         ));
     }
     b.cors = c.rules.clone();
+    txn.put(keys::bucket(&c.bucket), b.encode_to_vec());
+    Ok(Outcome::Done)
+}
+
+pub(super) fn set_bucket_lifecycle(
+    txn: &mut Txn<'_>,
+    c: &SetBucketLifecycleCmd,
+) -> Result<Outcome, MetaError> {
+    let Some(mut b) = bucket(txn, &c.bucket)? else {
+        return Ok(reject(OutcomeCode::NoSuchBucket, c.bucket.clone()));
+    };
+    if c.rules.len() > MAX_LIFECYCLE_RULES {
+        return Ok(reject(
+            OutcomeCode::Invalid,
+            format!("at most {MAX_LIFECYCLE_RULES} lifecycle rules per bucket"),
+        ));
+    }
+    b.lifecycle = c.rules.clone();
     txn.put(keys::bucket(&c.bucket), b.encode_to_vec());
     Ok(Outcome::Done)
 }

@@ -251,6 +251,12 @@ pub(super) fn delete(
     if !c.version_id.is_empty() {
         return delete_version(txn, b, key, &c.version_id);
     }
+    if !c.only_if_current.is_empty() {
+        match get::<ObjectRecord>(txn, &keys::object(b.id, key))? {
+            Some(cur) if cur.version_id == c.only_if_current => {}
+            _ => return Ok(Outcome::Stale),
+        }
+    }
     match b.versioning {
         ENABLED | SUSPENDED => {
             if b.versioning == SUSPENDED {
