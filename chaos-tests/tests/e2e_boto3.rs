@@ -1,9 +1,10 @@
-//! boto3 against `meridian dev`, through `python/boto3_e2e.py`.
+//! boto3 against `meridian dev`, through the scripts in `python/`:
+//! `boto3_e2e.py`, `boto3_compat.py` and `boto3_versions.py`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use meridian_chaos_tests::process::{describe, run_bounded};
 use meridian_chaos_tests::s3::{ROOT_ACCESS_KEY, ROOT_SECRET_KEY};
 use meridian_chaos_tests::{DevCluster, DevOptions, Site};
@@ -122,5 +123,34 @@ async fn boto3_compatibility() -> Result<()> {
             describe(&out)
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn boto3_versions_and_bucket_settings() -> Result<()> {
+    require_boto3().await?;
+    let cluster = DevCluster::start_serving(DevOptions::default()).await?;
+    let mut cmd = script("boto3_versions.py");
+    cmd.arg("--endpoint")
+        .arg(cluster.s3_endpoint(Site::Beijing))
+        .arg("--access-key")
+        .arg(ROOT_ACCESS_KEY)
+        .arg("--secret-key")
+        .arg(ROOT_SECRET_KEY);
+    let out = run_bounded(&mut cmd, SCRIPT_TIMEOUT)
+        .await
+        .context("running boto3_versions.py")?;
+    if !out.status.success() {
+        bail!(
+            "boto3_versions.py failed with {}\n{}",
+            out.status,
+            describe(&out)
+        );
+    }
+    let said = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        said.contains("all boto3 versioning and bucket-setting checks passed"),
+        "boto3_versions.py ended without its last check:\n{said}"
+    );
     Ok(())
 }
