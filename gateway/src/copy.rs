@@ -56,6 +56,7 @@ impl Gateway {
             versioning: 0, // the state machine's to decide
             delete_marker: false,
             part_sizes: record.part_sizes,
+            checksum_type: record.checksum_type,
         };
         self.catalogue()
             .commit_copy(&dst.bucket, &dst.key, copy, &dst.condition, &source)

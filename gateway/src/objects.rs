@@ -55,6 +55,10 @@ pub struct NewObject {
     pub checksums: BodyChecksums,
     /// Object tags (checked by the front end: at most 10).
     pub tags: HashMap<String, String>,
+    /// Multipart: the checksum its parts carry, and how the object's is
+    /// made of theirs (COMPOSITE or FULL_OBJECT).
+    pub checksum_algorithm: String,
+    pub checksum_type: String,
 }
 
 pub struct Gateway {
@@ -375,6 +379,7 @@ impl Gateway {
             versioning: 0, // the state machine's to decide
             delete_marker: false,
             part_sizes: Vec::new(),
+            checksum_type: String::new(),
         };
         let chunks = record.chunks.clone();
         let committed = match self.keep_fresh(site, &record.chunks, written).await {
@@ -490,18 +495,23 @@ impl Gateway {
                 created_ms: now_ms(),
                 ingest_site: site,
                 owner: obj.owner,
+                checksum_algorithm: obj.checksum_algorithm,
+                checksum_type: obj.checksum_type,
             })
             .await?;
         Ok(upload_id)
     }
 
-    /// Stores one part at the upload's ingest site; returns its record (ETag = hex MD5).
+    /// Stores one part at the upload's ingest site; returns its record
+    /// (ETag = hex MD5). `checksums` is filled by the front end once the
+    /// body has been read and checked.
     pub async fn upload_part<S, E>(
         &self,
         upload_id: &str,
         part_number: u32,
         body: S,
         expected_len: Option<u64>,
+        checksums: BodyChecksums,
     ) -> Result<PartRecord, GatewayError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
@@ -522,6 +532,12 @@ impl Gateway {
             size: ing.size,
             chunks: ing.chunks,
             created_ms: now_ms(),
+            checksums: checksums
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+                .into_iter()
+                .collect(),
         };
         let stored = match self
             .keep_fresh(upload.ingest_site, &part.chunks, written)
@@ -542,10 +558,13 @@ impl Gateway {
     /// Completes an upload from the client's list of (part number, ETag).
     /// Parts must be listed in ascending order, each ETag must match the
     /// stored part, and every part but the last must be at least 5 MiB.
+    /// `checksum`: the object's (algorithm, value, type), made by the front
+    /// end from the parts' own.
     pub async fn complete_upload(
         &self,
         upload_id: &str,
         requested: &[(u32, String)],
+        checksum: Option<(String, String, String)>,
     ) -> Result<ObjectRecord, GatewayError> {
         let upload = self.catalogue.upload(upload_id).await?;
         if requested.is_empty() {
@@ -605,8 +624,11 @@ impl Gateway {
             version_id: new_version_id(),
             parts: requested.len() as u32,
             expires_ms: 0,
-            // Multipart checksums (composite, per part) are not kept yet.
-            checksums: Default::default(),
+            checksums: checksum
+                .iter()
+                .map(|(alg, value, _)| (alg.clone(), value.clone()))
+                .collect(),
+            checksum_type: checksum.map(|(_, _, ty)| ty).unwrap_or_default(),
             tags: Default::default(),
             versioning: 0, // the state machine's to decide
             delete_marker: false,

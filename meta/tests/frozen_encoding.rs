@@ -56,6 +56,7 @@ fn object_record() -> ObjectRecord {
         versioning: 0,
         delete_marker: false,
         part_sizes: Vec::new(),
+        checksum_type: String::new(),
     }
 }
 

@@ -28,7 +28,24 @@ const ALGORITHMS: [(&str, &str); 5] = [
 
 pub use crate::objects::BodyChecksums as Checksums;
 
-fn value_of<'a>(c: &'a Checksum, alg: &str) -> Option<&'a String> {
+/// The `x-amz-checksum-*` values an input carries (PutObject, UploadPart,
+/// CompleteMultipartUpload all name them alike).
+macro_rules! sent_checksums {
+    ($input:expr) => {
+        s3s::dto::Checksum {
+            checksum_crc32: $input.checksum_crc32.clone(),
+            checksum_crc32c: $input.checksum_crc32c.clone(),
+            checksum_crc64nvme: $input.checksum_crc64nvme.clone(),
+            checksum_sha1: $input.checksum_sha1.clone(),
+            checksum_sha256: $input.checksum_sha256.clone(),
+            checksum_type: None,
+        }
+    };
+}
+pub(super) use sent_checksums;
+
+/// The value `c` holds for algorithm `alg` (S3's spelling).
+pub(super) fn value_of<'a>(c: &'a Checksum, alg: &str) -> Option<&'a String> {
     match alg {
         "CRC32" => c.checksum_crc32.as_ref(),
         "CRC32C" => c.checksum_crc32c.as_ref(),

@@ -213,7 +213,13 @@ impl MeridianS3 {
         let body = self.gateway.read(self.site, src.record, start, end);
         let part = self
             .gateway
-            .upload_part(&input.upload_id, part_number, body, Some(end - start))
+            .upload_part(
+                &input.upload_id,
+                part_number,
+                body,
+                Some(end - start),
+                Default::default(),
+            )
             .await?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {

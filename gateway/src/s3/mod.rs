@@ -32,6 +32,7 @@ mod lifecycle;
 pub mod list;
 mod multipart;
 mod object;
+mod part_checksums;
 mod policy;
 pub mod server;
 mod tagging;

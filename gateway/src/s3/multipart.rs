@@ -33,12 +33,33 @@ fn completed(
     location: Option<String>,
     record: &ObjectRecord,
 ) -> CompleteMultipartUploadOutput {
+    let sums = super::checksum::to_dto(&record.checksums);
     CompleteMultipartUploadOutput {
         bucket: Some(bucket),
         key: Some(key),
         e_tag: Some(etag(&record.etag)),
         location,
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        checksum_type: (!record.checksum_type.is_empty())
+            .then(|| ChecksumType::from(record.checksum_type.clone())),
+        version_id: super::versioning::version_header(record, None),
         ..Default::default()
+    }
+}
+
+/// The checksum a CompletedPart names for `alg`, if any.
+fn listed_checksum<'a>(p: &'a CompletedPart, alg: &str) -> Option<&'a String> {
+    match alg {
+        "CRC32" => p.checksum_crc32.as_ref(),
+        "CRC32C" => p.checksum_crc32c.as_ref(),
+        "CRC64NVME" => p.checksum_crc64nvme.as_ref(),
+        "SHA1" => p.checksum_sha1.as_ref(),
+        "SHA256" => p.checksum_sha256.as_ref(),
+        _ => None,
     }
 }
 
@@ -96,12 +117,18 @@ impl MeridianS3 {
         if input.server_side_encryption.is_some() || input.ssekms_key_id.is_some() {
             return Err(not_implemented("Server-side encryption"));
         }
+        let (checksum_algorithm, checksum_type) = super::part_checksums::declared(
+            input.checksum_algorithm.as_ref(),
+            input.checksum_type.as_ref(),
+        )?;
         let obj = NewObject {
             bucket: input.bucket.clone(),
             key: input.key.clone(),
             content_type: input.content_type.unwrap_or_default(),
             user_meta: input.metadata.unwrap_or_default(),
             owner: who,
+            checksum_algorithm: checksum_algorithm.clone(),
+            checksum_type: checksum_type.clone(),
             ..Default::default()
         };
         let upload_id = self.gateway.create_upload(self.site, obj).await?;
@@ -109,6 +136,9 @@ impl MeridianS3 {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload_id),
+            checksum_algorithm: (!checksum_algorithm.is_empty())
+                .then(|| ChecksumAlgorithm::from(checksum_algorithm)),
+            checksum_type: (!checksum_type.is_empty()).then(|| ChecksumType::from(checksum_type)),
             ..Default::default()
         }))
     }
@@ -117,6 +147,14 @@ impl MeridianS3 {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        let checksums = crate::objects::BodyChecksums::default();
+        let check = super::checksum::Check::declared(
+            &super::checksum::sent_checksums!(req.input),
+            req.input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+            &req.headers,
+            req.trailing_headers.clone(),
+            checksums.clone(),
+        )?;
         let input = req.input;
         if input.sse_customer_algorithm.is_some() {
             return Err(not_implemented("SSE-C"));
@@ -133,13 +171,20 @@ impl MeridianS3 {
             .map(parse_content_md5)
             .transpose()?;
         let (body, fault) = upload_stream(input.body, expected, md5, BODY_IDLE_TIMEOUT);
+        let body = super::checksum::checked(body, check, expected, fault.clone());
         let part = self
             .gateway
-            .upload_part(&input.upload_id, number, body, expected)
+            .upload_part(&input.upload_id, number, body, expected, checksums)
             .await
             .map_err(|e| fault.refine(e))?;
+        let sums = super::checksum::to_dto(&part.checksums);
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(etag(&part.etag)),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             ..Default::default()
         }))
     }
@@ -157,9 +202,17 @@ impl MeridianS3 {
         if input.if_match.is_some() || input.if_none_match.is_some() {
             return Err(not_implemented("Conditional CompleteMultipartUpload"));
         }
+        let listed = input
+            .multipart_upload
+            .as_ref()
+            .and_then(|m| m.parts.clone())
+            .unwrap_or_default();
         let parts = requested_parts(input.multipart_upload)?;
-        self.upload_for(&input.upload_id, &input.bucket, &input.key)
+        let upload = self
+            .upload_for(&input.upload_id, &input.bucket, &input.key)
             .await?;
+        let sent = super::checksum::sent_checksums!(input);
+        let checksum = self.upload_checksum(&upload, &listed, &sent).await?;
         let location = host.map(|h| format!("http://{h}/{}/{}", input.bucket, input.key));
 
         // Completion reads every part back to hash the whole object, which
@@ -168,7 +221,9 @@ impl MeridianS3 {
         let gateway = self.gateway.clone();
         let upload_id = input.upload_id.clone();
         let mut task =
-            tokio::spawn(async move { gateway.complete_upload(&upload_id, &parts).await });
+            tokio::spawn(
+                async move { gateway.complete_upload(&upload_id, &parts, checksum).await },
+            );
         match tokio::time::timeout(self.complete_inline_wait, &mut task).await {
             Ok(joined) => {
                 let record = joined.map_err(join_error)??;
@@ -191,6 +246,64 @@ impl MeridianS3 {
                 }))
             }
         }
+    }
+
+    /// The object's checksum from its parts' (checked against what the
+    /// client listed per part and, if it sent one, for the whole object).
+    /// `None` when the upload declared no checksum, or when a listed part
+    /// is missing (completion then refuses it with the right error).
+    async fn upload_checksum(
+        &self,
+        upload: &MultipartUpload,
+        listed: &[CompletedPart],
+        sent: &Checksum,
+    ) -> S3Result<Option<(String, String, String)>> {
+        let alg = upload.checksum_algorithm.as_str();
+        if alg.is_empty() {
+            return Ok(None);
+        }
+        let stored = self
+            .gateway
+            .catalogue()
+            .list_parts(&upload.upload_id)
+            .await?;
+        let mut parts = Vec::with_capacity(listed.len());
+        for l in listed {
+            let Some(p) = stored
+                .iter()
+                .find(|p| l.part_number.and_then(|n| u32::try_from(n).ok()) == Some(p.part_number))
+            else {
+                return Ok(None);
+            };
+            if let Some(want) = listed_checksum(l, alg) {
+                if p.checksums.get(alg) != Some(want) {
+                    return Err(S3Error::with_message(
+                        S3ErrorCode::InvalidPart,
+                        format!(
+                            "part {}: the {alg} checksum listed is not the part's",
+                            p.part_number
+                        ),
+                    ));
+                }
+            }
+            parts.push(p);
+        }
+        let Some(value) =
+            super::part_checksums::object_checksum(alg, &upload.checksum_type, &parts)?
+        else {
+            return Ok(None);
+        };
+        if let Some(want) = super::checksum::value_of(sent, alg) {
+            if *want != value {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::BadDigest,
+                    format!(
+                        "the {alg} checksum sent for the object is {want}, its parts make {value}"
+                    ),
+                ));
+            }
+        }
+        Ok(Some((alg.to_string(), value, upload.checksum_type.clone())))
     }
 
     pub(super) async fn do_abort_multipart_upload(
@@ -238,12 +351,19 @@ impl MeridianS3 {
         };
         let parts = page
             .into_iter()
-            .map(|p| Part {
-                e_tag: Some(etag(&p.etag)),
-                last_modified: Some(timestamp(p.created_ms)),
-                part_number: i32::try_from(p.part_number).ok(),
-                size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
-                ..Default::default()
+            .map(|p| {
+                let sums = super::checksum::to_dto(&p.checksums);
+                Part {
+                    e_tag: Some(etag(&p.etag)),
+                    last_modified: Some(timestamp(p.created_ms)),
+                    part_number: i32::try_from(p.part_number).ok(),
+                    size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
+                    checksum_crc32: sums.checksum_crc32,
+                    checksum_crc32c: sums.checksum_crc32c,
+                    checksum_crc64nvme: sums.checksum_crc64nvme,
+                    checksum_sha1: sums.checksum_sha1,
+                    checksum_sha256: sums.checksum_sha256,
+                }
             })
             .collect();
         let who = owner(&upload.owner);

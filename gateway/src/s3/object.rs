@@ -135,7 +135,17 @@ fn whole_object_checksums(
 ) -> Checksum {
     let asked = mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED));
     if asked && range.is_none() {
-        super::checksum::to_dto(&record.checksums)
+        let mut sums = super::checksum::to_dto(&record.checksums);
+        if !record.checksums.is_empty() {
+            // A single PUT's checksum is of the whole content.
+            let ty = if record.checksum_type.is_empty() {
+                ChecksumType::FULL_OBJECT
+            } else {
+                record.checksum_type.as_str()
+            };
+            sums.checksum_type = Some(ChecksumType::from(ty.to_string()));
+        }
+        sums
     } else {
         Checksum::default()
     }
@@ -185,14 +195,7 @@ impl MeridianS3 {
         let who = requester(&req);
         let checksums = crate::objects::BodyChecksums::default();
         let check = super::checksum::Check::declared(
-            &Checksum {
-                checksum_crc32: req.input.checksum_crc32.clone(),
-                checksum_crc32c: req.input.checksum_crc32c.clone(),
-                checksum_crc64nvme: req.input.checksum_crc64nvme.clone(),
-                checksum_sha1: req.input.checksum_sha1.clone(),
-                checksum_sha256: req.input.checksum_sha256.clone(),
-                checksum_type: None,
-            },
+            &super::checksum::sent_checksums!(req.input),
             req.input.checksum_algorithm.as_ref().map(|a| a.as_str()),
             &req.headers,
             req.trailing_headers.clone(),
@@ -238,6 +241,7 @@ impl MeridianS3 {
             condition,
             checksums,
             tags,
+            ..Default::default()
         };
         let record = self
             .gateway
@@ -321,6 +325,7 @@ impl MeridianS3 {
             checksum_crc64nvme: sums.checksum_crc64nvme,
             checksum_sha1: sums.checksum_sha1,
             checksum_sha256: sums.checksum_sha256,
+            checksum_type: sums.checksum_type,
             accept_ranges: Some("bytes".to_string()),
             content_length: Some(len_i64(len)),
             content_range: range.map(|(s, e)| content_range(s, e, size)),
@@ -380,6 +385,7 @@ impl MeridianS3 {
             checksum_crc64nvme: sums.checksum_crc64nvme,
             checksum_sha1: sums.checksum_sha1,
             checksum_sha256: sums.checksum_sha256,
+            checksum_type: sums.checksum_type,
             accept_ranges: Some("bytes".to_string()),
             content_length: Some(len_i64(end - start)),
             content_range: range.map(|(s, e)| content_range(s, e, size)),
