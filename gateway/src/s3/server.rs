@@ -218,28 +218,14 @@ async fn serve_connection(
         let svc = svc.clone();
         let cors = cors.clone();
         async move {
-            if let Some(c) = cors.as_ref().filter(|_| req.method() == Method::OPTIONS) {
-                return Ok(c.preflight(&req).await);
-            }
-            // A cross-origin request: its bucket's rules decide which
-            // headers the answer gets.
-            let cross = cors.as_ref().and_then(|c| {
-                let origin = req.headers().get(http::header::ORIGIN)?.to_str().ok()?;
-                Some((c.clone(), c.bucket_of(&req)?, origin.to_string()))
-            });
-            let method = req.method().clone();
-            let head = method == Method::HEAD;
-            let mut resp = hyper::service::Service::call(&svc, req).await?;
-            if let Some((c, bucket, origin)) = cross {
-                c.decorate(&bucket, &origin, &method, &mut resp).await;
-            }
-            // s3s gives no way to set HeadObject's status from the handler; a
-            // ranged HEAD is partial content like a ranged GET.
-            if head
-                && resp.status() == StatusCode::OK
-                && resp.headers().contains_key(http::header::CONTENT_RANGE)
-            {
-                *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let mut resp = answer(svc, cors, req).await?;
+            // Every answer, errors included, names its request as S3 does,
+            // so a client's report can be found in the server's log.
+            let id = request_id();
+            tracing::debug!(request_id = %id, status = resp.status().as_u16(), "S3 request answered");
+            if let Ok(v) = http::HeaderValue::from_str(&id) {
+                resp.headers_mut().insert("x-amz-request-id", v.clone());
+                resp.headers_mut().insert("x-amz-id-2", v);
             }
             Ok::<_, HttpError>(resp)
         }
@@ -263,6 +249,43 @@ async fn serve_connection(
         // Clients that hang up or time out are routine, not faults.
         tracing::debug!(%peer, error = %e, "S3 connection ended with an error");
     }
+}
+
+/// A request id: 16 hex digits, unique enough to find one request.
+fn request_id() -> String {
+    format!("{:016X}", rand::random::<u64>())
+}
+
+/// The answer to one request: a preflight, or s3s's with the CORS and
+/// status adjustments.
+async fn answer(
+    svc: S3Service,
+    cors: Option<Arc<super::cors::CorsFront>>,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<s3s::Body>, HttpError> {
+    if let Some(c) = cors.as_ref().filter(|_| req.method() == Method::OPTIONS) {
+        return Ok(c.preflight(&req).await);
+    }
+    // A cross-origin request: its bucket's rules decide which headers the
+    // answer gets.
+    let cross = cors.as_ref().and_then(|c| {
+        let origin = req.headers().get(http::header::ORIGIN)?.to_str().ok()?;
+        Some((c.clone(), c.bucket_of(&req)?, origin.to_string()))
+    });
+    let method = req.method().clone();
+    let mut resp = hyper::service::Service::call(&svc, req).await?;
+    if let Some((c, bucket, origin)) = cross {
+        c.decorate(&bucket, &origin, &method, &mut resp).await;
+    }
+    // s3s gives no way to set HeadObject's status from the handler; a
+    // ranged HEAD is partial content like a ranged GET.
+    if method == Method::HEAD
+        && resp.status() == StatusCode::OK
+        && resp.headers().contains_key(http::header::CONTENT_RANGE)
+    {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    Ok(resp)
 }
 
 /// Completes once the endpoint is stopping (or its accept loop is gone).

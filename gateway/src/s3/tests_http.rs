@@ -402,6 +402,17 @@ async fn authentication_errors() {
     let (status, text) = raw(ep.addr, "GET", "/", &[]).await;
     assert_eq!(status, 403);
     assert!(text.contains("AccessDenied"), "{text}");
+    // Errors name their request, with a fresh id each time.
+    let id = |t: &str| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("x-amz-request-id: "))
+            .map(|v| v.trim().to_string())
+            .expect("x-amz-request-id")
+    };
+    let (_, again) = raw(ep.addr, "GET", "/", &[]).await;
+    assert_eq!(id(&text).len(), 16, "{text}");
+    assert_ne!(id(&text), id(&again));
+    assert!(text.contains("x-amz-id-2: "), "{text}");
     client(ep.addr, AK, SK)
         .list_buckets()
         .send()
