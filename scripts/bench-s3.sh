@@ -6,7 +6,8 @@
 # cargo when missing). Each server starts on a fresh data directory under
 # /var/tmp and is stopped after its runs. Prints one JSON line per run, with
 # the target added. Arguments: [DURATION_S] (default 10) [TARGETS] (default
-# "meridian-3-copies meridian-1-copy s3s-fs").
+# "meridian-3-copies meridian-1-copy s3s-fs"). MATRIX="put 64MiB 1;get 4KiB 16"
+# runs only those cases (op, size, concurrency; separated by ';').
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -27,6 +28,9 @@ matrix=(
   "get 4KiB 1" "get 4KiB 16" "get 4KiB 64" "get 1MiB 4" "get 1MiB 16" "get 64MiB 1" "get 64MiB 4"
   "list 4KiB 1" "list 4KiB 16"
 )
+if [ -n "${MATRIX:-}" ]; then
+  IFS=';' read -r -a matrix <<<"$MATRIX"
+fi
 pid=""
 data=""
 cleanup() {
