@@ -128,11 +128,65 @@ async fn grants_policies_and_keys_decide_who_does_what() -> Result<()> {
         "a reader deletes",
     )?;
 
-    // write: also put and delete.
+    // A reader sees the bucket's versions and settings, changes none.
+    a.list_object_versions().bucket("juno").send().await?;
+    a.get_bucket_versioning().bucket("juno").send().await?;
+    expect_error(
+        a.get_bucket_cors().bucket("juno").send().await,
+        Some(404),
+        "NoSuchCORSConfiguration",
+        "a reader reads the CORS rules (none)",
+    )?;
+    let enable = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+        .build();
+    expect_error(
+        a.put_bucket_versioning()
+            .bucket("juno")
+            .versioning_configuration(enable.clone())
+            .send()
+            .await,
+        Some(403),
+        "AccessDenied",
+        "a reader turns versioning on",
+    )?;
+    expect_error(
+        a.delete_bucket_lifecycle().bucket("juno").send().await,
+        Some(403),
+        "AccessDenied",
+        "a reader removes lifecycle rules",
+    )?;
+    ensure!(
+        root.get_bucket_versioning()
+            .bucket("juno")
+            .send()
+            .await?
+            .status()
+            .is_none(),
+        "versioning unchanged"
+    );
+
+    // write: also put and delete (by version id too), not the settings.
     ctl.json(&["bucket", "grant", "juno", "carol", "write"])
         .await?;
     s3::put_bytes(&c, "juno", "tmp/c", Bytes::from_static(b"c")).await?;
     c.delete_object().bucket("juno").key("tmp/c").send().await?;
+    c.delete_object()
+        .bucket("juno")
+        .key("tmp/c")
+        .version_id("null")
+        .send()
+        .await?;
+    expect_error(
+        c.put_bucket_versioning()
+            .bucket("juno")
+            .versioning_configuration(enable)
+            .send()
+            .await,
+        Some(403),
+        "AccessDenied",
+        "a writer turns versioning on",
+    )?;
 
     // Policy: only the DAQ key writes raw/, nobody deletes there.
     let policy = r#"{"Version": "2012-10-17", "Statement": [

@@ -171,3 +171,54 @@ pub(super) fn caller_of<T>(req: &s3s::S3Request<T>) -> Caller {
 pub(super) fn is_admin<T>(req: &s3s::S3Request<T>) -> bool {
     matches!(req.extensions.get::<Caller>(), Some(Caller::Admin) | None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_map_onto_the_actions_they_need() {
+        for op in [
+            "GetObject",
+            "HeadObject",
+            "GetObjectAttributes",
+            "GetObjectTagging",
+        ] {
+            assert_eq!(action_of(op), Some(Action::GetObject), "{op}");
+        }
+        for op in [
+            "PutObject",
+            "UploadPart",
+            "UploadPartCopy",
+            "PutObjectTagging",
+        ] {
+            assert_eq!(action_of(op), Some(Action::PutObject), "{op}");
+        }
+        assert_eq!(action_of("DeleteObject"), Some(Action::DeleteObject));
+        for op in [
+            "ListObjectsV2",
+            "ListObjectVersions",
+            "GetBucketVersioning",
+            "GetBucketTagging",
+            "GetBucketCors",
+            "GetBucketLifecycleConfiguration",
+        ] {
+            assert_eq!(action_of(op), Some(Action::ListBucket), "{op}");
+        }
+        // Changing a bucket's settings is the owner's.
+        for op in [
+            "PutBucketVersioning",
+            "PutBucketTagging",
+            "DeleteBucketTagging",
+            "PutBucketCors",
+            "DeleteBucketCors",
+            "PutBucketLifecycleConfiguration",
+            "DeleteBucketLifecycle",
+            "PutBucketPolicy",
+            "DeleteBucket",
+        ] {
+            assert_eq!(action_of(op), Some(Action::Administer), "{op}");
+        }
+        assert_eq!(action_of("ListBuckets"), None);
+    }
+}
