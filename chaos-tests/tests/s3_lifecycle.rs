@@ -5,6 +5,10 @@
 //! one kept, a lone delete marker goes, an incomplete upload is aborted,
 //! a disabled rule and a size filter leave objects alone; the
 //! configuration reads back; transitions are refused; status counts it all.
+//! The job looks at 2 versions per bucket and pass (`--lifecycle-walk`),
+//! so every walk is cut short and resumed, inside keys too; noncurrent
+//! versions whose days have not come stay (a resumed walk must not take
+//! them for older than they are).
 
 use std::time::Duration;
 
@@ -52,20 +56,50 @@ async fn versions_of(c: &Client, bucket: &str, key: &str) -> Result<Vec<(String,
 async fn lifecycle_rules_expire_versions_markers_and_uploads() -> Result<()> {
     let mut opts = DevOptions::default();
     opts.extra_args.extend(
-        ["--lifecycle-day", "2s", "--lifecycle-period", "1s"]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            "--lifecycle-day",
+            "2s",
+            "--lifecycle-period",
+            "1s",
+            "--lifecycle-walk",
+            "2",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     let cluster = DevCluster::start_serving(opts).await?;
     let c = cluster.s3_with(Site::Beijing, &S3Options::default().without_retries());
     s3::create_bucket(&c, "life").await?;
     s3::create_bucket(&c, "plain").await?;
-    c.put_bucket_versioning()
-        .bucket("life")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
+    s3::create_bucket(&c, "slow").await?;
+    for b in ["life", "slow"] {
+        c.put_bucket_versioning()
+            .bucket(b)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await?;
+    }
+    for _ in 0..5 {
+        put(&c, "slow", "k", b"kept for a thousand days").await?;
+    }
+    c.put_bucket_lifecycle_configuration()
+        .bucket("slow")
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(
+                    rule("slow", "")
+                        .noncurrent_version_expiration(
+                            NoncurrentVersionExpiration::builder()
+                                .noncurrent_days(1000)
+                                .build(),
+                        )
+                        .build()?,
+                )
+                .build()?,
         )
         .send()
         .await?;
@@ -249,6 +283,11 @@ async fn lifecycle_rules_expire_versions_markers_and_uploads() -> Result<()> {
     .await?;
     let a = versions_of(&c, "life", "raw/a").await?;
     ensure!(!a.iter().any(|(v, _)| *v == v1 || *v == v2), "{a:?}");
+    let slow = versions_of(&c, "slow", "k").await?;
+    ensure!(
+        slow.len() == 5,
+        "noncurrent versions removed too early: {slow:?}"
+    );
     // Left alone: a disabled rule's objects, objects under the size bound.
     ensure!(s3::get_bytes(&c, "life", "keep/x").await?.as_ref() == b"kept");
     ensure!(s3::get_bytes(&c, "life", "big/small").await?.as_ref() == b"small");

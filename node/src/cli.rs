@@ -88,6 +88,10 @@ pub struct DevArgs {
     /// rule's "1 day" then passes in this time).
     #[arg(long, default_value = "1d", value_parser = parse_secs, hide = true)]
     pub lifecycle_day: std::time::Duration,
+    /// Versions the lifecycle job looks at per bucket before it pauses
+    /// (tests use a few, to cut walks short).
+    #[arg(long, default_value_t = 100_000, hide = true)]
+    pub lifecycle_walk: usize,
     /// Accept virtual-host addressing under this domain (`BUCKET.DOMAIN`),
     /// besides path style.
     #[arg(long)]
@@ -160,6 +164,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     abandoned_uploads: a.abandoned_uploads,
                     lifecycle_period: a.lifecycle_period,
                     lifecycle_day: a.lifecycle_day,
+                    lifecycle_walk: a.lifecycle_walk,
                 },
                 s3_domain: a.s3_domain,
             };

@@ -54,6 +54,9 @@ pub struct GcConfig {
     /// How long a lifecycle rule's day is: a day, except in tests (as
     /// Ceph RGW's `rgw_lc_debug_interval`).
     pub lifecycle_day: Duration,
+    /// Versions the lifecycle job looks at per bucket and pass (smaller in
+    /// tests, to exercise resuming a walk).
+    pub lifecycle_walk: usize,
 }
 
 impl Default for GcConfig {
@@ -64,6 +67,7 @@ impl Default for GcConfig {
             abandoned_uploads: Duration::from_secs(7 * 86_400),
             lifecycle_period: Duration::from_secs(600),
             lifecycle_day: Duration::from_secs(86_400),
+            lifecycle_walk: 100_000,
         }
     }
 }

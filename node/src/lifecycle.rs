@@ -6,8 +6,10 @@
 //!
 //! Runs on the metadata leader every `lifecycle_period`. A pass walks each
 //! bucket that has rules, in version-listing order, at most
-//! `PAGES_PER_BUCKET` pages at a time (a bucket too big for one pass is
-//! resumed where the last one stopped). Every delete names what it saw (the
+//! `lifecycle_walk` versions (100,000) at a time; a bucket too big for that is
+//! resumed where it stopped by the next pass, which then follows after a
+//! short pause instead of a whole period (a bucket of 100 million versions
+//! is walked in about a thousand such passes). Every delete names what it saw (the
 //! current version, or a version id), so an object written meanwhile is
 //! left alone.
 
@@ -29,10 +31,11 @@ use tokio::sync::watch;
 use crate::metagroup::MetaGroup;
 
 const PAGE: usize = 1000;
-/// Versions looked at per bucket and pass: at most 100,000.
-const PAGES_PER_BUCKET: usize = 100;
 /// Uploads in progress looked at per bucket and pass.
 const MAX_UPLOADS: usize = 10_000;
+/// Pause between passes while a walk is unfinished: the leader's other
+/// work gets its turn.
+const CONTINUE_PAUSE: Duration = Duration::from_millis(200);
 
 /// What the job has done since this node started.
 #[derive(Debug, Default)]
@@ -48,13 +51,16 @@ pub struct Lifecycle {
     meta: Arc<MetaGroup>,
     period: Duration,
     day_ms: i64,
-    /// Bucket id -> (key, version id) the next pass resumes after.
-    resume: Mutex<HashMap<u64, (String, String)>>,
+    /// Versions looked at per bucket and pass.
+    walk: usize,
+    /// Bucket id -> where the next pass resumes: after this version id,
+    /// within this key's walk.
+    resume: Mutex<HashMap<u64, (String, KeyWalk)>>,
     pub progress: LifecycleProgress,
 }
 
 /// Where the walk is within one key's versions.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct KeyWalk {
     key: String,
     /// Noncurrent versions of the key already passed (newer than the next).
@@ -72,11 +78,12 @@ fn bump(c: &AtomicU64) {
 }
 
 impl Lifecycle {
-    pub fn new(meta: Arc<MetaGroup>, period: Duration, day: Duration) -> Arc<Self> {
+    pub fn new(meta: Arc<MetaGroup>, cfg: &crate::gc::GcConfig) -> Arc<Self> {
         Arc::new(Lifecycle {
             meta,
-            period,
-            day_ms: i64::try_from(day.as_millis()).unwrap_or(i64::MAX),
+            period: cfg.lifecycle_period,
+            day_ms: i64::try_from(cfg.lifecycle_day.as_millis()).unwrap_or(i64::MAX),
+            walk: cfg.lifecycle_walk.max(1),
             resume: Mutex::new(HashMap::new()),
             progress: LifecycleProgress::default(),
         })
@@ -85,14 +92,20 @@ impl Lifecycle {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
             let s = self.meta.status();
+            let mut pause = self.period;
             if s.leader == Some(s.node_id) {
                 match self.pass().await {
-                    Ok(()) => bump(&self.progress.passes),
+                    Ok(unfinished) => {
+                        bump(&self.progress.passes);
+                        if unfinished {
+                            pause = CONTINUE_PAUSE.min(self.period);
+                        }
+                    }
                     Err(e) => tracing::warn!(error = %e, "lifecycle pass failed; retrying"),
                 }
             }
             tokio::select! {
-                _ = tokio::time::sleep(self.period) => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => {}
             }
             if *shutdown.borrow() {
@@ -101,7 +114,10 @@ impl Lifecycle {
         }
     }
 
-    async fn pass(&self) -> Result<(), MetaError> {
+    /// One pass over every bucket with rules; true if a bucket's walk was
+    /// cut short (the next pass goes on with it).
+    async fn pass(&self) -> Result<bool, MetaError> {
+        let mut unfinished = false;
         for b in self.meta.reader().buckets()? {
             let rules: Vec<LifecycleRule> =
                 b.lifecycle.iter().filter(|r| r.enabled).cloned().collect();
@@ -109,9 +125,9 @@ impl Lifecycle {
                 continue;
             }
             self.uploads(&b, &rules).await?;
-            self.versions(&b, &rules).await?;
+            unfinished |= self.versions(&b, &rules).await?;
         }
-        Ok(())
+        Ok(unfinished)
     }
 
     async fn write(&self, op: Op) -> Result<Option<Outcome>, MetaError> {
@@ -149,14 +165,15 @@ impl Lifecycle {
         Ok(())
     }
 
-    async fn versions(&self, b: &BucketRecord, rules: &[LifecycleRule]) -> Result<(), MetaError> {
+    /// Walks a bucket's versions; true if cut short.
+    async fn versions(&self, b: &BucketRecord, rules: &[LifecycleRule]) -> Result<bool, MetaError> {
         if !rules.iter().any(|r| {
             r.expiration_days > 0
                 || r.expiration_date_ms > 0
                 || r.expired_object_delete_marker
                 || r.noncurrent_days > 0
         }) {
-            return Ok(());
+            return Ok(false);
         }
         let now = now_ms();
         let start = self
@@ -164,19 +181,23 @@ impl Lifecycle {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&b.id);
-        let (mut km, mut vm) = match start {
-            Some((k, v)) => (Some(k), Some(v)),
-            None => (None, None),
+        // A walk resumed inside a key goes on with what it knew of the key
+        // (how many noncurrent versions are newer, when the last one seen
+        // was written), else noncurrent versions would look older than
+        // they are.
+        let (mut km, mut vm, mut walk) = match start {
+            Some((v, walk)) => (Some(walk.key.clone()), Some(v), walk),
+            None => (None, None, KeyWalk::default()),
         };
-        let mut walk = KeyWalk::default();
-        for _ in 0..PAGES_PER_BUCKET {
+        let page_size = PAGE.min(self.walk);
+        for _ in 0..self.walk.div_ceil(page_size) {
             let page = self.meta.reader().list_versions(
                 b.id,
                 "",
                 None,
                 km.as_deref(),
                 vm.as_deref(),
-                PAGE,
+                page_size,
             )?;
             for item in &page.items {
                 let VersionItem::Version {
@@ -200,17 +221,18 @@ impl Lifecycle {
                 vm = Some(s3_version_id(record).to_string());
             }
             if !page.truncated {
-                return self.finish_key(b, rules, &mut walk).await;
+                self.finish_key(b, rules, &mut walk).await?;
+                return Ok(false);
             }
         }
         // Too big for one pass: the next goes on from here.
-        if let (Some(k), Some(v)) = (km, vm) {
+        if let Some(v) = vm {
             self.resume
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(b.id, (k, v));
+                .insert(b.id, (v, walk));
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn visit(

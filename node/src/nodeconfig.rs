@@ -280,6 +280,7 @@ impl NodeConfig {
                 defaults.lifecycle_period,
             )?,
             lifecycle_day: defaults.lifecycle_day,
+            lifecycle_walk: defaults.lifecycle_walk,
         };
         gc.validate()
             .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;

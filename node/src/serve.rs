@@ -109,8 +109,7 @@ pub fn spawn_jobs(
     let uploads =
         crate::uploads::AbandonedUploads::new(meta.clone(), gc.abandoned_uploads, gc.period);
     tasks.spawn(uploads.clone().run(stop.clone()));
-    let lifecycle =
-        crate::lifecycle::Lifecycle::new(meta.clone(), gc.lifecycle_period, gc.lifecycle_day);
+    let lifecycle = crate::lifecycle::Lifecycle::new(meta.clone(), &gc);
     tasks.spawn(lifecycle.clone().run(stop.clone()));
     let replicator =
         crate::transfer::spawn(mode, (meta, data, policy), wake, concurrency, tasks, stop);
