@@ -4,7 +4,7 @@
 //! checksum mode (the SDK checks what it gets); a wrong checksum is
 //! `BadDigest` and stores nothing.
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use meridian_chaos_tests::data::random_bytes;
@@ -220,6 +220,83 @@ async fn multipart_checksums_per_part_composite_and_full_object() -> Result<()> 
         ensure!(
             body == [&parts[0][..], &parts[1][..], &parts[2][..]].concat(),
             "{key}"
+        );
+    }
+
+    // A part copied from another object gets the declared checksum too,
+    // computed over the copied bytes: the FULL_OBJECT CRC is then right
+    // (the SDK checks it on GET).
+    {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        s3::put_bytes(&c, "sums", "source", parts[0].clone()).await?;
+        let up = c
+            .create_multipart_upload()
+            .bucket("sums")
+            .key("copied")
+            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+            .checksum_type(ChecksumType::FullObject)
+            .send()
+            .await?;
+        let id = up.upload_id().unwrap_or_default();
+        let first = c
+            .upload_part_copy()
+            .bucket("sums")
+            .key("copied")
+            .upload_id(id)
+            .part_number(1)
+            .copy_source("sums/source")
+            .send()
+            .await?;
+        let first = first
+            .copy_part_result()
+            .cloned()
+            .context("no CopyPartResult")?;
+        ensure!(first.checksum_crc32_c().is_some(), "{first:?}");
+        let second = c
+            .upload_part()
+            .bucket("sums")
+            .key("copied")
+            .upload_id(id)
+            .part_number(2)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+            .body(ByteStream::from(parts[2].clone()))
+            .send()
+            .await?;
+        let done = CompletedMultipartUpload::builder()
+            .parts(
+                CompletedPart::builder()
+                    .part_number(1)
+                    .e_tag(first.e_tag().unwrap_or_default())
+                    .set_checksum_crc32_c(first.checksum_crc32_c().map(str::to_string))
+                    .build(),
+            )
+            .parts(
+                CompletedPart::builder()
+                    .part_number(2)
+                    .e_tag(second.e_tag().unwrap_or_default())
+                    .set_checksum_crc32_c(second.checksum_crc32_c().map(str::to_string))
+                    .build(),
+            )
+            .build();
+        c.complete_multipart_upload()
+            .bucket("sums")
+            .key("copied")
+            .upload_id(id)
+            .multipart_upload(done)
+            .send()
+            .await?;
+        let got = c
+            .get_object()
+            .bucket("sums")
+            .key("copied")
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await?;
+        ensure!(got.checksum_crc32_c().is_some(), "no object checksum");
+        let body = got.body.collect().await?.into_bytes();
+        ensure!(
+            body == [&parts[0][..], &parts[2][..]].concat(),
+            "copied object"
         );
     }
 

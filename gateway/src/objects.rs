@@ -48,6 +48,17 @@ pub struct Ingested {
 /// them into the record it commits.
 pub type BodyChecksums = Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>;
 
+/// Makes a multipart object's checksum (algorithm, value, type) from its
+/// upload and the parts completion uses, in order; the front end knows
+/// the protocol's rules.
+pub type ObjectChecksum = Box<
+    dyn FnOnce(
+            &MultipartUpload,
+            &[&PartRecord],
+        ) -> Result<Option<(String, String, String)>, GatewayError>
+        + Send,
+>;
+
 /// Caller-supplied metadata of a new object.
 #[derive(Debug, Clone, Default)]
 pub struct NewObject {
@@ -621,13 +632,12 @@ impl Gateway {
     /// Completes an upload from the client's list of (part number, ETag).
     /// Parts must be listed in ascending order, each ETag must match the
     /// stored part, and every part but the last must be at least 5 MiB.
-    /// `checksum`: the object's (algorithm, value, type), made by the front
-    /// end from the parts' own.
+    /// `checksum` makes the object's checksum from the parts used.
     pub async fn complete_upload(
         &self,
         upload_id: &str,
         requested: &[(u32, String)],
-        checksum: Option<(String, String, String)>,
+        checksum: ObjectChecksum,
     ) -> Result<ObjectRecord, GatewayError> {
         let upload = self.catalogue.upload(upload_id).await?;
         if requested.is_empty() {
@@ -640,6 +650,7 @@ impl Gateway {
         let mut md5s = Md5::new();
         let mut size = 0u64;
         let mut part_sizes = Vec::with_capacity(requested.len());
+        let mut used: Vec<&PartRecord> = Vec::with_capacity(requested.len());
         let mut last = 0u32;
         for (i, (num, etag)) in requested.iter().enumerate() {
             if *num <= last {
@@ -668,7 +679,9 @@ impl Gateway {
             size += part.size;
             part_sizes.push(part.size);
             chunks.extend(part.chunks.iter().cloned());
+            used.push(*part);
         }
+        let checksum = checksum(&upload, &used)?;
         let blake3 = self.hash_chunks(upload.ingest_site, &chunks).await?;
         let record = ObjectRecord {
             format: RECORD_FORMAT,

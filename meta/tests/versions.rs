@@ -321,3 +321,111 @@ async fn version_listing_pages_and_groups() {
     }
     assert_eq!(all, listing(&n, "", Some("/")));
 }
+
+fn timed_put(key: &str, ms: i64) -> (Command, String) {
+    let id = format!("{ms:x}{:08x}", 7);
+    let mut rec = record(&id, 1, &[(1, ReplicaState::Complete)]);
+    rec.created_ms = ms;
+    let cmd = cmd(Op::PutObject(PutObjectCmd {
+        bucket: "b".into(),
+        key: key.into(),
+        record: Some(rec),
+        ..Default::default()
+    }));
+    (cmd, id)
+}
+
+#[tokio::test]
+async fn a_listing_resumes_after_a_version_deleted_since() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    n.write_one(versioning(ENABLED)).await.expect("enable");
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let (c, id) = timed_put("k", 1_800_000_000_000 + i);
+        n.write_one(c).await.expect("put");
+        ids.push(id);
+    }
+    ids.reverse(); // newest first, as listed
+                   // A client deleting each page before asking for the next.
+    let mut seen = Vec::new();
+    let (mut km, mut vm): (Option<String>, Option<String>) = (None, None);
+    for _ in 0..10 {
+        let page = n
+            .reader()
+            .list_versions(1, "", None, km.as_deref(), vm.as_deref(), 2)
+            .expect("list");
+        for item in &page.items {
+            if let VersionItem::Version { key, record, .. } = item {
+                seen.push(record.version_id.clone());
+                km = Some(key.clone());
+                vm = Some(s3_version_id(record).to_string());
+                n.write_one(delete_version(key, s3_version_id(record)))
+                    .await
+                    .expect("delete");
+            }
+        }
+        if !page.truncated {
+            break;
+        }
+    }
+    assert_eq!(seen, ids, "every version listed once, none skipped");
+    assert!(listing(&n, "", None).is_empty());
+}
+
+#[tokio::test]
+async fn refused_and_internal_deletes_change_only_what_they_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    n.write_one(versioning(ENABLED)).await.expect("enable");
+    n.write_one(put("k", "v1", 1)).await.expect("put");
+    // A versioned delete without a marker id is refused and changes nothing.
+    let refused = n
+        .write_one(cmd(Op::DeleteObject(DeleteObjectCmd {
+            bucket: "b".into(),
+            key: "k".into(),
+            ..Default::default()
+        })))
+        .await;
+    assert!(matches!(
+        refused,
+        Err(MetaError::Rejected {
+            code: OutcomeCode::Invalid,
+            ..
+        })
+    ));
+    assert_eq!(listing(&n, "", None), ["k@v1 latest"]);
+
+    // The lifecycle's removal by internal id: never the current version.
+    let internal = |id: &str| {
+        cmd(Op::DeleteObject(DeleteObjectCmd {
+            bucket: "b".into(),
+            key: "k".into(),
+            noncurrent_version_id: id.into(),
+            ..Default::default()
+        }))
+    };
+    assert_eq!(
+        n.write_one(internal("v1")).await.expect("stale"),
+        Outcome::Stale
+    );
+    n.write_one(versioning(SUSPENDED)).await.expect("suspend");
+    n.write_one(put("k", "n1", 2)).await.expect("null version");
+    n.write_one(versioning(ENABLED)).await.expect("enable");
+    n.write_one(put("k", "v3", 3)).await.expect("put");
+    // The null version (internal id n1) is noncurrent now; suspended
+    // again, a new null version replaces it, and a removal naming n1 finds
+    // nothing to remove, leaving the new one alone.
+    n.write_one(versioning(SUSPENDED)).await.expect("suspend");
+    n.write_one(put("k", "n2", 4)).await.expect("null again");
+    assert_eq!(
+        n.write_one(internal("n1")).await.expect("stale"),
+        Outcome::Stale
+    );
+    assert_eq!(listing(&n, "", None), ["k@null latest", "k@v3", "k@v1"]);
+    assert_eq!(
+        n.write_one(internal("v1")).await.expect("removed"),
+        versioned("v1", false)
+    );
+    assert_eq!(listing(&n, "", None), ["k@null latest", "k@v3"]);
+}

@@ -215,10 +215,17 @@ impl Lifecycle {
                         ..Default::default()
                     };
                 }
-                self.visit(b, rules, &mut walk, record, *latest, now)
-                    .await?;
-                km = Some(key.clone());
-                vm = Some(s3_version_id(record).to_string());
+                // The next page starts after the last entry still there:
+                // a listing resumed after a removed version would not know
+                // where that was. (A key's newest entry is never removed
+                // while the key is walked, so there always is one.)
+                if !self
+                    .visit(b, rules, &mut walk, record, *latest, now)
+                    .await?
+                {
+                    km = Some(key.clone());
+                    vm = Some(s3_version_id(record).to_string());
+                }
             }
             if !page.truncated {
                 self.finish_key(b, rules, &mut walk).await?;
@@ -243,14 +250,14 @@ impl Lifecycle {
         rec: &ObjectRecord,
         latest: bool,
         now: i64,
-    ) -> Result<(), MetaError> {
+    ) -> Result<bool, MetaError> {
         let key = walk.key.clone();
         let object = Some((rec.size, &rec.tags));
         if latest {
             walk.prev_created_ms = rec.created_ms;
             if rec.delete_marker {
-                walk.lone_marker = Some(s3_version_id(rec).to_string());
-                return Ok(());
+                walk.lone_marker = Some(rec.version_id.clone());
+                return Ok(false);
             }
             let due = rules.iter().any(|r| {
                 selects(r, &key, object) && current_expired(r, rec.created_ms, now, self.day_ms)
@@ -271,7 +278,8 @@ impl Lifecycle {
                     tracing::info!(bucket = %b.name, key = %key, "lifecycle: current version expired");
                 }
             }
-            return Ok(());
+            // Expired or not, the version is still there (noncurrent).
+            return Ok(false);
         }
         walk.lone_marker = None;
         let since = walk.prev_created_ms;
@@ -281,12 +289,12 @@ impl Lifecycle {
         let due = rules.iter().any(|r| {
             selects(r, &key, object) && noncurrent_expired(r, since, newer, now, self.day_ms)
         });
-        if due {
-            self.remove_version(b, &key, s3_version_id(rec)).await?;
+        if due && self.remove_version(b, &key, &rec.version_id).await? {
             bump(&self.progress.noncurrent_removed);
             tracing::info!(bucket = %b.name, key = %key, version = s3_version_id(rec), "lifecycle: noncurrent version removed");
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// The key's entries are all seen: a delete marker left alone goes if a
@@ -300,30 +308,32 @@ impl Lifecycle {
         let Some(marker) = walk.lone_marker.take() else {
             return Ok(());
         };
-        if rules
+        let asked = rules
             .iter()
-            .any(|r| r.expired_object_delete_marker && selects(r, &walk.key, None))
-        {
-            self.remove_version(b, &walk.key, &marker).await?;
+            .any(|r| r.expired_object_delete_marker && selects(r, &walk.key, None));
+        if asked && self.remove_version(b, &walk.key, &marker).await? {
             bump(&self.progress.markers_removed);
             tracing::info!(bucket = %b.name, key = %walk.key, "lifecycle: expired delete marker removed");
         }
         Ok(())
     }
 
+    /// Removes a noncurrent version or delete marker by its internal id;
+    /// false if it is gone or current again.
     async fn remove_version(
         &self,
         b: &BucketRecord,
         key: &str,
-        version: &str,
-    ) -> Result<(), MetaError> {
-        self.write(Op::DeleteObject(DeleteObjectCmd {
-            bucket: b.name.clone(),
-            key: key.to_string(),
-            version_id: version.to_string(),
-            ..Default::default()
-        }))
-        .await
-        .map(|_| ())
+        internal_id: &str,
+    ) -> Result<bool, MetaError> {
+        let out = self
+            .write(Op::DeleteObject(DeleteObjectCmd {
+                bucket: b.name.clone(),
+                key: key.to_string(),
+                noncurrent_version_id: internal_id.to_string(),
+                ..Default::default()
+            }))
+            .await?;
+        Ok(out.is_some_and(|o| o != Outcome::Stale))
     }
 }

@@ -69,6 +69,14 @@ pub fn to_dto(stored: &std::collections::HashMap<String, String>) -> Checksum {
     }
 }
 
+/// Whether a request carries a checksum (a value, or a trailer naming one).
+pub fn names_one(sent: &Checksum, headers: &HeaderMap) -> bool {
+    ALGORITHMS
+        .iter()
+        .any(|(alg, _)| value_of(sent, alg).is_some())
+        || headers.contains_key("x-amz-trailer")
+}
+
 /// What one upload asks to be checked.
 pub struct Check {
     alg: &'static str,
@@ -166,6 +174,32 @@ impl Check {
             .insert(self.alg.to_string(), value);
         Ok(())
     }
+}
+
+/// Passes `body` through, computing `check`'s checksum (which expects no
+/// value: bytes the server reads itself, e.g. a copy's source) and keeping
+/// it when the body ends.
+pub fn computed<S, E>(body: S, check: Check) -> impl Stream<Item = Result<bytes::Bytes, E>> + Send
+where
+    S: Stream<Item = Result<bytes::Bytes, E>> + Send,
+    E: Send,
+{
+    let body = Box::pin(body);
+    futures::stream::unfold(Some((body, check)), |state| async move {
+        let (mut body, mut check) = state?;
+        match body.next().await {
+            Some(Ok(data)) => {
+                check.hasher.update(&data);
+                Some((Ok(data), Some((body, check))))
+            }
+            Some(Err(e)) => Some((Err(e), None)),
+            None => {
+                // Nothing to compare with: this only keeps the value.
+                let _ = check.finish();
+                None
+            }
+        }
+    })
 }
 
 /// Passes `body` through, hashing it; at its end fails the stream (and

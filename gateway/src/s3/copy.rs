@@ -3,6 +3,7 @@
 //! it is named in a header, not the path). The copy-source conditions
 //! answer 412 when they fail, never 304.
 
+use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{s3_error, S3ErrorCode, S3Request, S3Response, S3Result};
 
@@ -211,6 +212,26 @@ impl MeridianS3 {
             return Err(crate::GatewayError::NoSuchUpload(input.upload_id.clone()).into());
         }
         let body = self.gateway.read(self.site, src.record, start, end);
+        // The upload's declared checksum, computed over the copied bytes
+        // (completion makes the object's from the parts').
+        let checksums = crate::objects::BodyChecksums::default();
+        let check = (!upload.checksum_algorithm.is_empty())
+            .then(|| {
+                super::checksum::Check::declared(
+                    &Checksum::default(),
+                    Some(&upload.checksum_algorithm),
+                    &http::HeaderMap::new(),
+                    None,
+                    checksums.clone(),
+                )
+            })
+            .transpose()?
+            .flatten();
+        let body: futures::stream::BoxStream<'static, Result<bytes::Bytes, crate::GatewayError>> =
+            match check {
+                Some(c) => super::checksum::computed(body, c).boxed(),
+                None => body,
+            };
         let part = self
             .gateway
             .upload_part(
@@ -218,14 +239,21 @@ impl MeridianS3 {
                 part_number,
                 body,
                 Some(end - start),
-                Default::default(),
+                checksums,
             )
             .await?;
         Ok(S3Response::new(UploadPartCopyOutput {
-            copy_part_result: Some(CopyPartResult {
-                e_tag: Some(etag(&part.etag)),
-                last_modified: Some(timestamp(part.created_ms)),
-                ..Default::default()
+            copy_part_result: Some({
+                let sums = super::checksum::to_dto(&part.checksums);
+                CopyPartResult {
+                    e_tag: Some(etag(&part.etag)),
+                    last_modified: Some(timestamp(part.created_ms)),
+                    checksum_crc32: sums.checksum_crc32,
+                    checksum_crc32c: sums.checksum_crc32c,
+                    checksum_crc64nvme: sums.checksum_crc64nvme,
+                    checksum_sha1: sums.checksum_sha1,
+                    checksum_sha256: sums.checksum_sha256,
+                }
             }),
             ..Default::default()
         }))

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use meridian_proto::v1::{MultipartUpload, ObjectRecord};
+use meridian_proto::v1::{MultipartUpload, ObjectRecord, PartRecord};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
@@ -61,6 +61,54 @@ fn listed_checksum<'a>(p: &'a CompletedPart, alg: &str) -> Option<&'a String> {
         "SHA256" => p.checksum_sha256.as_ref(),
         _ => None,
     }
+}
+
+/// The object's checksum from the parts completion uses (in order),
+/// checked against what the client listed per part and, if it sent one,
+/// for the whole object; `None` when the upload declared no checksum.
+fn upload_checksum(
+    upload: &MultipartUpload,
+    parts: &[&PartRecord],
+    listed: &[CompletedPart],
+    sent: &Checksum,
+) -> Result<Option<(String, String, String)>, GatewayError> {
+    let alg = upload.checksum_algorithm.as_str();
+    if alg.is_empty() {
+        return Ok(None);
+    }
+    for p in parts {
+        let named = listed
+            .iter()
+            .find(|l| l.part_number.and_then(|n| u32::try_from(n).ok()) == Some(p.part_number));
+        if let Some(want) = named.and_then(|l| listed_checksum(l, alg)) {
+            if p.checksums.get(alg) != Some(want) {
+                return Err(GatewayError::InvalidPart(format!(
+                    "part {}: the {alg} checksum listed is not the part's",
+                    p.part_number
+                )));
+            }
+        }
+    }
+    let value =
+        super::part_checksums::object_checksum(alg, &upload.checksum_type, parts).map_err(|e| {
+            match e.code() {
+                S3ErrorCode::InvalidPart => {
+                    GatewayError::InvalidPart(e.message().unwrap_or_default().to_string())
+                }
+                _ => GatewayError::Internal(e.message().unwrap_or_default().to_string()),
+            }
+        })?;
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if let Some(want) = super::checksum::value_of(sent, alg) {
+        if *want != value {
+            return Err(GatewayError::BadDigest(format!(
+                "the {alg} checksum sent for the object is {want}, its parts make {value}"
+            )));
+        }
+    }
+    Ok(Some((alg.to_string(), value, upload.checksum_type.clone())))
 }
 
 /// The (part number, ETag) list of a CompleteMultipartUpload body.
@@ -147,10 +195,25 @@ impl MeridianS3 {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        let upload = self
+            .upload_for(&req.input.upload_id, &req.input.bucket, &req.input.key)
+            .await?;
+        let sent = super::checksum::sent_checksums!(req.input);
+        // The part's checksum as sent; or, when the client sends none, the
+        // one its upload declared, computed here (completion needs it).
+        let sends_one = super::checksum::names_one(&sent, &req.headers)
+            || req.input.checksum_algorithm.is_some();
+        let algorithm = match req.input.checksum_algorithm.as_ref() {
+            Some(a) => Some(a.as_str()),
+            None if !sends_one && !upload.checksum_algorithm.is_empty() => {
+                Some(upload.checksum_algorithm.as_str())
+            }
+            None => None,
+        };
         let checksums = crate::objects::BodyChecksums::default();
         let check = super::checksum::Check::declared(
-            &super::checksum::sent_checksums!(req.input),
-            req.input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+            &sent,
+            algorithm,
             &req.headers,
             req.trailing_headers.clone(),
             checksums.clone(),
@@ -162,8 +225,6 @@ impl MeridianS3 {
         let number = u32::try_from(input.part_number).map_err(|_| {
             invalid_argument(format!("part number {} is negative", input.part_number))
         })?;
-        self.upload_for(&input.upload_id, &input.bucket, &input.key)
-            .await?;
         let expected = declared_len(input.content_length)?;
         let md5 = input
             .content_md5
@@ -208,11 +269,14 @@ impl MeridianS3 {
             .and_then(|m| m.parts.clone())
             .unwrap_or_default();
         let parts = requested_parts(input.multipart_upload)?;
-        let upload = self
-            .upload_for(&input.upload_id, &input.bucket, &input.key)
+        self.upload_for(&input.upload_id, &input.bucket, &input.key)
             .await?;
         let sent = super::checksum::sent_checksums!(input);
-        let checksum = self.upload_checksum(&upload, &listed, &sent).await?;
+        // Made from the very part records completion checks and uses.
+        let checksum: crate::objects::ObjectChecksum =
+            Box::new(move |upload: &MultipartUpload, parts: &[&PartRecord]| {
+                upload_checksum(upload, parts, &listed, &sent)
+            });
         let location = host.map(|h| format!("http://{h}/{}/{}", input.bucket, input.key));
 
         // Completion reads every part back to hash the whole object, which
@@ -246,64 +310,6 @@ impl MeridianS3 {
                 }))
             }
         }
-    }
-
-    /// The object's checksum from its parts' (checked against what the
-    /// client listed per part and, if it sent one, for the whole object).
-    /// `None` when the upload declared no checksum, or when a listed part
-    /// is missing (completion then refuses it with the right error).
-    async fn upload_checksum(
-        &self,
-        upload: &MultipartUpload,
-        listed: &[CompletedPart],
-        sent: &Checksum,
-    ) -> S3Result<Option<(String, String, String)>> {
-        let alg = upload.checksum_algorithm.as_str();
-        if alg.is_empty() {
-            return Ok(None);
-        }
-        let stored = self
-            .gateway
-            .catalogue()
-            .list_parts(&upload.upload_id)
-            .await?;
-        let mut parts = Vec::with_capacity(listed.len());
-        for l in listed {
-            let Some(p) = stored
-                .iter()
-                .find(|p| l.part_number.and_then(|n| u32::try_from(n).ok()) == Some(p.part_number))
-            else {
-                return Ok(None);
-            };
-            if let Some(want) = listed_checksum(l, alg) {
-                if p.checksums.get(alg) != Some(want) {
-                    return Err(S3Error::with_message(
-                        S3ErrorCode::InvalidPart,
-                        format!(
-                            "part {}: the {alg} checksum listed is not the part's",
-                            p.part_number
-                        ),
-                    ));
-                }
-            }
-            parts.push(p);
-        }
-        let Some(value) =
-            super::part_checksums::object_checksum(alg, &upload.checksum_type, &parts)?
-        else {
-            return Ok(None);
-        };
-        if let Some(want) = super::checksum::value_of(sent, alg) {
-            if *want != value {
-                return Err(S3Error::with_message(
-                    S3ErrorCode::BadDigest,
-                    format!(
-                        "the {alg} checksum sent for the object is {want}, its parts make {value}"
-                    ),
-                ));
-            }
-        }
-        Ok(Some((alg.to_string(), value, upload.checksum_type.clone())))
     }
 
     pub(super) async fn do_abort_multipart_upload(

@@ -278,7 +278,7 @@ impl MeridianS3 {
             Some(v) => catalogue.object_version(bucket, key, v).await,
             None => catalogue.object(bucket, key).await,
         }
-        .map_err(super::versioning::read_error)?;
+        .map_err(|e| super::versioning::read_error(e, version_id))?;
         check_conditions(&record, conditions)?;
         let range = match (part_number, range) {
             (Some(_), Some(_)) => {

@@ -95,9 +95,12 @@ pub(super) fn bucket_in_host<'a>(domain: &str, host: &'a str) -> Option<&'a str>
             host
         }
     });
-    name.strip_suffix(domain)
-        .and_then(|rest| rest.strip_suffix('.'))
-        .filter(|b| !b.is_empty())
+    // Host names compare without regard to case.
+    let cut = name.len().checked_sub(domain.len())?;
+    if !name.get(cut..)?.eq_ignore_ascii_case(domain) {
+        return None;
+    }
+    name[..cut].strip_suffix('.').filter(|b| !b.is_empty())
 }
 
 pub(super) fn service_for(s3: MeridianS3, access_key: String, secret_key: String) -> S3Service {
@@ -291,4 +294,21 @@ async fn answer(
 /// Completes once the endpoint is stopping (or its accept loop is gone).
 async fn stopping(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bucket_in_host;
+
+    #[test]
+    fn buckets_in_host_names() {
+        let d = "s3.ihep.ac.cn";
+        assert_eq!(bucket_in_host(d, "juno.s3.ihep.ac.cn"), Some("juno"));
+        assert_eq!(bucket_in_host(d, "juno.S3.IHEP.ac.cn:9000"), Some("juno"));
+        assert_eq!(bucket_in_host(d, "s3.ihep.ac.cn"), None);
+        assert_eq!(bucket_in_host(d, ".s3.ihep.ac.cn"), None);
+        assert_eq!(bucket_in_host(d, "junos3.ihep.ac.cn"), None);
+        assert_eq!(bucket_in_host(d, "127.0.0.1:9000"), None);
+        assert_eq!(bucket_in_host(d, "x"), None);
+    }
 }

@@ -144,7 +144,7 @@ impl MeridianS3 {
             Some(v) => cat.object_version(bucket, key, v).await,
             None => cat.object(bucket, key).await,
         }
-        .map_err(super::versioning::read_error)
+        .map_err(|e| super::versioning::read_error(e, version.map(|v| v.as_str())))
     }
 
     /// Replaces the tags of the current object (or a version); the S3

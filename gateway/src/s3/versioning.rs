@@ -13,14 +13,17 @@ use super::{etag, owner, timestamp, MeridianS3};
 use crate::backend::{s3_version_id, VersionEntry, VersionQuery};
 use crate::GatewayError;
 
-/// A read's error, with the header S3 adds when the version asked for is
-/// a delete marker.
-pub(super) fn read_error(e: GatewayError) -> S3Error {
+/// A read's error, with the headers S3 adds when the version asked for
+/// is a delete marker.
+pub(super) fn read_error(e: GatewayError, version_id: Option<&str>) -> S3Error {
     let marker = matches!(e, GatewayError::DeleteMarker(_));
     let mut err = S3Error::from(e);
     if marker {
         let mut headers = HeaderMap::new();
         headers.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+        if let Some(v) = version_id.and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert("x-amz-version-id", v);
+        }
         err.set_headers(headers);
     }
     err

@@ -11,7 +11,9 @@ pub mod refs;
 pub(crate) mod txn;
 pub mod users;
 pub mod versions;
+mod versions_read;
 
 pub use read::{CatalogueReader, ListItem, ListPage, PendingReplica};
 pub use refs::GcQueued;
-pub use versions::{s3_version_id, VersionItem, VersionPage};
+pub use versions::s3_version_id;
+pub use versions_read::{VersionItem, VersionPage};

@@ -37,7 +37,7 @@ pub struct PendingReplica {
 
 #[derive(Clone)]
 pub struct CatalogueReader {
-    db: Arc<DB>,
+    pub(super) db: Arc<DB>,
 }
 
 fn utf8(key: &[u8]) -> Result<String, MetaError> {
@@ -52,7 +52,7 @@ impl CatalogueReader {
         CatalogueReader { db }
     }
 
-    fn cf(&self) -> Result<&rocksdb::ColumnFamily, MetaError> {
+    pub(super) fn cf(&self) -> Result<&rocksdb::ColumnFamily, MetaError> {
         self.db
             .cf_handle(CF_CATALOGUE)
             .ok_or_else(|| MetaError::Unavailable("catalogue column family missing".into()))

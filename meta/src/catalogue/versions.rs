@@ -251,6 +251,19 @@ pub(super) fn delete(
     if !c.version_id.is_empty() {
         return delete_version(txn, b, key, &c.version_id);
     }
+    if !c.noncurrent_version_id.is_empty() {
+        // Internal (lifecycle): that noncurrent version or marker by its
+        // own id, never the current version, nor a null version written
+        // since the job looked.
+        let Some((seq, rec)) = find_history(txn, b.id, key, &c.noncurrent_version_id)?
+            .filter(|(_, r)| r.version_id == c.noncurrent_version_id)
+        else {
+            return Ok(Outcome::Stale);
+        };
+        drop_history(txn, b.id, key, seq, &rec)?;
+        promote(txn, b.id, key)?;
+        return Ok(written(&rec));
+    }
     if !c.only_if_current.is_empty() {
         match get::<ObjectRecord>(txn, &keys::object(b.id, key))? {
             Some(cur) if cur.version_id == c.only_if_current => {}
@@ -259,16 +272,18 @@ pub(super) fn delete(
     }
     match b.versioning {
         ENABLED | SUSPENDED => {
-            if b.versioning == SUSPENDED {
-                remove_null(txn, b.id, key)?;
-            }
-            archive_current(txn, b.id, key)?;
+            // Refused before anything changes: a refused command's writes
+            // are not rolled back.
             if c.marker_version_id.is_empty() {
                 return Ok(reject(
                     OutcomeCode::Invalid,
                     "delete marker without a version id",
                 ));
             }
+            if b.versioning == SUSPENDED {
+                remove_null(txn, b.id, key)?;
+            }
+            archive_current(txn, b.id, key)?;
             let marker = ObjectRecord {
                 format: RECORD_FORMAT,
                 version_id: c.marker_version_id.clone(),
@@ -335,241 +350,4 @@ pub(super) fn record_key(
     Ok(find_history(txn, bucket_id, key, version_id)?
         .filter(|(_, r)| r.version_id == version_id && !r.delete_marker)
         .map(|(seq, r)| (keys::history(bucket_id, key, seq), r)))
-}
-
-/// One entry of a version listing.
-#[derive(Debug, Clone)]
-pub enum VersionItem {
-    Version {
-        key: String,
-        record: ObjectRecord,
-        /// The key's newest version (or delete marker).
-        latest: bool,
-    },
-    Prefix(String),
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct VersionPage {
-    pub items: Vec<VersionItem>,
-    pub truncated: bool,
-}
-
-impl VersionPage {
-    fn push(&mut self, item: VersionItem, max: usize) -> bool {
-        if self.items.len() == max {
-            self.truncated = true;
-            return false;
-        }
-        self.items.push(item);
-        true
-    }
-}
-
-fn history_key_of(bucket_id: u64, key_bytes: &[u8]) -> Vec<u8> {
-    let mut k = keys::history_prefix(bucket_id);
-    k.extend_from_slice(key_bytes);
-    k
-}
-
-fn bad(k: &[u8], what: &str) -> MetaError {
-    MetaError::Corrupt {
-        key: hex::encode(k),
-        message: what.into(),
-    }
-}
-
-impl super::CatalogueReader {
-    /// A version of a key by S3 version id ("null" included), current or
-    /// not; delete markers too.
-    pub fn object_version(
-        &self,
-        bucket_id: u64,
-        key: &str,
-        version_id: &str,
-    ) -> Result<Option<ObjectRecord>, MetaError> {
-        if let Some(cur) = self.object(bucket_id, key)? {
-            if s3_version_id(&cur) == version_id {
-                return Ok(Some(cur));
-            }
-        }
-        Ok(self
-            .history_seq(bucket_id, key, version_id)?
-            .map(|seq| self.get::<ObjectRecord>(&keys::history(bucket_id, key, seq)))
-            .transpose()?
-            .flatten()
-            .filter(|r| s3_version_id(r) == version_id))
-    }
-
-    fn history_seq(
-        &self,
-        bucket_id: u64,
-        key: &str,
-        version_id: &str,
-    ) -> Result<Option<u64>, MetaError> {
-        let ik = keys::version_index(bucket_id, key, version_id);
-        self.get_raw(&ik)?
-            .map(|v| {
-                <[u8; 8]>::try_from(v.as_slice())
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| bad(&ik, "version index value is not 8 bytes"))
-            })
-            .transpose()
-    }
-
-    fn first_from(&self, prefix: &[u8], start: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
-        let mut found = None;
-        self.scan(prefix, start, |k, _| {
-            found = Some(k.to_vec());
-            Ok(false)
-        })?;
-        Ok(found)
-    }
-
-    /// Lists versions and delete markers under `prefix`: keys in UTF-8
-    /// byte order, each key's versions newest first. Resumes after
-    /// `key_marker` (all its versions), or, with `version_marker`, after
-    /// that version of `key_marker`. Common prefixes as in `list`.
-    pub fn list_versions(
-        &self,
-        bucket_id: u64,
-        prefix: &str,
-        delimiter: Option<&str>,
-        key_marker: Option<&str>,
-        version_marker: Option<&str>,
-        max: usize,
-    ) -> Result<VersionPage, MetaError> {
-        let mut page = VersionPage::default();
-        if max == 0 {
-            return Ok(page);
-        }
-        let delimiter = delimiter.filter(|d| !d.is_empty());
-        let o_base = keys::object_prefix(bucket_id).len();
-        let o_scan = keys::object(bucket_id, prefix);
-        let h_scan = history_key_of(bucket_id, prefix.as_bytes());
-        let (mut o_seek, mut h_seek) = (o_scan.clone(), h_scan.clone());
-        let key_marker = key_marker.filter(|m| !m.is_empty() && *m >= prefix);
-        if let Some(m) = key_marker {
-            if let Some(v) = version_marker.filter(|v| !v.is_empty()) {
-                if m.starts_with(prefix)
-                    && !self.key_versions(bucket_id, m, Some(v), &mut page, max)?
-                {
-                    return Ok(page);
-                }
-            }
-            // Past the marker and all its versions.
-            o_seek = keys::object(bucket_id, m);
-            o_seek.push(0);
-            h_seek = history_key_of(bucket_id, m.as_bytes());
-            h_seek.push(1);
-        }
-        // Each pass returns entries or skips a common prefix; skipped ones
-        // are at most the entries already returned, so this is bounded.
-        loop {
-            let from_o = self
-                .first_from(&o_scan, &o_seek)?
-                .map(|k| {
-                    String::from_utf8(k[o_base..].to_vec()).map_err(|_| bad(&k, "key is not UTF-8"))
-                })
-                .transpose()?;
-            let from_h = self
-                .first_from(&h_scan, &h_seek)?
-                .map(|k| {
-                    keys::parse_history(&k)
-                        .map(|(key, _)| key)
-                        .ok_or_else(|| bad(&k, "bad history key"))
-                })
-                .transpose()?;
-            let key = match (from_o, from_h) {
-                (Some(a), Some(b)) => a.min(b),
-                (Some(a), None) | (None, Some(a)) => a,
-                (None, None) => break,
-            };
-            if let Some(d) = delimiter {
-                if let Some(pos) = key[prefix.len()..].find(d) {
-                    let cp = key[..prefix.len() + pos + d.len()].to_string();
-                    let (Some(o_next), Some(h_next)) = (
-                        keys::prefix_end(&keys::object(bucket_id, &cp)),
-                        keys::prefix_end(&history_key_of(bucket_id, cp.as_bytes())),
-                    ) else {
-                        break;
-                    };
-                    (o_seek, h_seek) = (o_next, h_next);
-                    if key_marker.is_some_and(|m| cp.as_str() <= m) {
-                        continue;
-                    }
-                    if !page.push(VersionItem::Prefix(cp), max) {
-                        break;
-                    }
-                    continue;
-                }
-            }
-            if !self.key_versions(bucket_id, &key, None, &mut page, max)? {
-                break;
-            }
-            o_seek = keys::object(bucket_id, &key);
-            o_seek.push(0);
-            h_seek = history_key_of(bucket_id, key.as_bytes());
-            h_seek.push(1);
-        }
-        Ok(page)
-    }
-
-    /// Adds `key`'s versions (after `after`, an S3 version id) to the page;
-    /// false once the page is full with more to come.
-    fn key_versions(
-        &self,
-        bucket_id: u64,
-        key: &str,
-        after: Option<&str>,
-        page: &mut VersionPage,
-        max: usize,
-    ) -> Result<bool, MetaError> {
-        let cur = self.object(bucket_id, key)?;
-        let range = keys::key_history(bucket_id, key);
-        let mut start = range.clone();
-        // The first noncurrent entry is the newest only with no current
-        // version, and only if this page starts the key.
-        let mut latest = after.is_none() && cur.is_none();
-        match (after, cur) {
-            (None, Some(cur)) => {
-                let item = VersionItem::Version {
-                    key: key.to_string(),
-                    record: cur,
-                    latest: true,
-                };
-                if !page.push(item, max) {
-                    return Ok(false);
-                }
-            }
-            (None, None) => {}
-            (Some(v), cur) => {
-                if cur.is_none_or(|c| s3_version_id(&c) != v) {
-                    match self.history_seq(bucket_id, key, v)? {
-                        Some(seq) => {
-                            start = keys::history(bucket_id, key, seq);
-                            start.push(0);
-                        }
-                        // The marker's version is gone: the key is done.
-                        None => return Ok(true),
-                    }
-                }
-            }
-        }
-        let mut room = true;
-        self.scan(&range, &start, |k, v| {
-            let record: ObjectRecord = super::apply::decode(k, v)?;
-            room = page.push(
-                VersionItem::Version {
-                    key: key.to_string(),
-                    record,
-                    latest,
-                },
-                max,
-            );
-            latest = false;
-            Ok(room)
-        })?;
-        Ok(room)
-    }
 }
