@@ -47,6 +47,37 @@ fn utf8(key: &[u8]) -> Result<String, MetaError> {
     })
 }
 
+/// Read options that stop an iterator at the end of `prefix`'s range.
+pub(super) fn bounded(prefix: &[u8]) -> ReadOptions {
+    let mut opts = ReadOptions::default();
+    if let Some(end) = keys::prefix_end(prefix) {
+        opts.set_iterate_upper_bound(end);
+    }
+    opts
+}
+
+/// Visits `(key, value)` for keys starting with `prefix`, from `start`,
+/// until `f` says stop.
+pub(super) fn walk(
+    mut it: rocksdb::DBRawIteratorWithThreadMode<'_, DB>,
+    prefix: &[u8],
+    start: &[u8],
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, MetaError>,
+) -> Result<(), MetaError> {
+    it.seek(start);
+    while it.valid() {
+        let (Some(k), Some(v)) = (it.key(), it.value()) else {
+            break;
+        };
+        if !k.starts_with(prefix) || !f(k, v)? {
+            break;
+        }
+        it.next();
+    }
+    it.status()?;
+    Ok(())
+}
+
 impl CatalogueReader {
     pub fn new(db: Arc<DB>) -> Self {
         CatalogueReader { db }
@@ -76,26 +107,10 @@ impl CatalogueReader {
         &self,
         prefix: &[u8],
         start: &[u8],
-        mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, MetaError>,
+        f: impl FnMut(&[u8], &[u8]) -> Result<bool, MetaError>,
     ) -> Result<(), MetaError> {
-        let cf = self.cf()?;
-        let mut opts = ReadOptions::default();
-        if let Some(end) = keys::prefix_end(prefix) {
-            opts.set_iterate_upper_bound(end);
-        }
-        let mut it = self.db.raw_iterator_cf_opt(cf, opts);
-        it.seek(start);
-        while it.valid() {
-            let (Some(k), Some(v)) = (it.key(), it.value()) else {
-                break;
-            };
-            if !k.starts_with(prefix) || !f(k, v)? {
-                break;
-            }
-            it.next();
-        }
-        it.status()?;
-        Ok(())
+        let it = self.db.raw_iterator_cf_opt(self.cf()?, bounded(prefix));
+        walk(it, prefix, start, f)
     }
 
     pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, MetaError> {

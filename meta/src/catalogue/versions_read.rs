@@ -5,7 +5,7 @@
 //! current, once noncurrent) or not at all.
 
 use meridian_proto::v1::ObjectRecord;
-use rocksdb::{ColumnFamily, ReadOptions, Snapshot};
+use rocksdb::{ColumnFamily, Snapshot};
 
 use super::apply::decode;
 use super::keys;
@@ -94,25 +94,12 @@ impl<'a> View<'a> {
         &self,
         prefix: &[u8],
         start: &[u8],
-        mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, MetaError>,
+        f: impl FnMut(&[u8], &[u8]) -> Result<bool, MetaError>,
     ) -> Result<(), MetaError> {
-        let mut opts = ReadOptions::default();
-        if let Some(end) = keys::prefix_end(prefix) {
-            opts.set_iterate_upper_bound(end);
-        }
-        let mut it = self.snap.raw_iterator_cf_opt(self.cf, opts);
-        it.seek(start);
-        while it.valid() {
-            let (Some(k), Some(v)) = (it.key(), it.value()) else {
-                break;
-            };
-            if !k.starts_with(prefix) || !f(k, v)? {
-                break;
-            }
-            it.next();
-        }
-        it.status()?;
-        Ok(())
+        let it = self
+            .snap
+            .raw_iterator_cf_opt(self.cf, super::read::bounded(prefix));
+        super::read::walk(it, prefix, start, f)
     }
 
     fn first_from(&self, prefix: &[u8], start: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
