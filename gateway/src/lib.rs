@@ -8,6 +8,7 @@ pub mod backend;
 mod copy;
 pub mod cors;
 mod error;
+mod etag;
 pub mod grpc;
 pub mod lifecycle;
 pub mod names;

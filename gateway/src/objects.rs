@@ -21,12 +21,6 @@ use crate::GatewayError;
 /// Chunk writes in flight per upload: enough to overlap hashing with fsync,
 /// few enough to bound memory at `chunk_size * (WRITES_IN_FLIGHT + 1)`.
 const WRITES_IN_FLIGHT: usize = 3;
-/// Bodies at least this long have their MD5 computed on a thread of its
-/// own, beside the rest of the upload (below it, the hand-off costs more
-/// than it saves).
-const MD5_LANE_MIN: u64 = 1024 * 1024;
-/// Frames queued for that thread at most.
-const MD5_LANE_FRAMES: usize = 16;
 /// Chunk reads ahead of the client per download.
 const READS_AHEAD: usize = 2;
 /// S3's smallest part, except the last.
@@ -105,56 +99,6 @@ fn new_id() -> String {
     let a: u64 = rand::random();
     let b: u64 = rand::random();
     format!("{:016x}{a:016x}{b:016x}", now_ms())
-}
-
-/// Where an upload's MD5 is computed.
-enum Md5Sink {
-    Inline(Md5),
-    /// On a blocking thread fed through a bounded queue (dropping the
-    /// sender ends it).
-    Lane {
-        tx: tokio::sync::mpsc::Sender<Bytes>,
-        done: tokio::task::JoinHandle<[u8; 16]>,
-    },
-}
-
-impl Md5Sink {
-    fn lane() -> Self {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(MD5_LANE_FRAMES);
-        let done = tokio::task::spawn_blocking(move || {
-            let mut h = Md5::new();
-            while let Some(b) = rx.blocking_recv() {
-                h.update(&b);
-            }
-            h.finalize().into()
-        });
-        Md5Sink::Lane { tx, done }
-    }
-
-    async fn update(&mut self, data: &Bytes) -> Result<(), GatewayError> {
-        match self {
-            Md5Sink::Inline(h) => {
-                h.update(data);
-                Ok(())
-            }
-            // A clone of `Bytes` shares the buffer: no copy.
-            Md5Sink::Lane { tx, .. } => tx
-                .send(data.clone())
-                .await
-                .map_err(|_| GatewayError::Internal("the MD5 thread ended early".into())),
-        }
-    }
-
-    async fn finish(self) -> Result<[u8; 16], GatewayError> {
-        match self {
-            Md5Sink::Inline(h) => Ok(h.finalize().into()),
-            Md5Sink::Lane { tx, done } => {
-                drop(tx);
-                done.await
-                    .map_err(|e| GatewayError::Internal(format!("MD5 thread: {e}")))
-            }
-        }
-    }
 }
 
 impl Gateway {
@@ -287,10 +231,10 @@ impl Gateway {
         // MD5 (the ETag) is the slowest hash of an upload: for all but small
         // bodies it runs beside the rest (whole-object BLAKE3, the SigV4
         // payload hash, chunk hashing and writes) instead of after them.
-        let mut md5 = if expected_len.is_none_or(|n| n >= MD5_LANE_MIN) {
-            Md5Sink::lane()
+        let mut md5 = if expected_len.is_none_or(|n| n >= crate::etag::MD5_LANE_MIN) {
+            crate::etag::Md5Sink::lane()
         } else {
-            Md5Sink::Inline(Md5::new())
+            crate::etag::Md5Sink::inline()
         };
         let mut size: u64 = 0;
         let mut buf = BytesMut::with_capacity(self.chunk_size);
