@@ -51,18 +51,6 @@ fn completed(
     }
 }
 
-/// The checksum a CompletedPart names for `alg`, if any.
-fn listed_checksum<'a>(p: &'a CompletedPart, alg: &str) -> Option<&'a String> {
-    match alg {
-        "CRC32" => p.checksum_crc32.as_ref(),
-        "CRC32C" => p.checksum_crc32c.as_ref(),
-        "CRC64NVME" => p.checksum_crc64nvme.as_ref(),
-        "SHA1" => p.checksum_sha1.as_ref(),
-        "SHA256" => p.checksum_sha256.as_ref(),
-        _ => None,
-    }
-}
-
 /// The object's checksum from the parts completion uses (in order),
 /// checked against what the client listed per part and, if it sent one,
 /// for the whole object; `None` when the upload declared no checksum.
@@ -80,7 +68,11 @@ fn upload_checksum(
         let named = listed
             .iter()
             .find(|l| l.part_number.and_then(|n| u32::try_from(n).ok()) == Some(p.part_number));
-        if let Some(want) = named.and_then(|l| listed_checksum(l, alg)) {
+        let listed = named.map(|l| super::checksum::sent_checksums!(l));
+        if let Some(want) = listed
+            .as_ref()
+            .and_then(|c| super::checksum::value_of(c, alg))
+        {
             if p.checksums.get(alg) != Some(want) {
                 return Err(GatewayError::InvalidPart(format!(
                     "part {}: the {alg} checksum listed is not the part's",

@@ -47,7 +47,8 @@ pub(super) fn bump(
     Ok(())
 }
 
-fn is_pending(state: i32) -> bool {
+/// Pending or being copied: not yet a replica to read from.
+pub(super) fn is_pending(state: i32) -> bool {
     state == ReplicaState::Pending as i32 || state == ReplicaState::Copying as i32
 }
 

@@ -36,7 +36,7 @@ fn encode_queued(queued_at: u64, size: u32) -> Vec<u8> {
     v
 }
 
-fn corrupt(key: &[u8], message: &str) -> MetaError {
+pub(super) fn corrupt(key: &[u8], message: &str) -> MetaError {
     MetaError::Corrupt {
         key: hex::encode(key),
         message: message.into(),

@@ -18,7 +18,7 @@ use meridian_proto::v1::{BucketRecord, DeleteObjectCmd, ObjectRecord, ReplicaSta
 use meridian_proto::RECORD_FORMAT;
 use prost::Message;
 
-use super::apply::{get, insert_object, object_effects, reject, remove_object};
+use super::apply::{get, insert_object, is_pending, object_effects, reject, remove_object};
 use super::keys::{self, NULL_VERSION};
 use super::txn::Txn;
 use crate::types::{Outcome, OutcomeCode};
@@ -34,10 +34,6 @@ pub fn s3_version_id(rec: &ObjectRecord) -> &str {
     } else {
         NULL_VERSION
     }
-}
-
-fn is_pending(state: i32) -> bool {
-    state == ReplicaState::Pending as i32 || state == ReplicaState::Copying as i32
 }
 
 /// What a noncurrent version contributes: its complete replicas at their

@@ -9,6 +9,7 @@ use rocksdb::{ColumnFamily, Snapshot};
 
 use super::apply::decode;
 use super::keys;
+use super::refs::corrupt;
 use super::versions::s3_version_id;
 use super::CatalogueReader;
 use crate::MetaError;
@@ -46,13 +47,6 @@ fn history_key_of(bucket_id: u64, key_bytes: &[u8]) -> Vec<u8> {
     let mut k = keys::history_prefix(bucket_id);
     k.extend_from_slice(key_bytes);
     k
-}
-
-fn bad(k: &[u8], what: &str) -> MetaError {
-    MetaError::Corrupt {
-        key: hex::encode(k),
-        message: what.into(),
-    }
 }
 
 /// The creation time a Meridian version id carries (milliseconds in hex,
@@ -122,7 +116,7 @@ impl<'a> View<'a> {
             .map(|v| {
                 <[u8; 8]>::try_from(v.as_slice())
                     .map(u64::from_be_bytes)
-                    .map_err(|_| bad(&ik, "version index value is not 8 bytes"))
+                    .map_err(|_| corrupt(&ik, "version index value is not 8 bytes"))
             })
             .transpose()
     }
@@ -272,7 +266,8 @@ impl CatalogueReader {
             let from_o = view
                 .first_from(&o_scan, &o_seek)?
                 .map(|k| {
-                    String::from_utf8(k[o_base..].to_vec()).map_err(|_| bad(&k, "key is not UTF-8"))
+                    String::from_utf8(k[o_base..].to_vec())
+                        .map_err(|_| corrupt(&k, "key is not UTF-8"))
                 })
                 .transpose()?;
             let from_h = view
@@ -280,7 +275,7 @@ impl CatalogueReader {
                 .map(|k| {
                     keys::parse_history(&k)
                         .map(|(key, _)| key)
-                        .ok_or_else(|| bad(&k, "bad history key"))
+                        .ok_or_else(|| corrupt(&k, "bad history key"))
                 })
                 .transpose()?;
             let key = match (from_o, from_h) {
