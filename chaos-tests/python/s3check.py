@@ -15,7 +15,8 @@ def check(cond, message):
         raise CheckFailed(message)
 
 
-def client(endpoint, access_key, secret_key, max_attempts=2, signature_version=None):
+def client(endpoint, access_key, secret_key, max_attempts=2, signature_version=None,
+           region_name="us-east-1"):
     options = dict(
         s3={"addressing_style": "path"},
         retries={"max_attempts": max_attempts, "mode": "standard"},
@@ -29,9 +30,19 @@ def client(endpoint, access_key, secret_key, max_attempts=2, signature_version=N
         endpoint_url=endpoint,
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
-        region_name="us-east-1",
+        region_name=region_name,
         config=Config(**options),
     )
+
+
+def default_client(endpoint, access_key, secret_key, region_name=None):
+    """A client as a new user makes one: endpoint and keys, nothing else
+    (no region, no addressing style, boto3's own retries)."""
+    kwargs = dict(endpoint_url=endpoint, aws_access_key_id=access_key,
+                  aws_secret_access_key=secret_key)
+    if region_name:
+        kwargs["region_name"] = region_name
+    return boto3.session.Session().client("s3", **kwargs)
 
 
 def expect_error(fn, code, status=None):

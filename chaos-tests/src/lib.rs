@@ -17,6 +17,7 @@ pub mod nodes;
 pub mod output;
 pub mod ports;
 pub mod process;
+pub mod python;
 pub mod rawhttp;
 pub mod s3;
 pub mod sites;

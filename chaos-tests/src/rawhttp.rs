@@ -92,6 +92,25 @@ fn sign_headers(
     access_key: &str,
     secret_key: &str,
 ) -> Result<Vec<(String, String)>> {
+    sign_headers_as(
+        method,
+        uri,
+        headers,
+        (access_key, secret_key),
+        REGION,
+        SystemTime::now(),
+    )
+}
+
+/// As `sign_headers`, for a region and a signing time of the caller's.
+fn sign_headers_as(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    (access_key, secret_key): (&str, &str),
+    region: &str,
+    time: SystemTime,
+) -> Result<Vec<(String, String)>> {
     let identity =
         Credentials::new(access_key, secret_key, None, None, "meridian-chaos-tests").into();
     let mut settings = SigningSettings::default();
@@ -100,9 +119,9 @@ fn sign_headers(
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(REGION)
+        .region(region)
         .name("s3")
-        .time(SystemTime::now())
+        .time(time)
         .settings(settings)
         .build()
         .context("building SigV4 parameters")?
@@ -144,12 +163,118 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The `<Code>` of an S3 error body.
+    pub fn code(&self) -> Option<&str> {
+        self.element("Code")
+    }
+
+    /// The text of the first `<name>` element of the body.
+    pub fn element(&self, name: &str) -> Option<&str> {
+        let open = format!("<{name}>");
+        let start = self.body.find(&open)? + open.len();
+        let end = self.body[start..].find(&format!("</{name}>"))? + start;
+        Some(&self.body[start..end])
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// A request made by hand, sent as written (no header added but `Host`
+/// and `Connection: close`).
+#[derive(Debug, Clone, Default)]
+pub struct Raw {
+    pub method: String,
+    /// Path and query, already encoded.
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Raw {
+    pub fn new(method: &str, target: &str) -> Self {
+        Raw {
+            method: method.to_string(),
+            target: target.to_string(),
+            ..Default::default()
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn body(mut self, body: &[u8]) -> Self {
+        self.body = body.to_vec();
+        self
+    }
+
+    /// Adds SigV4 headers (unsigned payload) over `Host` and the headers
+    /// given so far, for `region` at `time`.
+    pub fn sign_v4(
+        mut self,
+        addr: &str,
+        keys: (&str, &str),
+        region: &str,
+        time: SystemTime,
+    ) -> Result<Self> {
+        let uri = format!("http://{addr}{}", self.target);
+        let mut signed: Vec<(&str, &str)> = vec![("host", addr)];
+        signed.extend(self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let added = sign_headers_as(&self.method, &uri, &signed, keys, region, time)?;
+        self.headers.extend(added);
+        Ok(self)
+    }
+
+    /// Sends it to `addr` and reads the whole answer.
+    pub async fn send(&self, addr: &str) -> Result<Answer> {
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n",
+            self.method, self.target
+        );
+        for (n, v) in &self.headers {
+            head.push_str(&format!("{n}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut s = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        s.write_all(head.as_bytes())
+            .await
+            .context("sending request head")?;
+        s.write_all(&self.body).await.context("sending body")?;
+        read_answer(&mut s).await
+    }
+}
+
+async fn read_answer(s: &mut TcpStream) -> Result<Answer> {
+    let mut out = Vec::new();
+    tokio::time::timeout(RESPONSE_TIMEOUT, s.read_to_end(&mut out))
+        .await
+        .context("no answer in time")?
+        .context("reading the answer")?;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .with_context(|| format!("no status line in {text:?}"))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok(Answer {
+        status,
+        headers,
+        body: body.to_string(),
+    })
 }
 
 /// Sends an unsigned `method path` with `headers` (and no body) to
@@ -174,26 +299,5 @@ pub async fn unsigned(
     s.write_all(req.as_bytes())
         .await
         .context("sending request")?;
-    let mut out = Vec::new();
-    tokio::time::timeout(RESPONSE_TIMEOUT, s.read_to_end(&mut out))
-        .await
-        .context("no answer in time")?
-        .context("reading the answer")?;
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .with_context(|| format!("no status line in {text:?}"))?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Ok(Answer {
-        status,
-        headers,
-        body: body.to_string(),
-    })
+    read_answer(&mut s).await
 }

@@ -1,38 +1,15 @@
 //! boto3 against `meridian dev`, through the scripts in `python/`:
 //! `boto3_e2e.py`, `boto3_compat.py` and `boto3_versions.py`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use meridian_chaos_tests::process::{describe, run_bounded};
+use meridian_chaos_tests::python::{require_boto3, script};
 use meridian_chaos_tests::s3::{ROOT_ACCESS_KEY, ROOT_SECRET_KEY};
 use meridian_chaos_tests::{DevCluster, DevOptions, Site};
-use tokio::process::Command;
 
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
-
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-/// Fails with a clear message when Python or boto3 is missing.
-async fn require_boto3() -> Result<()> {
-    let mut cmd = Command::new(python());
-    cmd.args(["-c", "import boto3, botocore; print(boto3.__version__)"]);
-    match run_bounded(&mut cmd, Duration::from_secs(60)).await {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => bail!(
-            "boto3 is not importable by {} (pip install boto3):\n{}",
-            python(),
-            describe(&out)
-        ),
-        Err(e) => bail!(
-            "{} is not runnable, so boto3 cannot be tested: {e:#}",
-            python()
-        ),
-    }
-}
 
 #[tokio::test]
 async fn boto3_end_to_end() -> Result<()> {
@@ -58,39 +35,6 @@ async fn boto3_end_to_end() -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A command running one of the Python scripts (found at run time: nextest
-/// and cargo test set the manifest directory, so a test binary built in
-/// another checkout of the same target directory finds this one's), with no
-/// user configuration or proxy leaking in.
-fn script(name: &str) -> Command {
-    let path = PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-    )
-    .join("python")
-    .join(name);
-    let mut cmd = Command::new(python());
-    cmd.arg(path);
-    for var in [
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("PYTHONUNBUFFERED", "1");
-    cmd
 }
 
 #[tokio::test]

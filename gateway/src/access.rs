@@ -335,11 +335,17 @@ fn glob(pattern: &str, text: &str) -> bool {
 pub struct BucketAccess {
     pub name: String,
     pub owner: String,
+    /// The site it ingests at (its region).
+    pub site: u32,
+    /// Its versioning state (`Versioning`), for the headers reads answer.
+    pub versioning: u32,
     pub grants: Vec<(String, Level)>,
     pub policy: Option<BucketPolicy>,
     /// The bucket's CORS rules, cached with its permissions for the
     /// preflight requests that come unsigned.
     pub cors: Vec<meridian_proto::v1::CorsRule>,
+    /// Its lifecycle rules, for the expiry reads and writes announce.
+    pub lifecycle: Vec<meridian_proto::v1::LifecycleRule>,
 }
 
 /// Whether `caller` may do `action` on `bucket` (and `key`, for object
@@ -396,9 +402,12 @@ mod tests {
         BucketAccess {
             name: "juno".into(),
             owner: "ops".into(),
+            site: 1,
+            versioning: 0,
             grants: vec![("carol".into(), Level::Write)],
             policy: Some(BucketPolicy::parse(JUNO, "juno").expect("parses")),
             cors: vec![],
+            lifecycle: vec![],
         }
     }
 
@@ -462,9 +471,12 @@ mod tests {
         let b = BucketAccess {
             name: "pub".into(),
             owner: "ops".into(),
+            site: 1,
+            versioning: 0,
             grants: vec![],
             policy: Some(BucketPolicy::parse(text, "pub").expect("parses")),
             cors: vec![],
+            lifecycle: vec![],
         };
         assert!(allowed(
             &Caller::Anonymous,

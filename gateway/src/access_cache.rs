@@ -121,6 +121,8 @@ impl AccessCache {
                 Some(Arc::new(BucketAccess {
                     name: rec.name,
                     owner: rec.owner,
+                    site: rec.ingest_site,
+                    versioning: rec.versioning,
                     grants: rec
                         .grants
                         .iter()
@@ -128,6 +130,7 @@ impl AccessCache {
                         .collect(),
                     policy,
                     cors: rec.cors,
+                    lifecycle: rec.lifecycle,
                 }))
             }
             Err(GatewayError::NoSuchBucket(_)) => None,

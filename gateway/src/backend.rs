@@ -123,7 +123,9 @@ pub trait Catalogue: Send + Sync + 'static {
         owner: &str,
         ingest_site: u32,
     ) -> Result<(), GatewayError>;
-    /// Fails with `BucketNotEmpty` unless the bucket has no objects and no uploads.
+    /// Fails with `BucketNotEmpty` while the bucket holds objects, versions
+    /// or delete markers; its unfinished multipart uploads go with it (as
+    /// in S3).
     async fn delete_bucket(&self, name: &str) -> Result<(), GatewayError>;
     async fn bucket(&self, name: &str) -> Result<BucketRecord, GatewayError>;
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>, GatewayError>;
@@ -269,6 +271,12 @@ pub trait Catalogue: Send + Sync + 'static {
         record: ObjectRecord,
     ) -> Result<ObjectRecord, GatewayError>;
     async fn abort_upload(&self, upload_id: &str) -> Result<(), GatewayError>;
+    /// What a completed upload answered, kept for a while after its
+    /// completion for retries of it; `None` once forgotten (or never).
+    async fn completed_upload(
+        &self,
+        upload_id: &str,
+    ) -> Result<Option<meridian_proto::v1::CompletedUpload>, GatewayError>;
 
     /// A bucket's uploads in progress (at most 10,000), in no order.
     async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, GatewayError>;

@@ -108,6 +108,31 @@ pub fn noncurrent_expired(
         && now_ms >= after_days(since_ms, rule.noncurrent_days, day_ms)
 }
 
+/// When `rules` expire a current version (the earliest rule that selects
+/// it) and that rule's id: what S3's `x-amz-expiration` tells a reader.
+pub fn expiry_of<'r>(
+    rules: &'r [LifecycleRule],
+    key: &str,
+    object: (u64, &HashMap<String, String>),
+    created_ms: i64,
+    day_ms: i64,
+) -> Option<(i64, &'r str)> {
+    rules
+        .iter()
+        .filter(|r| selects(r, key, Some(object)))
+        .filter_map(|r| {
+            let by_days =
+                (r.expiration_days > 0).then(|| after_days(created_ms, r.expiration_days, day_ms));
+            let by_date = (r.expiration_date_ms > 0).then_some(r.expiration_date_ms);
+            by_days
+                .into_iter()
+                .chain(by_date)
+                .min()
+                .map(|at| (at, r.id.as_str()))
+        })
+        .min_by_key(|(at, _)| *at)
+}
+
 /// Whether an upload initiated at `created_ms` is to be aborted.
 pub fn upload_expired(rule: &LifecycleRule, created_ms: i64, now_ms: i64, day_ms: i64) -> bool {
     rule.abort_incomplete_upload_days > 0
@@ -117,6 +142,49 @@ pub fn upload_expired(rule: &LifecycleRule, created_ms: i64, now_ms: i64, day_ms
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_earliest_selecting_rule_names_the_expiry() {
+        const DAY: i64 = 86_400_000;
+        let rule = |id: &str, prefix: &str, days: u32, date_ms: i64| LifecycleRule {
+            id: id.into(),
+            enabled: true,
+            prefix: prefix.into(),
+            expiration_days: days,
+            expiration_date_ms: date_ms,
+            ..Default::default()
+        };
+        let none = HashMap::new();
+        let rules = vec![
+            rule("logs", "logs/", 30, 0),
+            rule("all", "", 90, 0),
+            rule("soon", "logs/tmp/", 0, 5 * DAY),
+            LifecycleRule {
+                enabled: false,
+                ..rule("off", "", 1, 0)
+            },
+        ];
+        assert_eq!(
+            expiry_of(&rules, "logs/a", (1, &none), 0, DAY),
+            Some((30 * DAY, "logs"))
+        );
+        assert_eq!(
+            expiry_of(&rules, "data/a", (1, &none), DAY, DAY),
+            Some((91 * DAY, "all"))
+        );
+        assert_eq!(
+            expiry_of(&rules, "logs/tmp/x", (1, &none), 0, DAY),
+            Some((5 * DAY, "soon"))
+        );
+        assert_eq!(expiry_of(&rules[..1], "data/a", (1, &none), 0, DAY), None);
+        // Rules that only clean noncurrent versions say nothing here.
+        let noncurrent = vec![LifecycleRule {
+            enabled: true,
+            noncurrent_days: 3,
+            ..Default::default()
+        }];
+        assert_eq!(expiry_of(&noncurrent, "a", (1, &none), 0, DAY), None);
+    }
 
     const DAY: i64 = 86_400_000;
 

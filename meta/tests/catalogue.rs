@@ -141,6 +141,7 @@ async fn buckets_objects_counters_and_pending_index() {
     let del = n
         .write_one(cmd(Op::DeleteBucket(DeleteBucketCmd {
             name: "data".into(),
+            ..Default::default()
         })))
         .await;
     assert!(
@@ -165,6 +166,7 @@ async fn buckets_objects_counters_and_pending_index() {
     assert_eq!(r.site_counter(1).expect("c").objects, 0);
     n.write_one(cmd(Op::DeleteBucket(DeleteBucketCmd {
         name: "data".into(),
+        ..Default::default()
     })))
     .await
     .expect("delete empty bucket");

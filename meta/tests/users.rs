@@ -125,6 +125,7 @@ async fn users_keys_and_grants() {
     assert_eq!(code(n.write_one(del()).await), Some(OutcomeCode::Invalid));
     n.write_one(cmd(Op::DeleteBucket(DeleteBucketCmd {
         name: "hers".into(),
+        ..Default::default()
     })))
     .await
     .expect("delete bucket");

@@ -174,7 +174,10 @@ async fn enabled_bucket_keeps_every_version_and_marker() {
     assert_eq!(n.reader().bucket_counter(1).expect("counter").objects, 0);
     // A bucket with versions left is not empty.
     let full = n
-        .write_one(cmd(Op::DeleteBucket(DeleteBucketCmd { name: "b".into() })))
+        .write_one(cmd(Op::DeleteBucket(DeleteBucketCmd {
+            name: "b".into(),
+            ..Default::default()
+        })))
         .await;
     assert!(matches!(
         full,
@@ -221,9 +224,12 @@ async fn enabled_bucket_keeps_every_version_and_marker() {
         .expect("delete");
     assert!(listing(&n, "", None).is_empty());
     assert_eq!(n.reader().site_counter(1).expect("counter").objects, 0);
-    n.write_one(cmd(Op::DeleteBucket(DeleteBucketCmd { name: "b".into() })))
-        .await
-        .expect("empty bucket goes");
+    n.write_one(cmd(Op::DeleteBucket(DeleteBucketCmd {
+        name: "b".into(),
+        ..Default::default()
+    })))
+    .await
+    .expect("empty bucket goes");
 }
 
 #[tokio::test]

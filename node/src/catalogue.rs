@@ -21,6 +21,10 @@ use tokio::sync::Notify;
 
 use crate::metagroup::MetaGroup;
 
+/// Pages of unfinished uploads a DeleteBucket aborts before it gives up
+/// (each page is up to 1,000 uploads).
+const MAX_DELETE_BUCKET_ROUNDS: usize = 100;
+
 pub struct MetaCatalogue {
     meta: Arc<MetaGroup>,
     topology: Arc<Topology>,
@@ -325,10 +329,40 @@ impl Catalogue for MetaCatalogue {
     }
 
     async fn delete_bucket(&self, name: &str) -> Result<(), GatewayError> {
-        self.write(Op::DeleteBucket(DeleteBucketCmd {
-            name: name.to_string(),
-        }))
-        .await
+        let delete = || {
+            self.write(Op::DeleteBucket(DeleteBucketCmd {
+                name: name.to_string(),
+                abort_uploads: true,
+            }))
+        };
+        // The state machine removes a bucket's unfinished uploads with it,
+        // up to a bound per command; beyond it, a bucket that holds nothing
+        // else has its uploads aborted a page at a time first.
+        for _ in 0..MAX_DELETE_BUCKET_ROUNDS {
+            match delete().await {
+                Err(GatewayError::BucketNotEmpty(m)) => {
+                    let reader = self.barrier().await?;
+                    let b = bucket_from(&reader, name)?;
+                    if reader.holds_versions(b.id).map_err(gateway_error)? {
+                        return Err(GatewayError::BucketNotEmpty(m));
+                    }
+                    let ids = reader
+                        .bucket_uploads(b.id, meridian_meta::catalogue::uploads::MAX_INLINE_UPLOADS)
+                        .map_err(gateway_error)?;
+                    if ids.is_empty() {
+                        return Err(GatewayError::BucketNotEmpty(m));
+                    }
+                    for id in ids {
+                        match self.abort_upload(&id).await {
+                            Ok(()) | Err(GatewayError::NoSuchUpload(_)) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                other => return other,
+            }
+        }
+        delete().await
     }
 
     async fn bucket(&self, name: &str) -> Result<BucketRecord, GatewayError> {
@@ -540,6 +574,16 @@ impl Catalogue for MetaCatalogue {
             upload_id: upload_id.to_string(),
         }))
         .await
+    }
+
+    async fn completed_upload(
+        &self,
+        upload_id: &str,
+    ) -> Result<Option<CompletedUpload>, GatewayError> {
+        self.barrier()
+            .await?
+            .completed_upload(upload_id)
+            .map_err(gateway_error)
     }
 
     async fn set_tags(

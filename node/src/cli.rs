@@ -96,6 +96,14 @@ pub struct DevArgs {
     /// besides path style.
     #[arg(long)]
     pub s3_domain: Option<String>,
+    /// The region S3 clients sign for by default; each site is a region
+    /// too (its name in lower case) and is accepted everywhere.
+    #[arg(long, default_value = meridian_gateway::s3::region::DEFAULT_REGION)]
+    pub s3_region: String,
+    /// Refuse SigV2 signatures (headers and presigned URLs), as AWS regions
+    /// that take SigV4 only do.
+    #[arg(long)]
+    pub no_sigv2: bool,
 }
 
 fn parse_secs(text: &str) -> Result<std::time::Duration, String> {
@@ -167,6 +175,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     lifecycle_walk: a.lifecycle_walk,
                 },
                 s3_domain: a.s3_domain,
+                s3_region: a.s3_region,
+                s3_sigv2: !a.no_sigv2,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

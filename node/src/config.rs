@@ -35,6 +35,10 @@ pub struct DevConfig {
     pub gc: crate::gc::GcConfig,
     /// Base domain of virtual-host addressing (`BUCKET.domain`), if any.
     pub s3_domain: Option<String>,
+    /// The federation's default S3 region.
+    pub s3_region: String,
+    /// Whether SigV2 signatures are accepted.
+    pub s3_sigv2: bool,
 }
 
 impl DevConfig {
@@ -73,6 +77,12 @@ impl DevConfig {
         }
         if self.transfers_per_site == 0 {
             return Err("transfers per site must be at least 1".into());
+        }
+        if !meridian_gateway::s3::region::is_region_name(&self.s3_region) {
+            return Err(format!(
+                "--s3-region must be lower-case letters, digits and '-', got {:?}",
+                self.s3_region
+            ));
         }
         Ok(())
     }

@@ -90,8 +90,13 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             listener,
             gateway.clone(),
             (site, name),
-            (cfg.access_key.clone(), cfg.secret_key.clone()),
-            cfg.s3_domain.clone(),
+            meridian_gateway::s3::EndpointConfig {
+                root_keys: (cfg.access_key.clone(), cfg.secret_key.clone()),
+                domain: cfg.s3_domain.clone(),
+                region: cfg.s3_region.clone(),
+                sigv2: cfg.s3_sigv2,
+                lifecycle_day: cfg.gc.lifecycle_day,
+            },
             stopped(stop_rx.clone()),
         );
     }

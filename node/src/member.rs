@@ -114,8 +114,13 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
             listener,
             gateway.clone(),
             (cfg.site, cfg.site_name.clone()),
-            (access_key.clone(), secret_key.clone()),
-            cfg.s3_domain.clone(),
+            meridian_gateway::s3::EndpointConfig {
+                root_keys: (access_key.clone(), secret_key.clone()),
+                domain: cfg.s3_domain.clone(),
+                region: cfg.s3_region.clone(),
+                sigv2: cfg.s3_sigv2,
+                lifecycle_day: cfg.gc.lifecycle_day,
+            },
             stopped(stop_rx.clone()),
         );
     }

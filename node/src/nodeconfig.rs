@@ -32,6 +32,11 @@
 //! [data.peers]                 # the nodes keeping the other sites' chunks
 //! Huairou = "meta2.hr:7100"
 //!
+//! [s3]
+//! region = "us-east-1"         # optional: the region clients sign for by default
+//!                              # (each site is a region too: "beijing", ...)
+//! sigv2 = true                 # optional: false refuses SigV2 signatures
+//!
 //! [security]
 //! cluster_key_file = "cluster.key"  # optional (default <data_dir>/cluster.key,
 //!                              # created if absent): seals access keys'
@@ -65,9 +70,20 @@ struct File {
     #[serde(default)]
     data: Data,
     #[serde(default)]
+    s3: S3,
+    #[serde(default)]
     security: Security,
     topology: Option<PathBuf>,
     policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct S3 {
+    /// The federation's default region.
+    region: Option<String>,
+    /// Whether SigV2 signatures are accepted (default: yes).
+    sigv2: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +144,10 @@ pub struct NodeConfig {
     pub grpc_addr: SocketAddr,
     pub s3_addr: Option<SocketAddr>,
     pub s3_domain: Option<String>,
+    /// The federation's default S3 region.
+    pub s3_region: String,
+    /// Whether SigV2 signatures are accepted.
+    pub s3_sigv2: bool,
     /// Where the other members reach this node's gRPC server.
     pub advertise: String,
     pub role: MetaRole,
@@ -284,6 +304,15 @@ impl NodeConfig {
         };
         gc.validate()
             .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        let s3_region =
+            f.s3.region
+                .clone()
+                .unwrap_or_else(|| meridian_gateway::s3::region::DEFAULT_REGION.to_string());
+        if !meridian_gateway::s3::region::is_region_name(&s3_region) {
+            bail!(
+                "{origin}: s3.region must be lower-case letters, digits and '-', got {s3_region:?}"
+            );
+        }
         Ok(NodeConfig {
             id: f.id,
             site,
@@ -292,6 +321,8 @@ impl NodeConfig {
             grpc_addr: f.listen.grpc,
             s3_addr: f.listen.s3,
             s3_domain: f.listen.s3_domain.clone(),
+            s3_region,
+            s3_sigv2: f.s3.sigv2.unwrap_or(true),
             advertise,
             role: f.meta.role,
             voters,
@@ -343,6 +374,14 @@ role = "learner"
         assert_eq!(c.data_dir, Path::new("/etc/meridian/d"));
         assert_eq!(c.advertise, "127.0.0.1:7104");
         assert_eq!(c.chunk_size, 4 << 20);
+        assert_eq!(c.s3_region, "us-east-1");
+        assert!(c.s3_sigv2);
+        let c = parse(&format!(
+            "{GOOD}[s3]\nregion = \"cn-ihep-1\"\nsigv2 = false\n"
+        ))
+        .expect("valid");
+        assert_eq!(c.s3_region, "cn-ihep-1");
+        assert!(!c.s3_sigv2);
     }
 
     #[test]
@@ -390,6 +429,10 @@ role = "learner"
             (
                 format!("{GOOD}[data]\nchunk_size = \"1KiB\"\n"),
                 "between 64KiB",
+            ),
+            (
+                format!("{GOOD}[s3]\nregion = \"Beijing\"\n"),
+                "s3.region must be",
             ),
         ];
         for (text, want) in cases {

@@ -180,12 +180,11 @@ pub fn spawn_s3(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     (site, name): (u32, String),
-    keys: (String, String),
-    domain: Option<String>,
+    cfg: meridian_gateway::s3::EndpointConfig,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
     tasks.spawn(async move {
-        meridian_gateway::s3::serve(listener, gateway, site, keys, domain, stop).await;
+        meridian_gateway::s3::serve(listener, gateway, site, cfg, stop).await;
         tracing::info!(site = %name, "S3 endpoint stopped");
     });
 }

@@ -94,6 +94,19 @@ impl FaultCell {
 }
 
 /// Decodes a `Content-MD5` header (base64 of 16 bytes).
+/// The Content-MD5 an upload declares. A header sent empty is refused like
+/// a malformed one (s3s passes it on as absent).
+pub fn content_md5(
+    parsed: Option<&str>,
+    headers: &http::HeaderMap,
+) -> Result<Option<[u8; 16]>, S3Error> {
+    match (parsed, headers.get("content-md5")) {
+        (Some(v), _) => parse_content_md5(v).map(Some),
+        (None, Some(raw)) => parse_content_md5(raw.to_str().unwrap_or("")).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
 pub fn parse_content_md5(value: &str) -> Result<[u8; 16], S3Error> {
     let bad = || {
         S3Error::with_message(

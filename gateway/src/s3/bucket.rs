@@ -13,10 +13,10 @@ const MAX_BUCKETS_PER_PAGE: usize = 10_000;
 
 impl MeridianS3 {
     /// The site a new bucket ingests at. A `LocationConstraint` names a site
-    /// (any case). Clients configured for a region send that region as the
-    /// constraint without being asked to (the AWS CLI, boto3); a constraint
-    /// equal to the signing region therefore means "no preference" unless a
-    /// site happens to have that name.
+    /// (any case) or its region. Clients configured for a region send that
+    /// region as the constraint without being asked to (the AWS CLI,
+    /// boto3); a constraint equal to the signing region or the default
+    /// region therefore means "no preference" unless it is a site's.
     fn bucket_site(&self, constraint: Option<&str>, signed_region: Option<&str>) -> S3Result<u32> {
         let Some(wanted) = constraint.map(str::trim).filter(|c| !c.is_empty()) else {
             return Ok(self.site);
@@ -24,7 +24,10 @@ impl MeridianS3 {
         if let Some(site) = self.gateway.topology().site_by_name(wanted) {
             return Ok(site.id.0);
         }
-        if signed_region == Some(wanted) {
+        if let Some(site) = self.regions.site_of(wanted) {
+            return Ok(site);
+        }
+        if signed_region == Some(wanted) || wanted == self.regions.default_region() {
             return Ok(self.site);
         }
         Err(GatewayError::UnknownSite(wanted.to_string()).into())
@@ -73,8 +76,11 @@ impl MeridianS3 {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.gateway.catalogue().bucket(&req.input.bucket).await?;
-        Ok(S3Response::new(HeadBucketOutput::default()))
+        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(self.regions.of_site(b.ingest_site).to_string()),
+            ..Default::default()
+        }))
     }
 
     pub(super) async fn do_list_buckets(
@@ -118,7 +124,7 @@ impl MeridianS3 {
         let buckets = page
             .into_iter()
             .map(|b| Bucket {
-                bucket_region: None,
+                bucket_region: Some(self.regions.of_site(b.ingest_site).to_string()),
                 creation_date: Some(timestamp(b.created_ms)),
                 name: Some(b.name),
             })
@@ -148,9 +154,10 @@ impl MeridianS3 {
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let bucket = self.gateway.catalogue().bucket(&req.input.bucket).await?;
-        let name = self.gateway.site_name(bucket.ingest_site);
+        // The site's region: one every endpoint accepts in signatures.
+        let region = self.regions.of_site(bucket.ingest_site).to_string();
         Ok(S3Response::new(GetBucketLocationOutput {
-            location_constraint: Some(BucketLocationConstraint::from(name)),
+            location_constraint: Some(BucketLocationConstraint::from(region)),
         }))
     }
 }

@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 use http::HeaderMap;
 use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
-use s3s::dto::Checksum;
+use s3s::dto::{Checksum, ChecksumType};
 use s3s::TrailingHeaders;
 
 use super::body::{BodyError, BodyFault, FaultCell};
@@ -67,6 +67,22 @@ pub fn to_dto(stored: &std::collections::HashMap<String, String>) -> Checksum {
         checksum_sha256: get("SHA256"),
         checksum_type: None,
     }
+}
+
+/// An object's stored checksums with their type: a multipart object's as
+/// completion made it (COMPOSITE or FULL_OBJECT), a single PUT's of the
+/// whole content (FULL_OBJECT); no type when there is no checksum.
+pub fn of_record(record: &meridian_proto::v1::ObjectRecord) -> Checksum {
+    let mut sums = to_dto(&record.checksums);
+    if !record.checksums.is_empty() {
+        let ty = if record.checksum_type.is_empty() {
+            ChecksumType::FULL_OBJECT
+        } else {
+            record.checksum_type.as_str()
+        };
+        sums.checksum_type = Some(ChecksumType::from(ty.to_string()));
+    }
+    sums
 }
 
 /// Whether a request carries a checksum (a value, or a trailer naming one).

@@ -144,7 +144,7 @@ impl MeridianS3 {
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
             ));
         }
-        let source_version = super::versioning::version_header(&record, None);
+        let source_version = super::versioning::version_header(&record, None, 0);
         let source = crate::backend::CopySource {
             bucket: src_bucket,
             key: src_key,
@@ -171,7 +171,7 @@ impl MeridianS3 {
                 last_modified: Some(timestamp(copied.created_ms)),
                 ..Default::default()
             }),
-            version_id: super::versioning::version_header(&copied, None),
+            version_id: super::versioning::written_version_header(&copied),
             copy_source_version_id: source_version,
             ..Default::default()
         }))

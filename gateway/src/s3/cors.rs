@@ -108,16 +108,12 @@ fn header_str(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
 }
 
 fn forbidden(message: &str) -> Response<s3s::Body> {
-    let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessForbidden</Code><Message>{message}</Message></Error>"
+    let mut e = s3s::S3Error::with_message(
+        s3s::S3ErrorCode::Custom("AccessForbidden".into()),
+        message.to_string(),
     );
-    let mut resp = Response::new(s3s::Body::from(xml));
-    *resp.status_mut() = StatusCode::FORBIDDEN;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    resp
+    e.set_status_code(StatusCode::FORBIDDEN);
+    super::errors::error_response(&e)
 }
 
 fn set(h: &mut HeaderMap, name: header::HeaderName, value: &str) {
@@ -165,14 +161,7 @@ impl CorsFront {
 
     /// The bucket a request addresses, virtual-host or path style.
     pub fn bucket_of<B>(&self, req: &http::Request<B>) -> Option<String> {
-        if let (Some(d), Some(host)) = (&self.domain, header_str(req.headers(), header::HOST)) {
-            if let Some(b) = super::server::bucket_in_host(d, host) {
-                return Some(b.to_string());
-            }
-        }
-        let path = req.uri().path().trim_start_matches('/');
-        let bucket = path.split('/').next().unwrap_or_default();
-        (!bucket.is_empty()).then(|| bucket.to_string())
+        super::front::bucket_of(self.domain.as_deref(), req)
     }
 
     async fn rules(&self, bucket: &str) -> Option<Vec<CorsRule>> {

@@ -74,6 +74,50 @@ pub fn not_implemented(what: &str) -> S3Error {
     )
 }
 
+/// An S3 error answered outside s3s (before a request reaches it): the XML
+/// body S3 sends, with the code's status.
+pub fn error_response(e: &S3Error) -> http::Response<s3s::Body> {
+    error_response_with(e, &[])
+}
+
+/// As [`error_response`], with more elements in the body (AWS adds some to
+/// certain errors, e.g. `Region`).
+pub fn error_response_with(e: &S3Error, extra: &[(&str, &str)]) -> http::Response<s3s::Body> {
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message>",
+        xml_escape(e.code().as_str()),
+        xml_escape(e.message().unwrap_or("")),
+    );
+    for (name, value) in extra {
+        xml.push_str(&format!("<{name}>{}</{name}>", xml_escape(value)));
+    }
+    xml.push_str("</Error>");
+    let mut resp = http::Response::new(s3s::Body::from(xml));
+    *resp.status_mut() = e
+        .status_code()
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    resp
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +174,21 @@ mod tests {
                 "{shown}"
             );
         }
+    }
+
+    #[test]
+    fn answers_outside_s3s_are_s3_xml() {
+        let e = S3Error::with_message(S3ErrorCode::InvalidRequest, "use <SigV4> & more");
+        let r = error_response(&e);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let custom = S3Error::with_message(S3ErrorCode::Custom("AccessForbidden".into()), "m");
+        let mut custom = custom;
+        custom.set_status_code(StatusCode::FORBIDDEN);
+        assert_eq!(error_response(&custom).status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            xml_escape("use <SigV4> & more"),
+            "use &lt;SigV4&gt; &amp; more"
+        );
     }
 
     #[test]

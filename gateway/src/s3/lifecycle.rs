@@ -89,9 +89,16 @@ fn from_dto(r: LifecycleRule) -> S3Result<Rule> {
     }
     if let Some(e) = r.expiration {
         rule.expiration_days = positive(e.days, "Expiration Days")?;
-        rule.expiration_date_ms = e.date.map_or(0, |d| {
-            (time::OffsetDateTime::from(d).unix_timestamp_nanos() / 1_000_000) as i64
-        });
+        rule.expiration_date_ms = match e.date {
+            None => 0,
+            Some(d) => {
+                let t = time::OffsetDateTime::from(d);
+                if t.unix_timestamp().rem_euclid(86_400) != 0 || t.nanosecond() != 0 {
+                    return Err(invalid_argument("'Date' must be at midnight GMT"));
+                }
+                (t.unix_timestamp_nanos() / 1_000_000) as i64
+            }
+        };
         rule.expired_object_delete_marker = e.expired_object_delete_marker == Some(true);
     }
     if let Some(n) = r.noncurrent_version_expiration {
@@ -104,6 +111,32 @@ fn from_dto(r: LifecycleRule) -> S3Result<Rule> {
             positive(a.days_after_initiation, "DaysAfterInitiation")?;
     }
     Ok(rule)
+}
+
+impl MeridianS3 {
+    /// `x-amz-expiration` for a current version of `key` (as the bucket's
+    /// cached rules say): `expiry-date="HTTP date", rule-id="ID"`.
+    pub(super) async fn expiration_header(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &meridian_proto::v1::ObjectRecord,
+    ) -> Option<String> {
+        let access = self.gateway.bucket_access(bucket).await.ok().flatten()?;
+        let (at_ms, rule) = crate::lifecycle::expiry_of(
+            &access.lifecycle,
+            key,
+            (record.size, &record.tags),
+            record.created_ms,
+            self.lifecycle_day_ms,
+        )?;
+        let at = time::OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000)).ok()?;
+        let fmt = time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        );
+        let date = at.format(fmt).ok()?;
+        Some(format!("expiry-date=\"{date}\", rule-id=\"{rule}\""))
+    }
 }
 
 fn days(n: u32) -> Option<i32> {
@@ -184,6 +217,7 @@ impl MeridianS3 {
             .catalogue()
             .set_bucket_lifecycle(&input.bucket, rules)
             .await?;
+        self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(
             PutBucketLifecycleConfigurationOutput::default(),
         ))
@@ -214,6 +248,7 @@ impl MeridianS3 {
             .catalogue()
             .set_bucket_lifecycle(&req.input.bucket, Vec::new())
             .await?;
+        self.gateway.forget_access(&req.input.bucket);
         Ok(S3Response::new(DeleteBucketLifecycleOutput {}))
     }
 }

@@ -116,7 +116,12 @@ impl MeridianS3 {
         let max_keys = page_size(input.max_keys)?;
         let prefix = input.prefix.clone().unwrap_or_default();
         // A continuation token supersedes start-after: it is further along.
-        let start = match input.continuation_token.as_deref() {
+        // An empty one is none (the listing starts over, as AWS does).
+        let start = match input
+            .continuation_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        {
             Some(t) => Some(decode_token(t)?),
             None => input.start_after.clone().filter(|s| !s.is_empty()),
         };
@@ -142,7 +147,7 @@ impl MeridianS3 {
             next_continuation_token: listed.resume_after.as_deref().map(encode_token),
             contents: Some(listed.contents),
             common_prefixes: Some(listed.prefixes),
-            delimiter: input.delimiter.map(enc),
+            delimiter: given(input.delimiter).map(enc),
             encoding_type: input.encoding_type,
             start_after: input.start_after.map(enc),
             request_charged: None,
@@ -178,18 +183,25 @@ impl MeridianS3 {
         };
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
-            prefix: Some(enc(prefix)),
+            // AWS leaves v1's own Prefix as sent, encoding or not, and
+            // clients (botocore) do not decode it.
+            prefix: Some(prefix),
             marker: Some(enc(input.marker.unwrap_or_default())),
             max_keys: Some(i32::try_from(max_keys).unwrap_or(i32::MAX)),
             is_truncated: Some(listed.truncated),
             contents: Some(listed.contents),
             common_prefixes: Some(listed.prefixes),
-            delimiter: input.delimiter.map(enc),
+            delimiter: given(input.delimiter).map(enc),
             next_marker,
             encoding_type: input.encoding_type,
             request_charged: None,
         }))
     }
+}
+
+/// A delimiter as S3 echoes it: an empty one is none, and not shown.
+pub(super) fn given(delimiter: Option<String>) -> Option<String> {
+    delimiter.filter(|d| !d.is_empty())
 }
 
 fn query(

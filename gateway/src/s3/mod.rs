@@ -28,12 +28,15 @@ mod copy;
 mod cors;
 mod delete_many;
 pub mod errors;
+mod front;
 mod lifecycle;
 pub mod list;
 mod multipart;
 mod object;
 mod part_checksums;
 mod policy;
+pub mod region;
+mod request_time;
 pub mod server;
 mod tagging;
 mod uploads_list;
@@ -50,7 +53,7 @@ mod tests_list_mpu;
 #[cfg(test)]
 mod tests_presign;
 
-pub use server::{serve, serve_service, service, ServeOptions};
+pub use server::{serve, serve_service, service, EndpointConfig, ServeOptions};
 
 /// Who a request acts for when it carries no credentials (s3s refuses
 /// unsigned requests once auth is configured, so in practice: tests).
@@ -65,16 +68,40 @@ pub struct MeridianS3 {
     complete_inline_wait: Duration,
     /// Base domain of virtual-host addressing, if enabled.
     domain: Option<String>,
+    /// The regions requests may be signed for, and each bucket's.
+    regions: Arc<region::Regions>,
+    /// A lifecycle rule's day (shorter in tests), for the expiry that
+    /// `x-amz-expiration` announces.
+    lifecycle_day_ms: i64,
 }
 
 impl MeridianS3 {
     pub fn new(gateway: Arc<Gateway>, site: u32) -> Self {
+        let regions = region::Regions::new(gateway.topology(), region::DEFAULT_REGION);
         MeridianS3 {
             gateway,
             site,
             complete_inline_wait: multipart::COMPLETE_INLINE_WAIT,
             domain: None,
+            regions: Arc::new(regions),
+            lifecycle_day_ms: 86_400_000,
         }
+    }
+
+    /// Sets the length of a lifecycle day (the lifecycle job's).
+    pub fn with_lifecycle_day(mut self, day: Duration) -> Self {
+        self.lifecycle_day_ms = i64::try_from(day.as_millis()).unwrap_or(i64::MAX).max(1);
+        self
+    }
+
+    /// Sets the federation's default region (a well-formed region name).
+    pub fn with_region(mut self, default: &str) -> Self {
+        self.regions = Arc::new(region::Regions::new(self.gateway.topology(), default));
+        self
+    }
+
+    pub fn regions(&self) -> &Arc<region::Regions> {
+        &self.regions
     }
 
     /// Accepts `BUCKET.domain` hosts as well as path-style requests.
@@ -101,6 +128,17 @@ impl MeridianS3 {
 
     pub fn site(&self) -> u32 {
         self.site
+    }
+}
+
+impl MeridianS3 {
+    /// A bucket's versioning state as the permission check just saw it
+    /// (cached with the bucket's permissions); off if it is unknown.
+    async fn bucket_versioning(&self, bucket: &str) -> u32 {
+        match self.gateway.bucket_access(bucket).await {
+            Ok(Some(b)) => b.versioning,
+            _ => 0,
+        }
     }
 }
 

@@ -6,9 +6,8 @@ use meridian_proto::v1::{MultipartUpload, ObjectRecord, PartRecord};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use super::body::{parse_content_md5, upload_stream, BODY_IDLE_TIMEOUT};
+use super::body::{content_md5, upload_stream, BODY_IDLE_TIMEOUT};
 use super::errors::{invalid_argument, not_implemented};
-use super::object::declared_len;
 use super::{etag, owner, requester, timestamp, MeridianS3};
 use crate::objects::NewObject;
 use crate::GatewayError;
@@ -46,7 +45,7 @@ fn completed(
         checksum_sha256: sums.checksum_sha256,
         checksum_type: (!record.checksum_type.is_empty())
             .then(|| ChecksumType::from(record.checksum_type.clone())),
-        version_id: super::versioning::version_header(record, None),
+        version_id: super::versioning::written_version_header(record),
         ..Default::default()
     }
 }
@@ -127,6 +126,49 @@ fn requested_parts(body: Option<CompletedMultipartUpload>) -> S3Result<Vec<(u32,
             Ok((number, tag.into_value()))
         })
         .collect()
+}
+
+/// The ETag a completion from `parts` (number, part ETag) makes: the MD5
+/// of the parts' MD5s, then `-N`; `None` if an ETag is not an MD5.
+fn multipart_etag(parts: &[(u32, String)]) -> Option<String> {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    for (_, tag) in parts {
+        let md5 = hex::decode(tag.trim_matches('"')).ok()?;
+        if md5.len() != 16 {
+            return None;
+        }
+        h.update(&md5);
+    }
+    Some(format!("{}-{}", hex::encode(h.finalize()), parts.len()))
+}
+
+/// The answer of an earlier completion of `upload_id` into `bucket`/`key`
+/// from the same `parts`, as a record to answer from; `None` if there was
+/// none (or it is forgotten, or it differs). A client whose first answer
+/// was lost retries, and S3 answers the retry as it answered the first.
+async fn earlier_completion(
+    catalogue: &dyn crate::backend::Catalogue,
+    upload_id: &str,
+    bucket: &str,
+    key: &str,
+    parts: &[(u32, String)],
+) -> Result<Option<ObjectRecord>, GatewayError> {
+    let Some(c) = catalogue.completed_upload(upload_id).await? else {
+        return Ok(None);
+    };
+    if c.bucket != bucket || c.key != key || multipart_etag(parts).as_deref() != Some(&c.etag) {
+        return Ok(None);
+    }
+    Ok(Some(ObjectRecord {
+        etag: c.etag,
+        version_id: c.version_id,
+        versioning: c.versioning,
+        checksums: c.checksums,
+        checksum_type: c.checksum_type,
+        created_ms: c.completed_ms,
+        ..Default::default()
+    }))
 }
 
 impl MeridianS3 {
@@ -217,12 +259,8 @@ impl MeridianS3 {
         let number = u32::try_from(input.part_number).map_err(|_| {
             invalid_argument(format!("part number {} is negative", input.part_number))
         })?;
-        let expected = declared_len(input.content_length)?;
-        let md5 = input
-            .content_md5
-            .as_deref()
-            .map(parse_content_md5)
-            .transpose()?;
+        let expected = super::object::required_len(input.content_length, &req.headers)?;
+        let md5 = content_md5(input.content_md5.as_deref(), &req.headers)?;
         let (body, fault) = upload_stream(input.body, expected, md5, BODY_IDLE_TIMEOUT);
         let body = super::checksum::checked(body, check, expected, fault.clone());
         let part = self
@@ -261,25 +299,57 @@ impl MeridianS3 {
             .and_then(|m| m.parts.clone())
             .unwrap_or_default();
         let parts = requested_parts(input.multipart_upload)?;
-        self.upload_for(&input.upload_id, &input.bucket, &input.key)
-            .await?;
+        let location = host.map(|h| format!("http://{h}/{}/{}", input.bucket, input.key));
+        if let Err(e) = self
+            .upload_for(&input.upload_id, &input.bucket, &input.key)
+            .await
+        {
+            if e.code() != &S3ErrorCode::NoSuchUpload {
+                return Err(e);
+            }
+            let catalogue = self.gateway.catalogue().as_ref();
+            return match earlier_completion(
+                catalogue,
+                &input.upload_id,
+                &input.bucket,
+                &input.key,
+                &parts,
+            )
+            .await?
+            {
+                Some(rec) => Ok(S3Response::new(completed(
+                    input.bucket,
+                    input.key,
+                    location,
+                    &rec,
+                ))),
+                None => Err(e),
+            };
+        }
         let sent = super::checksum::sent_checksums!(input);
         // Made from the very part records completion checks and uses.
         let checksum: crate::objects::ObjectChecksum =
             Box::new(move |upload: &MultipartUpload, parts: &[&PartRecord]| {
                 upload_checksum(upload, parts, &listed, &sent)
             });
-        let location = host.map(|h| format!("http://{h}/{}/{}", input.bucket, input.key));
 
         // Completion reads every part back to hash the whole object, which
         // for a large object outlasts client timeouts. It runs in its own
         // task so that a client that gives up does not cut it off halfway.
         let gateway = self.gateway.clone();
         let upload_id = input.upload_id.clone();
-        let mut task =
-            tokio::spawn(
-                async move { gateway.complete_upload(&upload_id, &parts, checksum).await },
-            );
+        let (b, k) = (input.bucket.clone(), input.key.clone());
+        let mut task = tokio::spawn(async move {
+            match gateway.complete_upload(&upload_id, &parts, checksum).await {
+                // A retry that raced the first completion: answer as it did.
+                Err(GatewayError::NoSuchUpload(m)) => {
+                    earlier_completion(gateway.catalogue().as_ref(), &upload_id, &b, &k, &parts)
+                        .await?
+                        .ok_or(GatewayError::NoSuchUpload(m))
+                }
+                other => other,
+            }
+        });
         match tokio::time::timeout(self.complete_inline_wait, &mut task).await {
             Ok(joined) => {
                 let record = joined.map_err(join_error)??;
@@ -405,6 +475,21 @@ mod tests {
         let got = requested_parts(Some(body)).expect("well formed");
         assert_eq!(got, vec![(2, "b".to_string()), (1, "a".to_string())]);
         assert_eq!(requested_parts(None).ok(), Some(vec![]));
+    }
+
+    #[test]
+    fn the_multipart_etag_is_the_md5_of_the_part_md5s() {
+        use md5::{Digest, Md5};
+        let a = hex::encode(Md5::digest(b"a"));
+        let b = hex::encode(Md5::digest(b"b"));
+        let mut both = Vec::new();
+        both.extend_from_slice(&Md5::digest(b"a"));
+        both.extend_from_slice(&Md5::digest(b"b"));
+        let want = format!("{}-2", hex::encode(Md5::digest(&both)));
+        let parts = vec![(1, format!("\"{a}\"")), (2, b.clone())];
+        assert_eq!(multipart_etag(&parts), Some(want));
+        assert_eq!(multipart_etag(&[(1, "not-hex".to_string())]), None);
+        assert_eq!(multipart_etag(&[(1, "abcd".to_string())]), None);
     }
 
     #[test]

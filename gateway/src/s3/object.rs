@@ -6,7 +6,7 @@ use meridian_proto::v1::ObjectRecord;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use super::body::{parse_content_md5, upload_stream, DownloadBody, BODY_IDLE_TIMEOUT};
+use super::body::{content_md5, upload_stream, DownloadBody, BODY_IDLE_TIMEOUT};
 use super::errors::{invalid_argument, not_implemented};
 use super::{etag, requester, timestamp, MeridianS3};
 use crate::backend::WriteCondition;
@@ -33,6 +33,24 @@ pub(super) fn declared_len(content_length: Option<i64>) -> S3Result<Option<u64>>
                 .map_err(|_| invalid_argument(format!("Content-Length {n} is negative")))
         })
         .transpose()
+}
+
+/// The length an upload body must declare, as S3 requires of PutObject and
+/// UploadPart: `Content-Length`, or for an aws-chunked body
+/// `x-amz-decoded-content-length` (which s3s turns into the former when
+/// both are sent). A body of unknown length is `MissingContentLength`.
+pub(super) fn required_len(
+    content_length: Option<i64>,
+    headers: &HeaderMap,
+) -> S3Result<Option<u64>> {
+    let declared = declared_len(content_length)?;
+    if declared.is_none() && !headers.contains_key("x-amz-decoded-content-length") {
+        return Err(S3Error::with_message(
+            S3ErrorCode::MissingContentLength,
+            "You must provide the Content-Length HTTP header.",
+        ));
+    }
+    Ok(declared)
 }
 
 /// The `[start, end)` a `Range` header selects, or `None` without one.
@@ -135,17 +153,7 @@ fn whole_object_checksums(
 ) -> Checksum {
     let asked = mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED));
     if asked && range.is_none() {
-        let mut sums = super::checksum::to_dto(&record.checksums);
-        if !record.checksums.is_empty() {
-            // A single PUT's checksum is of the whole content.
-            let ty = if record.checksum_type.is_empty() {
-                ChecksumType::FULL_OBJECT
-            } else {
-                record.checksum_type.as_str()
-            };
-            sums.checksum_type = Some(ChecksumType::from(ty.to_string()));
-        }
-        sums
+        super::checksum::of_record(record)
     } else {
         Checksum::default()
     }
@@ -224,12 +232,8 @@ impl MeridianS3 {
             .map(super::tagging::parse_header)
             .transpose()?
             .unwrap_or_default();
-        let expected = declared_len(input.content_length)?;
-        let md5 = input
-            .content_md5
-            .as_deref()
-            .map(parse_content_md5)
-            .transpose()?;
+        let expected = required_len(input.content_length, &req.headers)?;
+        let md5 = content_md5(input.content_md5.as_deref(), &req.headers)?;
         let (body, fault) = upload_stream(input.body, expected, md5, BODY_IDLE_TIMEOUT);
         let body = super::checksum::checked(body, check, expected, fault.clone());
         let obj = NewObject {
@@ -243,12 +247,14 @@ impl MeridianS3 {
             tags,
             ..Default::default()
         };
+        let (bucket, key) = (obj.bucket.clone(), obj.key.clone());
         let record = self
             .gateway
             .put_object(self.site, obj, body, expected)
             .await
             .map_err(|e| fault.refine(e))?;
-        let sums = super::checksum::to_dto(&record.checksums);
+        let sums = super::checksum::of_record(&record);
+        let expiration = self.expiration_header(&bucket, &key, &record).await;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&record.etag)),
             checksum_crc32: sums.checksum_crc32,
@@ -256,7 +262,9 @@ impl MeridianS3 {
             checksum_crc64nvme: sums.checksum_crc64nvme,
             checksum_sha1: sums.checksum_sha1,
             checksum_sha256: sums.checksum_sha256,
-            version_id: super::versioning::version_header(&record, None),
+            checksum_type: sums.checksum_type,
+            expiration,
+            version_id: super::versioning::written_version_header(&record),
             ..Default::default()
         }))
     }
@@ -277,8 +285,14 @@ impl MeridianS3 {
         let record = match version_id {
             Some(v) => catalogue.object_version(bucket, key, v).await,
             None => catalogue.object(bucket, key).await,
-        }
-        .map_err(|e| super::versioning::read_error(e, version_id))?;
+        };
+        let record = match record {
+            Ok(r) => r,
+            Err(e @ GatewayError::NoSuchKey(_)) if version_id.is_none() => {
+                return Err(self.missing(bucket, key, e).await)
+            }
+            Err(e) => return Err(super::versioning::read_error(e, version_id)),
+        };
         check_conditions(&record, conditions)?;
         let range = match (part_number, range) {
             (Some(_), Some(_)) => {
@@ -287,10 +301,51 @@ impl MeridianS3 {
                     "Cannot specify both Range header and partNumber query parameter",
                 ))
             }
-            (Some(n), None) => Some(super::versioning::part_range(&record, n)?),
+            (Some(n), None) => super::versioning::part_range(&record, n)?,
             (None, r) => byte_range(record.size, r)?,
         };
         Ok((record, range))
+    }
+
+    /// A key with no current version: 404, with S3's delete-marker headers
+    /// when its newest version is a delete marker.
+    async fn missing(&self, bucket: &str, key: &str, e: GatewayError) -> S3Error {
+        let mut err = S3Error::from(e);
+        if self.bucket_versioning(bucket).await == 0 {
+            return err;
+        }
+        let q = crate::backend::VersionQuery {
+            bucket: bucket.to_string(),
+            prefix: key.to_string(),
+            max_keys: 1,
+            ..Default::default()
+        };
+        // The key's own versions sort before any longer key it prefixes.
+        if let Ok(page) = self.gateway.catalogue().list_versions(&q).await {
+            if let Some(crate::backend::VersionEntry::Version { key: k, record, .. }) =
+                page.entries.first()
+            {
+                if k == key && record.delete_marker {
+                    err.set_headers(super::versioning::marker_headers(Some(
+                        crate::backend::s3_version_id(record),
+                    )));
+                }
+            }
+        }
+        err
+    }
+
+    /// `x-amz-expiration` of a GET of the current version.
+    async fn current_expiration(
+        &self,
+        input: &GetObjectInput,
+        record: &ObjectRecord,
+    ) -> Option<String> {
+        if input.version_id.is_some() {
+            return None;
+        }
+        self.expiration_header(&input.bucket, &input.key, record)
+            .await
     }
 
     pub(super) async fn do_get_object(
@@ -335,8 +390,13 @@ impl MeridianS3 {
             e_tag: Some(etag(&record.etag)),
             last_modified: Some(timestamp(record.created_ms)),
             metadata: metadata(&record),
-            version_id: super::versioning::version_header(&record, input.version_id.as_deref()),
+            version_id: super::versioning::version_header(
+                &record,
+                input.version_id.as_deref(),
+                self.bucket_versioning(&input.bucket).await,
+            ),
             parts_count: parts_count(&record, input.part_number),
+            expiration: self.current_expiration(&input, &record).await,
             ..Default::default()
         };
         let mut stream = self.gateway.read(self.site, record, start, end);
@@ -379,6 +439,13 @@ impl MeridianS3 {
         let size = record.size;
         let (start, end) = range.unwrap_or((0, size));
         let sums = whole_object_checksums(&record, input.checksum_mode.as_ref(), range);
+        let bucket_versioning = self.bucket_versioning(&input.bucket).await;
+        let expiration = if input.version_id.is_none() {
+            self.expiration_header(&input.bucket, &input.key, &record)
+                .await
+        } else {
+            None
+        };
         Ok(S3Response::new(HeadObjectOutput {
             checksum_crc32: sums.checksum_crc32,
             checksum_crc32c: sums.checksum_crc32c,
@@ -393,8 +460,13 @@ impl MeridianS3 {
             e_tag: Some(etag(&record.etag)),
             last_modified: Some(timestamp(record.created_ms)),
             metadata: metadata(&record),
-            version_id: super::versioning::version_header(&record, input.version_id.as_deref()),
+            version_id: super::versioning::version_header(
+                &record,
+                input.version_id.as_deref(),
+                bucket_versioning,
+            ),
             parts_count: parts_count(&record, input.part_number),
+            expiration,
             ..Default::default()
         }))
     }

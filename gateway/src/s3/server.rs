@@ -38,6 +38,9 @@ pub struct ServeOptions {
     /// Buckets' CORS rules, applied to preflights and cross-origin
     /// responses; `None`: no CORS handling (preflights reach s3s).
     pub cors: Option<Arc<super::cors::CorsFront>>,
+    /// Requests refused before they reach s3s (SigV2 switched off, dates,
+    /// regions); `None`: none are.
+    pub front: Option<Arc<super::front::Front>>,
 }
 
 impl Default for ServeOptions {
@@ -47,26 +50,58 @@ impl Default for ServeOptions {
             header_read_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
             cors: None,
+            front: None,
+        }
+    }
+}
+
+/// What one S3 endpoint is set up with, beside its gateway and site.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// The administrator's access key and secret.
+    pub root_keys: (String, String),
+    /// Base domain of virtual-host addressing (`BUCKET.domain`), if any.
+    pub domain: Option<String>,
+    /// The federation's default region (see [`super::region`]).
+    pub region: String,
+    /// Whether SigV2 signatures (headers and presigned URLs) are accepted;
+    /// without, such requests are refused as AWS refuses them in regions
+    /// that take SigV4 only.
+    pub sigv2: bool,
+    /// The lifecycle job's day, for the expiry `x-amz-expiration` tells.
+    pub lifecycle_day: Duration,
+}
+
+impl EndpointConfig {
+    pub fn new(root_keys: (String, String)) -> Self {
+        EndpointConfig {
+            root_keys,
+            domain: None,
+            region: super::region::DEFAULT_REGION.to_string(),
+            sigv2: true,
+            lifecycle_day: Duration::from_secs(86_400),
         }
     }
 }
 
 /// The s3s service of a gateway at `site`, accepting requests signed with
-/// `access_key`/`secret_key` (SigV4 or SigV2, headers or presigned URLs).
-/// Unsigned requests are refused with `AccessDenied`.
-/// With `domain`, requests to `BUCKET.domain` address the bucket in the
-/// host name (virtual-host style); path style works as well.
-pub fn service(
-    gateway: Arc<Gateway>,
-    site: u32,
-    (access_key, secret_key): (String, String),
-    domain: Option<String>,
-) -> S3Service {
-    let mut s3 = MeridianS3::new(gateway, site);
-    if let Some(d) = domain {
-        s3 = s3.with_virtual_host_domain(d);
+/// the root keys or a user's (SigV4 or SigV2, headers or presigned URLs).
+/// Unsigned requests are anonymous. With a domain, requests to
+/// `BUCKET.domain` address the bucket in the host name (virtual-host
+/// style); path style works as well.
+pub fn service(gateway: Arc<Gateway>, site: u32, cfg: &EndpointConfig) -> S3Service {
+    let (access_key, secret_key) = cfg.root_keys.clone();
+    service_for(endpoint(gateway, site, cfg), access_key, secret_key)
+}
+
+fn endpoint(gateway: Arc<Gateway>, site: u32, cfg: &EndpointConfig) -> MeridianS3 {
+    let s3 = MeridianS3::new(gateway, site)
+        .with_region(&cfg.region)
+        .with_lifecycle_day(cfg.lifecycle_day);
+    match &cfg.domain {
+        Some(d) => s3.with_virtual_host_domain(d.clone()),
+        None => s3,
     }
-    service_for(s3, access_key, secret_key)
 }
 
 /// Virtual-host addressing under one base domain: `BUCKET.domain[:port]`
@@ -129,14 +164,18 @@ pub async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     site: u32,
-    keys: (String, String),
-    domain: Option<String>,
+    cfg: EndpointConfig,
     shutdown: impl Future<Output = ()>,
 ) {
-    let cors = super::cors::CorsFront::new(gateway.clone(), domain.clone());
-    let svc = service(gateway, site, keys, domain);
+    let cors = super::cors::CorsFront::new(gateway.clone(), cfg.domain.clone());
+    let s3 = endpoint(gateway.clone(), site, &cfg);
+    let front =
+        super::front::Front::new(gateway, cfg.domain.clone(), s3.regions().clone(), cfg.sigv2);
+    let (access_key, secret_key) = cfg.root_keys.clone();
+    let svc = service_for(s3, access_key, secret_key);
     let opts = ServeOptions {
         cors: Some(Arc::new(cors)),
+        front: Some(Arc::new(front)),
         ..ServeOptions::default()
     };
     serve_service(listener, svc, opts, shutdown).await;
@@ -217,11 +256,20 @@ async fn serve_connection(
     // Small S3 responses (headers, XML) should not wait for Nagle.
     let _ = stream.set_nodelay(true);
     let cors = opts.cors.clone();
+    let front = opts.front.clone();
     let handler = service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let svc = svc.clone();
         let cors = cors.clone();
+        let front = front.clone();
         async move {
-            let mut resp = answer(svc, cors, req).await?;
+            let refused = match &front {
+                Some(f) => f.refusal(&req).await,
+                None => None,
+            };
+            let mut resp = match refused {
+                Some(r) => r,
+                None => answer(svc, cors, req).await?,
+            };
             // Every answer, errors included, names its request as S3 does,
             // so a client's report can be found in the server's log.
             let id = request_id();
@@ -276,7 +324,11 @@ async fn answer(
         Some((c.clone(), c.bucket_of(&req)?, origin.to_string()))
     });
     let method = req.method().clone();
+    let attributes = method == Method::GET && has_query_key(req.uri(), "attributes");
     let mut resp = hyper::service::Service::call(&svc, req).await?;
+    if attributes && resp.status() == StatusCode::OK {
+        unquote_attributes_etag(&mut resp).await;
+    }
     if let Some((c, bucket, origin)) = cross {
         c.decorate(&bucket, &origin, &method, &mut resp).await;
     }
@@ -289,6 +341,42 @@ async fn answer(
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
     Ok(resp)
+}
+
+fn has_query_key(uri: &http::Uri, key: &str) -> bool {
+    uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|p| p.split('=').next().is_some_and(|k| k == key))
+    })
+}
+
+/// GetObjectAttributes answers the ETag bare, as AWS does, where s3s
+/// quotes every `ETag` element. The body is a few hundred bytes of XML.
+async fn unquote_attributes_etag(resp: &mut http::Response<s3s::Body>) {
+    const MAX_ATTRIBUTES_BODY: usize = 64 * 1024;
+    let Ok(xml) = resp.body_mut().store_all_limited(MAX_ATTRIBUTES_BODY).await else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&xml);
+    let fixed = match (text.find("<ETag>&quot;"), text.find("&quot;</ETag>")) {
+        (Some(a), Some(b)) if a < b => format!(
+            "{}<ETag>{}</ETag>{}",
+            &text[..a],
+            &text[a + "<ETag>&quot;".len()..b],
+            &text[b + "&quot;</ETag>".len()..]
+        ),
+        _ => match (text.find("<ETag>\""), text.find("\"</ETag>")) {
+            (Some(a), Some(b)) if a < b => format!(
+                "{}<ETag>{}</ETag>{}",
+                &text[..a],
+                &text[a + "<ETag>\"".len()..b],
+                &text[b + "\"</ETag>".len()..]
+            ),
+            _ => text.into_owned(),
+        },
+    };
+    resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+    *resp.body_mut() = s3s::Body::from(fixed);
 }
 
 /// Completes once the endpoint is stopping (or its accept loop is gone).

@@ -166,6 +166,7 @@ impl MeridianS3 {
                 return Ok(super::versioning::version_header(
                     &rec,
                     version.map(|v| v.as_str()),
+                    self.bucket_versioning(bucket).await,
                 ));
             }
         }
@@ -197,7 +198,11 @@ impl MeridianS3 {
             .await?;
         Ok(S3Response::new(GetObjectTaggingOutput {
             tag_set: to_set(&rec.tags),
-            version_id: super::versioning::version_header(&rec, input.version_id.as_deref()),
+            version_id: super::versioning::version_header(
+                &rec,
+                input.version_id.as_deref(),
+                self.bucket_versioning(&input.bucket).await,
+            ),
         }))
     }
 
@@ -235,11 +240,16 @@ impl MeridianS3 {
         };
         let mut out = GetObjectAttributesOutput {
             last_modified: Some(timestamp(rec.created_ms)),
-            version_id: super::versioning::version_header(&rec, input.version_id.as_deref()),
+            version_id: super::versioning::version_header(
+                &rec,
+                input.version_id.as_deref(),
+                self.bucket_versioning(&input.bucket).await,
+            ),
             ..Default::default()
         };
         if wants(ObjectAttributes::ETAG) {
-            // Unquoted here, as AWS answers it.
+            // s3s quotes it; the listener unquotes it, as AWS answers it
+            // (see `server::unquote_attributes_etag`).
             out.e_tag = Some(etag(&rec.etag));
         }
         if wants(ObjectAttributes::OBJECT_SIZE) {
@@ -249,7 +259,7 @@ impl MeridianS3 {
             out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
         }
         if wants(ObjectAttributes::CHECKSUM) && !rec.checksums.is_empty() {
-            out.checksum = Some(super::checksum::to_dto(&rec.checksums));
+            out.checksum = Some(super::checksum::of_record(&rec));
         }
         if wants(ObjectAttributes::OBJECT_PARTS) && rec.parts > 0 {
             out.object_parts = Some(GetObjectAttributesParts {

@@ -41,6 +41,7 @@ struct State {
     objects: BTreeMap<(String, String), ObjectRecord>,
     uploads: HashMap<String, MultipartUpload>,
     parts: HashMap<String, BTreeMap<u32, PartRecord>>,
+    completed: HashMap<String, meridian_proto::v1::CompletedUpload>,
 }
 
 #[derive(Default)]
@@ -91,10 +92,18 @@ impl Catalogue for MemCatalogue {
         if !st.buckets.contains_key(name) {
             return Err(no_bucket(name));
         }
-        let has_objects = st.objects.keys().any(|(b, _)| b == name);
-        let has_uploads = st.uploads.values().any(|u| u.bucket == name);
-        if has_objects || has_uploads {
+        if st.objects.keys().any(|(b, _)| b == name) {
             return Err(GatewayError::BucketNotEmpty(name.to_string()));
+        }
+        let gone: Vec<String> = st
+            .uploads
+            .values()
+            .filter(|u| u.bucket == name)
+            .map(|u| u.upload_id.clone())
+            .collect();
+        for id in gone {
+            st.uploads.remove(&id);
+            st.parts.remove(&id);
         }
         st.buckets.remove(name);
         Ok(())
@@ -259,8 +268,31 @@ impl Catalogue for MemCatalogue {
                 .remove(upload_id)
                 .ok_or_else(|| GatewayError::NoSuchUpload(upload_id.to_string()))?
         };
-        self.commit_object(&upload.bucket, &upload.key, record, &WriteCondition::Always)
-            .await
+        let rec = self
+            .commit_object(&upload.bucket, &upload.key, record, &WriteCondition::Always)
+            .await?;
+        self.lock().completed.insert(
+            upload_id.to_string(),
+            meridian_proto::v1::CompletedUpload {
+                bucket: upload.bucket,
+                key: upload.key,
+                etag: rec.etag.clone(),
+                version_id: rec.version_id.clone(),
+                versioning: rec.versioning,
+                checksums: rec.checksums.clone(),
+                checksum_type: rec.checksum_type.clone(),
+                completed_ms: rec.created_ms,
+                ..Default::default()
+            },
+        );
+        Ok(rec)
+    }
+
+    async fn completed_upload(
+        &self,
+        upload_id: &str,
+    ) -> Result<Option<meridian_proto::v1::CompletedUpload>, GatewayError> {
+        Ok(self.lock().completed.get(upload_id).cloned())
     }
 
     async fn abort_upload(&self, upload_id: &str) -> Result<(), GatewayError> {

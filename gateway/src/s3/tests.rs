@@ -223,14 +223,20 @@ async fn location_constraint_names_a_site() {
     t.s3.create_bucket(rq(create_in("in-beta", "bEtA")))
         .await
         .expect("create at Beta");
-    assert_eq!(location(&t, "in-beta").await, "Beta");
+    // The location is the site's region: lower case, accepted in signatures.
+    assert_eq!(location(&t, "in-beta").await, "beta");
 
     t.bucket("here").await;
     assert_eq!(
         location(&t, "here").await,
-        "Alpha",
+        "alpha",
         "no constraint: the endpoint's site"
     );
+    // What GetBucketLocation answers is accepted back as a constraint.
+    t.s3.create_bucket(rq(create_in("by-region", "beta")))
+        .await
+        .expect("create by region");
+    assert_eq!(location(&t, "by-region").await, "beta");
 
     assert_eq!(
         code(t.s3.create_bucket(rq(create_in("nowhere", "Gamma"))).await),
@@ -243,7 +249,11 @@ async fn location_constraint_names_a_site() {
     t.s3.create_bucket(req)
         .await
         .expect("signing region means no preference");
-    assert_eq!(location(&t, "regional").await, "Alpha");
+    assert_eq!(location(&t, "regional").await, "alpha");
+    t.s3.create_bucket(rq(create_in("default-region", "us-east-1")))
+        .await
+        .expect("the default region means no preference");
+    assert_eq!(location(&t, "default-region").await, "alpha");
 }
 
 #[tokio::test]

@@ -61,8 +61,7 @@ pub(super) async fn start(opts: Option<ServeOptions>, complete_wait: Option<Dura
             listener,
             fx.gateway,
             1,
-            (AK.into(), SK.into()),
-            None,
+            super::EndpointConfig::new((AK.into(), SK.into())),
             stopped,
         )),
         (opts, wait) => {

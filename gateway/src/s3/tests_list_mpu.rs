@@ -377,7 +377,7 @@ async fn multipart_round_trip() {
     md5s.update(Md5::digest(&p1));
     md5s.update(Md5::digest(&p2));
     let want = format!("{}-2", hex::encode(md5s.finalize()));
-    assert_eq!(done.e_tag.map(ETag::into_value), Some(want));
+    assert_eq!(done.e_tag.map(ETag::into_value), Some(want.clone()));
 
     let input = GetObjectInput {
         bucket: "bkt".into(),
@@ -399,6 +399,43 @@ async fn multipart_round_trip() {
         code(s3.list_parts(rq(list(None, None))).await),
         S3ErrorCode::NoSuchUpload
     );
+
+    // A retry of the completion (its first answer lost) is answered as the
+    // first was; one naming other parts is not the same completion.
+    let again = complete(&s3, &id, &[(1, &e1), (2, &e2)])
+        .await
+        .expect("retried completion");
+    assert_eq!(again.e_tag.map(ETag::into_value), Some(want));
+    assert_eq!(
+        code(complete(&s3, &id, &[(1, &e1)]).await),
+        S3ErrorCode::NoSuchUpload
+    );
+}
+
+#[tokio::test]
+async fn a_bucket_with_only_unfinished_uploads_is_deleted_with_them() {
+    let s3 = with_keys(&[]).await;
+    let id = create_upload(&s3).await;
+    upload_part(&s3, &id, 1, b"part").await.expect("part");
+    let delete = || DeleteBucketInput {
+        bucket: "bkt".into(),
+        ..Default::default()
+    };
+    s3.delete_bucket(rq(delete())).await.expect("deleted");
+    assert_eq!(
+        code(upload_part(&s3, &id, 2, b"x").await),
+        S3ErrorCode::NoSuchUpload
+    );
+    // Objects keep a bucket, uploads or not.
+    let s3 = with_keys(&["k"]).await;
+    let id = create_upload(&s3).await;
+    assert_eq!(
+        code(s3.delete_bucket(rq(delete())).await),
+        S3ErrorCode::BucketNotEmpty
+    );
+    upload_part(&s3, &id, 1, b"still there")
+        .await
+        .expect("part");
 }
 
 #[tokio::test]

@@ -109,7 +109,7 @@ impl MeridianS3 {
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
             common_prefixes: Some(common_prefixes),
-            delimiter: input.delimiter.map(|d| enc(&d)),
+            delimiter: super::list::given(input.delimiter).map(|d| enc(&d)),
             encoding_type: input.encoding_type,
             is_truncated: Some(page.truncated),
             key_marker: input.key_marker.map(|k| enc(&k)),

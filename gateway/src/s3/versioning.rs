@@ -14,47 +14,72 @@ use crate::backend::{s3_version_id, VersionEntry, VersionQuery};
 use crate::GatewayError;
 
 /// A read's error, with the headers S3 adds when the version asked for
-/// is a delete marker.
+/// is a delete marker (405, only DELETE allowed on it).
 pub(super) fn read_error(e: GatewayError, version_id: Option<&str>) -> S3Error {
     let marker = matches!(e, GatewayError::DeleteMarker(_));
     let mut err = S3Error::from(e);
     if marker {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
-        if let Some(v) = version_id.and_then(|v| HeaderValue::from_str(v).ok()) {
-            headers.insert("x-amz-version-id", v);
-        }
+        let mut headers = marker_headers(version_id);
+        headers.insert(http::header::ALLOW, HeaderValue::from_static("DELETE"));
         err.set_headers(headers);
     }
     err
 }
 
-/// `x-amz-version-id` of a read or write: given for a bucket that has (or
-/// had) versioning, and whenever a version was asked for by id.
-pub(super) fn version_header(record: &ObjectRecord, asked: Option<&str>) -> Option<String> {
-    (record.versioning != Versioning::Off as u32 || asked.is_some())
-        .then(|| s3_version_id(record).to_string())
+/// `x-amz-delete-marker: true` and the marker's version id.
+pub(super) fn marker_headers(version_id: Option<&str>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+    if let Some(v) = version_id.and_then(|v| HeaderValue::from_str(v).ok()) {
+        headers.insert("x-amz-version-id", v);
+    }
+    headers
 }
 
-/// The byte range of part `n` (1-based). A single PUT is one part.
-pub(super) fn part_range(record: &ObjectRecord, n: i32) -> S3Result<(u64, u64)> {
+/// `x-amz-version-id` of a read: given in a bucket that has (or had)
+/// versioning, objects written before it was enabled being `null`, and
+/// whenever a version was asked for by id.
+pub(super) fn version_header(
+    record: &ObjectRecord,
+    asked: Option<&str>,
+    bucket_versioning: u32,
+) -> Option<String> {
+    (record.versioning != Versioning::Off as u32
+        || bucket_versioning != Versioning::Off as u32
+        || asked.is_some())
+    .then(|| s3_version_id(record).to_string())
+}
+
+/// `x-amz-version-id` of a write: the new version's id while versioning
+/// is enabled; none otherwise (a suspended bucket's writes are the null
+/// version, which S3 does not name in the answer).
+pub(super) fn written_version_header(record: &ObjectRecord) -> Option<String> {
+    (record.versioning == Versioning::Enabled as u32).then(|| record.version_id.clone())
+}
+
+/// The byte range of part `n` (1-based); `None`: the whole object, an
+/// empty one (no byte range can name it). A single PUT is one part.
+pub(super) fn part_range(record: &ObjectRecord, n: i32) -> S3Result<Option<(u64, u64)>> {
+    if !(1..=10_000).contains(&n) {
+        return Err(invalid_argument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+        ));
+    }
     let bad = || {
         let mut e = S3Error::with_message(
             S3ErrorCode::Custom("InvalidPartNumber".into()),
-            format!("part number {n} is not in this object"),
+            "The requested partnumber is not satisfiable",
         );
         e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
         e
     };
-    let n = usize::try_from(n)
-        .ok()
-        .filter(|n| *n >= 1)
-        .ok_or_else(bad)?;
+    // In 1..=10,000: fits.
+    let n = n as usize;
     if record.parts == 0 {
-        return if n == 1 {
-            Ok((0, record.size))
-        } else {
-            Err(bad())
+        return match n {
+            1 if record.size == 0 => Ok(None),
+            1 => Ok(Some((0, record.size))),
+            _ => Err(bad()),
         };
     }
     if record.part_sizes.len() != record.parts as usize {
@@ -68,7 +93,7 @@ pub(super) fn part_range(record: &ObjectRecord, n: i32) -> S3Result<(u64, u64)> 
         // An empty part cannot be expressed as a byte range.
         return Err(bad());
     }
-    Ok((start, start + size))
+    Ok(Some((start, start + size)))
 }
 
 fn status_of(versioning: u32) -> Option<BucketVersioningStatus> {
@@ -112,6 +137,8 @@ impl MeridianS3 {
             .catalogue()
             .set_versioning(&input.bucket, state as u32)
             .await?;
+        // Reads here answer version ids from the cached state at once.
+        self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutBucketVersioningOutput {}))
     }
 
@@ -202,7 +229,7 @@ impl MeridianS3 {
             common_prefixes: Some(prefixes),
             delete_markers: Some(markers),
             versions: Some(versions),
-            delimiter: input.delimiter,
+            delimiter: super::list::given(input.delimiter).map(|d| enc(&d)),
             encoding_type: input.encoding_type,
             is_truncated: Some(page.truncated),
             key_marker: Some(input.key_marker.as_deref().map(enc).unwrap_or_default()),
@@ -233,22 +260,36 @@ mod tests {
     #[test]
     fn part_ranges() {
         let rec = multipart(&[10, 10, 3]);
-        assert_eq!(part_range(&rec, 1).ok(), Some((0, 10)));
-        assert_eq!(part_range(&rec, 3).ok(), Some((20, 23)));
-        for bad in [0, 4, -1] {
-            let e = part_range(&rec, bad).expect_err("out of range");
+        assert_eq!(part_range(&rec, 1).ok(), Some(Some((0, 10))));
+        assert_eq!(part_range(&rec, 3).ok(), Some(Some((20, 23))));
+        // A part the object does not have: 416, as AWS answers.
+        for beyond in [4, 10_000] {
+            let e = part_range(&rec, beyond).expect_err("beyond the parts");
             assert_eq!(
                 e.status_code(),
                 Some(http::StatusCode::RANGE_NOT_SATISFIABLE)
             );
             assert_eq!(e.code().as_str(), "InvalidPartNumber");
         }
+        // Not a part number at all: 400.
+        for bad in [0, -1, 10_001] {
+            let e = part_range(&rec, bad).expect_err("out of range");
+            assert_eq!(e.code(), &S3ErrorCode::InvalidArgument, "{bad}");
+        }
         let single = ObjectRecord {
             size: 7,
             ..Default::default()
         };
-        assert_eq!(part_range(&single, 1).ok(), Some((0, 7)));
-        assert!(part_range(&single, 2).is_err());
+        assert_eq!(part_range(&single, 1).ok(), Some(Some((0, 7))));
+        assert_eq!(
+            part_range(&single, 2)
+                .expect_err("one part")
+                .code()
+                .as_str(),
+            "InvalidPartNumber"
+        );
+        let empty = ObjectRecord::default();
+        assert_eq!(part_range(&empty, 1).ok(), Some(None));
         let old = ObjectRecord {
             size: 20,
             parts: 2,
@@ -262,15 +303,24 @@ mod tests {
 
     #[test]
     fn version_headers() {
+        let (off, on) = (Versioning::Off as u32, Versioning::Enabled as u32);
         let mut rec = ObjectRecord {
             version_id: "abc".into(),
             ..Default::default()
         };
-        assert_eq!(version_header(&rec, None), None);
-        assert_eq!(version_header(&rec, Some("null")).as_deref(), Some("null"));
-        rec.versioning = Versioning::Enabled as u32;
-        assert_eq!(version_header(&rec, None).as_deref(), Some("abc"));
+        assert_eq!(version_header(&rec, None, off), None);
+        assert_eq!(
+            version_header(&rec, Some("null"), off).as_deref(),
+            Some("null")
+        );
+        // Written before versioning was enabled: the null version.
+        assert_eq!(version_header(&rec, None, on).as_deref(), Some("null"));
+        assert_eq!(written_version_header(&rec), None);
+        rec.versioning = on;
+        assert_eq!(version_header(&rec, None, on).as_deref(), Some("abc"));
+        assert_eq!(written_version_header(&rec).as_deref(), Some("abc"));
         rec.versioning = Versioning::Suspended as u32;
-        assert_eq!(version_header(&rec, None).as_deref(), Some("null"));
+        assert_eq!(version_header(&rec, None, on).as_deref(), Some("null"));
+        assert_eq!(written_version_header(&rec), None);
     }
 }

@@ -165,38 +165,6 @@ pub(super) fn bucket(txn: &Txn<'_>, name: &str) -> Result<Option<BucketRecord>, 
     get(txn, &keys::bucket(name))
 }
 
-/// Removes an upload and its parts, and the parts' chunk references at
-/// the upload's site.
-fn remove_upload(
-    txn: &mut Txn<'_>,
-    bucket_id: u64,
-    upload: &MultipartUpload,
-    parts: &[u32],
-) -> Result<(), MetaError> {
-    let upload_id = &upload.upload_id;
-    txn.delete(keys::upload(upload_id));
-    txn.delete(keys::bucket_upload(bucket_id, upload_id));
-    for p in parts {
-        let k = keys::part(upload_id, *p);
-        if let Some(part) = get::<PartRecord>(txn, &k)? {
-            super::refs::change(txn, &[upload.ingest_site], &part.chunks, -1)?;
-        }
-        txn.delete(k);
-    }
-    Ok(())
-}
-
-/// Part numbers stored for an upload (S3 allows at most 10,000).
-fn part_numbers(txn: &Txn<'_>, upload_id: &str) -> Result<Vec<u32>, MetaError> {
-    let prefix = keys::part_prefix(upload_id);
-    Ok(txn
-        .keys_with_prefix(&prefix, 10_001)?
-        .iter()
-        .filter_map(|k| <[u8; 4]>::try_from(&k[prefix.len()..]).ok())
-        .map(u32::from_be_bytes)
-        .collect())
-}
-
 /// Replica states only move forward: pending -> copying -> complete, a
 /// complete replica may turn suspect or lost, and a suspect or lost one goes
 /// back to pending for repair. A late or repeated update cannot undo progress.
@@ -253,21 +221,7 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             txn.put(keys::bucket_id(id), c.name.as_bytes().to_vec());
             Ok(Outcome::Done)
         }
-        Op::DeleteBucket(c) => {
-            let Some(b) = bucket(txn, &c.name)? else {
-                return Ok(reject(OutcomeCode::NoSuchBucket, c.name.clone()));
-            };
-            if txn.has_prefix(&keys::object_prefix(b.id))?
-                || txn.has_prefix(&keys::history_prefix(b.id))?
-                || txn.has_prefix(&keys::bucket_upload_prefix(b.id))?
-            {
-                return Ok(reject(OutcomeCode::BucketNotEmpty, c.name.clone()));
-            }
-            txn.delete(keys::bucket(&c.name));
-            txn.delete(keys::bucket_id(b.id));
-            txn.delete(keys::bucket_counter(b.id));
-            Ok(Outcome::Done)
-        }
+        Op::DeleteBucket(c) => super::uploads::delete_bucket(txn, c),
         Op::PutObject(c) => {
             let Some(b) = bucket(txn, &c.bucket)? else {
                 return Ok(reject(OutcomeCode::NoSuchBucket, c.bucket.clone()));
@@ -386,42 +340,7 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             txn.put(k, part.encode_to_vec());
             Ok(Outcome::Done)
         }
-        Op::CompleteUpload(c) => {
-            let Some(u) = get::<MultipartUpload>(txn, &keys::upload(&c.upload_id))? else {
-                return Ok(reject(OutcomeCode::NoSuchUpload, c.upload_id.clone()));
-            };
-            let Some(rec) = &c.record else {
-                return Ok(reject(OutcomeCode::Invalid, "complete without a record"));
-            };
-            let Some(b) = bucket(txn, &u.bucket)? else {
-                return Ok(reject(OutcomeCode::NoSuchBucket, u.bucket.clone()));
-            };
-            let parts = part_numbers(txn, &c.upload_id)?;
-            // Every chunk the object lists must be a stored part's: a part
-            // uploaded again while the gateway assembled the record has
-            // released the chunks it read, which may be reclaimed.
-            let mut stored = std::collections::HashSet::new();
-            for p in &parts {
-                if let Some(part) = get::<PartRecord>(txn, &keys::part(&c.upload_id, *p))? {
-                    stored.extend(part.chunks.into_iter().map(|c| c.hash));
-                }
-            }
-            if let Some(missing) = rec.chunks.iter().find(|c| !stored.contains(&c.hash)) {
-                return Ok(reject(
-                    OutcomeCode::Invalid,
-                    format!(
-                        "chunk {} is in no stored part of upload {} (a part was uploaded again meanwhile); complete again",
-                        hex::encode(&missing.hash),
-                        c.upload_id
-                    ),
-                ));
-            }
-            // The record's references first: chunks moving from the parts
-            // to the object never touch zero.
-            let out = super::versions::put(txn, &b, &u.key, rec)?;
-            remove_upload(txn, b.id, &u, &parts)?;
-            Ok(out)
-        }
+        Op::CompleteUpload(c) => super::uploads::complete(txn, c),
         Op::SetPolicy(c) => super::placement_ops::set_policy(txn, c),
         Op::SetPlacement(c) => super::placement_ops::set_placement(txn, c),
         Op::SetOrders(c) => super::placement_ops::set_orders(txn, c),
@@ -450,14 +369,6 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::RevokeKey(c) => super::users::revoke_key(txn, c),
         Op::SetBucketGrant(c) => super::users::set_grant(txn, c),
         Op::SetBucketPolicy(c) => super::users::set_policy(txn, c),
-        Op::AbortUpload(c) => {
-            let Some(u) = get::<MultipartUpload>(txn, &keys::upload(&c.upload_id))? else {
-                return Ok(reject(OutcomeCode::NoSuchUpload, c.upload_id.clone()));
-            };
-            let bucket_id = bucket(txn, &u.bucket)?.map(|b| b.id).unwrap_or(0);
-            let parts = part_numbers(txn, &c.upload_id)?;
-            remove_upload(txn, bucket_id, &u, &parts)?;
-            Ok(Outcome::Done)
-        }
+        Op::AbortUpload(c) => super::uploads::abort(txn, c),
     }
 }

@@ -268,6 +268,7 @@ mod tests {
         let cmd = Command {
             op: Some(Op::DeleteBucket(meridian_proto::v1::DeleteBucketCmd {
                 name: "gone".into(),
+                ..Default::default()
             })),
             request_id: b"id-gone".to_vec(),
         };

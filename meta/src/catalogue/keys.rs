@@ -30,6 +30,8 @@
 //! | `L` | user name, 0x00, access key id        | (empty): the user's keys |
 //! | `H` | bucket id, key, 0x00, !seq (u64)      | ObjectRecord: noncurrent version or delete marker |
 //! | `J` | bucket id, key, 0x00, version id      | seq (u64): where `H` holds it |
+//! | `F` | upload id                             | CompletedUpload: a finished upload's answer |
+//! | `M` | completed ms (u64), upload id         | (empty): when `F` goes |
 //!
 //! `H` sorts a key's older versions newest first (the sequence inverted);
 //! `J` finds one by internal version id, and the null version also by
@@ -58,6 +60,8 @@ pub const ACCESS_KEY: u8 = b'K';
 pub const USER_KEY: u8 = b'L';
 pub const HISTORY: u8 = b'H';
 pub const VERSION_INDEX: u8 = b'J';
+pub const COMPLETED_UPLOAD: u8 = b'F';
+pub const COMPLETED_EXPIRY: u8 = b'M';
 
 /// The S3 version id of a null version, and its `J` alias.
 pub const NULL_VERSION: &str = "null";
@@ -88,6 +92,34 @@ pub fn parse_history(k: &[u8]) -> Option<(String, u64)> {
     let key = String::from_utf8(k[9..k.len() - 9].to_vec()).ok()?;
     let inv = u64::from_be_bytes(k[k.len() - 8..].try_into().ok()?);
     Some((key, !inv))
+}
+
+pub fn completed_upload(upload_id: &str) -> Vec<u8> {
+    tagged(COMPLETED_UPLOAD, upload_id.as_bytes())
+}
+
+pub fn completed_expiry_prefix() -> Vec<u8> {
+    vec![COMPLETED_EXPIRY]
+}
+
+pub fn completed_expiry(completed_ms: i64, upload_id: &str) -> Vec<u8> {
+    // Times before the epoch do not occur; clamping keeps the order.
+    let mut k = tagged(
+        COMPLETED_EXPIRY,
+        &(completed_ms.max(0) as u64).to_be_bytes(),
+    );
+    k.extend_from_slice(upload_id.as_bytes());
+    k
+}
+
+/// (completed ms, upload id) of a `M` key.
+pub fn parse_completed_expiry(k: &[u8]) -> Option<(i64, String)> {
+    if k.len() < 9 || k[0] != COMPLETED_EXPIRY {
+        return None;
+    }
+    let ms = u64::from_be_bytes(k[1..9].try_into().ok()?);
+    let id = String::from_utf8(k[9..].to_vec()).ok()?;
+    Some((i64::try_from(ms).ok()?, id))
 }
 
 pub fn version_index(bucket_id: u64, key: &str, version_id: &str) -> Vec<u8> {

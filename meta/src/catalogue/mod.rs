@@ -9,6 +9,7 @@ mod placement_ops;
 pub mod read;
 pub mod refs;
 pub(crate) mod txn;
+pub mod uploads;
 pub mod users;
 pub mod versions;
 mod versions_read;

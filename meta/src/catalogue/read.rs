@@ -316,6 +316,14 @@ impl CatalogueReader {
         self.get(&keys::upload(upload_id))
     }
 
+    /// What a completed upload answered, while it is kept for retries.
+    pub fn completed_upload(
+        &self,
+        upload_id: &str,
+    ) -> Result<Option<meridian_proto::v1::CompletedUpload>, MetaError> {
+        self.get(&keys::completed_upload(upload_id))
+    }
+
     /// Uploads in progress in upload-id order (ids begin with their
     /// creation time, so oldest first), after `after`, at most `limit`.
     pub fn uploads(
@@ -338,6 +346,21 @@ impl CatalogueReader {
             Ok(out.len() < limit)
         })?;
         Ok(out)
+    }
+
+    /// Whether a bucket holds objects, noncurrent versions or delete markers.
+    pub fn holds_versions(&self, bucket_id: u64) -> Result<bool, MetaError> {
+        let mut any = false;
+        for prefix in [
+            keys::object_prefix(bucket_id),
+            keys::history_prefix(bucket_id),
+        ] {
+            self.scan(&prefix, &prefix, |_, _| {
+                any = true;
+                Ok(false)
+            })?;
+        }
+        Ok(any)
     }
 
     /// The ids of a bucket's uploads in progress, at most `limit`.

@@ -1,0 +1,65 @@
+//! Running the Python clients: the interpreter, a check that boto3 is
+//! there, and the scripts in `python/` with no ambient configuration.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use tokio::process::Command;
+
+use crate::process::{describe, run_bounded};
+
+pub fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+/// Fails with a clear message when Python or boto3 is missing.
+pub async fn require_boto3() -> Result<()> {
+    let mut cmd = Command::new(python());
+    cmd.args(["-c", "import boto3, botocore; print(boto3.__version__)"]);
+    match run_bounded(&mut cmd, Duration::from_secs(60)).await {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => bail!(
+            "boto3 is not importable by {} (pip install boto3):\n{}",
+            python(),
+            describe(&out)
+        ),
+        Err(e) => bail!(
+            "{} is not runnable, so boto3 cannot be tested: {e:#}",
+            python()
+        ),
+    }
+}
+
+/// A command running one of the Python scripts (found at run time: nextest
+/// and cargo test set the manifest directory, so a test binary built in
+/// another checkout of the same target directory finds this one's), with no
+/// user configuration or proxy leaking in.
+pub fn script(name: &str) -> Command {
+    let path = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("python")
+    .join(name);
+    let mut cmd = Command::new(python());
+    cmd.arg(path);
+    for var in [
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("PYTHONUNBUFFERED", "1");
+    cmd
+}
