@@ -14,13 +14,12 @@ Exits 0 when every check passes; else prints the failing check, exits 1.
 
 import argparse
 import sys
-import traceback
 import uuid
 
 try:
     import boto3  # noqa: F401 - the environment check
     from botocore.exceptions import ClientError
-    from s3check import check, client, default_client, expect_error
+    from s3check import check, client, default_client, expect_error, run_steps
 except ImportError as exc:  # pragma: no cover - environment check
     print(f"FAIL: boto3 is not installed ({exc}); pip install boto3", file=sys.stderr)
     sys.exit(2)
@@ -255,15 +254,8 @@ def main():
              ("part_numbers", part_numbers),
              ("attributes_checksums_and_expiry", attributes_checksums_and_expiry),
              ("listings", listings), ("bucket_names_taken", bucket_names_taken)]
-    for label, step in steps:
-        try:
-            step(a)
-            print(f"ok   {label}")
-        except Exception:  # noqa: BLE001 - report any failure with its step
-            print(f"FAIL {label}", file=sys.stderr)
-            traceback.print_exc()
-            sys.exit(1)
-    print("all boto3 AWS-answer checks passed")
+    run_steps([(label, lambda step=step: step(a)) for label, step in steps],
+              "all boto3 AWS-answer checks passed")
 
 
 if __name__ == "__main__":

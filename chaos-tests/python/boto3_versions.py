@@ -11,7 +11,6 @@ Exits 0 when every check passes; else prints the failing check, exits 1.
 
 import argparse
 import sys
-import traceback
 import urllib.error
 import urllib.request
 import uuid
@@ -19,7 +18,7 @@ import uuid
 try:
     import boto3  # noqa: F401 - the environment check
     from botocore.exceptions import ClientError
-    from s3check import CheckFailed, check, client, expect_error
+    from s3check import CheckFailed, check, client, expect_error, run_steps
 except ImportError as exc:  # pragma: no cover - environment check
     print(f"FAIL: boto3 is not installed ({exc}); pip install boto3", file=sys.stderr)
     sys.exit(2)
@@ -171,17 +170,16 @@ def main():
     steps = [("versioning", versioning), ("part_numbers", part_numbers),
              ("bucket_tags", bucket_tags), ("cors", lambda s, b: cors(s, b, a.endpoint)),
              ("lifecycle", lifecycle)]
-    for name, step in steps:
-        bucket = f"vers-{uuid.uuid4().hex[:10]}"
-        s3.create_bucket(Bucket=bucket)
-        try:
+
+    def fresh(step):
+        def run():
+            bucket = f"vers-{uuid.uuid4().hex[:10]}"
+            s3.create_bucket(Bucket=bucket)
             step(s3, bucket)
-            print(f"ok   {name}")
-        except Exception:  # noqa: BLE001 - report any failure with its step
-            print(f"FAIL {name}", file=sys.stderr)
-            traceback.print_exc()
-            sys.exit(1)
-    print("all boto3 versioning and bucket-setting checks passed")
+        return run
+
+    run_steps([(name, fresh(step)) for name, step in steps],
+              "all boto3 versioning and bucket-setting checks passed")
 
 
 if __name__ == "__main__":

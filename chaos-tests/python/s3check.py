@@ -1,6 +1,9 @@
 """What the boto3 scripts share: a path-style client with no ambient
 configuration, and checks that report what went wrong."""
 
+import sys
+import traceback
+
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -57,3 +60,17 @@ def expect_error(fn, code, status=None):
             check(got_status == status, f"expected HTTP {status} with {code}, got {got_status}")
         return
     raise CheckFailed(f"expected error {code}, but the call succeeded")
+
+
+def run_steps(steps, done):
+    """Runs (label, fn) in order, printing each; on the first failure prints
+    it with its traceback and exits 1; then prints `done`."""
+    for label, step in steps:
+        try:
+            step()
+            print(f"ok   {label}")
+        except Exception:  # noqa: BLE001 - report any failure with its step
+            print(f"FAIL {label}", file=sys.stderr)
+            traceback.print_exc()
+            sys.exit(1)
+    print(done)

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Context, Result};
 use tokio::process::Command;
 
 use crate::process::{describe, run_bounded};
@@ -62,4 +62,26 @@ pub fn script(name: &str) -> Command {
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("PYTHONUNBUFFERED", "1");
     cmd
+}
+
+/// The longest a script may run.
+pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Runs a script command to its end; fails with its output unless it
+/// exits 0 and (when given) printed `done`, its last check's line.
+pub async fn run_script(cmd: &mut Command, what: &str, done: Option<&str>) -> Result<String> {
+    let out = run_bounded(cmd, SCRIPT_TIMEOUT)
+        .await
+        .with_context(|| format!("running {what}"))?;
+    if !out.status.success() {
+        bail!("{what} failed with {}\n{}", out.status, describe(&out));
+    }
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    if let Some(line) = done {
+        ensure!(
+            said.contains(line),
+            "{what} ended without its last check:\n{said}"
+        );
+    }
+    Ok(said)
 }

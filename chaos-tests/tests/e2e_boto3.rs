@@ -1,15 +1,10 @@
 //! boto3 against `meridian dev`, through the scripts in `python/`:
 //! `boto3_e2e.py`, `boto3_compat.py` and `boto3_versions.py`.
 
-use std::time::Duration;
-
-use anyhow::{bail, ensure, Context, Result};
-use meridian_chaos_tests::process::{describe, run_bounded};
-use meridian_chaos_tests::python::{require_boto3, script};
+use anyhow::{Context, Result};
+use meridian_chaos_tests::python::{require_boto3, run_script, script};
 use meridian_chaos_tests::s3::{ROOT_ACCESS_KEY, ROOT_SECRET_KEY};
 use meridian_chaos_tests::{DevCluster, DevOptions, Site};
-
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[tokio::test]
 async fn boto3_end_to_end() -> Result<()> {
@@ -23,16 +18,7 @@ async fn boto3_end_to_end() -> Result<()> {
             .arg(ROOT_ACCESS_KEY)
             .arg("--secret-key")
             .arg(ROOT_SECRET_KEY);
-        let out = run_bounded(&mut cmd, SCRIPT_TIMEOUT)
-            .await
-            .with_context(|| format!("running boto3_e2e.py at {site}"))?;
-        if !out.status.success() {
-            bail!(
-                "boto3_e2e.py at {site} failed with {}\n{}",
-                out.status,
-                describe(&out)
-            );
-        }
+        run_script(&mut cmd, &format!("boto3_e2e.py at {site}"), None).await?;
     }
     Ok(())
 }
@@ -57,16 +43,7 @@ async fn boto3_compatibility() -> Result<()> {
         .arg(key["access_key"].as_str().context("access key")?)
         .arg("--user-secret")
         .arg(key["secret"].as_str().context("secret")?);
-    let out = run_bounded(&mut cmd, SCRIPT_TIMEOUT)
-        .await
-        .context("running boto3_compat.py")?;
-    if !out.status.success() {
-        bail!(
-            "boto3_compat.py failed with {}\n{}",
-            out.status,
-            describe(&out)
-        );
-    }
+    run_script(&mut cmd, "boto3_compat.py", None).await?;
     Ok(())
 }
 
@@ -81,20 +58,11 @@ async fn boto3_versions_and_bucket_settings() -> Result<()> {
         .arg(ROOT_ACCESS_KEY)
         .arg("--secret-key")
         .arg(ROOT_SECRET_KEY);
-    let out = run_bounded(&mut cmd, SCRIPT_TIMEOUT)
-        .await
-        .context("running boto3_versions.py")?;
-    if !out.status.success() {
-        bail!(
-            "boto3_versions.py failed with {}\n{}",
-            out.status,
-            describe(&out)
-        );
-    }
-    let said = String::from_utf8_lossy(&out.stdout);
-    ensure!(
-        said.contains("all boto3 versioning and bucket-setting checks passed"),
-        "boto3_versions.py ended without its last check:\n{said}"
-    );
+    run_script(
+        &mut cmd,
+        "boto3_versions.py",
+        Some("all boto3 versioning and bucket-setting checks passed"),
+    )
+    .await?;
     Ok(())
 }

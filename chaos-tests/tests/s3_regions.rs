@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use meridian_chaos_tests::process::{describe, run_bounded};
-use meridian_chaos_tests::python::{require_boto3, script};
+use meridian_chaos_tests::python::{require_boto3, run_script, script};
 use meridian_chaos_tests::s3::{ROOT_ACCESS_KEY, ROOT_SECRET_KEY};
 use meridian_chaos_tests::{DevCluster, DevOptions, Site};
 use tokio::process::Command;
@@ -106,20 +106,11 @@ async fn boto3_answers_as_aws_answers() -> Result<()> {
         .arg(key["access_key"].as_str().context("access key")?)
         .arg("--user-secret")
         .arg(key["secret"].as_str().context("secret")?);
-    let out = run_bounded(&mut cmd, Duration::from_secs(600))
-        .await
-        .context("running boto3_aws_answers.py")?;
-    if !out.status.success() {
-        bail!(
-            "boto3_aws_answers.py failed with {}\n{}",
-            out.status,
-            describe(&out)
-        );
-    }
-    let said = String::from_utf8_lossy(&out.stdout);
-    ensure!(
-        said.contains("all boto3 AWS-answer checks passed"),
-        "boto3_aws_answers.py ended without its last check:\n{said}"
-    );
+    run_script(
+        &mut cmd,
+        "boto3_aws_answers.py",
+        Some("all boto3 AWS-answer checks passed"),
+    )
+    .await?;
     Ok(())
 }
