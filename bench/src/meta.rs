@@ -233,6 +233,7 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
         owner: "bench".into(),
         ingest_site: 5,
         now_ms: 0,
+        ..Default::default()
     })))
     .await?;
 

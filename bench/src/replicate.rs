@@ -305,7 +305,7 @@ async fn one_run(args: &ReplicateArgs, topo: &Topology, mode: Mode) -> Result<Ru
             .0)
     };
     gateway
-        .create_bucket(BUCKET, "bench", site("Beijing")?)
+        .create_bucket(BUCKET, "bench", site("Beijing")?, &Default::default())
         .await?;
     let mut bytes_ingested = 0u64;
     for (i, o) in workload(args.volume, args.arrival).into_iter().enumerate() {

@@ -210,11 +210,14 @@ async fn grants_policies_and_keys_decide_who_does_what() -> Result<()> {
         "AccessDenied",
         "the DAQ key outside raw/",
     )?;
+    // The DAQ key owns what it wrote (S3's object owner: full control of
+    // it), and nothing else.
+    ensure!(s3::get_bytes(&d, "juno", "raw/run2").await? == "run two");
     expect_error(
-        d.get_object().bucket("juno").key("raw/run2").send().await,
+        d.get_object().bucket("juno").key("raw/run1").send().await,
         Some(403),
         "AccessDenied",
-        "the DAQ key reads",
+        "the DAQ key reads another's object",
     )?;
     expect_error(
         c.delete_object()
@@ -270,16 +273,16 @@ async fn grants_policies_and_keys_decide_who_does_what() -> Result<()> {
         "{out:?}"
     );
     ensure!(keys(&root, "juno").await? == ["raw/run1", "raw/run2"]);
-    // A policy outside the subset is refused and the old one stays.
+    // A policy that cannot apply is refused and the old one stays.
     std::fs::write(
         &file,
-        r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "s3:PutBucketAcl", "Resource": "arn:aws:s3:::juno"}}"#,
+        r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "s3:Fly", "Resource": "arn:aws:s3:::juno"}}"#,
     )?;
     let refused = ctl
         .json(&["bucket", "set-policy", "juno", &file.display().to_string()])
         .await;
     ensure!(
-        format!("{refused:?}").contains("not supported"),
+        format!("{refused:?}").contains("invalid action"),
         "{refused:?}"
     );
     let shown = ctl.json(&["bucket", "show", "juno"]).await?;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::access::{BucketAccess, BucketPolicy, Level};
+use crate::access::{BucketAccess, BucketPolicy, Grant, Grantee, Level, Ownership, PublicBlock};
 use crate::backend::Catalogue;
 use crate::GatewayError;
 
@@ -108,30 +108,17 @@ impl AccessCache {
                 let policy = if rec.policy.is_empty() {
                     None
                 } else {
-                    match BucketPolicy::parse(&rec.policy, name) {
+                    match BucketPolicy::parse_stored(&rec.policy, name) {
                         Ok(p) => Some(p),
                         Err(e) => {
-                            // Checked when set; a stored policy that no
-                            // longer parses grants nothing.
-                            tracing::error!(bucket = name, error = %e, "stored bucket policy does not parse; ignoring its statements");
-                            None
+                            // Checked when set; one that no longer parses
+                            // may have held denials, so it denies all.
+                            tracing::error!(bucket = name, error = %e, "stored bucket policy does not parse; denying all but the administrator until it is replaced");
+                            Some(BucketPolicy::deny_all())
                         }
                     }
                 };
-                Some(Arc::new(BucketAccess {
-                    name: rec.name,
-                    owner: rec.owner,
-                    site: rec.ingest_site,
-                    versioning: rec.versioning,
-                    grants: rec
-                        .grants
-                        .iter()
-                        .filter_map(|g| Level::from_i32(g.level).map(|l| (g.user.clone(), l)))
-                        .collect(),
-                    policy,
-                    cors: rec.cors,
-                    lifecycle: rec.lifecycle,
-                }))
+                Some(Arc::new(access_of(rec, policy)))
             }
             Err(GatewayError::NoSuchBucket(_)) => None,
             Err(e) => return Err(e),
@@ -146,5 +133,43 @@ impl AccessCache {
 
     pub fn forget_key(&self, access_key: &str) {
         self.keys.forget(access_key);
+    }
+}
+
+/// A bucket's permissions from its record (its policy parsed).
+pub fn access_of(
+    rec: meridian_proto::v1::BucketRecord,
+    policy: Option<BucketPolicy>,
+) -> BucketAccess {
+    let block = rec.public_access_block.unwrap_or_default();
+    BucketAccess {
+        name: rec.name,
+        owner: rec.owner,
+        site: rec.ingest_site,
+        versioning: rec.versioning,
+        grants: rec
+            .grants
+            .iter()
+            .map(|g| Grant {
+                grantee: Grantee::from_stored(&g.user),
+                level: Level::from_i32(g.level),
+                acl: g.acl,
+            })
+            .collect(),
+        policy,
+        ownership: Ownership::from_u32(rec.object_ownership),
+        public_block: PublicBlock {
+            block_public_acls: block.block_public_acls,
+            ignore_public_acls: block.ignore_public_acls,
+            block_public_policy: block.block_public_policy,
+            restrict_public_buckets: block.restrict_public_buckets,
+        },
+        object_lock: rec.object_lock.as_ref().is_some_and(|l| l.enabled),
+        default_retention: rec
+            .object_lock
+            .as_ref()
+            .is_some_and(|l| l.enabled && l.default_mode != 0),
+        cors: rec.cors,
+        lifecycle: rec.lifecycle,
     }
 }

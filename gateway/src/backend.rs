@@ -113,6 +113,43 @@ pub struct CopySource {
     pub version_id: String,
 }
 
+/// How a new bucket starts besides its name, owner and site.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewBucket {
+    /// S3 object ownership (0 unset, 1 ObjectWriter, 2
+    /// BucketOwnerPreferred, 3 BucketOwnerEnforced).
+    pub object_ownership: u32,
+    /// Object Lock enabled (versioning on with it, for good).
+    pub object_lock: bool,
+    /// Its S3 ACL grants (ACL bits).
+    pub acl: Vec<meridian_proto::v1::BucketGrant>,
+}
+
+/// A change to a bucket's access and protection settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BucketChange {
+    /// Replaces the S3 ACL (Meridian's grant levels stay).
+    Acl(Vec<meridian_proto::v1::BucketGrant>),
+    /// Object ownership (0 removes the setting).
+    Ownership(u32),
+    PublicAccessBlock(Option<meridian_proto::v1::PublicAccessBlock>),
+    ObjectLock(meridian_proto::v1::ObjectLockConfig),
+}
+
+/// A change to one version, applied only while the key still holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionChange {
+    Acl(Vec<meridian_proto::v1::BucketGrant>),
+    /// Retention (LockMode; 0 removes it) until then; shortening or
+    /// removing GOVERNANCE retention needs the bypass.
+    Retention {
+        mode: u32,
+        until_ms: i64,
+        bypass_governance: bool,
+    },
+    LegalHold(bool),
+}
+
 /// The catalogue, as the gateway sees it. Writes are committed through Raft
 /// before they return; reads are linearizable.
 #[async_trait]
@@ -122,6 +159,7 @@ pub trait Catalogue: Send + Sync + 'static {
         name: &str,
         owner: &str,
         ingest_site: u32,
+        new: &NewBucket,
     ) -> Result<(), GatewayError>;
     /// Fails with `BucketNotEmpty` while the bucket holds objects, versions
     /// or delete markers; its unfinished multipart uploads go with it (as
@@ -163,14 +201,17 @@ pub trait Catalogue: Send + Sync + 'static {
     /// Removing a key that is absent is not an error (as in S3). With
     /// versioning this adds a delete marker instead.
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted, GatewayError>;
-    /// Removes one version (S3 version id, "null" included) for good.
+    /// Removes one version (S3 version id, "null" included) for good;
+    /// `ObjectLocked` while retention or a legal hold protects it (GOVERNANCE
+    /// retention yields to `bypass_governance`).
     async fn delete_version(
         &self,
         bucket: &str,
         key: &str,
         version_id: &str,
+        bypass_governance: bool,
     ) -> Result<Deleted, GatewayError> {
-        let _ = (bucket, key, version_id);
+        let _ = (bucket, key, version_id, bypass_governance);
         Err(GatewayError::Internal(
             "this catalogue keeps no versions".into(),
         ))
@@ -300,6 +341,31 @@ pub trait Catalogue: Send + Sync + 'static {
     /// reclamation (best effort: a failure leaves them on disk).
     async fn release_chunks(&self, site: u32, chunks: &[meridian_proto::v1::ChunkRef]) {
         let _ = (site, chunks);
+    }
+
+    /// Changes a bucket's ACL, ownership, public access block or Object
+    /// Lock configuration (already checked against S3's syntax; the
+    /// catalogue enforces what depends on the bucket's state).
+    async fn update_bucket(&self, bucket: &str, change: BucketChange) -> Result<(), GatewayError> {
+        let _ = (bucket, change);
+        Err(GatewayError::Internal(
+            "this catalogue keeps no bucket protection settings".into(),
+        ))
+    }
+
+    /// Changes one version (internal id); `false` if the key no longer
+    /// holds it.
+    async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        change: VersionChange,
+    ) -> Result<bool, GatewayError> {
+        let _ = (bucket, key, version_id, change);
+        Err(GatewayError::Internal(
+            "this catalogue keeps no object protection settings".into(),
+        ))
     }
 
     /// Sets a bucket's policy (already checked); empty removes it.

@@ -57,7 +57,10 @@ impl Gateway {
             delete_marker: false,
             part_sizes: record.part_sizes,
             checksum_type: record.checksum_type,
+            ..Default::default()
         };
+        let mut copy = copy;
+        dst.protection.apply(&mut copy);
         self.catalogue()
             .commit_copy(&dst.bucket, &dst.key, copy, &dst.condition, &source)
             .await

@@ -42,6 +42,21 @@ pub enum GatewayError {
     /// A conditional request's condition does not hold.
     #[error("precondition failed: {0}")]
     PreconditionFailed(String),
+    /// ACLs are disabled on the bucket (BucketOwnerEnforced).
+    #[error("ACLs not supported: {0}")]
+    AclNotSupported(String),
+    /// BucketOwnerEnforced asked of a bucket whose ACL grants to others.
+    #[error("{0}")]
+    AclConflictsWithOwnership(String),
+    /// Versioning or Object Lock in a state that does not allow the request.
+    #[error("invalid bucket state: {0}")]
+    InvalidBucketState(String),
+    /// Retention or a legal hold asked of a bucket without Object Lock.
+    #[error("{0}")]
+    NoObjectLock(String),
+    /// The version is protected by retention or a legal hold.
+    #[error("{0}")]
+    ObjectLocked(String),
     /// Stored bytes failed verification and no other replica had good ones.
     #[error("corrupt data: {0}")]
     Corrupt(String),

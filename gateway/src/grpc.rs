@@ -38,6 +38,13 @@ pub fn status(e: GatewayError) -> Status {
         Corrupt(m) => Status::data_loss(format!("Corrupt: {m}")),
         Unavailable(m) => Status::unavailable(m),
         PreconditionFailed(m) => Status::failed_precondition(format!("PreconditionFailed: {m}")),
+        AclNotSupported(m) => {
+            Status::failed_precondition(format!("AccessControlListNotSupported: {m}"))
+        }
+        AclConflictsWithOwnership(m) => Status::failed_precondition(m),
+        InvalidBucketState(m) => Status::failed_precondition(format!("InvalidBucketState: {m}")),
+        NoObjectLock(m) => Status::failed_precondition(m),
+        ObjectLocked(m) => Status::permission_denied(m),
         Internal(m) => Status::internal(m),
     }
 }
@@ -133,7 +140,7 @@ impl ObjectService for ObjectApi {
         let r = req.into_inner();
         let site = self.gw.site_id(&r.site).map_err(status)?;
         self.gw
-            .create_bucket(&r.bucket, "root", site)
+            .create_bucket(&r.bucket, "root", site, &Default::default())
             .await
             .map_err(status)?;
         Ok(Response::new(CreateBucketResponse {}))

@@ -70,6 +70,28 @@ pub struct NewObject {
     /// made of theirs (COMPOSITE or FULL_OBJECT).
     pub checksum_algorithm: String,
     pub checksum_type: String,
+    /// Its ACL, retention and legal hold as the request asked.
+    pub protection: Protection,
+}
+
+/// What a new object is written with besides its bytes and metadata: its
+/// S3 ACL grants (ACL bits), and its Object Lock retention and legal hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Protection {
+    pub acl: Vec<meridian_proto::v1::BucketGrant>,
+    pub lock_mode: u32,
+    pub lock_until_ms: i64,
+    pub legal_hold: bool,
+}
+
+impl Protection {
+    /// Sets `record`'s protection fields.
+    pub fn apply(&self, record: &mut ObjectRecord) {
+        record.acl = self.acl.clone();
+        record.lock_mode = self.lock_mode;
+        record.lock_until_ms = self.lock_until_ms;
+        record.legal_hold = self.legal_hold;
+    }
 }
 
 pub struct Gateway {
@@ -177,9 +199,10 @@ impl Gateway {
         name: &str,
         owner: &str,
         site: u32,
+        new: &crate::backend::NewBucket,
     ) -> Result<(), GatewayError> {
         check_bucket_name(name)?;
-        self.catalogue.create_bucket(name, owner, site).await
+        self.catalogue.create_bucket(name, owner, site, new).await
     }
 
     /// Splits `body` into chunks, stores each durably at `site`, and hashes
@@ -369,7 +392,7 @@ impl Gateway {
                 )));
             }
         }
-        let record = ObjectRecord {
+        let mut record = ObjectRecord {
             format: RECORD_FORMAT,
             size: ing.size,
             blake3: ing.blake3.to_vec(),
@@ -398,7 +421,9 @@ impl Gateway {
             delete_marker: false,
             part_sizes: Vec::new(),
             checksum_type: String::new(),
+            ..Default::default()
         };
+        obj.protection.apply(&mut record);
         let chunks = record.chunks.clone();
         let committed = match self.keep_fresh(site, &record.chunks, written).await {
             Ok(()) => {
@@ -515,6 +540,10 @@ impl Gateway {
                 owner: obj.owner,
                 checksum_algorithm: obj.checksum_algorithm,
                 checksum_type: obj.checksum_type,
+                acl: obj.protection.acl,
+                lock_mode: obj.protection.lock_mode,
+                lock_until_ms: obj.protection.lock_until_ms,
+                legal_hold: obj.protection.legal_hold,
             })
             .await?;
         Ok(upload_id)
@@ -653,6 +682,10 @@ impl Gateway {
             versioning: 0, // the state machine's to decide
             delete_marker: false,
             part_sizes,
+            acl: upload.acl,
+            lock_mode: upload.lock_mode,
+            lock_until_ms: upload.lock_until_ms,
+            legal_hold: upload.legal_hold,
         };
         self.catalogue.complete_upload(upload_id, record).await
     }

@@ -61,6 +61,16 @@ pub enum OutcomeCode {
     UserExists,
     NoSuchAccessKey,
     PreconditionFailed,
+    /// ACLs are disabled (BucketOwnerEnforced).
+    AclNotSupported,
+    /// BucketOwnerEnforced asked of a bucket whose ACL grants to others.
+    AclConflictsWithOwnership,
+    /// Versioning or Object Lock in a state that does not allow it.
+    InvalidBucketState,
+    /// Retention or a legal hold asked of a bucket without Object Lock.
+    NoObjectLock,
+    /// The version is protected by retention or a legal hold.
+    ObjectLocked,
 }
 
 /// The result of one command, in the order of the batch.

@@ -17,6 +17,7 @@ fn create_bucket(name: &str) -> Command {
         owner: "root".into(),
         ingest_site: 1,
         now_ms: 1,
+        ..Default::default()
     }))
 }
 

@@ -57,6 +57,11 @@ fn object_record() -> ObjectRecord {
         delete_marker: false,
         part_sizes: Vec::new(),
         checksum_type: String::new(),
+        // No ACL, retention or hold: nothing encoded.
+        acl: Vec::new(),
+        lock_mode: 0,
+        lock_until_ms: 0,
+        legal_hold: false,
     }
 }
 

@@ -32,6 +32,7 @@ async fn bucket(n: &MetaNode, name: &str) {
         owner: "root".into(),
         ingest_site: 1,
         now_ms: 1,
+        ..Default::default()
     })))
     .await
     .expect("bucket");

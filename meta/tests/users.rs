@@ -95,6 +95,7 @@ async fn users_keys_and_grants() {
             owner: owner.into(),
             ingest_site: 1,
             now_ms: 1,
+            ..Default::default()
         })))
         .await
         .expect("bucket");

@@ -85,6 +85,7 @@ async fn node(dir: &std::path::Path) -> MetaNode {
         owner: "root".into(),
         ingest_site: 1,
         now_ms: 1,
+        ..Default::default()
     })))
     .await
     .expect("bucket");

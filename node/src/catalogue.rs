@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use meridian_gateway::backend::{
-    Catalogue, CopySource, Deleted, ListEntry, ListPage, ListQuery, VersionPage, VersionQuery,
-    WriteCondition,
+    BucketChange, Catalogue, CopySource, Deleted, ListEntry, ListPage, ListQuery, NewBucket,
+    VersionChange, VersionPage, VersionQuery, WriteCondition,
 };
 use meridian_gateway::objects::now_ms;
 use meridian_gateway::GatewayError;
@@ -47,8 +47,19 @@ pub fn gateway_error(e: MetaError) -> GatewayError {
             OutcomeCode::NoSuchUpload => GatewayError::NoSuchUpload(message),
             OutcomeCode::Invalid => GatewayError::InvalidArgument(message),
             OutcomeCode::PreconditionFailed => GatewayError::PreconditionFailed(message),
+            OutcomeCode::AclNotSupported => GatewayError::AclNotSupported(message),
+            OutcomeCode::AclConflictsWithOwnership => {
+                GatewayError::AclConflictsWithOwnership(message)
+            }
+            OutcomeCode::InvalidBucketState => GatewayError::InvalidBucketState(message),
+            OutcomeCode::NoObjectLock => GatewayError::NoObjectLock(message),
+            OutcomeCode::ObjectLocked => GatewayError::ObjectLocked(message),
+            // A grant naming a user that does not exist (S3: "Invalid id").
+            OutcomeCode::NoSuchUser => {
+                GatewayError::InvalidArgument(format!("Invalid id: {message}"))
+            }
             // Users and keys are the admin API's; the gateway never writes them.
-            OutcomeCode::NoSuchUser | OutcomeCode::UserExists | OutcomeCode::NoSuchAccessKey => {
+            OutcomeCode::UserExists | OutcomeCode::NoSuchAccessKey => {
                 GatewayError::InvalidArgument(message)
             }
         },
@@ -318,14 +329,35 @@ impl Catalogue for MetaCatalogue {
         name: &str,
         owner: &str,
         ingest_site: u32,
+        new: &NewBucket,
     ) -> Result<(), GatewayError> {
         self.write(Op::CreateBucket(CreateBucketCmd {
             name: name.to_string(),
             owner: owner.to_string(),
             ingest_site,
             now_ms: now_ms(),
+            object_ownership: new.object_ownership,
+            object_lock: new.object_lock,
+            acl: new.acl.clone(),
         }))
         .await
+    }
+
+    async fn update_bucket(&self, bucket: &str, change: BucketChange) -> Result<(), GatewayError> {
+        self.write(crate::catalogue_protection::bucket_command(bucket, change))
+            .await
+    }
+
+    async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        change: VersionChange,
+    ) -> Result<bool, GatewayError> {
+        let op =
+            crate::catalogue_protection::version_command(bucket, key, version_id, change, now_ms());
+        Ok(self.write_outcome(op).await? != meridian_meta::Outcome::Stale)
     }
 
     async fn delete_bucket(&self, name: &str) -> Result<(), GatewayError> {
@@ -417,12 +449,16 @@ impl Catalogue for MetaCatalogue {
         bucket: &str,
         key: &str,
         version_id: &str,
+        bypass_governance: bool,
     ) -> Result<Deleted, GatewayError> {
         let out = self
             .write_outcome(Op::DeleteObject(DeleteObjectCmd {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
                 version_id: version_id.to_string(),
+                // Retention is judged against the time the command carries.
+                now_ms: now_ms(),
+                bypass_governance,
                 ..Default::default()
             }))
             .await?;

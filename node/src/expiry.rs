@@ -72,11 +72,21 @@ impl Expirer {
                 bucket: bucket.clone(),
                 key: key.clone(),
                 if_version_id: rec.version_id.clone(),
+                // Object Lock is judged against this time.
+                now_ms: now,
                 ..Default::default()
             }));
-            if let meridian_meta::Outcome::Done = self.meta.write_one(cmd).await? {
-                self.expired.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(bucket = %bucket, key = %key, "lifetime ended: deleted");
+            match self.meta.write_one(cmd).await {
+                Ok(meridian_meta::Outcome::Done) => {
+                    self.expired.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(bucket = %bucket, key = %key, "lifetime ended: deleted");
+                }
+                Ok(_) => {}
+                // Retention or a legal hold keeps it: tried again next pass.
+                Err(meridian_meta::MetaError::Rejected { message, .. }) => {
+                    tracing::info!(bucket = %bucket, key = %key, reason = %message, "lifetime ended but the version is kept");
+                }
+                Err(e) => return Err(e),
             }
         }
         Ok(n)

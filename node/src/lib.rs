@@ -14,6 +14,7 @@
 pub mod access_admin;
 pub mod admin;
 pub mod catalogue;
+pub mod catalogue_protection;
 pub mod catalogue_versions;
 pub mod cli;
 pub mod config;

@@ -18,6 +18,7 @@ fn create_bucket(name: &str) -> Command {
         owner: "test".into(),
         ingest_site: 1,
         now_ms: 0,
+        ..Default::default()
     }))
 }
 

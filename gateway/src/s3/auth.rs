@@ -4,7 +4,9 @@
 //!
 //! The root key (from the environment) is the administrator; every other
 //! key belongs to a user in the catalogue. The decision itself is
-//! [`crate::access::allowed`]; this module maps operations onto its actions.
+//! [`crate::access::decide`]; this module maps operations onto IAM actions
+//! ([`crate::access::actions`]), gathers the request's condition keys
+//! (`facts.rs`), and leaves to the operation what depends on the object.
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Result};
 
-use crate::access::{allowed, Action, Caller};
+use crate::access::{actions, decide, BucketAccess, Caller, Facts, ObjectAccess, Verdict};
 use crate::Gateway;
 
 /// The owner name of what the administrator creates.
@@ -48,37 +50,89 @@ pub(super) struct Permissions {
     pub root_access_key: String,
 }
 
-/// The action an operation needs on its bucket; `None`: the operation is
-/// not about one bucket (ListBuckets) or creates it (CreateBucket).
-fn action_of(op: &str) -> Option<Action> {
-    Some(match op {
-        "CreateBucket" | "ListBuckets" => return None,
-        "GetObject" | "HeadObject" | "GetObjectAttributes" | "GetObjectTagging" => {
-            Action::GetObject
-        }
-        "PutObject"
-        | "CopyObject"
-        | "UploadPartCopy"
-        | "CreateMultipartUpload"
-        | "UploadPart"
-        | "CompleteMultipartUpload"
-        | "AbortMultipartUpload"
-        | "ListParts"
-        | "PutObjectTagging" => Action::PutObject,
-        "DeleteObject" | "DeleteObjectTagging" => Action::DeleteObject,
-        "HeadBucket"
-        | "GetBucketLocation"
-        | "ListObjects"
-        | "ListObjectsV2"
-        | "ListMultipartUploads"
-        | "ListObjectVersions"
-        | "GetBucketVersioning"
-        | "GetBucketTagging"
-        | "GetBucketCors"
-        | "GetBucketLifecycleConfiguration" => Action::ListBucket,
-        // Deleting the bucket and everything about its settings.
-        _ => Action::Administer,
-    })
+/// The request's condition keys, kept for the operations that decide
+/// again per key (DeleteObjects) or for a second resource (copy sources).
+#[derive(Debug, Clone)]
+pub(super) struct RequestFacts(pub Facts);
+
+/// A decision that waits for the object (its ACL, owner or tags): the
+/// operation finishes it once it has read the object.
+#[derive(Debug, Clone)]
+pub(super) struct Deferred {
+    pub caller: Caller,
+    pub action: &'static str,
+    pub key: String,
+    pub facts: Facts,
+    pub access: Arc<BucketAccess>,
+}
+
+/// Operations that read their object before doing anything, and finish a
+/// deferred decision there. Any other operation is decided without the
+/// object: its ACL counts for nothing, and object-tag conditions see no tags.
+fn deferrable(op: &str) -> bool {
+    matches!(
+        op,
+        "GetObject"
+            | "HeadObject"
+            | "GetObjectAttributes"
+            | "GetObjectTagging"
+            | "PutObjectTagging"
+            | "DeleteObjectTagging"
+            | "GetObjectAcl"
+            | "PutObjectAcl"
+    )
+}
+
+fn denied() -> s3s::S3Error {
+    s3_error!(AccessDenied, "Access Denied")
+}
+
+/// Requires `action` outright (no deferral).
+pub(super) fn require(
+    caller: &Caller,
+    access: &BucketAccess,
+    action: &str,
+    key: Option<&str>,
+    facts: &Facts,
+) -> S3Result<()> {
+    match decide(caller, access, action, key, facts, None) {
+        Verdict::Allow => Ok(()),
+        _ => Err(denied()),
+    }
+}
+
+pub(super) fn header_true(h: &http::HeaderMap, name: &str) -> bool {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// What a write asks beside writing: setting the new object's ACL
+/// (`s3:PutObjectAcl`), its retention or legal hold, or removing a
+/// governance-locked version (`s3:BypassGovernanceRetention`).
+fn extra_needs(op: &str, h: &http::HeaderMap) -> Vec<&'static str> {
+    let mut needs = Vec::new();
+    let writes = matches!(
+        op,
+        "PutObject" | "CopyObject" | "CreateMultipartUpload" | "PostObject"
+    );
+    let acl =
+        h.contains_key("x-amz-acl") || h.keys().any(|k| k.as_str().starts_with("x-amz-grant-"));
+    if writes && acl {
+        needs.push("s3:PutObjectAcl");
+    }
+    if writes && h.contains_key("x-amz-object-lock-mode") {
+        needs.push("s3:PutObjectRetention");
+    }
+    if writes && h.contains_key("x-amz-object-lock-legal-hold") {
+        needs.push("s3:PutObjectLegalHold");
+    }
+    if matches!(op, "DeleteObject" | "DeleteObjects" | "PutObjectRetention")
+        && header_true(h, "x-amz-bypass-governance-retention")
+    {
+        needs.push("s3:BypassGovernanceRetention");
+    }
+    needs
 }
 
 impl Permissions {
@@ -92,7 +146,7 @@ impl Permissions {
         match self.gateway.access_key(&c.access_key).await {
             Ok(Some(k)) => Ok(Caller::User(k.user)),
             // Revoked between signature check and here.
-            Ok(None) => Err(s3_error!(AccessDenied, "Access Denied")),
+            Ok(None) => Err(denied()),
             Err(e) => Err(super::errors::s3_error(e)),
         }
     }
@@ -102,17 +156,19 @@ impl Permissions {
 impl S3Access for Permissions {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let caller = self.caller(cx).await?;
-        // DeleteObjects names its keys in the body: it decides per key.
-        let per_key = cx.s3_op().name() == "DeleteObjects";
-        let action = action_of(cx.s3_op().name());
+        cx.extensions_mut().insert(caller.clone());
+        let op = cx.s3_op().name().to_string();
+        let op = op.as_str();
+        let versioned = cx
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p.starts_with("versionId=")));
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => (None, None),
             S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
             S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
         };
-        cx.extensions_mut().insert(caller.clone());
-        let denied = || s3_error!(AccessDenied, "Access Denied");
-        let Some(action) = action else {
+        let Some(need) = actions::of_operation(op, versioned) else {
             // Listing one's buckets, creating one: any signed caller.
             return match caller {
                 Caller::Anonymous => Err(denied()),
@@ -130,15 +186,90 @@ impl S3Access for Permissions {
             .bucket_access(&bucket)
             .await
             .map_err(super::errors::s3_error)?;
-        match access {
-            Some(_) if per_key => Ok(()),
+        let Some(access) = access else {
             // The operation answers NoSuchBucket; only a signed caller
             // learns that a name is free.
-            None if caller != Caller::Anonymous => Ok(()),
-            None => Err(denied()),
-            Some(b) if allowed(&caller, &b, action, key.as_deref()) => Ok(()),
-            Some(_) => Err(denied()),
+            return match caller {
+                Caller::Anonymous => Err(denied()),
+                _ => Ok(()),
+            };
+        };
+        let peer = cx.extensions_mut().get::<super::facts::Peer>().copied();
+        let mut facts = super::facts::gather(
+            &caller,
+            cx.headers(),
+            cx.uri(),
+            peer,
+            time::OffsetDateTime::now_utc(),
+        );
+        let defer = deferrable(op);
+        if !defer {
+            // Decided without the object: its tags are not in the request.
+            facts.object_tags = Some(Default::default());
         }
+        for extra in extra_needs(op, cx.headers()) {
+            require(&caller, &access, extra, key.as_deref(), &facts)?;
+        }
+        cx.extensions_mut().insert(RequestFacts(facts.clone()));
+        // DeleteObjects names its keys in the body: it decides per key.
+        if op == "DeleteObjects" {
+            return Ok(());
+        }
+        match decide(&caller, &access, need.action, key.as_deref(), &facts, None) {
+            Verdict::Allow => Ok(()),
+            Verdict::NeedObject if defer => {
+                cx.extensions_mut().insert(Deferred {
+                    caller,
+                    action: need.action,
+                    key: key.unwrap_or_default(),
+                    facts,
+                    access,
+                });
+                Ok(())
+            }
+            _ => Err(denied()),
+        }
+    }
+}
+
+/// Finishes a decision that waited for the object, now read as `record`.
+pub(super) fn authorize_object(
+    deferred: Option<&Deferred>,
+    record: &meridian_proto::v1::ObjectRecord,
+) -> S3Result<()> {
+    let Some(d) = deferred else {
+        return Ok(());
+    };
+    let mut facts = d.facts.clone();
+    facts.object_tags = Some(record.tags.clone());
+    let acl = super::acl::grants_of(&record.acl);
+    let object = ObjectAccess {
+        owner: &record.owner,
+        acl: &acl,
+    };
+    match decide(
+        &d.caller,
+        &d.access,
+        d.action,
+        Some(&d.key),
+        &facts,
+        Some(object),
+    ) {
+        Verdict::Allow => Ok(()),
+        _ => Err(denied()),
+    }
+}
+
+/// The answer for an object that is not there when the decision waited
+/// for it: the 404 only to a caller who may list the bucket (else anyone
+/// could probe for keys), AccessDenied to the rest, as AWS answers.
+pub(super) fn missing_object(deferred: Option<&Deferred>, not_found: s3s::S3Error) -> s3s::S3Error {
+    let Some(d) = deferred else {
+        return not_found;
+    };
+    match decide(&d.caller, &d.access, "s3:ListBucket", None, &d.facts, None) {
+        Verdict::Allow => not_found,
+        _ => denied(),
     }
 }
 
@@ -166,59 +297,17 @@ pub(super) fn caller_of<T>(req: &s3s::S3Request<T>) -> Caller {
         .unwrap_or(Caller::Admin)
 }
 
+/// The request's condition keys (none where no check ran: tests calling
+/// the S3 trait directly, as the administrator).
+pub(super) fn request_facts<T>(req: &s3s::S3Request<T>) -> Facts {
+    req.extensions
+        .get::<RequestFacts>()
+        .map(|f| f.0.clone())
+        .unwrap_or_default()
+}
+
 /// Whether the request's caller is the administrator (or unchecked, in
 /// tests that call the S3 trait directly).
 pub(super) fn is_admin<T>(req: &s3s::S3Request<T>) -> bool {
     matches!(req.extensions.get::<Caller>(), Some(Caller::Admin) | None)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn operations_map_onto_the_actions_they_need() {
-        for op in [
-            "GetObject",
-            "HeadObject",
-            "GetObjectAttributes",
-            "GetObjectTagging",
-        ] {
-            assert_eq!(action_of(op), Some(Action::GetObject), "{op}");
-        }
-        for op in [
-            "PutObject",
-            "UploadPart",
-            "UploadPartCopy",
-            "PutObjectTagging",
-        ] {
-            assert_eq!(action_of(op), Some(Action::PutObject), "{op}");
-        }
-        assert_eq!(action_of("DeleteObject"), Some(Action::DeleteObject));
-        for op in [
-            "ListObjectsV2",
-            "ListObjectVersions",
-            "GetBucketVersioning",
-            "GetBucketTagging",
-            "GetBucketCors",
-            "GetBucketLifecycleConfiguration",
-        ] {
-            assert_eq!(action_of(op), Some(Action::ListBucket), "{op}");
-        }
-        // Changing a bucket's settings is the owner's.
-        for op in [
-            "PutBucketVersioning",
-            "PutBucketTagging",
-            "DeleteBucketTagging",
-            "PutBucketCors",
-            "DeleteBucketCors",
-            "PutBucketLifecycleConfiguration",
-            "DeleteBucketLifecycle",
-            "PutBucketPolicy",
-            "DeleteBucket",
-        ] {
-            assert_eq!(action_of(op), Some(Action::Administer), "{op}");
-        }
-        assert_eq!(action_of("ListBuckets"), None);
-    }
 }

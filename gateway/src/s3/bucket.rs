@@ -3,13 +3,51 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use super::errors::{invalid_argument, not_implemented};
+use super::errors::invalid_argument;
 use super::list::{decode_token, encode_token};
 use super::{owner, requester, timestamp, MeridianS3};
+use crate::access::Ownership;
+use crate::backend::NewBucket;
 use crate::GatewayError;
 
 /// Buckets listed per page when the client asks for pages but names no size.
 const MAX_BUCKETS_PER_PAGE: usize = 10_000;
+
+/// How a new bucket starts: its ACL (`x-amz-acl` or grant headers), object
+/// ownership and Object Lock, checked as AWS checks them.
+fn new_bucket(
+    headers: &http::HeaderMap,
+    input: &CreateBucketInput,
+    owner: &str,
+) -> S3Result<NewBucket> {
+    let canned = input.acl.as_ref().map(|a| a.as_str());
+    if matches!(
+        canned,
+        Some("bucket-owner-read" | "bucket-owner-full-control")
+    ) {
+        return Err(invalid_argument(format!(
+            "canned ACL {canned:?} is for objects, not buckets"
+        )));
+    }
+    let grants = super::acl::requested(canned, headers, owner)?
+        .map(|(_, g)| g)
+        .unwrap_or_default();
+    let ownership = match input.object_ownership.as_ref() {
+        Some(o) => super::bucket_protection::parse_ownership(o.as_str())?,
+        None => Ownership::Unset,
+    };
+    if ownership == Ownership::BucketOwnerEnforced && !grants.is_empty() {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidBucketAclWithObjectOwnership,
+            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+        ));
+    }
+    Ok(NewBucket {
+        object_ownership: ownership.as_u32(),
+        object_lock: input.object_lock_enabled_for_bucket == Some(true),
+        acl: super::acl::to_stored(&grants),
+    })
+}
 
 impl MeridianS3 {
     /// The site a new bucket ingests at. A `LocationConstraint` names a site
@@ -39,17 +77,19 @@ impl MeridianS3 {
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let who = requester(&req);
         let region = req.region.as_ref().map(|r| r.as_str().to_string());
+        let new = new_bucket(&req.headers, &req.input, &who)?;
         let input = req.input;
-        if input.object_lock_enabled_for_bucket == Some(true) {
-            return Err(not_implemented("Object Lock"));
-        }
         let constraint = input
             .create_bucket_configuration
             .as_ref()
             .and_then(|c| c.location_constraint.as_ref())
             .map(|c| c.as_str());
         let site = self.bucket_site(constraint, region.as_deref())?;
-        match self.gateway.create_bucket(&input.bucket, &who, site).await {
+        match self
+            .gateway
+            .create_bucket(&input.bucket, &who, site, &new)
+            .await
+        {
             Ok(()) => {}
             Err(GatewayError::BucketExists(m)) => {
                 // The two codes differ in what the client should do next, so

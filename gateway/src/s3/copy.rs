@@ -10,7 +10,7 @@ use s3s::{s3_error, S3ErrorCode, S3Request, S3Response, S3Result};
 use super::errors::{invalid_argument, not_implemented};
 use super::object::{check_conditions, Conditions};
 use super::{etag, requester, timestamp, MeridianS3};
-use crate::access::{allowed, Action, Caller};
+use crate::access::{decide, Caller, Facts, ObjectAccess, Verdict};
 use crate::backend::WriteCondition;
 use crate::objects::NewObject;
 
@@ -28,6 +28,7 @@ impl MeridianS3 {
     pub(super) async fn copy_source(
         &self,
         caller: &Caller,
+        facts: &Facts,
         source: &CopySource,
         conditions: &Conditions<'_>,
     ) -> S3Result<Source> {
@@ -44,22 +45,45 @@ impl MeridianS3 {
             .bucket_access(bucket)
             .await?
             .ok_or_else(|| crate::GatewayError::NoSuchBucket(bucket.to_string()))?;
-        if !allowed(caller, &access, Action::GetObject, Some(key)) {
-            return Err(s3_error!(AccessDenied, "Access Denied to the copy source"));
-        }
+        let action = if version_id.is_some() {
+            "s3:GetObjectVersion"
+        } else {
+            "s3:GetObject"
+        };
+        let refused = || s3_error!(AccessDenied, "Access Denied to the copy source");
         let catalogue = self.gateway.catalogue();
         let record = match version_id {
             Some(v) => catalogue.object_version(bucket, key, v).await,
             None => catalogue.object(bucket, key).await,
+        };
+        let record = match record {
+            Ok(r) => r,
+            // S3 answers a delete marker as a copy source with 400.
+            Err(crate::GatewayError::DeleteMarker(m)) => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "The source of a copy request may not specifically refer to a delete marker by version id: {m}"
+                ))
+            }
+            // Only a caller who may list the source bucket learns that a
+            // key is not there.
+            Err(e) => {
+                return match decide(caller, &access, "s3:ListBucket", None, facts, None) {
+                    Verdict::Allow => Err(e.into()),
+                    _ => Err(refused()),
+                }
+            }
+        };
+        let mut with_tags = facts.clone();
+        with_tags.object_tags = Some(record.tags.clone());
+        let acl = super::acl::grants_of(&record.acl);
+        let object = ObjectAccess {
+            owner: &record.owner,
+            acl: &acl,
+        };
+        if decide(caller, &access, action, Some(key), &with_tags, Some(object)) != Verdict::Allow {
+            return Err(refused());
         }
-        // S3 answers a delete marker as a copy source with 400.
-        .map_err(|e| match e {
-            crate::GatewayError::DeleteMarker(m) => s3_error!(
-                InvalidRequest,
-                "The source of a copy request may not specifically refer to a delete marker by version id: {m}"
-            ),
-            e => e.into(),
-        })?;
         check_conditions(&record, conditions).map_err(|e| {
             if *e.code() == S3ErrorCode::NotModified {
                 s3_error!(PreconditionFailed, "The copy source was not modified")
@@ -78,7 +102,11 @@ impl MeridianS3 {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let caller = super::auth::caller_of(&req);
+        let facts = super::auth::request_facts(&req);
         let who = requester(&req);
+        let (protection, owner) = self
+            .write_protection(&req.input.bucket, &req.headers, &who, false)
+            .await?;
         let input = req.input;
         if input.sse_customer_algorithm.is_some()
             || input.copy_source_sse_customer_algorithm.is_some()
@@ -86,9 +114,6 @@ impl MeridianS3 {
             || input.ssekms_key_id.is_some()
         {
             return Err(not_implemented("Server-side encryption"));
-        }
-        if input.object_lock_mode.is_some() {
-            return Err(not_implemented("Object lock"));
         }
         if input
             .tagging_directive
@@ -108,7 +133,7 @@ impl MeridianS3 {
             key: src_key,
             record,
         } = self
-            .copy_source(&caller, &input.copy_source, &conditions)
+            .copy_source(&caller, &facts, &input.copy_source, &conditions)
             .await?;
         let directive = input
             .metadata_directive
@@ -155,10 +180,11 @@ impl MeridianS3 {
             key: input.key,
             content_type,
             user_meta,
-            owner: who,
+            owner,
             condition: WriteCondition::Always,
             // The tagging directive's default, COPY.
             tags: record.tags.clone(),
+            protection,
             ..Default::default()
         };
         let copied = self
@@ -184,6 +210,7 @@ impl MeridianS3 {
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let caller = super::auth::caller_of(&req);
+        let facts = super::auth::request_facts(&req);
         let input = req.input;
         if input.sse_customer_algorithm.is_some()
             || input.copy_source_sse_customer_algorithm.is_some()
@@ -199,7 +226,7 @@ impl MeridianS3 {
             if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         };
         let src = self
-            .copy_source(&caller, &input.copy_source, &conditions)
+            .copy_source(&caller, &facts, &input.copy_source, &conditions)
             .await?;
         let size = src.record.size;
         let (start, end) = match input.copy_source_range.as_deref() {

@@ -8,7 +8,7 @@ use s3s::{S3Request, S3Response, S3Result};
 
 use super::errors::s3_code;
 use super::MeridianS3;
-use crate::access::{allowed, Action};
+use crate::access::{decide, Verdict};
 
 /// Keys per request at most, as in S3.
 const MAX_KEYS: usize = 1000;
@@ -28,6 +28,9 @@ impl MeridianS3 {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let caller = super::auth::caller_of(&req);
+        let facts = super::auth::request_facts(&req);
+        // The permission to bypass was checked with the request.
+        let bypass = super::auth::header_true(&req.headers, "x-amz-bypass-governance-retention");
         let input = req.input;
         let objects = input.delete.objects;
         if objects.is_empty() || objects.len() > MAX_KEYS {
@@ -45,13 +48,18 @@ impl MeridianS3 {
             .ok_or_else(|| crate::GatewayError::NoSuchBucket(bucket.clone()))?;
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for o in objects {
-            if !allowed(&caller, &access, Action::DeleteObject, Some(&o.key)) {
+            let action = if o.version_id.is_some() {
+                "s3:DeleteObjectVersion"
+            } else {
+                "s3:DeleteObject"
+            };
+            if decide(&caller, &access, action, Some(&o.key), &facts, None) != Verdict::Allow {
                 errors.push(failed(&o.key, "AccessDenied", "Access Denied"));
                 continue;
             }
             let catalogue = self.gateway.catalogue();
             let outcome = match o.version_id.as_deref() {
-                Some(v) => catalogue.delete_version(&bucket, &o.key, v).await,
+                Some(v) => catalogue.delete_version(&bucket, &o.key, v, bypass).await,
                 None => catalogue.delete_object(&bucket, &o.key).await,
             };
             match outcome {

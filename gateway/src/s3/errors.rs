@@ -34,6 +34,11 @@ pub fn s3_code(e: &GatewayError) -> S3ErrorCode {
         InvalidArgument(m) if m.starts_with("EntityTooSmall") => S3ErrorCode::EntityTooSmall,
         InvalidArgument(_) => S3ErrorCode::InvalidArgument,
         PreconditionFailed(_) => S3ErrorCode::PreconditionFailed,
+        AclNotSupported(_) => S3ErrorCode::AccessControlListNotSupported,
+        AclConflictsWithOwnership(_) => S3ErrorCode::InvalidBucketAclWithObjectOwnership,
+        InvalidBucketState(_) => S3ErrorCode::InvalidBucketState,
+        NoObjectLock(_) => S3ErrorCode::InvalidRequest,
+        ObjectLocked(_) => S3ErrorCode::AccessDenied,
         Corrupt(_) => S3ErrorCode::InternalError,
         Unavailable(_) => S3ErrorCode::ServiceUnavailable,
         Internal(_) => S3ErrorCode::InternalError,
@@ -63,6 +68,13 @@ impl From<GatewayError> for S3Error {
 /// `InvalidArgument` with a message: the usual answer to a malformed parameter.
 pub fn invalid_argument(msg: impl Into<String>) -> S3Error {
     S3Error::with_message(S3ErrorCode::InvalidArgument, msg.into())
+}
+
+/// An S3 error code s3s does not know, with its status.
+pub fn custom(code: &str, status: http::StatusCode, msg: impl Into<String>) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.to_string().into()), msg.into());
+    e.set_status_code(status);
+    e
 }
 
 /// `NotImplemented` naming the feature: a request Meridian would otherwise
@@ -162,6 +174,23 @@ mod tests {
                 S3ErrorCode::PreconditionFailed,
                 412,
             ),
+            (
+                AclNotSupported(m()),
+                S3ErrorCode::AccessControlListNotSupported,
+                400,
+            ),
+            (
+                AclConflictsWithOwnership(m()),
+                S3ErrorCode::InvalidBucketAclWithObjectOwnership,
+                400,
+            ),
+            (
+                InvalidBucketState(m()),
+                S3ErrorCode::InvalidBucketState,
+                409,
+            ),
+            (NoObjectLock(m()), S3ErrorCode::InvalidRequest, 400),
+            (ObjectLocked(m()), S3ErrorCode::AccessDenied, 403),
             (Corrupt(m()), S3ErrorCode::InternalError, 500),
             (Unavailable(m()), S3ErrorCode::ServiceUnavailable, 503),
             (Internal(m()), S3ErrorCode::InternalError, 500),

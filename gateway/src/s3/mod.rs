@@ -20,14 +20,17 @@ use s3s::{S3Request, S3Response, S3Result, S3};
 
 use crate::Gateway;
 
+mod acl;
 mod auth;
 pub mod body;
 mod bucket;
+mod bucket_protection;
 mod checksum;
 mod copy;
 mod cors;
 mod delete_many;
 pub mod errors;
+pub mod facts;
 mod front;
 mod lifecycle;
 pub mod list;
@@ -37,6 +40,7 @@ mod part_checksums;
 mod policy;
 pub mod region;
 mod request_time;
+mod retention;
 pub mod server;
 mod tagging;
 mod uploads_list;
@@ -55,9 +59,9 @@ mod tests_presign;
 
 pub use server::{serve, serve_service, service, EndpointConfig, ServeOptions};
 
-/// Who a request acts for when it carries no credentials (s3s refuses
-/// unsigned requests once auth is configured, so in practice: tests).
-const ANONYMOUS_OWNER: &str = "root";
+/// Who owns what an anonymous caller writes (into a bucket whose ACL or
+/// policy lets everyone write). No user can take the name.
+const ANONYMOUS_OWNER: &str = "anonymous";
 
 /// The S3 front end of one gateway: requests are served at `site`, so writes
 /// land there first and reads are sourced for a reader there.
@@ -132,6 +136,55 @@ impl MeridianS3 {
 }
 
 impl MeridianS3 {
+    /// The version a request addresses (the current one, or `version`),
+    /// with a decision that waited for it finished: a missing one is 404
+    /// only to a caller who may list the bucket.
+    async fn addressed_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&ObjectVersionId>,
+        deferred: Option<&auth::Deferred>,
+    ) -> S3Result<meridian_proto::v1::ObjectRecord> {
+        let cat = self.gateway.catalogue();
+        let rec = match version {
+            Some(v) => cat.object_version(bucket, key, v).await,
+            None => cat.object(bucket, key).await,
+        };
+        let rec = match rec {
+            Ok(r) => r,
+            Err(
+                e @ (crate::GatewayError::NoSuchKey(_) | crate::GatewayError::NoSuchVersion(_)),
+            ) => return Err(auth::missing_object(deferred, e.into())),
+            Err(e) => return Err(versioning::read_error(e, version.map(|v| v.as_str()))),
+        };
+        auth::authorize_object(deferred, &rec)?;
+        Ok(rec)
+    }
+
+    /// Applies `change` to the version `rec` was read as; OperationAborted
+    /// if the key moved on meanwhile.
+    async fn change_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        rec: &meridian_proto::v1::ObjectRecord,
+        change: crate::backend::VersionChange,
+    ) -> S3Result<()> {
+        let changed = self
+            .gateway
+            .catalogue()
+            .update_version(bucket, key, &rec.version_id, change)
+            .await?;
+        if !changed {
+            return Err(s3s::s3_error!(
+                OperationAborted,
+                "The object changed meanwhile; retry"
+            ));
+        }
+        Ok(())
+    }
+
     /// A bucket's versioning state as the permission check just saw it
     /// (cached with the bucket's permissions); off if it is unknown.
     async fn bucket_versioning(&self, bucket: &str) -> u32 {
@@ -249,6 +302,125 @@ impl S3 for MeridianS3 {
         req: S3Request<DeleteBucketTaggingInput>,
     ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         self.do_delete_bucket_tagging(req).await
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.do_get_bucket_acl(req).await
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        self.do_put_bucket_acl(req).await
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        self.do_get_object_acl(req).await
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        self.do_put_object_acl(req).await
+    }
+
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        self.do_put_bucket_ownership_controls(req).await
+    }
+
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        self.do_get_bucket_ownership_controls(req).await
+    }
+
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        self.do_delete_bucket_ownership_controls(req).await
+    }
+
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        self.do_put_public_access_block(req).await
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        self.do_get_public_access_block(req).await
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        self.do_delete_public_access_block(req).await
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        self.do_get_bucket_policy_status(req).await
+    }
+
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        self.do_put_object_lock_configuration(req).await
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        self.do_get_object_lock_configuration(req).await
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        self.do_put_object_retention(req).await
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        self.do_get_object_retention(req).await
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        self.do_put_object_legal_hold(req).await
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        self.do_get_object_legal_hold(req).await
     }
     async fn create_bucket(
         &self,

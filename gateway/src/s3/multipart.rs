@@ -203,14 +203,18 @@ impl MeridianS3 {
             input.checksum_algorithm.as_ref(),
             input.checksum_type.as_ref(),
         )?;
+        let (protection, owner) = self
+            .write_protection(&input.bucket, &req.headers, &who, false)
+            .await?;
         let obj = NewObject {
             bucket: input.bucket.clone(),
             key: input.key.clone(),
             content_type: input.content_type.unwrap_or_default(),
             user_meta: input.metadata.unwrap_or_default(),
-            owner: who,
+            owner,
             checksum_algorithm: checksum_algorithm.clone(),
             checksum_type: checksum_type.clone(),
+            protection,
             ..Default::default()
         };
         let upload_id = self.gateway.create_upload(self.site, obj).await?;

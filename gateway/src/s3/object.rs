@@ -236,15 +236,19 @@ impl MeridianS3 {
         let md5 = content_md5(input.content_md5.as_deref(), &req.headers)?;
         let (body, fault) = upload_stream(input.body, expected, md5, BODY_IDLE_TIMEOUT);
         let body = super::checksum::checked(body, check, expected, fault.clone());
+        let (protection, owner) = self
+            .write_protection(&input.bucket, &req.headers, &who, true)
+            .await?;
         let obj = NewObject {
             bucket: input.bucket,
             key: input.key,
             content_type: input.content_type.unwrap_or_default(),
             user_meta: input.metadata.unwrap_or_default(),
-            owner: who,
+            owner,
             condition,
             checksums,
             tags,
+            protection,
             ..Default::default()
         };
         let (bucket, key) = (obj.bucket.clone(), obj.key.clone());
@@ -272,6 +276,7 @@ impl MeridianS3 {
     /// Looks an object (or one of its versions) up for GET or HEAD:
     /// applies the conditional headers and resolves the `Range` or part
     /// number against its size.
+    #[allow(clippy::too_many_arguments)]
     async fn object_for_read(
         &self,
         bucket: &str,
@@ -280,6 +285,7 @@ impl MeridianS3 {
         conditions: &Conditions<'_>,
         range: Option<&Range>,
         part_number: Option<i32>,
+        deferred: Option<&super::auth::Deferred>,
     ) -> S3Result<(ObjectRecord, Option<(u64, u64)>)> {
         let catalogue = self.gateway.catalogue();
         let record = match version_id {
@@ -289,10 +295,15 @@ impl MeridianS3 {
         let record = match record {
             Ok(r) => r,
             Err(e @ GatewayError::NoSuchKey(_)) if version_id.is_none() => {
-                return Err(self.missing(bucket, key, e).await)
+                let e = self.missing(bucket, key, e).await;
+                return Err(super::auth::missing_object(deferred, e));
+            }
+            Err(e @ GatewayError::NoSuchVersion(_)) => {
+                return Err(super::auth::missing_object(deferred, e.into()))
             }
             Err(e) => return Err(super::versioning::read_error(e, version_id)),
         };
+        super::auth::authorize_object(deferred, &record)?;
         check_conditions(&record, conditions)?;
         let range = match (part_number, range) {
             (Some(_), Some(_)) => {
@@ -352,6 +363,7 @@ impl MeridianS3 {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        let deferred = req.extensions.get::<super::auth::Deferred>().cloned();
         let input = req.input;
         refuse(input.sse_customer_algorithm.is_some(), "SSE-C")?;
         let conditions = Conditions {
@@ -368,12 +380,14 @@ impl MeridianS3 {
                 &conditions,
                 input.range.as_ref(),
                 input.part_number,
+                deferred.as_ref(),
             )
             .await?;
         let size = record.size;
         let (start, end) = range.unwrap_or((0, size));
         let len = end - start;
         let sums = whole_object_checksums(&record, input.checksum_mode.as_ref(), range);
+        let lock = super::retention::read_lock(&record);
         let mut out = GetObjectOutput {
             checksum_crc32: sums.checksum_crc32,
             checksum_crc32c: sums.checksum_crc32c,
@@ -397,6 +411,9 @@ impl MeridianS3 {
             ),
             parts_count: parts_count(&record, input.part_number),
             expiration: self.current_expiration(&input, &record).await,
+            object_lock_mode: lock.0,
+            object_lock_retain_until_date: lock.1,
+            object_lock_legal_hold_status: lock.2,
             ..Default::default()
         };
         let mut stream = self.gateway.read(self.site, record, start, end);
@@ -418,6 +435,7 @@ impl MeridianS3 {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let deferred = req.extensions.get::<super::auth::Deferred>().cloned();
         let input = req.input;
         refuse(input.sse_customer_algorithm.is_some(), "SSE-C")?;
         let conditions = Conditions {
@@ -434,12 +452,14 @@ impl MeridianS3 {
                 &conditions,
                 input.range.as_ref(),
                 input.part_number,
+                deferred.as_ref(),
             )
             .await?;
         let size = record.size;
         let (start, end) = range.unwrap_or((0, size));
         let sums = whole_object_checksums(&record, input.checksum_mode.as_ref(), range);
         let bucket_versioning = self.bucket_versioning(&input.bucket).await;
+        let lock = super::retention::read_lock(&record);
         let expiration = if input.version_id.is_none() {
             self.expiration_header(&input.bucket, &input.key, &record)
                 .await
@@ -467,6 +487,9 @@ impl MeridianS3 {
             ),
             parts_count: parts_count(&record, input.part_number),
             expiration,
+            object_lock_mode: lock.0,
+            object_lock_retain_until_date: lock.1,
+            object_lock_legal_hold_status: lock.2,
             ..Default::default()
         }))
     }
@@ -475,6 +498,8 @@ impl MeridianS3 {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        // The permission to bypass was checked with the request.
+        let bypass = super::auth::header_true(&req.headers, "x-amz-bypass-governance-retention");
         let input = req.input;
         refuse(
             input.if_match.is_some()
@@ -488,7 +513,7 @@ impl MeridianS3 {
         let d = match input.version_id.as_deref() {
             Some(v) => {
                 catalogue
-                    .delete_version(&input.bucket, &input.key, v)
+                    .delete_version(&input.bucket, &input.key, v, bypass)
                     .await?
             }
             None => catalogue.delete_object(&input.bucket, &input.key).await?,

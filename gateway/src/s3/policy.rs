@@ -14,8 +14,19 @@ impl MeridianS3 {
         req: S3Request<PutBucketPolicyInput>,
     ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
         let input = req.input;
-        BucketPolicy::parse(&input.policy, &input.bucket)
+        let policy = BucketPolicy::parse(&input.policy, &input.bucket)
             .map_err(|e| s3_error!(MalformedPolicy, "{}", e.0))?;
+        let blocked = self
+            .gateway
+            .bucket_access(&input.bucket)
+            .await?
+            .is_some_and(|a| a.public_block.block_public_policy);
+        if blocked && policy.is_public() {
+            return Err(s3_error!(
+                AccessDenied,
+                "Access Denied: public policies are blocked on this bucket (BlockPublicPolicy)"
+            ));
+        }
         self.gateway
             .catalogue()
             .set_bucket_policy(&input.bucket, &input.policy)

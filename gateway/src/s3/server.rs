@@ -257,10 +257,16 @@ async fn serve_connection(
     let _ = stream.set_nodelay(true);
     let cors = opts.cors.clone();
     let front = opts.front.clone();
-    let handler = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+    let handler = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         let svc = svc.clone();
         let cors = cors.clone();
         let front = front.clone();
+        // Where it came from: bucket policies' aws:SourceIp and
+        // aws:SecureTransport.
+        req.extensions_mut().insert(super::facts::Peer {
+            addr: peer,
+            secure: false,
+        });
         async move {
             let refused = match &front {
                 Some(f) => f.refusal(&req).await,

@@ -132,21 +132,6 @@ pub(super) fn to_set(tags: &HashMap<String, String>) -> TagSet {
 const SET_ATTEMPTS: usize = 3;
 
 impl MeridianS3 {
-    /// The current object, or the version asked for.
-    async fn version(
-        &self,
-        bucket: &str,
-        key: &str,
-        version: Option<&ObjectVersionId>,
-    ) -> S3Result<meridian_proto::v1::ObjectRecord> {
-        let cat = self.gateway.catalogue();
-        match version {
-            Some(v) => cat.object_version(bucket, key, v).await,
-            None => cat.object(bucket, key).await,
-        }
-        .map_err(|e| super::versioning::read_error(e, version.map(|v| v.as_str())))
-    }
-
     /// Replaces the tags of the current object (or a version); the S3
     /// version id of what was tagged.
     async fn replace_tags(
@@ -155,10 +140,13 @@ impl MeridianS3 {
         key: &str,
         version: Option<&ObjectVersionId>,
         tags: HashMap<String, String>,
+        deferred: Option<&super::auth::Deferred>,
     ) -> S3Result<Option<String>> {
         let cat = self.gateway.catalogue();
         for _ in 0..SET_ATTEMPTS {
-            let rec = self.version(bucket, key, version).await?;
+            let rec = self
+                .addressed_version(bucket, key, version, deferred)
+                .await?;
             if cat
                 .set_tags(bucket, key, &rec.version_id, tags.clone())
                 .await?
@@ -180,10 +168,17 @@ impl MeridianS3 {
         &self,
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let deferred = req.extensions.get::<super::auth::Deferred>().cloned();
         let input = req.input;
         let tags = from_set(input.tagging.tag_set)?;
         let version_id = self
-            .replace_tags(&input.bucket, &input.key, input.version_id.as_ref(), tags)
+            .replace_tags(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_ref(),
+                tags,
+                deferred.as_ref(),
+            )
             .await?;
         Ok(S3Response::new(PutObjectTaggingOutput { version_id }))
     }
@@ -192,9 +187,15 @@ impl MeridianS3 {
         &self,
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        let deferred = req.extensions.get::<super::auth::Deferred>().cloned();
         let input = req.input;
         let rec = self
-            .version(&input.bucket, &input.key, input.version_id.as_ref())
+            .addressed_version(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_ref(),
+                deferred.as_ref(),
+            )
             .await?;
         Ok(S3Response::new(GetObjectTaggingOutput {
             tag_set: to_set(&rec.tags),
@@ -210,6 +211,7 @@ impl MeridianS3 {
         &self,
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        let deferred = req.extensions.get::<super::auth::Deferred>().cloned();
         let input = req.input;
         let version_id = self
             .replace_tags(
@@ -217,6 +219,7 @@ impl MeridianS3 {
                 &input.key,
                 input.version_id.as_ref(),
                 HashMap::new(),
+                deferred.as_ref(),
             )
             .await?;
         Ok(S3Response::new(DeleteObjectTaggingOutput { version_id }))
@@ -226,9 +229,15 @@ impl MeridianS3 {
         &self,
         req: S3Request<GetObjectAttributesInput>,
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        let deferred = req.extensions.get::<super::auth::Deferred>().cloned();
         let input = req.input;
         let rec = self
-            .version(&input.bucket, &input.key, input.version_id.as_ref())
+            .addressed_version(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_ref(),
+                deferred.as_ref(),
+            )
             .await?;
         // One header may carry the whole list, comma-separated (boto3).
         let wants = |a: &str| {

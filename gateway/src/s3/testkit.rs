@@ -66,6 +66,7 @@ impl Catalogue for MemCatalogue {
         name: &str,
         owner: &str,
         ingest_site: u32,
+        new: &crate::backend::NewBucket,
     ) -> Result<(), GatewayError> {
         let mut st = self.lock();
         if st.buckets.contains_key(name) {
@@ -81,6 +82,8 @@ impl Catalogue for MemCatalogue {
                 created_ms: crate::objects::now_ms(),
                 owner: owner.to_string(),
                 ingest_site,
+                object_ownership: new.object_ownership,
+                grants: new.acl.clone(),
                 ..Default::default()
             },
         );

@@ -207,7 +207,27 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
                 }
                 None => 1,
             };
+            if c.object_ownership == 3 && c.acl.iter().any(|g| g.acl != 0) {
+                return Ok(reject(
+                    OutcomeCode::AclConflictsWithOwnership,
+                    "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+                ));
+            }
+            if let Some(refused) = c
+                .acl
+                .iter()
+                .find(|g| g.acl != 0 && !g.user.starts_with("group:") && !g.user.is_empty())
+                .map(|g| txn.get(&keys::user(&g.user)).map(|u| (u, g)))
+                .transpose()?
+                .filter(|(u, _)| u.is_none())
+            {
+                return Ok(reject(OutcomeCode::NoSuchUser, refused.1.user.clone()));
+            }
             txn.put(seq_key, (id + 1).to_be_bytes().to_vec());
+            let lock = c.object_lock.then(|| meridian_proto::v1::ObjectLockConfig {
+                enabled: true,
+                ..Default::default()
+            });
             let rec = BucketRecord {
                 format: RECORD_FORMAT,
                 id,
@@ -215,6 +235,15 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
                 created_ms: c.now_ms,
                 owner: c.owner.clone(),
                 ingest_site: c.ingest_site,
+                object_ownership: c.object_ownership,
+                // Object Lock comes with versioning, for good.
+                versioning: if c.object_lock {
+                    meridian_proto::v1::Versioning::Enabled as u32
+                } else {
+                    0
+                },
+                object_lock: lock,
+                grants: super::protection::merge_acl(&[], &c.acl),
                 ..Default::default()
             };
             txn.put(keys::bucket(&c.name), rec.encode_to_vec());
@@ -276,6 +305,13 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::SetBucketTags(c) => super::bucket_settings::set_bucket_tags(txn, c),
         Op::SetBucketCors(c) => super::bucket_settings::set_bucket_cors(txn, c),
         Op::SetBucketLifecycle(c) => super::bucket_settings::set_bucket_lifecycle(txn, c),
+        Op::SetBucketAcl(c) => super::protection::set_bucket_acl(txn, c),
+        Op::SetBucketOwnership(c) => super::protection::set_ownership(txn, c),
+        Op::SetPublicAccessBlock(c) => super::protection::set_public_access_block(txn, c),
+        Op::SetObjectLock(c) => super::protection::set_object_lock(txn, c),
+        Op::SetObjectAcl(c) => super::protection::set_object_acl(txn, c),
+        Op::SetRetention(c) => super::protection::set_retention(txn, c),
+        Op::SetLegalHold(c) => super::protection::set_legal_hold(txn, c),
         Op::SetReplicaState(c) => {
             let Some((b, k, mut rec)) = versioned(txn, &c.bucket, &c.key, &c.version_id)? else {
                 return Ok(Outcome::Stale);

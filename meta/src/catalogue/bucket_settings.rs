@@ -34,6 +34,12 @@ pub(super) fn set_versioning(
             "versioning is Enabled or Suspended (once on, it cannot be turned off)",
         ));
     }
+    if super::protection::lock_enabled(&b) && c.versioning != Versioning::Enabled as u32 {
+        return Ok(reject(
+            OutcomeCode::InvalidBucketState,
+            "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+        ));
+    }
     b.versioning = c.versioning;
     txn.put(keys::bucket(&c.bucket), b.encode_to_vec());
     Ok(Outcome::Done)

@@ -188,6 +188,7 @@ mod tests {
                 owner: "root".into(),
                 ingest_site: 1,
                 now_ms: 1,
+                ..Default::default()
             })),
             request_id: id.to_vec(),
         }

@@ -6,6 +6,7 @@ mod bucket_settings;
 pub mod dedupe;
 pub mod keys;
 mod placement_ops;
+pub mod protection;
 pub mod read;
 pub mod refs;
 pub(crate) mod txn;

@@ -20,8 +20,13 @@ const MAX_BUCKETS_SCANNED: usize = 100_000;
 
 /// A user name: 1 to 64 of `A-Z a-z 0-9 . _ -` (`@` and `+` too, for
 /// e-mail-like names).
+/// Names that mean someone else: the administrator owns what it creates
+/// as `root`, anonymous callers what they write as `anonymous`.
+pub const RESERVED_USER_NAMES: &[&str] = &["root", "anonymous"];
+
 pub fn valid_user_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
+    !RESERVED_USER_NAMES.contains(&name)
+        && (1..=64).contains(&name.len())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'))
@@ -36,7 +41,7 @@ pub(super) fn create_user(txn: &mut Txn<'_>, c: &CreateUserCmd) -> Result<Outcom
         return Ok(reject(
             OutcomeCode::Invalid,
             format!(
-                "user name {:?}: 1 to 64 of letters, digits and . _ - @ +",
+                "user name {:?}: 1 to 64 of letters, digits and . _ - @ +, not root or anonymous",
                 c.name
             ),
         ));
@@ -149,11 +154,18 @@ pub(super) fn set_grant(txn: &mut Txn<'_>, c: &SetBucketGrantCmd) -> Result<Outc
     if level != GrantLevel::GrantNone && txn.get(&keys::user(&c.user))?.is_none() {
         return Ok(reject(OutcomeCode::NoSuchUser, c.user.clone()));
     }
+    // The user's S3 ACL permissions, if any, stay with the new level.
+    let acl = b
+        .grants
+        .iter()
+        .find(|g| g.user == c.user)
+        .map_or(0, |g| g.acl);
     b.grants.retain(|g| g.user != c.user);
-    if level != GrantLevel::GrantNone {
+    if level != GrantLevel::GrantNone || acl != 0 {
         b.grants.push(BucketGrant {
             user: c.user.clone(),
             level: level as i32,
+            acl,
         });
         b.grants.sort_by(|x, y| x.user.cmp(&y.user));
     }

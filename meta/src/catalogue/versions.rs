@@ -20,6 +20,7 @@ use prost::Message;
 
 use super::apply::{get, insert_object, is_pending, object_effects, reject, remove_object};
 use super::keys::{self, NULL_VERSION};
+use super::protection::{locked, protected};
 use super::txn::Txn;
 use crate::types::{Outcome, OutcomeCode};
 use crate::MetaError;
@@ -210,6 +211,7 @@ pub(super) fn put(
     let mut rec = rec.clone();
     rec.versioning = b.versioning;
     rec.delete_marker = false;
+    super::protection::apply_default_retention(b, &mut rec);
     match b.versioning {
         ENABLED => archive_current(txn, b.id, key)?,
         SUSPENDED => {
@@ -237,7 +239,11 @@ pub(super) fn delete(
     if !c.if_version_id.is_empty() {
         // Internal (a lifetime ending): that current version, for good.
         match get::<ObjectRecord>(txn, &keys::object(b.id, key))? {
-            Some(cur) if cur.version_id == c.if_version_id => {}
+            Some(cur) if cur.version_id == c.if_version_id => {
+                if let Some(why) = protected(&cur, c.now_ms, false) {
+                    return Ok(locked(why));
+                }
+            }
             _ => return Ok(Outcome::Stale),
         }
         remove_object(txn, b.id, key)?;
@@ -245,7 +251,7 @@ pub(super) fn delete(
         return Ok(Outcome::Done);
     }
     if !c.version_id.is_empty() {
-        return delete_version(txn, b, key, &c.version_id);
+        return delete_version(txn, b, key, c);
     }
     if !c.noncurrent_version_id.is_empty() {
         // Internal (lifecycle): that noncurrent version or marker by its
@@ -256,6 +262,9 @@ pub(super) fn delete(
         else {
             return Ok(Outcome::Stale);
         };
+        if let Some(why) = protected(&rec, c.now_ms, false) {
+            return Ok(locked(why));
+        }
         drop_history(txn, b.id, key, seq, &rec)?;
         promote(txn, b.id, key)?;
         return Ok(written(&rec));
@@ -299,19 +308,24 @@ pub(super) fn delete(
     }
 }
 
-/// Removes one version (or delete marker) for good, by S3 version id.
+/// Removes one version (or delete marker) for good, by S3 version id,
+/// unless Object Lock protects it.
 fn delete_version(
     txn: &mut Txn<'_>,
     b: &BucketRecord,
     key: &str,
-    version_id: &str,
+    c: &DeleteObjectCmd,
 ) -> Result<Outcome, MetaError> {
+    let version_id = c.version_id.as_str();
     let gone = Outcome::Versioned {
         version_id: version_id.to_string(),
         delete_marker: false,
     };
     if let Some(cur) = get::<ObjectRecord>(txn, &keys::object(b.id, key))? {
         if s3_version_id(&cur) == version_id {
+            if let Some(why) = protected(&cur, c.now_ms, c.bypass_governance) {
+                return Ok(locked(why));
+            }
             remove_object(txn, b.id, key)?;
             promote(txn, b.id, key)?;
             return Ok(gone);
@@ -320,6 +334,9 @@ fn delete_version(
     match find_history(txn, b.id, key, version_id)? {
         // An internal id of a null version is not its S3 id.
         Some((seq, rec)) if s3_version_id(&rec) == version_id => {
+            if let Some(why) = protected(&rec, c.now_ms, c.bypass_governance) {
+                return Ok(locked(why));
+            }
             drop_history(txn, b.id, key, seq, &rec)?;
             promote(txn, b.id, key)?;
             Ok(written(&rec))
