@@ -202,6 +202,79 @@ async fn dates_and_regions_are_checked_before_anything_runs() -> Result<()> {
     Ok(())
 }
 
+/// A browser form signed with SigV2 (`AWSAccessKeyId`, `policy`,
+/// `signature` = base64 HMAC-SHA1 of the policy), uploading `key`.
+async fn v2_form(addr: &str, bucket: &str, key: &str) -> Result<Answer> {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let policy = format!(
+        r#"{{"expiration": "2099-01-01T00:00:00Z", "conditions": [{{"bucket": "{bucket}"}}, ["starts-with", "$key", ""]]}}"#
+    );
+    let policy = base64::engine::general_purpose::STANDARD.encode(policy);
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(ROOT_SECRET_KEY.as_bytes())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    mac.update(policy.as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let b = "FORMBOUNDARY";
+    let mut body = String::new();
+    for (k, v) in [
+        ("key", key),
+        ("AWSAccessKeyId", ROOT_ACCESS_KEY),
+        ("policy", &policy),
+        ("signature", &signature),
+    ] {
+        body.push_str(&format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        ));
+    }
+    body.push_str(&format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nform data\r\n--{b}--\r\n"
+    ));
+    Raw::new("POST", &format!("/{bucket}"))
+        .header(
+            "content-type",
+            &format!("multipart/form-data; boundary={b}"),
+        )
+        .header("content-length", &body.len().to_string())
+        .body(body.as_bytes())
+        .send(addr)
+        .await
+}
+
+#[tokio::test]
+async fn sigv2_forms_upload_unless_switched_off() -> Result<()> {
+    let cluster = DevCluster::start_serving(DevOptions::default()).await?;
+    let addr = addr(&cluster);
+    cluster
+        .s3(Site::Beijing)
+        .create_bucket()
+        .bucket("forms")
+        .send()
+        .await?;
+    let a = v2_form(&addr, "forms", "v2.txt").await?;
+    ensure!(a.status == 204, "a SigV2 form: {} {}", a.status, a.body);
+    drop(cluster);
+    let mut opts = DevOptions::default();
+    opts.extra_args.push("--no-sigv2".into());
+    let cluster = DevCluster::start_serving(opts).await?;
+    let addr = self::addr(&cluster);
+    cluster
+        .s3(Site::Beijing)
+        .create_bucket()
+        .bucket("forms")
+        .send()
+        .await?;
+    let a = v2_form(&addr, "forms", "v2.txt").await?;
+    expect(&a, 400, "InvalidRequest", "a SigV2 form with SigV2 off")?;
+    ensure!(
+        s3::list_all_keys(&cluster.s3(Site::Beijing), "forms", None)
+            .await?
+            .is_empty(),
+        "a refused form stored nothing"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn sigv2_can_be_switched_off() -> Result<()> {
     let mut opts = DevOptions::default();

@@ -48,6 +48,17 @@ impl S3Auth for Keys {
 pub(super) struct Permissions {
     pub gateway: Arc<Gateway>,
     pub root_access_key: String,
+    /// Whether SigV2 is accepted (POST forms are checked here; headers and
+    /// presigned URLs by the listener).
+    pub sigv2: bool,
+}
+
+/// A POST Object's decision, made once its key (a form field) is known.
+#[derive(Debug, Clone)]
+struct PostCheck {
+    caller: Caller,
+    facts: Facts,
+    access: Arc<BucketAccess>,
 }
 
 /// The request's condition keys, kept for the operations that decide
@@ -85,20 +96,6 @@ fn deferrable(op: &str) -> bool {
 
 fn denied() -> s3s::S3Error {
     s3_error!(AccessDenied, "Access Denied")
-}
-
-/// Requires `action` outright (no deferral).
-pub(super) fn require(
-    caller: &Caller,
-    access: &BucketAccess,
-    action: &str,
-    key: Option<&str>,
-    facts: &Facts,
-) -> S3Result<()> {
-    match decide(caller, access, action, key, facts, None) {
-        Verdict::Allow => Ok(()),
-        _ => Err(denied()),
-    }
 }
 
 pub(super) fn header_true(h: &http::HeaderMap, name: &str) -> bool {
@@ -154,6 +151,51 @@ impl Permissions {
 
 #[async_trait::async_trait]
 impl S3Access for Permissions {
+    async fn post_object(
+        &self,
+        req: &mut s3s::S3Request<s3s::dto::PostObjectInput>,
+    ) -> S3Result<()> {
+        // A form signed with SigV2 carries no region.
+        if !self.sigv2 && req.credentials.is_some() && req.region.is_none() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
+            ));
+        }
+        // No bucket (it answers NoSuchBucket), or decided already.
+        let Some(p) = req.extensions.get::<PostCheck>().cloned() else {
+            return match req.extensions.get::<Caller>() {
+                Some(Caller::Anonymous) => Err(denied()),
+                _ => Ok(()),
+            };
+        };
+        let key = super::post_object::form_key(&req.input.key, &req.headers);
+        let mut facts = p.facts;
+        let acl = super::post_form::passed(&req.headers, super::post_form::ACL_HEADER);
+        if let Some(a) = &acl {
+            facts.set("s3:x-amz-acl", a.clone());
+        }
+        facts.set("s3:authType", "POST");
+        let allowed = |action: &str, object: Option<ObjectAccess<'_>>| {
+            decide(&p.caller, &p.access, action, Some(&key), &facts, object) == Verdict::Allow
+        };
+        if !allowed("s3:PutObject", None) {
+            return Err(denied());
+        }
+        let writer = match &p.caller {
+            Caller::User(u) => u.as_str(),
+            _ => super::ANONYMOUS_OWNER,
+        };
+        let own = ObjectAccess {
+            owner: writer,
+            acl: &[],
+        };
+        if acl.is_some() && !allowed("s3:PutObjectAcl", Some(own)) {
+            return Err(denied());
+        }
+        Ok(())
+    }
+
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let caller = self.caller(cx).await?;
         cx.extensions_mut().insert(caller.clone());
@@ -207,12 +249,34 @@ impl S3Access for Permissions {
             // Decided without the object: its tags are not in the request.
             facts.object_tags = Some(Default::default());
         }
+        // A writer owns the object it makes (until ownership says
+        // otherwise), so the ACL it gives it is its own to give.
+        let writer = match &caller {
+            Caller::User(u) => u.as_str(),
+            _ => super::ANONYMOUS_OWNER,
+        };
+        let new_object = ObjectAccess {
+            owner: writer,
+            acl: &[],
+        };
         for extra in extra_needs(op, cx.headers()) {
-            require(&caller, &access, extra, key.as_deref(), &facts)?;
+            let object = (extra == "s3:PutObjectAcl").then_some(new_object);
+            if decide(&caller, &access, extra, key.as_deref(), &facts, object) != Verdict::Allow {
+                return Err(denied());
+            }
         }
         cx.extensions_mut().insert(RequestFacts(facts.clone()));
-        // DeleteObjects names its keys in the body: it decides per key.
+        // DeleteObjects names its keys in the body: it decides per key;
+        // POST Object in a form field, known only after the form is read.
         if op == "DeleteObjects" {
+            return Ok(());
+        }
+        if op == "PostObject" {
+            cx.extensions_mut().insert(PostCheck {
+                caller,
+                facts,
+                access,
+            });
             return Ok(());
         }
         match decide(&caller, &access, need.action, key.as_deref(), &facts, None) {

@@ -248,6 +248,7 @@ impl MeridianS3 {
             .catalogue()
             .update_bucket(&input.bucket, BucketChange::ObjectLock(config))
             .await?;
+        self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutObjectLockConfigurationOutput::default()))
     }
 

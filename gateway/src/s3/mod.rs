@@ -38,6 +38,8 @@ mod multipart;
 mod object;
 mod part_checksums;
 mod policy;
+mod post_form;
+mod post_object;
 pub mod region;
 mod request_time;
 mod retention;
@@ -77,6 +79,8 @@ pub struct MeridianS3 {
     /// A lifecycle rule's day (shorter in tests), for the expiry that
     /// `x-amz-expiration` announces.
     lifecycle_day_ms: i64,
+    /// Whether SigV2 signatures are accepted.
+    sigv2: bool,
 }
 
 impl MeridianS3 {
@@ -89,7 +93,18 @@ impl MeridianS3 {
             domain: None,
             regions: Arc::new(regions),
             lifecycle_day_ms: 86_400_000,
+            sigv2: true,
         }
+    }
+
+    /// Accepts SigV2 signatures or not.
+    pub fn with_sigv2(mut self, on: bool) -> Self {
+        self.sigv2 = on;
+        self
+    }
+
+    pub fn sigv2(&self) -> bool {
+        self.sigv2
     }
 
     /// Sets the length of a lifecycle day (the lifecycle job's).
@@ -302,6 +317,13 @@ impl S3 for MeridianS3 {
         req: S3Request<DeleteBucketTaggingInput>,
     ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         self.do_delete_bucket_tagging(req).await
+    }
+
+    async fn post_object(
+        &self,
+        req: S3Request<PostObjectInput>,
+    ) -> S3Result<S3Response<PostObjectOutput>> {
+        self.do_post_object(req).await
     }
 
     async fn get_bucket_acl(

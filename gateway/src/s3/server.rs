@@ -55,6 +55,11 @@ impl Default for ServeOptions {
     }
 }
 
+/// The largest browser-form upload (POST Object), held in memory by s3s.
+pub const MAX_POST_OBJECT_BYTES: u64 = 256 * 1024 * 1024;
+/// The form fields of a POST Object, all together.
+const MAX_POST_FIELDS_BYTES: usize = 64 * 1024;
+
 /// What one S3 endpoint is set up with, beside its gateway and site.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
@@ -97,7 +102,8 @@ pub fn service(gateway: Arc<Gateway>, site: u32, cfg: &EndpointConfig) -> S3Serv
 fn endpoint(gateway: Arc<Gateway>, site: u32, cfg: &EndpointConfig) -> MeridianS3 {
     let s3 = MeridianS3::new(gateway, site)
         .with_region(&cfg.region)
-        .with_lifecycle_day(cfg.lifecycle_day);
+        .with_lifecycle_day(cfg.lifecycle_day)
+        .with_sigv2(cfg.sigv2);
     match &cfg.domain {
         Some(d) => s3.with_virtual_host_domain(d.clone()),
         None => s3,
@@ -141,6 +147,7 @@ pub(super) fn bucket_in_host<'a>(domain: &str, host: &'a str) -> Option<&'a str>
 pub(super) fn service_for(s3: MeridianS3, access_key: String, secret_key: String) -> S3Service {
     let gateway = s3.gateway().clone();
     let domain = s3.virtual_host_domain().map(str::to_string);
+    let sigv2 = s3.sigv2();
     let mut builder = S3ServiceBuilder::new(s3);
     if let Some(d) = domain {
         builder.set_host(BaseDomain(d.to_ascii_lowercase()));
@@ -153,7 +160,16 @@ pub(super) fn service_for(s3: MeridianS3, access_key: String, secret_key: String
     builder.set_access(super::auth::Permissions {
         gateway,
         root_access_key: access_key,
+        sigv2,
     });
+    let mut config = s3s::config::S3Config::default();
+    // s3s holds a form's file in memory: browsers upload at most this;
+    // larger uploads go through multipart.
+    config.post_object_max_file_size = MAX_POST_OBJECT_BYTES;
+    config.form_max_fields_size = MAX_POST_FIELDS_BYTES;
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+        config,
+    ))));
     builder.build()
 }
 
@@ -331,7 +347,28 @@ async fn answer(
     });
     let method = req.method().clone();
     let attributes = method == Method::GET && has_query_key(req.uri(), "attributes");
-    let mut resp = hyper::service::Service::call(&svc, req).await?;
+    let is_form = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("multipart/form-data"));
+    let req = match super::post_form::prepare(req).await {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(super::errors::error_response(&s3s::S3Error::with_message(
+                s3s::S3ErrorCode::IncompleteBody,
+                format!("the form could not be read: {e}"),
+            )))
+        }
+    };
+    let filename = super::post_form::passed(req.headers(), super::post_form::FILENAME_HEADER);
+    let mut resp = svc.call(req).await?;
+    if let Some(f) = filename.filter(|_| method == Method::POST) {
+        super::post_form::fill_filename(&mut resp, &f).await;
+    }
+    if method == Method::POST && is_form {
+        super::post_form::refusal_as_aws(&mut resp).await;
+    }
     if attributes && resp.status() == StatusCode::OK {
         unquote_attributes_etag(&mut resp).await;
     }

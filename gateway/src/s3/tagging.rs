@@ -72,7 +72,7 @@ pub fn parse_header(h: &str) -> S3Result<HashMap<String, String>> {
     Ok(tags)
 }
 
-fn from_set(set: TagSet) -> S3Result<HashMap<String, String>> {
+pub(super) fn from_set(set: TagSet) -> S3Result<HashMap<String, String>> {
     let mut tags = HashMap::new();
     for t in set {
         let k = t.key.unwrap_or_default();
