@@ -423,3 +423,162 @@ fn path_str(p: &Path) -> Result<&str> {
     p.to_str()
         .with_context(|| format!("{} is not UTF-8", p.display()))
 }
+
+impl AwsCli {
+    /// Runs a command that must fail with S3 error `code`.
+    async fn refused(&self, args: &[&str], code: &str) -> Result<()> {
+        let out = run_bounded(&mut self.command(args), SMALL_TIMEOUT).await?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            !out.status.success() && err.contains(code),
+            "aws {args:?}: expected {code}, got {}\n{}",
+            out.status,
+            describe(&out)
+        );
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn aws_cli_sets_acls_blocks_and_locks() -> Result<()> {
+    require_aws_cli().await?;
+    let cluster = DevCluster::start_serving(DevOptions::default()).await?;
+    let endpoint = cluster.s3_endpoint(Site::Beijing);
+    let aws = AwsCli::new(endpoint.clone())?;
+    let files = tempfile::tempdir()?;
+    let file = files.path().join("note.txt");
+    std::fs::write(&file, b"shared with everyone")?;
+    let file_s = path_str(&file)?;
+    let addr = endpoint.trim_start_matches("http://");
+    let anon = |path: String| async move {
+        meridian_chaos_tests::rawhttp::unsigned(addr, "GET", &path, &[])
+            .await
+            .map(|a| a.status)
+    };
+
+    aws.run(&["s3", "mb", "s3://cli-acl"], SMALL_TIMEOUT)
+        .await?;
+    aws.run(
+        &[
+            "s3",
+            "cp",
+            "--acl",
+            "public-read",
+            file_s,
+            "s3://cli-acl/pub.txt",
+        ],
+        SMALL_TIMEOUT,
+    )
+    .await?;
+    aws.run(&["s3", "cp", file_s, "s3://cli-acl/own.txt"], SMALL_TIMEOUT)
+        .await?;
+    ensure!(anon("/cli-acl/pub.txt".into()).await? == 200);
+    ensure!(anon("/cli-acl/own.txt".into()).await? == 403);
+    let acl = aws
+        .json(&[
+            "s3api",
+            "get-object-acl",
+            "--bucket",
+            "cli-acl",
+            "--key",
+            "pub.txt",
+        ])
+        .await?;
+    ensure!(
+        acl.to_string().contains("global/AllUsers") && acl.to_string().contains("READ"),
+        "{acl}"
+    );
+    let status = aws
+        .json(&["s3api", "get-bucket-policy-status", "--bucket", "cli-acl"])
+        .await?;
+    ensure!(status["PolicyStatus"]["IsPublic"] == false, "{status}");
+    aws.run(
+        &[
+            "s3api",
+            "put-public-access-block",
+            "--bucket",
+            "cli-acl",
+            "--public-access-block-configuration",
+            "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true",
+        ],
+        SMALL_TIMEOUT,
+    )
+    .await?;
+    aws.refused(
+        &[
+            "s3",
+            "cp",
+            "--acl",
+            "public-read",
+            file_s,
+            "s3://cli-acl/again.txt",
+        ],
+        "AccessDenied",
+    )
+    .await?;
+    ensure!(anon("/cli-acl/pub.txt".into()).await? == 403, "ignored now");
+
+    // Object Lock: a COMPLIANCE version cannot be deleted.
+    aws.run(
+        &[
+            "s3api",
+            "create-bucket",
+            "--bucket",
+            "cli-lock",
+            "--object-lock-enabled-for-bucket",
+        ],
+        SMALL_TIMEOUT,
+    )
+    .await?;
+    let until = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+        .format(&time::format_description::well_known::Rfc3339)?;
+    let put = aws
+        .json(&[
+            "s3api",
+            "put-object",
+            "--bucket",
+            "cli-lock",
+            "--key",
+            "run.dat",
+            "--body",
+            file_s,
+            "--checksum-algorithm",
+            "CRC32",
+            "--object-lock-mode",
+            "COMPLIANCE",
+            "--object-lock-retain-until-date",
+            &until,
+        ])
+        .await?;
+    let version = put["VersionId"].as_str().context("a version id")?;
+    aws.refused(
+        &[
+            "s3api",
+            "delete-object",
+            "--bucket",
+            "cli-lock",
+            "--key",
+            "run.dat",
+            "--version-id",
+            version,
+            "--bypass-governance-retention",
+        ],
+        "AccessDenied",
+    )
+    .await?;
+    let retention = aws
+        .json(&[
+            "s3api",
+            "get-object-retention",
+            "--bucket",
+            "cli-lock",
+            "--key",
+            "run.dat",
+        ])
+        .await?;
+    ensure!(
+        retention["Retention"]["Mode"] == "COMPLIANCE",
+        "{retention}"
+    );
+    Ok(())
+}

@@ -100,6 +100,20 @@ async fn rclone_copies_syncs_and_checks() -> Result<()> {
     )
     .await?;
     ensure!(std::fs::read(back.join("sub/deeper/big.bin"))? == random_bytes(2, 12 << 20));
+    // An ACL set by rclone's `acl` option: readable without keys.
+    run(
+        rclone(&ep).env("RCLONE_CONFIG_M_ACL", "public-read").args([
+            "copyto",
+            &src.join("sub/new.txt").display().to_string(),
+            "m:rcl/public/new.txt",
+        ]),
+        "rclone copyto with a public-read ACL",
+    )
+    .await?;
+    let addr = ep.trim_start_matches("http://");
+    let anon = |path: &'static str| meridian_chaos_tests::rawhttp::unsigned(addr, "GET", path, &[]);
+    ensure!(anon("/rcl/public/new.txt").await?.status == 200);
+    ensure!(anon("/rcl/tree/sub/new.txt").await?.status == 403);
     Ok(())
 }
 

@@ -1,9 +1,10 @@
-//! Sites as S3 regions, as real clients with their default configuration
-//! see them: s3cmd configured the way `s3cmd --configure` leaves it (no
-//! region; it asks GetBucketLocation and signs for what it is told) and
-//! boto3 with nothing but an endpoint and keys, at every site's endpoint.
-//! The boto3 script also covers a bucket deleted with unfinished uploads
-//! and a retried CompleteMultipartUpload.
+//! Real clients with their default configuration: s3cmd configured the
+//! way `s3cmd --configure` leaves it (no region; it asks GetBucketLocation
+//! and signs for what it is told) and boto3 with nothing but an endpoint
+//! and keys, at every site's endpoint; s3cmd's ACL commands. The boto3
+//! script also covers a bucket deleted with unfinished uploads, a retried
+//! CompleteMultipartUpload and the smaller divergences from AWS fixed with
+//! them.
 
 use std::path::Path;
 use std::time::Duration;
@@ -112,5 +113,47 @@ async fn boto3_answers_as_aws_answers() -> Result<()> {
         Some("all boto3 AWS-answer checks passed"),
     )
     .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn s3cmd_makes_objects_public_and_private() -> Result<()> {
+    let cluster = DevCluster::start_serving(DevOptions::default()).await?;
+    let tmp = tempfile::tempdir()?;
+    let endpoint = cluster.s3_endpoint(Site::Beijing);
+    let cfg = s3cmd_config(tmp.path(), &endpoint)?;
+    let file = tmp.path().join("poster.pdf");
+    std::fs::write(&file, b"conference poster")?;
+    s3cmd(&cfg, &["mb", "s3://s3cmd-acl"]).await?;
+    s3cmd(
+        &cfg,
+        &[
+            "put",
+            &file.display().to_string(),
+            "s3://s3cmd-acl/poster.pdf",
+        ],
+    )
+    .await?;
+    let addr = endpoint.trim_start_matches("http://");
+    let anon =
+        || meridian_chaos_tests::rawhttp::unsigned(addr, "GET", "/s3cmd-acl/poster.pdf", &[]);
+    ensure!(anon().await?.status == 403, "private by default");
+    s3cmd(
+        &cfg,
+        &["setacl", "--acl-public", "s3://s3cmd-acl/poster.pdf"],
+    )
+    .await?;
+    ensure!(
+        anon().await?.status == 200,
+        "public after setacl --acl-public"
+    );
+    let info = s3cmd(&cfg, &["info", "s3://s3cmd-acl/poster.pdf"]).await?;
+    ensure!(info.contains("*anon*: READ"), "s3cmd info:\n{info}");
+    s3cmd(
+        &cfg,
+        &["setacl", "--acl-private", "s3://s3cmd-acl/poster.pdf"],
+    )
+    .await?;
+    ensure!(anon().await?.status == 403, "private again");
     Ok(())
 }

@@ -120,7 +120,9 @@ impl AccessCache {
                 };
                 Some(Arc::new(access_of(rec, policy)))
             }
-            Err(GatewayError::NoSuchBucket(_)) => None,
+            // Not kept: a bucket created a moment later (here or at
+            // another gateway) must not stay unknown for a second.
+            Err(GatewayError::NoSuchBucket(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
         self.buckets.put(name, b.clone());

@@ -202,7 +202,9 @@ impl Gateway {
         new: &crate::backend::NewBucket,
     ) -> Result<(), GatewayError> {
         check_bucket_name(name)?;
-        self.catalogue.create_bucket(name, owner, site, new).await
+        let made = self.catalogue.create_bucket(name, owner, site, new).await;
+        self.forget_access(name);
+        made
     }
 
     /// Splits `body` into chunks, stores each durably at `site`, and hashes

@@ -181,11 +181,13 @@ impl MeridianS3 {
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        // The catalogue refuses a bucket with objects or uploads (BucketNotEmpty).
+        // The catalogue refuses a bucket with objects or versions
+        // (BucketNotEmpty); its unfinished uploads go with it.
         self.gateway
             .catalogue()
             .delete_bucket(&req.input.bucket)
             .await?;
+        self.gateway.forget_access(&req.input.bucket);
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
 
