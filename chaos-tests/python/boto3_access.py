@@ -191,8 +191,9 @@ def policy_conditions(c):
         {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"{arn}/*",
          "Condition": {"StringEquals": {"s3:ExistingObjectTag/security": "public"},
                        "IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128"]}}},
-        {"Effect": "Allow", "Principal": {"AWS": "alice"}, "Action": "s3:PutObject",
-         "Resource": f"{arn}/*",
+        # Tags on a write need PutObjectTagging as well, as on AWS.
+        {"Effect": "Allow", "Principal": {"AWS": "alice"},
+         "Action": ["s3:PutObject", "s3:PutObjectTagging"], "Resource": f"{arn}/*",
          "Condition": {"StringEquals": {"s3:RequestObjectTag/project": "juno"}}},
         {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": f"{arn}/*",
          "Condition": {"StringLike": {"s3:x-amz-acl": "public*"}}},
@@ -358,9 +359,9 @@ def object_lock(c):
 
 
 def form_post(c, bucket, fields, filename="data.txt", content=b"hello from a browser",
-              follow=False):
-    """POSTs a browser form (fields, then the file) and returns
-    (status, headers, body)."""
+              follow=False, headers=None):
+    """POSTs a browser form (fields, then the file), with any extra request
+    `headers`, and returns (status, headers, body)."""
     boundary = uuid.uuid4().hex
     parts = []
     for k, v in fields.items():
@@ -375,8 +376,9 @@ def form_post(c, bucket, fields, filename="data.txt", content=b"hello from a bro
             return None
 
     opener = urllib.request.build_opener() if follow else urllib.request.build_opener(NoRedirect)
+    headers = dict(headers or {}, **{"Content-Type": f"multipart/form-data; boundary={boundary}"})
     req = urllib.request.Request(f"{c.endpoint}/{bucket}", data=body, method="POST",
-                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+                                 headers=headers)
     try:
         with opener.open(req, timeout=30) as r:
             return r.status, r.headers, r.read().decode()
@@ -448,6 +450,67 @@ def post_object(c):
           f"only the accepted forms stored: {listed}")
 
 
+def edges(c):
+    """Decisions at the edges: a user id that reads like a group, a listing
+    from the top, tags a tagging request sets, the bypass a multi-delete
+    asks for, headers a form's sender adds, a delete marker's existence."""
+    b = c.bucket("edges")
+    c.root.put_object(Bucket=b, Key="home/x", Body=b"x")
+    for grant in ("id=group:AllUsers", 'id="group:AuthenticatedUsers"'):
+        expect_error(lambda: c.root.put_object_acl(Bucket=b, Key="home/x", GrantRead=grant),
+                     "InvalidArgument", 400)
+    check(c.anon("GET", f"/{b}/home/x") == 403, "no group grant slipped in")
+    arn = f"arn:aws:s3:::{b}"
+    policy(c, b, [
+        {"Effect": "Allow", "Principal": {"AWS": "alice"}, "Action": "s3:ListBucket",
+         "Resource": arn, "Condition": {"StringEquals": {"s3:prefix": ["", "home/"]}}},
+        {"Effect": "Allow", "Principal": {"AWS": "alice"}, "Action": "s3:PutObjectTagging",
+         "Resource": f"{arn}/*",
+         "Condition": {"StringEquals": {"s3:RequestObjectTag/security": "public"}}},
+    ])
+    c.alice.list_objects_v2(Bucket=b, Delimiter="/")
+    c.alice.list_objects_v2(Bucket=b, Prefix="home/")
+    expect_error(lambda: c.alice.list_objects_v2(Bucket=b, Prefix="other/"), "AccessDenied", 403)
+    c.alice.put_object_tagging(Bucket=b, Key="home/x",
+                               Tagging={"TagSet": [{"Key": "security", "Value": "public"}]})
+    expect_error(lambda: c.alice.put_object_tagging(
+        Bucket=b, Key="home/x", Tagging={"TagSet": [{"Key": "security", "Value": "secret"}]}),
+        "AccessDenied", 403)
+    tags = c.root.get_object_tagging(Bucket=b, Key="home/x")["TagSet"]
+    check(tags == [{"Key": "security", "Value": "public"}], f"refused tags not set: {tags}")
+    # The bypass a DeleteObjects asks for is a permission of its own.
+    lock = c.bucket("edges-lock", ObjectLockEnabledForBucket=True)
+    v = c.root.put_object(Bucket=lock, Key="g", Body=b"g", ObjectLockMode="GOVERNANCE",
+                          ObjectLockRetainUntilDate=days_from_now(1))["VersionId"]
+    c.root.put_bucket_acl(Bucket=lock, GrantFullControl="id=alice")
+    gone = c.alice.delete_objects(Bucket=lock, BypassGovernanceRetention=True,
+                                  Delete={"Objects": [{"Key": "g", "VersionId": v}]})
+    check([e["Code"] for e in gone.get("Errors", [])] == ["AccessDenied"], f"{gone}")
+    c.root.head_object(Bucket=lock, Key="g", VersionId=v)
+    c.root.delete_objects(Bucket=lock, BypassGovernanceRetention=True,
+                          Delete={"Objects": [{"Key": "g", "VersionId": v}]})
+    # A form's ACL and tags come from its fields, not from headers its
+    # sender adds.
+    open_bucket = c.bucket("edges-post")
+    c.root.put_bucket_acl(Bucket=open_bucket, ACL="public-read-write")
+    status, _, body = form_post(c, open_bucket, {"key": "f.txt"}, headers={
+        "x-meridian-post-acl": "public-read",
+        "x-meridian-post-tagging": "<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>"})
+    check(status == 204, f"anonymous form: {status} {body}")
+    check(c.anon("GET", f"/{open_bucket}/f.txt") == 403, "a smuggled ACL header was taken")
+    tags = c.root.get_object_tagging(Bucket=open_bucket, Key="f.txt")["TagSet"]
+    check(tags == [], f"smuggled tags were taken: {tags}")
+    # Who may not list the bucket learns nothing of a delete marker.
+    vb = c.bucket("edges-versions")
+    c.root.put_bucket_versioning(Bucket=vb, VersioningConfiguration={"Status": "Enabled"})
+    c.root.put_object(Bucket=vb, Key="k", Body=b"1")
+    marker = c.root.delete_object(Bucket=vb, Key="k")["VersionId"]
+    expect_error(lambda: c.root.head_object(Bucket=vb, Key="k", VersionId=marker),
+                 "405", 405)
+    check(c.anon("HEAD", f"/{vb}/k?versionId={marker}") == 403, "a marker shown to a stranger")
+    check(c.anon("GET", f"/{vb}/k?versionId={marker}") == 403, "a marker shown to a stranger")
+
+
 def main():
     p = argparse.ArgumentParser()
     for name in ("endpoint", "access-key", "secret-key", "alice-key", "alice-secret",
@@ -457,7 +520,7 @@ def main():
     steps = [("canned_acls", canned_acls), ("acl_grants", acl_grants), ("ownership", ownership),
              ("policy_conditions", policy_conditions),
              ("public_access_block", public_access_block), ("object_lock", object_lock),
-             ("post_object", post_object)]
+             ("post_object", post_object), ("edges", edges)]
     run_steps([(label, lambda step=step: step(c)) for label, step in steps],
               "all boto3 access checks passed")
 

@@ -331,6 +331,8 @@ impl Lifecycle {
                 bucket: b.name.clone(),
                 key: key.to_string(),
                 noncurrent_version_id: internal_id.to_string(),
+                // Object Lock is judged against this time.
+                now_ms: now_ms(),
                 ..Default::default()
             }))
             .await?;

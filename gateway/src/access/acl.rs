@@ -29,6 +29,16 @@ pub enum Grantee {
 }
 
 impl Grantee {
+    /// A user grantee by S3 canonical id (a user name). Ids that look like
+    /// a stored group (or hold any colon, which no user name does) are
+    /// refused: they must not turn into a group when read back.
+    pub fn user(id: &str) -> Result<Grantee, AclError> {
+        if id.is_empty() || id.contains(':') {
+            return Err(AclError::BadId(id.to_string()));
+        }
+        Ok(Grantee::User(id.to_string()))
+    }
+
     /// As stored in a grant.
     pub fn stored(&self) -> String {
         match self {
@@ -89,6 +99,8 @@ pub enum AclError {
     Unsupported(String),
     #[error("no user has the e-mail address {0:?}")]
     Email(String),
+    #[error("Invalid id: {0:?}")]
+    BadId(String),
 }
 
 /// A permission's name as S3 writes it.
@@ -190,7 +202,7 @@ pub fn header_grants(headers: &[(&str, &str)]) -> Result<Vec<AclGrant>, AclError
             })?;
             let v = raw.trim().trim_matches('"');
             let grantee = match kind.trim() {
-                "id" => Grantee::User(v.to_string()),
+                "id" => Grantee::user(v)?,
                 "uri" => Grantee::from_group_uri(v)?,
                 "emailAddress" => return Err(AclError::Email(v.to_string())),
                 other => {
@@ -278,6 +290,11 @@ mod tests {
             Err(AclError::Email(_))
         ));
         assert!(header_grants(&[("x-amz-grant-read", "alice")]).is_err());
+        // A user id must not pass for a group once stored.
+        assert_eq!(
+            header_grants(&[("x-amz-grant-read", "id=\"group:AllUsers\"")]),
+            Err(AclError::BadId("group:AllUsers".into()))
+        );
         assert!(header_grants(&[(
             "x-amz-grant-read",
             "uri=\"http://acs.amazonaws.com/groups/s3/LogDelivery\""

@@ -446,8 +446,14 @@ impl Test {
             return yes(got.is_none() == want_absent);
         }
         let Some(got) = got else {
-            // Absent: positive operators fail, negated ones pass.
-            return yes(self.if_exists || self.negated || self.set == Some(SetOp::AllValues));
+            // Absent: positive operators fail, negated ones pass; over a
+            // set, "all of none" holds and "any of none" does not, negated
+            // or not.
+            return yes(match self.set {
+                Some(SetOp::AllValues) => true,
+                Some(SetOp::AnyValue) => self.if_exists,
+                None => self.if_exists || self.negated,
+            });
         };
         let wanted: Vec<String> = self
             .values
@@ -606,6 +612,14 @@ mod tests {
         assert_eq!(c.holds(&f), Holds::No);
         let c = cond(r#"{"ForAnyValue:StringEquals": {"s3:RequestObjectTagKeys": ["c"]}}"#);
         assert_eq!(c.holds(&f), Holds::Yes);
+        // Without the key, "any" fails even negated and "all" holds.
+        let none = Facts::default();
+        let c = cond(r#"{"ForAnyValue:StringNotEquals": {"s3:RequestObjectTagKeys": ["c"]}}"#);
+        assert_eq!(c.holds(&f), Holds::Yes);
+        assert_eq!(c.holds(&none), Holds::No);
+        let c = cond(r#"{"ForAllValues:StringNotEquals": {"s3:RequestObjectTagKeys": ["c"]}}"#);
+        assert_eq!(c.holds(&f), Holds::No);
+        assert_eq!(c.holds(&none), Holds::Yes);
         let c = cond(r#"{"StringLike": {"s3:prefix": "home/${aws:username}/*"}}"#);
         let f = facts(&[("aws:username", "alice"), ("s3:prefix", "home/alice/x")]);
         assert_eq!(c.holds(&f), Holds::Yes);

@@ -174,9 +174,20 @@ pub enum Verdict {
     NeedObject,
 }
 
+/// Owner names that stand for no user: buckets the admin made are owned by
+/// `root`, objects anonymous writers left by `anonymous`. The metadata plane
+/// refuses users by these names; a user left from before it did must still
+/// not own what they mark.
+const NOBODY: [&str; 2] = ["root", "anonymous"];
+
+/// Whether `caller` is the user `id`.
+fn is_user(caller: &Caller, id: &str) -> bool {
+    matches!(caller, Caller::User(c) if c == id && !NOBODY.contains(&id))
+}
+
 fn grantee_is(g: &Grantee, caller: &Caller, ignore_public: bool) -> bool {
     match g {
-        Grantee::User(u) => matches!(caller, Caller::User(c) if c == u),
+        Grantee::User(u) => is_user(caller, u),
         Grantee::AllUsers => !ignore_public,
         Grantee::AuthenticatedUsers => !ignore_public && !matches!(caller, Caller::Anonymous),
     }
@@ -219,7 +230,7 @@ pub fn decide(
         (Holds::No, _) => None,
         _ => Some(Verdict::NeedObject),
     };
-    let owner = matches!(caller, Caller::User(u) if *u == bucket.owner);
+    let owner = is_user(caller, &bucket.owner);
     let level = bucket.grants.iter().any(|g| {
         g.level.is_some_and(|l| actions::level_covers(l, action))
             && grantee_is(&g.grantee, caller, false)
@@ -247,8 +258,7 @@ pub fn decide(
                     }
                 }
                 Some(o) => {
-                    let is_owner = matches!(caller, Caller::User(u) if u == o.owner);
-                    if is_owner
+                    if is_user(caller, o.owner)
                         || o.acl.iter().any(|g| {
                             g.permissions & p != 0 && grantee_is(&g.grantee, caller, ignore)
                         })
@@ -311,6 +321,34 @@ mod tests {
 
     fn may(c: &Caller, b: &BucketAccess, action: &str, key: Option<&str>) -> bool {
         decide(c, b, action, key, &Facts::default(), None) == Verdict::Allow
+    }
+
+    #[test]
+    fn reserved_names_own_nothing() {
+        // A bucket the admin made, an object an anonymous writer left: a
+        // user by those names (from before they were reserved) owns neither.
+        let b = BucketAccess {
+            name: "raw".into(),
+            owner: "root".into(),
+            ..Default::default()
+        };
+        assert!(!may(&user("root"), &b, "s3:PutBucketPolicy", None));
+        assert!(may(&Caller::Admin, &b, "s3:PutBucketPolicy", None));
+        let obj = ObjectAccess {
+            owner: "anonymous",
+            acl: &[],
+        };
+        let read = |c: &Caller| {
+            decide(
+                c,
+                &b,
+                "s3:GetObject",
+                Some("k"),
+                &Facts::default(),
+                Some(obj),
+            )
+        };
+        assert_eq!(read(&user("anonymous")), Verdict::Deny);
     }
 
     #[test]

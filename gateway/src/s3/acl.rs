@@ -52,6 +52,7 @@ fn acl_error(e: AclError) -> S3Error {
             UnresolvableGrantByEmailAddress,
             "The e-mail address you provided does not match any account on record: {m}"
         ),
+        AclError::BadId(id) => s3_error!(InvalidArgument, "Invalid id: {id:?}"),
     }
 }
 
@@ -103,7 +104,7 @@ fn from_policy(policy: &AccessControlPolicy, owner: &str) -> S3Result<Vec<AclGra
         let bits = permission_bits(permission.as_str()).map_err(acl_error)?;
         let who = match grantee.type_.as_str() {
             Type::CANONICAL_USER => match grantee.id.as_deref() {
-                Some(id) if !id.is_empty() => Grantee::User(id.to_string()),
+                Some(id) if !id.is_empty() => Grantee::user(id).map_err(acl_error)?,
                 _ => {
                     return Err(s3_error!(
                         MalformedACLError,

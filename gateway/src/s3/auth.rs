@@ -104,32 +104,51 @@ pub(super) fn header_true(h: &http::HeaderMap, name: &str) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-/// What a write asks beside writing: setting the new object's ACL
-/// (`s3:PutObjectAcl`), its retention or legal hold, or removing a
-/// governance-locked version (`s3:BypassGovernanceRetention`).
-fn extra_needs(op: &str, h: &http::HeaderMap) -> Vec<&'static str> {
+/// What a write asks beside writing, from the headers it carries (a
+/// form's fields, for POST): setting the new object's ACL
+/// (`s3:PutObjectAcl`; not for `bucket-owner-full-control` alone, which
+/// only hands the bucket's owner what it may have anyway), its tags, its
+/// retention or legal hold.
+fn write_needs(h: &http::HeaderMap) -> Vec<&'static str> {
     let mut needs = Vec::new();
-    let writes = matches!(
-        op,
-        "PutObject" | "CopyObject" | "CreateMultipartUpload" | "PostObject"
-    );
-    let acl =
-        h.contains_key("x-amz-acl") || h.keys().any(|k| k.as_str().starts_with("x-amz-grant-"));
-    if writes && acl {
+    let canned = h.get("x-amz-acl").and_then(|v| v.to_str().ok());
+    let grants = h.keys().any(|k| k.as_str().starts_with("x-amz-grant-"));
+    if grants || canned.is_some_and(|c| c != "bucket-owner-full-control") {
         needs.push("s3:PutObjectAcl");
     }
-    if writes && h.contains_key("x-amz-object-lock-mode") {
+    if h.contains_key("x-amz-tagging") {
+        needs.push("s3:PutObjectTagging");
+    }
+    if h.contains_key("x-amz-object-lock-mode") {
         needs.push("s3:PutObjectRetention");
     }
-    if writes && h.contains_key("x-amz-object-lock-legal-hold") {
+    if h.contains_key("x-amz-object-lock-legal-hold") {
         needs.push("s3:PutObjectLegalHold");
     }
-    if matches!(op, "DeleteObject" | "DeleteObjects" | "PutObjectRetention")
-        && header_true(h, "x-amz-bypass-governance-retention")
-    {
-        needs.push("s3:BypassGovernanceRetention");
-    }
     needs
+}
+
+/// Whether `caller` may also do each of `needs` on `key`; the ACL it gives
+/// a new object is its own to give (it owns what it makes).
+fn allowed_all(
+    caller: &Caller,
+    access: &BucketAccess,
+    needs: &[&str],
+    key: Option<&str>,
+    facts: &Facts,
+) -> bool {
+    let writer = match caller {
+        Caller::User(u) => u.as_str(),
+        _ => super::ANONYMOUS_OWNER,
+    };
+    let new_object = ObjectAccess {
+        owner: writer,
+        acl: &[],
+    };
+    needs.iter().all(|need| {
+        let object = (*need == "s3:PutObjectAcl").then_some(new_object);
+        decide(caller, access, need, key, facts, object) == Verdict::Allow
+    })
 }
 
 impl Permissions {
@@ -170,27 +189,17 @@ impl S3Access for Permissions {
             };
         };
         let key = super::post_object::form_key(&req.input.key, &req.headers);
+        let form = super::post_object::form_headers(&req.headers, &req.input)?;
+        let tags = super::post_object::form_tagging(&req.headers, &req.input)?;
         let mut facts = p.facts;
-        let acl = super::post_form::passed(&req.headers, super::post_form::ACL_HEADER);
-        if let Some(a) = &acl {
-            facts.set("s3:x-amz-acl", a.clone());
-        }
+        super::facts::add_form(&mut facts, &form, &tags);
         facts.set("s3:authType", "POST");
-        let allowed = |action: &str, object: Option<ObjectAccess<'_>>| {
-            decide(&p.caller, &p.access, action, Some(&key), &facts, object) == Verdict::Allow
-        };
-        if !allowed("s3:PutObject", None) {
-            return Err(denied());
+        let mut needs = vec!["s3:PutObject"];
+        needs.extend(write_needs(&form));
+        if !tags.is_empty() {
+            needs.push("s3:PutObjectTagging");
         }
-        let writer = match &p.caller {
-            Caller::User(u) => u.as_str(),
-            _ => super::ANONYMOUS_OWNER,
-        };
-        let own = ObjectAccess {
-            owner: writer,
-            acl: &[],
-        };
-        if acl.is_some() && !allowed("s3:PutObjectAcl", Some(own)) {
+        if !allowed_all(&p.caller, &p.access, &needs, Some(&key), &facts) {
             return Err(denied());
         }
         Ok(())
@@ -244,26 +253,31 @@ impl S3Access for Permissions {
             peer,
             time::OffsetDateTime::now_utc(),
         );
+        if matches!(op, "ListObjects" | "ListObjectsV2" | "ListObjectVersions") {
+            // A listing without a prefix lists from the top: AWS matches it
+            // as the empty prefix (the `"s3:prefix": ["", "home/"]` idiom).
+            facts
+                .keys
+                .entry("s3:prefix".into())
+                .or_insert_with(|| vec![String::new()]);
+        }
         let defer = deferrable(op);
         if !defer {
             // Decided without the object: its tags are not in the request.
             facts.object_tags = Some(Default::default());
         }
-        // A writer owns the object it makes (until ownership says
-        // otherwise), so the ACL it gives it is its own to give.
-        let writer = match &caller {
-            Caller::User(u) => u.as_str(),
-            _ => super::ANONYMOUS_OWNER,
-        };
-        let new_object = ObjectAccess {
-            owner: writer,
-            acl: &[],
-        };
-        for extra in extra_needs(op, cx.headers()) {
-            let object = (extra == "s3:PutObjectAcl").then_some(new_object);
-            if decide(&caller, &access, extra, key.as_deref(), &facts, object) != Verdict::Allow {
-                return Err(denied());
-            }
+        let mut needs = Vec::new();
+        if matches!(op, "PutObject" | "CopyObject" | "CreateMultipartUpload") {
+            needs = write_needs(cx.headers());
+        }
+        // DeleteObjects asks for the bypass per key, in the operation.
+        if matches!(op, "DeleteObject" | "PutObjectRetention")
+            && header_true(cx.headers(), "x-amz-bypass-governance-retention")
+        {
+            needs.push("s3:BypassGovernanceRetention");
+        }
+        if !allowed_all(&caller, &access, &needs, key.as_deref(), &facts) {
+            return Err(denied());
         }
         cx.extensions_mut().insert(RequestFacts(facts.clone()));
         // DeleteObjects names its keys in the body: it decides per key;
@@ -279,7 +293,14 @@ impl S3Access for Permissions {
             });
             return Ok(());
         }
-        match decide(&caller, &access, need.action, key.as_deref(), &facts, None) {
+        // The tags PutObjectTagging sets are in its body: decided there,
+        // with them and the object.
+        let verdict = if op == "PutObjectTagging" {
+            Verdict::NeedObject
+        } else {
+            decide(&caller, &access, need.action, key.as_deref(), &facts, None)
+        };
+        match verdict {
             Verdict::Allow => Ok(()),
             Verdict::NeedObject if defer => {
                 cx.extensions_mut().insert(Deferred {

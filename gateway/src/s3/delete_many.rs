@@ -29,7 +29,7 @@ impl MeridianS3 {
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let caller = super::auth::caller_of(&req);
         let facts = super::auth::request_facts(&req);
-        // The permission to bypass was checked with the request.
+        // The permission to bypass is checked per key.
         let bypass = super::auth::header_true(&req.headers, "x-amz-bypass-governance-retention");
         let input = req.input;
         let objects = input.delete.objects;
@@ -53,7 +53,9 @@ impl MeridianS3 {
             } else {
                 "s3:DeleteObject"
             };
-            if decide(&caller, &access, action, Some(&o.key), &facts, None) != Verdict::Allow {
+            let may =
+                |a: &str| decide(&caller, &access, a, Some(&o.key), &facts, None) == Verdict::Allow;
+            if !may(action) || (bypass && !may("s3:BypassGovernanceRetention")) {
                 errors.push(failed(&o.key, "AccessDenied", "Access Denied"));
                 continue;
             }

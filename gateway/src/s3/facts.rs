@@ -121,14 +121,7 @@ pub fn gather(
         }
     }
     if let Some(t) = header("x-amz-tagging") {
-        let tags = tagging_pairs(t);
-        f.set_many(
-            "s3:RequestObjectTagKeys",
-            tags.iter().map(|(k, _)| k.clone()).collect(),
-        );
-        for (k, v) in tags {
-            f.set(&format!("s3:RequestObjectTag/{k}"), v);
-        }
+        add_request_tags(&mut f, &tagging_pairs(t).into_iter().collect());
     }
     let auth = header("authorization");
     let presigned_v4 = query.iter().any(|(k, _)| k == "X-Amz-Signature");
@@ -145,6 +138,39 @@ pub fn gather(
         f.set("s3:authType", kind);
     }
     f
+}
+
+/// The tags a request asks for (`x-amz-tagging`, a PutObjectTagging body,
+/// a form's `tagging`), as `s3:RequestObjectTag/KEY` and
+/// `s3:RequestObjectTagKeys`.
+pub fn add_request_tags(f: &mut Facts, tags: &std::collections::HashMap<String, String>) {
+    let mut keys: Vec<String> = tags.keys().cloned().collect();
+    keys.sort();
+    f.set_many("s3:RequestObjectTagKeys", keys);
+    for (k, v) in tags {
+        f.set(&format!("s3:RequestObjectTag/{k}"), v.clone());
+    }
+}
+
+/// A form's ACL, lock settings and tags, as the condition keys their
+/// headers would be.
+pub fn add_form(f: &mut Facts, form: &HeaderMap, tags: &std::collections::HashMap<String, String>) {
+    for (name, key) in [
+        ("x-amz-acl", "s3:x-amz-acl"),
+        ("x-amz-object-lock-mode", "s3:object-lock-mode"),
+        (
+            "x-amz-object-lock-retain-until-date",
+            "s3:object-lock-retain-until-date",
+        ),
+        ("x-amz-object-lock-legal-hold", "s3:object-lock-legal-hold"),
+    ] {
+        if let Some(v) = form.get(name).and_then(|v| v.to_str().ok()) {
+            f.set(key, v);
+        }
+    }
+    if !tags.is_empty() {
+        add_request_tags(f, tags);
+    }
 }
 
 #[cfg(test)]

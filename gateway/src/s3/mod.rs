@@ -171,6 +171,10 @@ impl MeridianS3 {
             Err(
                 e @ (crate::GatewayError::NoSuchKey(_) | crate::GatewayError::NoSuchVersion(_)),
             ) => return Err(auth::missing_object(deferred, e.into())),
+            Err(e @ crate::GatewayError::DeleteMarker(_)) => {
+                let e = versioning::read_error(e, version.map(|v| v.as_str()));
+                return Err(auth::missing_object(deferred, e));
+            }
             Err(e) => return Err(versioning::read_error(e, version.map(|v| v.as_str()))),
         };
         auth::authorize_object(deferred, &rec)?;

@@ -301,6 +301,12 @@ impl MeridianS3 {
             Err(e @ GatewayError::NoSuchVersion(_)) => {
                 return Err(super::auth::missing_object(deferred, e.into()))
             }
+            // Who may not learn what the key holds learns nothing of a
+            // marker either.
+            Err(e @ GatewayError::DeleteMarker(_)) => {
+                let e = super::versioning::read_error(e, version_id);
+                return Err(super::auth::missing_object(deferred, e));
+            }
             Err(e) => return Err(super::versioning::read_error(e, version_id)),
         };
         super::auth::authorize_object(deferred, &record)?;

@@ -30,53 +30,132 @@ fn boundary<B>(req: &Request<B>) -> Option<String> {
         .flatten()
 }
 
-/// A `name="..."` parameter of a Content-Disposition value.
-fn disposition_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
-    value.split(';').map(str::trim).find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().trim_matches('"'))
-    })
-}
-
 /// A form's fields (lower-case names, values) before its file, and the
 /// file's name.
 type FormHead = (Vec<(String, String)>, Option<String>);
 
-/// The fields of a form prefix (the file's part: its file name, and the
-/// end of the fields). `None`: the file's part has not started in `buf`.
-fn fields_before_file(buf: &[u8], boundary: &str) -> Option<FormHead> {
-    let delim = format!("--{boundary}");
-    let text = String::from_utf8_lossy(buf);
-    let mut fields = Vec::new();
-    for part in text.split(delim.as_str()).skip(1) {
-        let part = part.strip_prefix("\r\n")?;
-        let (head, body) = part.split_once("\r\n\r\n")?;
-        let disposition = head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case("content-disposition")
-                .then(|| v.trim().to_string())
-        })?;
-        let name = disposition_param(&disposition, "name")?.to_ascii_lowercase();
-        if name == "file" {
-            return Some((
-                fields,
-                disposition_param(&disposition, "filename").map(str::to_string),
-            ));
+/// Why a form is refused before s3s sees it.
+#[derive(Debug)]
+pub enum FormError {
+    /// Not what s3s would read the same way.
+    Malformed(&'static str),
+    /// The client sent nothing for the idle timeout.
+    Idle,
+    Read(hyper::Error),
+}
+
+/// Lines ended by CRLF, as s3s splits a form (a bare LF stays in a line).
+struct Lines<'a>(&'a [u8]);
+
+impl<'a> Lines<'a> {
+    fn next_line(&mut self) -> Option<&'a [u8]> {
+        let mut from = 0;
+        while let Some(i) = self.0[from..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map(|i| i + from)
+        {
+            if i > 0 && self.0[i - 1] == b'\r' {
+                let line = &self.0[..i - 1];
+                self.0 = &self.0[i + 1..];
+                return Some(line);
+            }
+            from = i + 1;
         }
-        let value = body.strip_suffix("\r\n").unwrap_or(body);
-        fields.push((name, value.to_string()));
+        None
     }
-    None
+
+    /// The bytes before the line `pat` (lines and their CRLFs), moving past it.
+    fn split_to(&mut self, pat: &[u8]) -> Option<&'a [u8]> {
+        let start = self.0;
+        let mut len = 0usize;
+        let mut lines = Lines(self.0);
+        loop {
+            let line = lines.next_line()?;
+            if line == pat {
+                self.0 = lines.0;
+                return Some(&start[..len.min(start.len())]);
+            }
+            len = len.saturating_add(line.len()).saturating_add(2);
+        }
+    }
+}
+
+/// s3s's Content-Disposition grammar exactly: `form-data; name="N"` and
+/// optionally `; filename="F"`, quotes not escaped.
+fn disposition(v: &[u8]) -> Option<(&str, Option<&str>)> {
+    let rest = v.strip_prefix(b"form-data; name=\"")?;
+    let end = rest.iter().position(|b| *b == b'"').filter(|e| *e > 0)?;
+    let name = std::str::from_utf8(&rest[..end]).ok()?;
+    let rest = &rest[end + 1..];
+    if rest.is_empty() {
+        return Some((name, None));
+    }
+    let rest = rest.strip_prefix(b"; filename=\"")?;
+    let end = rest.iter().position(|b| *b == b'"').filter(|e| *e > 0)?;
+    if end + 1 != rest.len() {
+        return None;
+    }
+    Some((name, Some(std::str::from_utf8(&rest[..end]).ok()?)))
+}
+
+/// The fields of a form prefix read exactly as s3s reads them (so the
+/// fields passed on are the ones s3s checks against the form's policy),
+/// and the file's name. `Ok(None)`: the file's part is not in `buf` yet.
+fn fields_before_file(buf: &[u8], boundary: &str) -> Result<Option<FormHead>, FormError> {
+    let bad = |m| Err(FormError::Malformed(m));
+    let pat = format!("--{boundary}");
+    let mut lines = Lines(buf);
+    let first = match lines.next_line() {
+        None => return Ok(None),
+        Some([]) => match lines.next_line() {
+            None => return Ok(None),
+            Some(l) => l,
+        },
+        Some(l) => l,
+    };
+    if first != pat.as_bytes() {
+        return bad("the form does not start with its boundary");
+    }
+    let mut fields = Vec::new();
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 2];
+        let (used, parsed) = match httparse::parse_headers(lines.0, &mut headers) {
+            Ok(httparse::Status::Complete(c)) => c,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return bad("a form part's headers do not parse"),
+        };
+        lines.0 = &lines.0[used..];
+        let mut found = None;
+        for h in parsed {
+            if h.name.eq_ignore_ascii_case("content-disposition") {
+                // s3s keeps the last; one only is taken here.
+                if found.is_some() {
+                    return bad("a form part has two Content-Disposition headers");
+                }
+                found = Some(h.value);
+            }
+        }
+        let Some((name, filename)) = found.and_then(disposition) else {
+            return bad("a form part's Content-Disposition is not form-data; name=\"...\"");
+        };
+        if name.eq_ignore_ascii_case("file") {
+            return Ok(Some((fields, filename.map(str::to_string))));
+        }
+        let Some(raw) = lines.split_to(pat.as_bytes()) else {
+            return Ok(None);
+        };
+        let raw = &raw[..raw.len().saturating_sub(2)];
+        let Ok(value) = std::str::from_utf8(raw) else {
+            return bad("a form field is not UTF-8");
+        };
+        fields.push((name.to_ascii_lowercase(), value.to_string()));
+    }
 }
 
 /// The request with the form's fields read ahead (see the module), or as
 /// it came when it is not a form upload.
-pub async fn prepare(
-    req: Request<hyper::body::Incoming>,
-) -> Result<Request<s3s::Body>, hyper::Error> {
+pub async fn prepare(req: Request<hyper::body::Incoming>) -> Result<Request<s3s::Body>, FormError> {
     let (mut parts, body) = req.into_parts();
     for name in [ACL_HEADER, TAGGING_HEADER, FILENAME_HEADER] {
         parts.headers.remove(name);
@@ -89,19 +168,35 @@ pub async fn prepare(
     let mut body = body;
     let mut buf = BytesMut::new();
     let mut found = None;
+    // The file's part starts with its header; until then there is nothing
+    // to parse (only the new bytes are looked at, so tiny frames cost no
+    // more than large ones).
+    let marker = b"name=\"file\"";
+    let mut seen_marker = false;
     while buf.len() < MAX_FIELDS_BYTES {
-        match body.frame().await {
+        let frame = tokio::time::timeout(super::body::BODY_IDLE_TIMEOUT, body.frame())
+            .await
+            .map_err(|_| FormError::Idle)?;
+        let before = buf.len();
+        match frame {
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     buf.extend_from_slice(&data);
                 }
             }
-            Some(Err(e)) => return Err(e),
+            Some(Err(e)) => return Err(FormError::Read(e)),
             None => break,
         }
-        if let Some(f) = fields_before_file(&buf, &boundary) {
-            found = Some(f);
-            break;
+        let from = before.saturating_sub(marker.len());
+        seen_marker = seen_marker
+            || buf[from..]
+                .windows(marker.len())
+                .any(|w| w.eq_ignore_ascii_case(marker));
+        if seen_marker {
+            if let Some(f) = fields_before_file(&buf, &boundary)? {
+                found = Some(f);
+                break;
+            }
         }
     }
     if let Some((fields, filename)) = found {
@@ -131,6 +226,24 @@ pub async fn prepare(
     let stream = futures::stream::once(async move { Ok::<_, hyper::Error>(head) }).chain(rest);
     let body = http_body_util::StreamBody::new(stream.map(|r| r.map(hyper::body::Frame::data)));
     Ok(Request::from_parts(parts, s3s::Body::http_body(body)))
+}
+
+/// The answer to a form refused before s3s.
+pub fn refusal(e: FormError) -> s3s::S3Error {
+    match e {
+        FormError::Malformed(m) => s3s::S3Error::with_message(
+            s3s::S3ErrorCode::MalformedPOSTRequest,
+            format!("The body of your POST request is not well-formed multipart/form-data: {m}."),
+        ),
+        FormError::Idle => s3s::S3Error::with_message(
+            s3s::S3ErrorCode::RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period.",
+        ),
+        FormError::Read(e) => s3s::S3Error::with_message(
+            s3s::S3ErrorCode::IncompleteBody,
+            format!("the form could not be read: {e}"),
+        ),
+    }
 }
 
 /// s3s answers a form upload (its redirect, its PostResponse) with the
@@ -213,13 +326,43 @@ mod tests {
 
     #[test]
     fn fields_before_the_file_are_found() {
-        let (fields, filename) = fields_before_file(FORM.as_bytes(), "XX").expect("complete");
+        let (fields, filename) = fields_before_file(FORM.as_bytes(), "XX")
+            .expect("well formed")
+            .expect("complete");
         assert_eq!(filename.as_deref(), Some("run 1.h5"));
         assert_eq!(fields[0], ("key".into(), "uploads/${filename}".into()));
         assert_eq!(fields[1], ("acl".into(), "public-read".into()));
         assert_eq!(fields[2].0, "tagging");
         // Until the file's part starts, there is nothing to say yet.
         let cut = FORM.find("name=\"file\"").expect("file part");
-        assert!(fields_before_file(&FORM.as_bytes()[..cut], "XX").is_none());
+        assert!(fields_before_file(&FORM.as_bytes()[..cut], "XX")
+            .expect("well formed so far")
+            .is_none());
+    }
+
+    #[test]
+    fn what_s3s_would_read_differently_is_refused() {
+        for bad in [
+            // Two dispositions: s3s takes the last, a field needing no condition.
+            "--XX\r\nContent-Disposition: form-data; name=\"acl\"\r\nContent-Disposition: form-data; name=\"x-ignore-a\"\r\n\r\npublic-read\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nD",
+            // Not s3s's grammar.
+            "--XX\r\nContent-Disposition: form-data;name=acl\r\n\r\npublic-read\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nD",
+            // Something before the boundary.
+            "junk\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nD",
+        ] {
+            assert!(
+                matches!(fields_before_file(bad.as_bytes(), "XX"), Err(FormError::Malformed(_))),
+                "{bad}"
+            );
+        }
+        // A value with a bare LF and the boundary text inside a line is kept whole.
+        let odd = "--XX\r\nContent-Disposition: form-data; name=\"tagging\"\r\n\r\na\nb --XX c\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nD";
+        let (fields, _) = fields_before_file(odd.as_bytes(), "XX")
+            .expect("well formed")
+            .expect("complete");
+        assert_eq!(
+            fields,
+            vec![("tagging".to_string(), "a\nb --XX c".to_string())]
+        );
     }
 }

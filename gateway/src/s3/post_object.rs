@@ -57,6 +57,54 @@ fn form_tags(xml: &str) -> S3Result<std::collections::HashMap<String, String>> {
     super::tagging::from_set(set)
 }
 
+/// The ACL and Object Lock settings a form asks for, as the headers the
+/// write path reads: from its fields only (s3s has checked them against the
+/// form's policy), whatever headers the request carries.
+pub(super) fn form_headers(
+    request: &http::HeaderMap,
+    input: &PostObjectInput,
+) -> S3Result<http::HeaderMap> {
+    let mut h = http::HeaderMap::new();
+    let bad = |what: &str| s3_error!(InvalidArgument, "the {what} field is not valid");
+    if let Some(acl) = passed(request, ACL_HEADER) {
+        h.insert(
+            "x-amz-acl",
+            HeaderValue::from_str(&acl).map_err(|_| bad("acl"))?,
+        );
+    }
+    if let Some(m) = &input.object_lock_mode {
+        let v = HeaderValue::from_str(m.as_str()).map_err(|_| bad("x-amz-object-lock-mode"))?;
+        h.insert("x-amz-object-lock-mode", v);
+    }
+    if let Some(d) = &input.object_lock_retain_until_date {
+        let t = time::OffsetDateTime::from(d.clone())
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|_| bad("x-amz-object-lock-retain-until-date"))?;
+        let v =
+            HeaderValue::from_str(&t).map_err(|_| bad("x-amz-object-lock-retain-until-date"))?;
+        h.insert("x-amz-object-lock-retain-until-date", v);
+    }
+    if let Some(s) = &input.object_lock_legal_hold_status {
+        let v =
+            HeaderValue::from_str(s.as_str()).map_err(|_| bad("x-amz-object-lock-legal-hold"))?;
+        h.insert("x-amz-object-lock-legal-hold", v);
+    }
+    Ok(h)
+}
+
+/// The tags a form asks for: its `tagging` field (an S3 Tagging document),
+/// or s3s's reading of an `x-amz-tagging` field.
+pub(super) fn form_tagging(
+    request: &http::HeaderMap,
+    input: &PostObjectInput,
+) -> S3Result<std::collections::HashMap<String, String>> {
+    match (passed(request, TAGGING_HEADER), input.tagging.as_deref()) {
+        (Some(xml), _) => form_tags(&xml),
+        (None, Some(h)) => super::tagging::parse_header(h),
+        (None, None) => Ok(Default::default()),
+    }
+}
+
 /// The key a form names, `${filename}` replaced by the file's name.
 pub(super) fn form_key(key: &str, headers: &http::HeaderMap) -> String {
     match passed(headers, FILENAME_HEADER) {
@@ -71,15 +119,9 @@ impl MeridianS3 {
         req: S3Request<PostObjectInput>,
     ) -> S3Result<S3Response<PostObjectOutput>> {
         let who = requester(&req);
-        let mut headers = req.headers.clone();
-        // The form's canned ACL, where the ACL code looks for one.
-        headers.remove("x-amz-acl");
-        if let Some(acl) = passed(&req.headers, ACL_HEADER) {
-            let v = HeaderValue::from_str(&acl)
-                .map_err(|_| s3_error!(InvalidArgument, "the acl field is not a canned ACL"))?;
-            headers.insert("x-amz-acl", v);
-        }
-        let form_tagging = passed(&req.headers, TAGGING_HEADER);
+        // What the object is written with comes from the form's fields,
+        // which its policy covers, never from the request's headers.
+        let headers = form_headers(&req.headers, &req.input)?;
         let input = req.input;
         if input.server_side_encryption.is_some()
             || input.sse_customer_algorithm.is_some()
@@ -88,11 +130,7 @@ impl MeridianS3 {
             return Err(not_implemented("Server-side encryption"));
         }
         let key = form_key(&input.key, &req.headers);
-        let tags = match (form_tagging, input.tagging.as_deref()) {
-            (Some(xml), _) => form_tags(&xml)?,
-            (None, Some(h)) => super::tagging::parse_header(h)?,
-            (None, None) => Default::default(),
-        };
+        let tags = form_tagging(&req.headers, &input)?;
         let (protection, owner) = self
             .write_protection(&input.bucket, &headers, &who, false)
             .await?;

@@ -354,12 +354,7 @@ async fn answer(
         .is_some_and(|c| c.starts_with("multipart/form-data"));
     let req = match super::post_form::prepare(req).await {
         Ok(r) => r,
-        Err(e) => {
-            return Ok(super::errors::error_response(&s3s::S3Error::with_message(
-                s3s::S3ErrorCode::IncompleteBody,
-                format!("the form could not be read: {e}"),
-            )))
-        }
+        Err(e) => return Ok(super::errors::error_response(&super::post_form::refusal(e))),
     };
     let filename = super::post_form::passed(req.headers(), super::post_form::FILENAME_HEADER);
     let mut resp = svc.call(req).await?;

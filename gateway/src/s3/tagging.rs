@@ -168,9 +168,14 @@ impl MeridianS3 {
         &self,
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
-        let deferred = req.extensions.get::<super::auth::Deferred>().cloned();
+        let mut deferred = req.extensions.get::<super::auth::Deferred>().cloned();
         let input = req.input;
         let tags = from_set(input.tagging.tag_set)?;
+        // Decided with the tags the body asks for (policy conditions on
+        // s3:RequestObjectTag) and the object.
+        if let Some(d) = deferred.as_mut() {
+            super::facts::add_request_tags(&mut d.facts, &tags);
+        }
         let version_id = self
             .replace_tags(
                 &input.bucket,

@@ -213,15 +213,8 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
                     "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
                 ));
             }
-            if let Some(refused) = c
-                .acl
-                .iter()
-                .find(|g| g.acl != 0 && !g.user.starts_with("group:") && !g.user.is_empty())
-                .map(|g| txn.get(&keys::user(&g.user)).map(|u| (u, g)))
-                .transpose()?
-                .filter(|(u, _)| u.is_none())
-            {
-                return Ok(reject(OutcomeCode::NoSuchUser, refused.1.user.clone()));
+            if let Some(refused) = super::protection::check_grants(txn, &c.acl)? {
+                return Ok(refused);
             }
             txn.put(seq_key, (id + 1).to_be_bytes().to_vec());
             let lock = c.object_lock.then(|| meridian_proto::v1::ObjectLockConfig {
@@ -258,6 +251,9 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             let Some(rec) = &c.record else {
                 return Ok(reject(OutcomeCode::Invalid, "put without a record"));
             };
+            if let Some(refused) = super::protection::check_new_version(&b, rec) {
+                return Ok(refused);
+            }
             // A source version, current or not, keeps its chunks referenced
             // while it exists.
             if !c.copy_source_version.is_empty() && !copy_source_exists(txn, c)? {

@@ -28,20 +28,28 @@ const MAX_RETENTION_DAYS: u32 = 36_500;
 const MAX_RETENTION_YEARS: u32 = 100;
 const DAY_MS: i64 = 86_400_000;
 
-fn is_group(user: &str) -> bool {
-    user.starts_with("group:")
-}
+/// The groups a grant may name (stored names; user names hold no colon).
+const GROUPS: &[&str] = &["group:AllUsers", "group:AuthenticatedUsers"];
 
-/// Refuses grants to users that do not exist, and too many grants.
-fn check_grants(txn: &Txn<'_>, grants: &[BucketGrant]) -> Result<Option<Outcome>, MetaError> {
+/// Refuses grants to users that do not exist (or to names that are
+/// neither a user nor a known group), and too many grants.
+pub(super) fn check_grants(
+    txn: &Txn<'_>,
+    grants: &[BucketGrant],
+) -> Result<Option<Outcome>, MetaError> {
     if grants.len() > MAX_ACL_GRANTS {
         return Ok(Some(reject(
             OutcomeCode::Invalid,
             format!("an ACL has at most {MAX_ACL_GRANTS} grants"),
         )));
     }
-    for g in grants {
-        if g.acl != 0 && !is_group(&g.user) && txn.get(&keys::user(&g.user))?.is_none() {
+    for g in grants.iter().filter(|g| g.acl != 0) {
+        let known = if g.user.contains(':') {
+            GROUPS.contains(&g.user.as_str())
+        } else {
+            txn.get(&keys::user(&g.user))?.is_some()
+        };
+        if !known {
             return Ok(Some(reject(OutcomeCode::NoSuchUser, g.user.clone())));
         }
     }
@@ -181,11 +189,7 @@ pub(super) fn lock_enabled(b: &BucketRecord) -> bool {
 }
 
 /// What keeps a version from being removed at `now_ms`, if anything.
-pub(crate) fn protected(
-    rec: &ObjectRecord,
-    now_ms: i64,
-    bypass_governance: bool,
-) -> Option<String> {
+pub fn protected(rec: &ObjectRecord, now_ms: i64, bypass_governance: bool) -> Option<String> {
     if rec.legal_hold {
         return Some("the version is under a legal hold".into());
     }
@@ -210,6 +214,18 @@ pub(super) fn locked(why: String) -> Outcome {
         OutcomeCode::ObjectLocked,
         format!("Access Denied because object protected by object lock: {why}"),
     )
+}
+
+/// Refuses a new version asking for retention or a legal hold in a bucket
+/// without Object Lock (checked here, whatever the gateway believed).
+pub(super) fn check_new_version(b: &BucketRecord, rec: &ObjectRecord) -> Option<Outcome> {
+    let asks = rec.lock_mode != LockMode::LockNone as u32 || rec.legal_hold;
+    (asks && !lock_enabled(b)).then(|| {
+        reject(
+            OutcomeCode::NoObjectLock,
+            "Bucket is missing ObjectLockConfiguration",
+        )
+    })
 }
 
 /// The default retention a new version gets in `b`, from its creation.

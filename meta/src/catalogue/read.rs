@@ -129,12 +129,31 @@ impl CatalogueReader {
     /// Objects whose lifetime ended at or before `now_ms`, oldest first:
     /// (bucket id, key, when).
     pub fn expired(&self, now_ms: i64, limit: usize) -> Result<Vec<(u64, String, i64)>, MetaError> {
+        self.expired_after(now_ms, None, limit)
+    }
+
+    /// As [`Self::expired`], after the entry `after` (`(at, bucket id,
+    /// key)`, as returned): a pass can go on past entries it leaves.
+    pub fn expired_after(
+        &self,
+        now_ms: i64,
+        after: Option<&(u64, String, i64)>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String, i64)>, MetaError> {
         let prefix = keys::expiry_prefix();
         let mut out = Vec::new();
         if limit == 0 {
             return Ok(out);
         }
-        self.scan(&prefix, &prefix, |k, _| {
+        let start = match after {
+            Some((bucket_id, key, at)) => {
+                let mut k = keys::expiry(*at, *bucket_id, key);
+                k.push(0);
+                k
+            }
+            None => prefix.clone(),
+        };
+        self.scan(&prefix, &start, |k, _| {
             let (at, bucket_id, key) = keys::parse_expiry(k).ok_or_else(|| MetaError::Corrupt {
                 key: String::from_utf8_lossy(k).into_owned(),
                 message: "bad expiry key".into(),

@@ -137,6 +137,9 @@ pub(super) fn complete(txn: &mut Txn<'_>, c: &CompleteUploadCmd) -> Result<Outco
     let Some(b) = bucket(txn, &u.bucket)? else {
         return Ok(reject(OutcomeCode::NoSuchBucket, u.bucket.clone()));
     };
+    if let Some(refused) = super::protection::check_new_version(&b, rec) {
+        return Ok(refused);
+    }
     let parts = part_numbers(txn, &c.upload_id)?;
     // Every chunk the object lists must be a stored part's: a part
     // uploaded again while the gateway assembled the record has
