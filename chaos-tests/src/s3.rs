@@ -26,6 +26,10 @@ pub struct S3Options {
     /// 1 means no retries: a failure is seen as it happened.
     pub max_attempts: u32,
     pub operation_timeout: Duration,
+    /// The region requests are signed for.
+    pub region: String,
+    /// Unsigned requests, as a browser or `curl` sends them.
+    pub anonymous: bool,
 }
 
 impl Default for S3Options {
@@ -35,6 +39,8 @@ impl Default for S3Options {
             secret_key: ROOT_SECRET_KEY.to_string(),
             max_attempts: 3,
             operation_timeout: Duration::from_secs(300),
+            region: REGION.to_string(),
+            anonymous: false,
         }
     }
 }
@@ -50,6 +56,16 @@ impl S3Options {
         self.max_attempts = 1;
         self
     }
+
+    pub fn with_region(mut self, region: &str) -> Self {
+        self.region = region.to_string();
+        self
+    }
+
+    pub fn anonymous(mut self) -> Self {
+        self.anonymous = true;
+        self
+    }
 }
 
 /// A path-style client over plain HTTP with static credentials.
@@ -62,12 +78,11 @@ pub fn client(endpoint: &str, opts: &S3Options) -> Client {
         None,
         "meridian-chaos-tests",
     );
-    let config = aws_sdk_s3::Config::builder()
+    let mut config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
+        .region(Region::new(opts.region.clone()))
         .endpoint_url(endpoint)
         .force_path_style(true)
-        .credentials_provider(creds)
         .http_client(http)
         .retry_config(RetryConfig::standard().with_max_attempts(opts.max_attempts))
         .timeout_config(
@@ -75,9 +90,13 @@ pub fn client(endpoint: &str, opts: &S3Options) -> Client {
                 .connect_timeout(Duration::from_secs(10))
                 .operation_timeout(opts.operation_timeout)
                 .build(),
-        )
-        .build();
-    Client::from_conf(config)
+        );
+    config = if opts.anonymous {
+        config.allow_no_auth()
+    } else {
+        config.credentials_provider(creds)
+    };
+    Client::from_conf(config.build())
 }
 
 /// The S3 error code of a service error (`NoSuchKey`, ...), if the server sent one.
