@@ -13,6 +13,7 @@ use aws_sdk_s3::types::{
     PublicAccessBlockConfiguration, Tag, Tagging,
 };
 use aws_sdk_s3::Client;
+use bytes::Bytes;
 use meridian_chaos_tests::s3::{self, expect_error, S3Options, SdkResultExt};
 use meridian_chaos_tests::{DevCluster, DevOptions, Site};
 
@@ -59,17 +60,6 @@ impl World {
     fn anonymous(&self) -> Client {
         self.client(S3Options::default().without_retries().anonymous())
     }
-}
-
-async fn put(c: &Client, bucket: &str, key: &str, body: &'static [u8]) -> Result<()> {
-    c.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from_static(body))
-        .send()
-        .await
-        .sdk_context("PutObject")?;
-    Ok(())
 }
 
 #[tokio::test]
@@ -142,7 +132,7 @@ async fn sdk_acls_ownership_and_public_blocks() -> Result<()> {
         .send()
         .await
         .sdk_context("PutObject public-read")?;
-    put(&w.root, b, "closed", b"for the owner").await?;
+    s3::put_bytes(&w.root, b, "closed", Bytes::from_static(b"for the owner")).await?;
     let got = anon
         .get_object()
         .bucket(b)
@@ -329,7 +319,7 @@ async fn sdk_policy_with_conditions_and_status() -> Result<()> {
     let b = "sdk-policy";
     s3::create_bucket(&w.root, b).await?;
     for key in ["tagged", "untagged"] {
-        put(&w.root, b, key, b"data").await?;
+        s3::put_bytes(&w.root, b, key, Bytes::from_static(b"data")).await?;
     }
     let public = Tagging::builder()
         .tag_set(Tag::builder().key("security").value("public").build()?)
