@@ -8,6 +8,9 @@
 # the target added. Arguments: [DURATION_S] (default 10) [TARGETS] (default
 # "meridian-3-copies meridian-1-copy s3s-fs"). MATRIX="put 64MiB 1;get 4KiB 16"
 # runs only those cases (op, size, concurrency; separated by ';').
+# SERVER_BIN=/path/to/meridian benchmarks that build of the server instead
+# of this tree's (the same load generator either way): for before/after
+# comparisons across commits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -17,6 +20,7 @@ duration="${1:-10}"
 targets="${2:-meridian-3-copies meridian-1-copy s3s-fs}"
 cargo build --release -q -p meridian-node -p meridian-bench
 bin="$CARGO_TARGET_DIR/release"
+server="${SERVER_BIN:-$bin/meridian}"
 if ! command -v s3s-fs >/dev/null 2>&1; then
   # Later versions need a newer rustc than some machines have.
   CARGO_TARGET_DIR=/var/tmp/s3s-fs-target cargo install -q --locked s3s-fs --version 0.14.1 --features binary
@@ -68,7 +72,7 @@ start_meridian() {
     printf '%s\n' "$1" >"$data/policy.toml"
     args+=(--policy "$data/policy.toml")
   fi
-  MERIDIAN_ROOT_ACCESS_KEY="$ak" MERIDIAN_ROOT_SECRET_KEY="$sk" "$bin/meridian" "${args[@]}" >"$data.log" 2>&1 &
+  MERIDIAN_ROOT_ACCESS_KEY="$ak" MERIDIAN_ROOT_SECRET_KEY="$sk" "$server" "${args[@]}" >"$data.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 240); do grep -q "meridian: ready" "$data.log" && return 0; sleep 0.5; done
   cat "$data.log" >&2
