@@ -284,6 +284,7 @@ async fn one_run(args: &ReplicateArgs, topo: &Topology, mode: Mode) -> Result<Ru
         topo.clone(),
         dir.path(),
         args.link_scale,
+        meridian_core::clock::system(),
     )?);
     let wake = Arc::new(Notify::new());
     let gateway = meridian_node::serve::gateway(

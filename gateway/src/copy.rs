@@ -8,10 +8,10 @@
 use meridian_proto::v1::{ObjectRecord, ReplicaState};
 use meridian_proto::RECORD_FORMAT;
 
-use crate::backend::CopySource;
-use crate::names::check_key;
-use crate::objects::{new_version_id, now_ms, Gateway, NewObject};
-use crate::GatewayError;
+use crate::objects::{Gateway, NewObject};
+use meridian_core::catalogue::CopySource;
+use meridian_core::names::check_key;
+use meridian_core::CoreError;
 
 impl Gateway {
     /// Copies `source` (read as `record`) to `dst`, at `site`.
@@ -21,7 +21,7 @@ impl Gateway {
         source: CopySource,
         record: ObjectRecord,
         dst: NewObject,
-    ) -> Result<ObjectRecord, GatewayError> {
+    ) -> Result<ObjectRecord, CoreError> {
         check_key(&dst.key)?;
         self.catalogue().bucket(&dst.bucket).await?;
         let here = record
@@ -45,9 +45,9 @@ impl Gateway {
             chunk_size: record.chunk_size,
             policy: String::new(),
             replicas: Vec::new(),
-            created_ms: now_ms(),
+            created_ms: self.now_ms(),
             ingest_site: site,
-            version_id: new_version_id(),
+            version_id: self.new_version_id(),
             parts: record.parts,
             expires_ms: 0,
             // The same bytes: the checksums the source was written with.

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
-use crate::GatewayError;
+use meridian_core::CoreError;
 
 /// Bodies at least this long have their MD5 computed on a thread of its
 /// own, beside the rest of the upload (below it, the hand-off costs more
@@ -43,7 +43,7 @@ impl Md5Sink {
         Md5Sink::Lane { tx, done }
     }
 
-    pub(crate) async fn update(&mut self, data: &Bytes) -> Result<(), GatewayError> {
+    pub(crate) async fn update(&mut self, data: &Bytes) -> Result<(), CoreError> {
         match self {
             Md5Sink::Inline(h) => {
                 h.update(data);
@@ -53,17 +53,17 @@ impl Md5Sink {
             Md5Sink::Lane { tx, .. } => tx
                 .send(data.clone())
                 .await
-                .map_err(|_| GatewayError::Internal("the MD5 thread ended early".into())),
+                .map_err(|_| CoreError::Internal("the MD5 thread ended early".into())),
         }
     }
 
-    pub(crate) async fn finish(self) -> Result<[u8; 16], GatewayError> {
+    pub(crate) async fn finish(self) -> Result<[u8; 16], CoreError> {
         match self {
             Md5Sink::Inline(h) => Ok(h.finalize().into()),
             Md5Sink::Lane { tx, done } => {
                 drop(tx);
                 done.await
-                    .map_err(|e| GatewayError::Internal(format!("MD5 thread: {e}")))
+                    .map_err(|e| CoreError::Internal(format!("MD5 thread: {e}")))
             }
         }
     }

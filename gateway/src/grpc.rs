@@ -9,17 +9,17 @@ use meridian_proto::v1::object_service_server::ObjectService;
 use meridian_proto::v1::*;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::backend::{ListEntry, ListQuery};
 use crate::objects::{Gateway, NewObject};
-use crate::GatewayError;
+use meridian_core::catalogue::{ListEntry, ListQuery};
+use meridian_core::CoreError;
 
 /// Data frames of a Get are at most this large.
 const FRAME_BYTES: usize = 1 << 20;
 /// Frames buffered per Get stream.
 const GET_BUFFER: usize = 4;
 
-pub fn status(e: GatewayError) -> Status {
-    use GatewayError::*;
+pub fn status(e: CoreError) -> Status {
+    use CoreError::*;
     match e {
         NoSuchBucket(m) => Status::not_found(format!("NoSuchBucket: {m}")),
         NoSuchKey(m) => Status::not_found(format!("NoSuchKey: {m}")),

@@ -14,9 +14,10 @@ use meridian_placement::{SiteId, Topology};
 use meridian_proto::v1::{ChunkRef, MultipartUpload, ObjectRecord, PartRecord, ReplicaState};
 use meridian_proto::RECORD_FORMAT;
 
-use crate::backend::{Catalogue, ChunkHash, ChunkStore};
-use crate::names::{check_bucket_name, check_key};
-use crate::GatewayError;
+use meridian_core::catalogue::Catalogue;
+use meridian_core::chunks::{ChunkHash, ChunkStore};
+use meridian_core::names::{check_bucket_name, check_key};
+use meridian_core::{CoreError, SharedClock};
 
 /// Chunk writes in flight per upload: enough to overlap hashing with fsync,
 /// few enough to bound memory at `chunk_size * (WRITES_IN_FLIGHT + 1)`.
@@ -49,7 +50,7 @@ pub type ObjectChecksum = Box<
     dyn FnOnce(
             &MultipartUpload,
             &[&PartRecord],
-        ) -> Result<Option<(String, String, String)>, GatewayError>
+        ) -> Result<Option<(String, String, String)>, CoreError>
         + Send,
 >;
 
@@ -62,7 +63,7 @@ pub struct NewObject {
     pub user_meta: HashMap<String, String>,
     pub owner: String,
     /// Checked when the record commits (and once before the body is read).
-    pub condition: crate::backend::WriteCondition,
+    pub condition: meridian_core::catalogue::WriteCondition,
     pub checksums: BodyChecksums,
     /// Object tags (checked by the front end: at most 10).
     pub tags: HashMap<String, String>,
@@ -99,28 +100,8 @@ pub struct Gateway {
     chunks: Arc<dyn ChunkStore>,
     topology: Arc<Topology>,
     chunk_size: usize,
-    access: crate::access_cache::AccessCache,
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// A version id: unique per key (milliseconds and 32 random bits), short
-/// because every record and replica update carries it.
-pub fn new_version_id() -> String {
-    format!("{:x}{:08x}", now_ms(), rand::random::<u32>())
-}
-
-/// An upload id: unguessable enough that one client cannot stumble on
-/// another's upload.
-fn new_id() -> String {
-    let a: u64 = rand::random();
-    let b: u64 = rand::random();
-    format!("{:016x}{a:016x}{b:016x}", now_ms())
+    access: meridian_core::access_cache::AccessCache,
+    clock: SharedClock,
 }
 
 impl Gateway {
@@ -129,6 +110,7 @@ impl Gateway {
         chunks: Arc<dyn ChunkStore>,
         topology: Arc<Topology>,
         chunk_size: usize,
+        clock: SharedClock,
     ) -> Self {
         assert!(chunk_size >= 64 * 1024, "chunk size below 64 KiB");
         Gateway {
@@ -136,15 +118,29 @@ impl Gateway {
             chunks,
             topology,
             chunk_size,
-            access: Default::default(),
+            access: meridian_core::access_cache::AccessCache::new(clock.clone()),
+            clock,
         }
+    }
+
+    /// The clock every decision by time in this gateway reads.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub(crate) fn new_version_id(&self) -> String {
+        meridian_core::ids::new_version_id(self.now_ms())
     }
 
     /// An access key's user and secret (kept for a second).
     pub async fn access_key(
         &self,
         access_key: &str,
-    ) -> Result<Option<crate::access_cache::KeyOwner>, GatewayError> {
+    ) -> Result<Option<meridian_core::catalogue::KeyOwner>, CoreError> {
         self.access.key(self.catalogue.as_ref(), access_key).await
     }
 
@@ -153,7 +149,7 @@ impl Gateway {
     pub async fn bucket_access(
         &self,
         bucket: &str,
-    ) -> Result<Option<Arc<crate::access::BucketAccess>>, GatewayError> {
+    ) -> Result<Option<Arc<meridian_core::access::BucketAccess>>, CoreError> {
         self.access.bucket(self.catalogue.as_ref(), bucket).await
     }
 
@@ -180,14 +176,14 @@ impl Gateway {
     }
 
     /// Resolves a site name; empty means the hub.
-    pub fn site_id(&self, name: &str) -> Result<u32, GatewayError> {
+    pub fn site_id(&self, name: &str) -> Result<u32, CoreError> {
         if name.is_empty() {
             return Ok(self.topology.hub().0);
         }
         self.topology
             .site_by_name(name)
             .map(|s| s.id.0)
-            .ok_or_else(|| GatewayError::UnknownSite(name.to_string()))
+            .ok_or_else(|| CoreError::UnknownSite(name.to_string()))
     }
 
     pub fn site_name(&self, id: u32) -> String {
@@ -199,8 +195,8 @@ impl Gateway {
         name: &str,
         owner: &str,
         site: u32,
-        new: &crate::backend::NewBucket,
-    ) -> Result<(), GatewayError> {
+        new: &meridian_core::catalogue::NewBucket,
+    ) -> Result<(), CoreError> {
         check_bucket_name(name)?;
         let made = self.catalogue.create_bucket(name, owner, site, new).await;
         self.forget_access(name);
@@ -216,7 +212,7 @@ impl Gateway {
         site: u32,
         body: S,
         expected_len: Option<u64>,
-    ) -> Result<Ingested, GatewayError>
+    ) -> Result<Ingested, CoreError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
@@ -245,8 +241,8 @@ impl Gateway {
         body: S,
         expected_len: Option<u64>,
         chunks: &mut Vec<ChunkRef>,
-        writes: &mut FuturesOrdered<BoxFuture<'static, Result<ChunkRef, GatewayError>>>,
-    ) -> Result<Ingested, GatewayError>
+        writes: &mut FuturesOrdered<BoxFuture<'static, Result<ChunkRef, CoreError>>>,
+    ) -> Result<Ingested, CoreError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
@@ -264,16 +260,17 @@ impl Gateway {
         let mut size: u64 = 0;
         let mut buf = BytesMut::with_capacity(self.chunk_size);
         loop {
-            let frame =
-                body.next().await.transpose().map_err(|e| {
-                    GatewayError::IncompleteBody(format!("body stream failed: {e}"))
-                })?;
+            let frame = body
+                .next()
+                .await
+                .transpose()
+                .map_err(|e| CoreError::IncompleteBody(format!("body stream failed: {e}")))?;
             let end = frame.is_none();
             if let Some(mut data) = frame {
                 size += data.len() as u64;
                 if let Some(want) = expected_len {
                     if size > want {
-                        return Err(GatewayError::BadDigest(format!(
+                        return Err(CoreError::BadDigest(format!(
                             "body longer than its declared {want} bytes"
                         )));
                     }
@@ -302,7 +299,7 @@ impl Gateway {
         }
         if let Some(want) = expected_len {
             if size != want {
-                return Err(GatewayError::IncompleteBody(format!(
+                return Err(CoreError::IncompleteBody(format!(
                     "got {size} of {want} bytes"
                 )));
             }
@@ -325,14 +322,14 @@ impl Gateway {
         &self,
         site: u32,
         data: Bytes,
-    ) -> impl std::future::Future<Output = Result<ChunkRef, GatewayError>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<ChunkRef, CoreError>> + Send + 'static {
         let store = self.chunks.clone();
         async move {
             // Hash off the async threads: a 4 MiB BLAKE3 is ~1 ms of CPU.
             let (hash, data) =
                 tokio::task::spawn_blocking(move || (*blake3::hash(&data).as_bytes(), data))
                     .await
-                    .map_err(|e| GatewayError::Internal(format!("hash task: {e}")))?;
+                    .map_err(|e| CoreError::Internal(format!("hash task: {e}")))?;
             let size = data.len() as u32;
             store.put_chunk(site, &hash, data).await?;
             Ok(ChunkRef {
@@ -350,7 +347,7 @@ impl Gateway {
         obj: NewObject,
         body: S,
         expected_len: Option<u64>,
-    ) -> Result<ObjectRecord, GatewayError>
+    ) -> Result<ObjectRecord, CoreError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
@@ -368,26 +365,26 @@ impl Gateway {
         body: S,
         expected_len: Option<u64>,
         expected_blake3: Option<Vec<u8>>,
-    ) -> Result<ObjectRecord, GatewayError>
+    ) -> Result<ObjectRecord, CoreError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
         check_key(&obj.key)?;
         if self.topology.site(SiteId(site)).is_none() {
-            return Err(GatewayError::UnknownSite(format!("site {site}")));
+            return Err(CoreError::UnknownSite(format!("site {site}")));
         }
         // Fail before reading the body if the bucket is missing. A write
         // condition is checked only at commit, after the body: answering
         // early leaves the body unread on the connection (boto3 sends
         // `Expect: 100-continue` and may send the body anyway).
         self.catalogue.bucket(&obj.bucket).await?;
-        let written = std::time::Instant::now();
+        let written = self.clock.instant();
         let ing = self.ingest(site, body, expected_len).await?;
         if let Some(want) = expected_blake3 {
             if want.as_slice() != ing.blake3.as_slice() {
                 self.catalogue.release_chunks(site, &ing.chunks).await;
-                return Err(GatewayError::BadDigest(format!(
+                return Err(CoreError::BadDigest(format!(
                     "content hashes to {}, the client expected {}",
                     hex::encode(ing.blake3),
                     hex::encode(want)
@@ -406,9 +403,9 @@ impl Gateway {
             chunk_size: self.chunk_size as u32,
             policy: String::new(),
             replicas: Vec::new(),
-            created_ms: now_ms(),
+            created_ms: self.now_ms(),
             ingest_site: site,
-            version_id: new_version_id(),
+            version_id: self.new_version_id(),
             parts: 0,
             expires_ms: 0, // set by placement from the rule's lifetime
             tags: obj.tags,
@@ -448,7 +445,7 @@ impl Gateway {
         site: u32,
         chunks: &[ChunkRef],
         written: std::time::Instant,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), CoreError> {
         let hashes: Vec<ChunkHash> = chunks
             .iter()
             .filter_map(|c| c.hash.as_slice().try_into().ok())
@@ -463,7 +460,7 @@ impl Gateway {
         record: ObjectRecord,
         start: u64,
         end: u64,
-    ) -> BoxStream<'static, Result<Bytes, GatewayError>> {
+    ) -> BoxStream<'static, Result<Bytes, CoreError>> {
         let holders: Vec<u32> = record
             .replicas
             .iter()
@@ -493,7 +490,7 @@ impl Gateway {
                 let holders = holders.clone();
                 async move {
                     let hash: ChunkHash = c.hash.as_slice().try_into().map_err(|_| {
-                        GatewayError::Corrupt("chunk hash in record is not 32 bytes".into())
+                        CoreError::Corrupt("chunk hash in record is not 32 bytes".into())
                     })?;
                     let data = chunks.read_chunk(site, &holders, &hash, c.size).await?;
                     Ok(data.slice(from..to))
@@ -504,7 +501,7 @@ impl Gateway {
     }
 
     /// Reads a whole object into its BLAKE3, verifying every chunk on the way.
-    async fn hash_chunks(&self, site: u32, chunks: &[ChunkRef]) -> Result<[u8; 32], GatewayError> {
+    async fn hash_chunks(&self, site: u32, chunks: &[ChunkRef]) -> Result<[u8; 32], CoreError> {
         let size: u64 = chunks.iter().map(|c| u64::from(c.size)).sum();
         let record = ObjectRecord {
             size,
@@ -525,10 +522,10 @@ impl Gateway {
         Ok(*hasher.finalize().as_bytes())
     }
 
-    pub async fn create_upload(&self, site: u32, obj: NewObject) -> Result<String, GatewayError> {
+    pub async fn create_upload(&self, site: u32, obj: NewObject) -> Result<String, CoreError> {
         check_key(&obj.key)?;
         self.catalogue.bucket(&obj.bucket).await?;
-        let upload_id = new_id();
+        let upload_id = meridian_core::ids::new_upload_id(self.now_ms());
         self.catalogue
             .create_upload(MultipartUpload {
                 format: RECORD_FORMAT,
@@ -537,7 +534,7 @@ impl Gateway {
                 key: obj.key,
                 content_type: obj.content_type,
                 user_meta: obj.user_meta,
-                created_ms: now_ms(),
+                created_ms: self.now_ms(),
                 ingest_site: site,
                 owner: obj.owner,
                 checksum_algorithm: obj.checksum_algorithm,
@@ -561,18 +558,18 @@ impl Gateway {
         body: S,
         expected_len: Option<u64>,
         checksums: BodyChecksums,
-    ) -> Result<PartRecord, GatewayError>
+    ) -> Result<PartRecord, CoreError>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
         if !(1..=MAX_PART_NUMBER).contains(&part_number) {
-            return Err(GatewayError::InvalidArgument(format!(
+            return Err(CoreError::InvalidArgument(format!(
                 "part number {part_number} is outside 1..={MAX_PART_NUMBER}"
             )));
         }
         let upload = self.catalogue.upload(upload_id).await?;
-        let written = std::time::Instant::now();
+        let written = self.clock.instant();
         let ing = self.ingest(upload.ingest_site, body, expected_len).await?;
         let part = PartRecord {
             format: RECORD_FORMAT,
@@ -580,7 +577,7 @@ impl Gateway {
             etag: hex::encode(ing.md5),
             size: ing.size,
             chunks: ing.chunks,
-            created_ms: now_ms(),
+            created_ms: self.now_ms(),
             checksums: checksums
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -613,10 +610,10 @@ impl Gateway {
         upload_id: &str,
         requested: &[(u32, String)],
         checksum: ObjectChecksum,
-    ) -> Result<ObjectRecord, GatewayError> {
+    ) -> Result<ObjectRecord, CoreError> {
         let upload = self.catalogue.upload(upload_id).await?;
         if requested.is_empty() {
-            return Err(GatewayError::InvalidPart("no parts listed".into()));
+            return Err(CoreError::InvalidPart("no parts listed".into()));
         }
         let stored = self.catalogue.list_parts(upload_id).await?;
         let by_number: HashMap<u32, &PartRecord> =
@@ -629,27 +626,27 @@ impl Gateway {
         let mut last = 0u32;
         for (i, (num, etag)) in requested.iter().enumerate() {
             if *num <= last {
-                return Err(GatewayError::InvalidPartOrder(format!(
+                return Err(CoreError::InvalidPartOrder(format!(
                     "part {num} listed after part {last}"
                 )));
             }
             last = *num;
             let part = by_number
                 .get(num)
-                .ok_or_else(|| GatewayError::InvalidPart(format!("part {num} was not uploaded")))?;
+                .ok_or_else(|| CoreError::InvalidPart(format!("part {num} was not uploaded")))?;
             if etag.trim_matches('"') != part.etag {
-                return Err(GatewayError::InvalidPart(format!(
+                return Err(CoreError::InvalidPart(format!(
                     "part {num}: ETag {etag} does not match"
                 )));
             }
             if i + 1 < requested.len() && part.size < MIN_PART_BYTES {
-                return Err(GatewayError::InvalidArgument(format!(
+                return Err(CoreError::InvalidArgument(format!(
                     "EntityTooSmall: part {num} is {} bytes; parts but the last are at least {MIN_PART_BYTES}",
                     part.size
                 )));
             }
             let md5 = hex::decode(&part.etag)
-                .map_err(|e| GatewayError::Internal(format!("stored part ETag: {e}")))?;
+                .map_err(|e| CoreError::Internal(format!("stored part ETag: {e}")))?;
             md5s.update(&md5);
             size += part.size;
             part_sizes.push(part.size);
@@ -670,9 +667,9 @@ impl Gateway {
             chunk_size: self.chunk_size as u32,
             policy: String::new(),
             replicas: Vec::new(),
-            created_ms: now_ms(),
+            created_ms: self.now_ms(),
             ingest_site: upload.ingest_site,
-            version_id: new_version_id(),
+            version_id: self.new_version_id(),
             parts: requested.len() as u32,
             expires_ms: 0,
             checksums: checksum
@@ -699,9 +696,9 @@ pub fn resolve_range(
     first: Option<u64>,
     last: Option<u64>,
     suffix: Option<u64>,
-) -> Result<(u64, u64), GatewayError> {
+) -> Result<(u64, u64), CoreError> {
     let unsatisfiable =
-        || GatewayError::InvalidRange(format!("range not satisfiable for size {size}"));
+        || CoreError::InvalidRange(format!("range not satisfiable for size {size}"));
     match (first, last, suffix) {
         (_, _, Some(n)) => {
             if n == 0 || size == 0 {

@@ -1,6 +1,6 @@
 //! The admin API's users, keys and bucket permissions.
 
-use meridian_gateway::access::{BucketPolicy, Level};
+use meridian_core::access::{BucketPolicy, Level};
 use meridian_meta::{MetaError, OutcomeCode};
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::*;
@@ -59,7 +59,7 @@ pub(crate) async fn user_create(api: &AdminApi, name: String) -> Result<UserInfo
         api,
         Op::CreateUser(CreateUserCmd {
             name: name.clone(),
-            now_ms: meridian_gateway::objects::now_ms(),
+            now_ms: api.data.clock().now_ms(),
         }),
     )
     .await?;
@@ -104,7 +104,7 @@ pub(crate) async fn key_create(api: &AdminApi, user: String) -> Result<NewAccess
                 access_key: access_key.clone(),
                 user: user.clone(),
                 sealed_secret,
-                created_ms: meridian_gateway::objects::now_ms(),
+                created_ms: api.data.clock().now_ms(),
             }),
         }),
     )

@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use meridian_gateway::backend::{
+use meridian_core::catalogue::{
     BucketChange, Catalogue, CopySource, Deleted, ListEntry, ListPage, ListQuery, NewBucket,
     VersionChange, VersionPage, VersionQuery, WriteCondition,
 };
-use meridian_gateway::objects::now_ms;
-use meridian_gateway::GatewayError;
+use meridian_core::{CoreError, SharedClock};
 use meridian_meta::catalogue::{CatalogueReader, ListItem};
 use meridian_meta::{MetaError, OutcomeCode};
 use meridian_placement::{place, SiteId, Subject, Topology};
@@ -35,50 +34,44 @@ pub struct MetaCatalogue {
     links: Arc<crate::links::Links>,
     /// Opens the access keys' sealed secrets.
     keyring: Arc<crate::keyring::Keyring>,
+    clock: SharedClock,
 }
 
-pub fn gateway_error(e: MetaError) -> GatewayError {
+pub fn gateway_error(e: MetaError) -> CoreError {
     match e {
         MetaError::Rejected { code, message } => match code {
-            OutcomeCode::NoSuchBucket => GatewayError::NoSuchBucket(message),
-            OutcomeCode::BucketExists => GatewayError::BucketExists(message),
-            OutcomeCode::BucketNotEmpty => GatewayError::BucketNotEmpty(message),
-            OutcomeCode::NoSuchKey => GatewayError::NoSuchKey(message),
-            OutcomeCode::NoSuchUpload => GatewayError::NoSuchUpload(message),
-            OutcomeCode::Invalid => GatewayError::InvalidArgument(message),
-            OutcomeCode::PreconditionFailed => GatewayError::PreconditionFailed(message),
-            OutcomeCode::AclNotSupported => GatewayError::AclNotSupported(message),
-            OutcomeCode::AclConflictsWithOwnership => {
-                GatewayError::AclConflictsWithOwnership(message)
-            }
-            OutcomeCode::InvalidBucketState => GatewayError::InvalidBucketState(message),
-            OutcomeCode::NoObjectLock => GatewayError::NoObjectLock(message),
-            OutcomeCode::ObjectLocked => GatewayError::ObjectLocked(message),
+            OutcomeCode::NoSuchBucket => CoreError::NoSuchBucket(message),
+            OutcomeCode::BucketExists => CoreError::BucketExists(message),
+            OutcomeCode::BucketNotEmpty => CoreError::BucketNotEmpty(message),
+            OutcomeCode::NoSuchKey => CoreError::NoSuchKey(message),
+            OutcomeCode::NoSuchUpload => CoreError::NoSuchUpload(message),
+            OutcomeCode::Invalid => CoreError::InvalidArgument(message),
+            OutcomeCode::PreconditionFailed => CoreError::PreconditionFailed(message),
+            OutcomeCode::AclNotSupported => CoreError::AclNotSupported(message),
+            OutcomeCode::AclConflictsWithOwnership => CoreError::AclConflictsWithOwnership(message),
+            OutcomeCode::InvalidBucketState => CoreError::InvalidBucketState(message),
+            OutcomeCode::NoObjectLock => CoreError::NoObjectLock(message),
+            OutcomeCode::ObjectLocked => CoreError::ObjectLocked(message),
             // A grant naming a user that does not exist (S3: "Invalid id").
-            OutcomeCode::NoSuchUser => {
-                GatewayError::InvalidArgument(format!("Invalid id: {message}"))
-            }
+            OutcomeCode::NoSuchUser => CoreError::InvalidArgument(format!("Invalid id: {message}")),
             // Users and keys are the admin API's; the gateway never writes them.
             OutcomeCode::UserExists | OutcomeCode::NoSuchAccessKey => {
-                GatewayError::InvalidArgument(message)
+                CoreError::InvalidArgument(message)
             }
         },
-        MetaError::Unavailable(m) => GatewayError::Unavailable(m),
-        other => GatewayError::Internal(other.to_string()),
+        MetaError::Unavailable(m) => CoreError::Unavailable(m),
+        other => CoreError::Internal(other.to_string()),
     }
 }
 
 /// A fresh request id per logical write; the committer and Raft may retry
 /// it, the state machine applies it once.
 /// A bucket from `reader`'s local state.
-pub(crate) fn bucket_from(
-    reader: &CatalogueReader,
-    name: &str,
-) -> Result<BucketRecord, GatewayError> {
+pub(crate) fn bucket_from(reader: &CatalogueReader, name: &str) -> Result<BucketRecord, CoreError> {
     reader
         .bucket(name)
         .map_err(gateway_error)?
-        .ok_or_else(|| GatewayError::NoSuchBucket(name.to_string()))
+        .ok_or_else(|| CoreError::NoSuchBucket(name.to_string()))
 }
 
 /// An object from `reader`'s local state.
@@ -86,16 +79,16 @@ fn object_from(
     reader: &CatalogueReader,
     bucket: &str,
     key: &str,
-) -> Result<ObjectRecord, GatewayError> {
+) -> Result<ObjectRecord, CoreError> {
     let id = bucket_from(reader, bucket)?.id;
     reader
         .object(id, key)
         .map_err(gateway_error)?
-        .ok_or_else(|| GatewayError::NoSuchKey(key.to_string()))
+        .ok_or_else(|| CoreError::NoSuchKey(key.to_string()))
 }
 
 /// One page of a listing from `reader`'s local state.
-fn list_page(reader: &CatalogueReader, q: &ListQuery) -> Result<ListPage, GatewayError> {
+fn list_page(reader: &CatalogueReader, q: &ListQuery) -> Result<ListPage, CoreError> {
     let id = bucket_from(reader, &q.bucket)?.id;
     let page = reader
         .list(
@@ -171,7 +164,7 @@ impl MetaCatalogue {
         key: &str,
         record: &ObjectRecord,
         ack: usize,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), CoreError> {
         if ack <= 1 {
             return Ok(());
         }
@@ -195,7 +188,7 @@ impl MetaCatalogue {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(GatewayError::Unavailable(format!(
+                return Err(CoreError::Unavailable(format!(
                     "{complete} of the {ack} copies rule {} asks for before acknowledging, after {} s; the object is stored and its copies continue",
                     record.policy,
                     ACK_TIMEOUT.as_secs()
@@ -213,6 +206,7 @@ impl MetaCatalogue {
         replication: Arc<Notify>,
         links: Arc<crate::links::Links>,
         keyring: Arc<crate::keyring::Keyring>,
+        clock: SharedClock,
     ) -> Self {
         MetaCatalogue {
             meta,
@@ -221,6 +215,7 @@ impl MetaCatalogue {
             replication,
             links,
             keyring,
+            clock,
         }
     }
 
@@ -233,7 +228,7 @@ impl MetaCatalogue {
         record: ObjectRecord,
         condition: &WriteCondition,
         source: Option<&CopySource>,
-    ) -> Result<ObjectRecord, GatewayError> {
+    ) -> Result<ObjectRecord, CoreError> {
         let (mut record, ack) = self.placed(bucket, key, record);
         let out = self
             .write_outcome(Op::PutObject(PutObjectCmd {
@@ -256,16 +251,16 @@ impl MetaCatalogue {
         Ok(record)
     }
 
-    async fn write(&self, op: Op) -> Result<(), GatewayError> {
+    async fn write(&self, op: Op) -> Result<(), CoreError> {
         self.write_outcome(op).await.map(|_| ())
     }
 
-    async fn write_outcome(&self, op: Op) -> Result<meridian_meta::Outcome, GatewayError> {
+    async fn write_outcome(&self, op: Op) -> Result<meridian_meta::Outcome, CoreError> {
         self.meta.write_one(cmd(op)).await.map_err(gateway_error)
     }
 
     /// A linearizable view of the catalogue.
-    async fn barrier(&self) -> Result<CatalogueReader, GatewayError> {
+    async fn barrier(&self) -> Result<CatalogueReader, CoreError> {
         self.meta.read_barrier().await.map_err(gateway_error)
     }
 
@@ -330,12 +325,12 @@ impl Catalogue for MetaCatalogue {
         owner: &str,
         ingest_site: u32,
         new: &NewBucket,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), CoreError> {
         self.write(Op::CreateBucket(CreateBucketCmd {
             name: name.to_string(),
             owner: owner.to_string(),
             ingest_site,
-            now_ms: now_ms(),
+            now_ms: self.clock.now_ms(),
             object_ownership: new.object_ownership,
             object_lock: new.object_lock,
             acl: new.acl.clone(),
@@ -343,7 +338,7 @@ impl Catalogue for MetaCatalogue {
         .await
     }
 
-    async fn update_bucket(&self, bucket: &str, change: BucketChange) -> Result<(), GatewayError> {
+    async fn update_bucket(&self, bucket: &str, change: BucketChange) -> Result<(), CoreError> {
         self.write(crate::catalogue_protection::bucket_command(bucket, change))
             .await
     }
@@ -354,13 +349,18 @@ impl Catalogue for MetaCatalogue {
         key: &str,
         version_id: &str,
         change: VersionChange,
-    ) -> Result<bool, GatewayError> {
-        let op =
-            crate::catalogue_protection::version_command(bucket, key, version_id, change, now_ms());
+    ) -> Result<bool, CoreError> {
+        let op = crate::catalogue_protection::version_command(
+            bucket,
+            key,
+            version_id,
+            change,
+            self.clock.now_ms(),
+        );
         Ok(self.write_outcome(op).await? != meridian_meta::Outcome::Stale)
     }
 
-    async fn delete_bucket(&self, name: &str) -> Result<(), GatewayError> {
+    async fn delete_bucket(&self, name: &str) -> Result<(), CoreError> {
         let delete = || {
             self.write(Op::DeleteBucket(DeleteBucketCmd {
                 name: name.to_string(),
@@ -372,21 +372,21 @@ impl Catalogue for MetaCatalogue {
         // else has its uploads aborted a page at a time first.
         for _ in 0..MAX_DELETE_BUCKET_ROUNDS {
             match delete().await {
-                Err(GatewayError::BucketNotEmpty(m)) => {
+                Err(CoreError::BucketNotEmpty(m)) => {
                     let reader = self.barrier().await?;
                     let b = bucket_from(&reader, name)?;
                     if reader.holds_versions(b.id).map_err(gateway_error)? {
-                        return Err(GatewayError::BucketNotEmpty(m));
+                        return Err(CoreError::BucketNotEmpty(m));
                     }
                     let ids = reader
                         .bucket_uploads(b.id, meridian_meta::catalogue::uploads::MAX_INLINE_UPLOADS)
                         .map_err(gateway_error)?;
                     if ids.is_empty() {
-                        return Err(GatewayError::BucketNotEmpty(m));
+                        return Err(CoreError::BucketNotEmpty(m));
                     }
                     for id in ids {
                         match self.abort_upload(&id).await {
-                            Ok(()) | Err(GatewayError::NoSuchUpload(_)) => {}
+                            Ok(()) | Err(CoreError::NoSuchUpload(_)) => {}
                             Err(e) => return Err(e),
                         }
                     }
@@ -397,11 +397,11 @@ impl Catalogue for MetaCatalogue {
         delete().await
     }
 
-    async fn bucket(&self, name: &str) -> Result<BucketRecord, GatewayError> {
+    async fn bucket(&self, name: &str) -> Result<BucketRecord, CoreError> {
         bucket_from(&self.barrier().await?, name)
     }
 
-    async fn list_buckets(&self) -> Result<Vec<BucketRecord>, GatewayError> {
+    async fn list_buckets(&self) -> Result<Vec<BucketRecord>, CoreError> {
         self.barrier().await?.buckets().map_err(gateway_error)
     }
 
@@ -411,7 +411,7 @@ impl Catalogue for MetaCatalogue {
         key: &str,
         record: ObjectRecord,
         condition: &WriteCondition,
-    ) -> Result<ObjectRecord, GatewayError> {
+    ) -> Result<ObjectRecord, CoreError> {
         self.commit(bucket, key, record, condition, None).await
     }
 
@@ -422,22 +422,22 @@ impl Catalogue for MetaCatalogue {
         record: ObjectRecord,
         condition: &WriteCondition,
         source: &CopySource,
-    ) -> Result<ObjectRecord, GatewayError> {
+    ) -> Result<ObjectRecord, CoreError> {
         self.commit(bucket, key, record, condition, Some(source))
             .await
     }
 
-    async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, GatewayError> {
+    async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, CoreError> {
         object_from(&self.barrier().await?, bucket, key)
     }
 
-    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted, GatewayError> {
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted, CoreError> {
         let out = self
             .write_outcome(Op::DeleteObject(DeleteObjectCmd {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
-                marker_version_id: meridian_gateway::objects::new_version_id(),
-                now_ms: now_ms(),
+                marker_version_id: meridian_core::ids::new_version_id(self.clock.now_ms()),
+                now_ms: self.clock.now_ms(),
                 ..Default::default()
             }))
             .await?;
@@ -450,14 +450,14 @@ impl Catalogue for MetaCatalogue {
         key: &str,
         version_id: &str,
         bypass_governance: bool,
-    ) -> Result<Deleted, GatewayError> {
+    ) -> Result<Deleted, CoreError> {
         let out = self
             .write_outcome(Op::DeleteObject(DeleteObjectCmd {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
                 version_id: version_id.to_string(),
                 // Retention is judged against the time the command carries.
-                now_ms: now_ms(),
+                now_ms: self.clock.now_ms(),
                 bypass_governance,
                 ..Default::default()
             }))
@@ -470,11 +470,11 @@ impl Catalogue for MetaCatalogue {
         bucket: &str,
         key: &str,
         version_id: &str,
-    ) -> Result<ObjectRecord, GatewayError> {
+    ) -> Result<ObjectRecord, CoreError> {
         crate::catalogue_versions::object_version(&self.barrier().await?, bucket, key, version_id)
     }
 
-    async fn set_versioning(&self, bucket: &str, versioning: u32) -> Result<(), GatewayError> {
+    async fn set_versioning(&self, bucket: &str, versioning: u32) -> Result<(), CoreError> {
         self.write(Op::SetVersioning(SetVersioningCmd {
             bucket: bucket.to_string(),
             versioning,
@@ -482,7 +482,7 @@ impl Catalogue for MetaCatalogue {
         .await
     }
 
-    async fn list_versions(&self, q: &VersionQuery) -> Result<VersionPage, GatewayError> {
+    async fn list_versions(&self, q: &VersionQuery) -> Result<VersionPage, CoreError> {
         crate::catalogue_versions::list_versions(&self.barrier().await?, q)
     }
 
@@ -490,7 +490,7 @@ impl Catalogue for MetaCatalogue {
         &self,
         bucket: &str,
         rules: Vec<meridian_proto::v1::CorsRule>,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), CoreError> {
         self.write(Op::SetBucketCors(SetBucketCorsCmd {
             bucket: bucket.to_string(),
             rules,
@@ -502,7 +502,7 @@ impl Catalogue for MetaCatalogue {
         &self,
         bucket: &str,
         rules: Vec<meridian_proto::v1::LifecycleRule>,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), CoreError> {
         self.write(Op::SetBucketLifecycle(SetBucketLifecycleCmd {
             bucket: bucket.to_string(),
             rules,
@@ -514,7 +514,7 @@ impl Catalogue for MetaCatalogue {
         &self,
         bucket: &str,
         tags: std::collections::HashMap<String, String>,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), CoreError> {
         self.write(Op::SetBucketTags(SetBucketTagsCmd {
             bucket: bucket.to_string(),
             tags,
@@ -522,7 +522,7 @@ impl Catalogue for MetaCatalogue {
         .await
     }
 
-    async fn list_objects(&self, q: &ListQuery) -> Result<ListPage, GatewayError> {
+    async fn list_objects(&self, q: &ListQuery) -> Result<ListPage, CoreError> {
         list_page(&self.barrier().await?, q)
     }
 
@@ -531,7 +531,7 @@ impl Catalogue for MetaCatalogue {
         bucket: &str,
         key: &str,
         max_staleness: std::time::Duration,
-    ) -> Result<ObjectRecord, GatewayError> {
+    ) -> Result<ObjectRecord, CoreError> {
         let node = self
             .meta
             .node_within(max_staleness)
@@ -544,7 +544,7 @@ impl Catalogue for MetaCatalogue {
         &self,
         q: &ListQuery,
         max_staleness: std::time::Duration,
-    ) -> Result<ListPage, GatewayError> {
+    ) -> Result<ListPage, CoreError> {
         let node = self
             .meta
             .node_within(max_staleness)
@@ -553,22 +553,22 @@ impl Catalogue for MetaCatalogue {
         list_page(node.reader(), q)
     }
 
-    async fn create_upload(&self, upload: MultipartUpload) -> Result<(), GatewayError> {
+    async fn create_upload(&self, upload: MultipartUpload) -> Result<(), CoreError> {
         self.write(Op::CreateUpload(CreateUploadCmd {
             upload: Some(upload),
         }))
         .await
     }
 
-    async fn upload(&self, upload_id: &str) -> Result<MultipartUpload, GatewayError> {
+    async fn upload(&self, upload_id: &str) -> Result<MultipartUpload, CoreError> {
         self.barrier()
             .await?
             .upload(upload_id)
             .map_err(gateway_error)?
-            .ok_or_else(|| GatewayError::NoSuchUpload(upload_id.to_string()))
+            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))
     }
 
-    async fn put_part(&self, upload_id: &str, part: PartRecord) -> Result<(), GatewayError> {
+    async fn put_part(&self, upload_id: &str, part: PartRecord) -> Result<(), CoreError> {
         self.write(Op::PutPart(PutPartCmd {
             upload_id: upload_id.to_string(),
             part: Some(part),
@@ -576,12 +576,12 @@ impl Catalogue for MetaCatalogue {
         .await
     }
 
-    async fn list_parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, GatewayError> {
+    async fn list_parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, CoreError> {
         let reader = self.barrier().await?;
         reader
             .upload(upload_id)
             .map_err(gateway_error)?
-            .ok_or_else(|| GatewayError::NoSuchUpload(upload_id.to_string()))?;
+            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))?;
         reader.parts(upload_id).map_err(gateway_error)
     }
 
@@ -589,7 +589,7 @@ impl Catalogue for MetaCatalogue {
         &self,
         upload_id: &str,
         record: ObjectRecord,
-    ) -> Result<ObjectRecord, GatewayError> {
+    ) -> Result<ObjectRecord, CoreError> {
         let upload = self.upload(upload_id).await?;
         let (mut record, ack) = self.placed(&upload.bucket, &upload.key, record);
         let out = self
@@ -605,7 +605,7 @@ impl Catalogue for MetaCatalogue {
         Ok(record)
     }
 
-    async fn abort_upload(&self, upload_id: &str) -> Result<(), GatewayError> {
+    async fn abort_upload(&self, upload_id: &str) -> Result<(), CoreError> {
         self.write(Op::AbortUpload(AbortUploadCmd {
             upload_id: upload_id.to_string(),
         }))
@@ -615,7 +615,7 @@ impl Catalogue for MetaCatalogue {
     async fn completed_upload(
         &self,
         upload_id: &str,
-    ) -> Result<Option<CompletedUpload>, GatewayError> {
+    ) -> Result<Option<CompletedUpload>, CoreError> {
         self.barrier()
             .await?
             .completed_upload(upload_id)
@@ -628,7 +628,7 @@ impl Catalogue for MetaCatalogue {
         key: &str,
         version_id: &str,
         tags: std::collections::HashMap<String, String>,
-    ) -> Result<bool, GatewayError> {
+    ) -> Result<bool, CoreError> {
         let out = self
             .meta
             .write_one(cmd(Op::SetTags(SetTagsCmd {
@@ -642,7 +642,7 @@ impl Catalogue for MetaCatalogue {
         Ok(!matches!(out, meridian_meta::Outcome::Stale))
     }
 
-    async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, GatewayError> {
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, CoreError> {
         let reader = self.barrier().await?;
         let b = bucket_from(&reader, bucket)?;
         let mut out = Vec::new();
@@ -670,7 +670,7 @@ impl Catalogue for MetaCatalogue {
         }
     }
 
-    async fn set_bucket_policy(&self, bucket: &str, policy: &str) -> Result<(), GatewayError> {
+    async fn set_bucket_policy(&self, bucket: &str, policy: &str) -> Result<(), CoreError> {
         self.write(Op::SetBucketPolicy(SetBucketPolicyCmd {
             bucket: bucket.to_string(),
             policy: policy.to_string(),
@@ -681,7 +681,7 @@ impl Catalogue for MetaCatalogue {
     async fn access_key(
         &self,
         access_key: &str,
-    ) -> Result<Option<meridian_gateway::access_cache::KeyOwner>, GatewayError> {
+    ) -> Result<Option<meridian_core::catalogue::KeyOwner>, CoreError> {
         let Some(k) = self
             .barrier()
             .await?
@@ -693,8 +693,8 @@ impl Catalogue for MetaCatalogue {
         let secret = self
             .keyring
             .open(&k.access_key, &k.sealed_secret)
-            .map_err(|e| GatewayError::Internal(e.to_string()))?;
-        Ok(Some(meridian_gateway::access_cache::KeyOwner {
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        Ok(Some(meridian_core::catalogue::KeyOwner {
             user: k.user,
             secret,
         }))

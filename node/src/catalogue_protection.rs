@@ -2,7 +2,7 @@
 //! ACLs, ownership, public access blocks and Object Lock, and a version's
 //! ACL, retention and legal hold, as Raft commands.
 
-use meridian_gateway::backend::{BucketChange, VersionChange};
+use meridian_core::catalogue::{BucketChange, VersionChange};
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::*;
 

@@ -1,8 +1,8 @@
 //! The versioning half of the gateway's catalogue: reads of versions and
 //! what a write's outcome says about the version it made.
 
-use meridian_gateway::backend::{Deleted, VersionEntry, VersionPage, VersionQuery};
-use meridian_gateway::GatewayError;
+use meridian_core::catalogue::{Deleted, VersionEntry, VersionPage, VersionQuery};
+use meridian_core::CoreError;
 use meridian_meta::catalogue::{CatalogueReader, VersionItem};
 use meridian_meta::Outcome;
 use meridian_proto::v1::{ObjectRecord, Versioning};
@@ -38,24 +38,21 @@ pub fn object_version(
     bucket: &str,
     key: &str,
     version_id: &str,
-) -> Result<ObjectRecord, GatewayError> {
+) -> Result<ObjectRecord, CoreError> {
     let id = bucket_from(reader, bucket)?.id;
     let rec = reader
         .object_version(id, key, version_id)
         .map_err(gateway_error)?
-        .ok_or_else(|| GatewayError::NoSuchVersion(format!("{key} version {version_id}")))?;
+        .ok_or_else(|| CoreError::NoSuchVersion(format!("{key} version {version_id}")))?;
     if rec.delete_marker {
-        return Err(GatewayError::DeleteMarker(format!(
+        return Err(CoreError::DeleteMarker(format!(
             "{key} version {version_id}"
         )));
     }
     Ok(rec)
 }
 
-pub fn list_versions(
-    reader: &CatalogueReader,
-    q: &VersionQuery,
-) -> Result<VersionPage, GatewayError> {
+pub fn list_versions(reader: &CatalogueReader, q: &VersionQuery) -> Result<VersionPage, CoreError> {
     let id = bucket_from(reader, &q.bucket)?.id;
     let page = reader
         .list_versions(

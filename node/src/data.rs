@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use meridian_gateway::backend::{ChunkHash, ChunkStore};
-use meridian_gateway::GatewayError;
+use meridian_core::chunks::{ChunkHash, ChunkStore};
+use meridian_core::{CoreError, SharedClock};
 use meridian_placement::{LinkId, SiteId, Topology};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
@@ -50,15 +50,15 @@ pub enum DataError {
     Remote { site: String, message: String },
 }
 
-impl From<DataError> for GatewayError {
+impl From<DataError> for CoreError {
     fn from(e: DataError) -> Self {
         match e {
-            DataError::UnknownSite(s) => GatewayError::UnknownSite(format!("site {s}")),
+            DataError::UnknownSite(s) => CoreError::UnknownSite(format!("site {s}")),
             DataError::Corrupt { .. } | DataError::NotFound(..) => {
-                GatewayError::Corrupt(e.to_string())
+                CoreError::Corrupt(e.to_string())
             }
             DataError::Store { .. } | DataError::Task(_) | DataError::Remote { .. } => {
-                GatewayError::Unavailable(e.to_string())
+                CoreError::Unavailable(e.to_string())
             }
         }
     }
@@ -99,6 +99,8 @@ pub struct SiteStore {
     /// Chunk files this process has reclaimed, and their bytes, since start.
     pub reclaimed_chunks: AtomicU64,
     pub reclaimed_bytes: AtomicU64,
+    /// Ages chunk files for the collector (crate::gc).
+    pub(crate) clock: SharedClock,
 }
 
 /// Where in a site's store a chunk lives.
@@ -128,7 +130,7 @@ const HAS_BATCH: usize = 256;
 const CLEAR_BATCH: usize = 100_000;
 
 impl SiteStore {
-    pub fn open_local(name: &str, dir: &Path) -> Result<Self, DataError> {
+    pub fn open_local(name: &str, dir: &Path, clock: SharedClock) -> Result<Self, DataError> {
         std::fs::create_dir_all(dir).map_err(|e| DataError::Store {
             site: name.to_string(),
             source: object_store::Error::Generic {
@@ -149,6 +151,7 @@ impl SiteStore {
             locks: ChunkLocks::new(),
             reclaimed_chunks: AtomicU64::new(0),
             reclaimed_bytes: AtomicU64::new(0),
+            clock,
         })
     }
 
@@ -267,6 +270,7 @@ pub struct DataPlane {
     remotes: BTreeMap<u32, RemoteSite>,
     links: Arc<Links>,
     gc: GcConfig,
+    clock: SharedClock,
 }
 
 impl DataPlane {
@@ -277,9 +281,11 @@ impl DataPlane {
         data_dir: &Path,
         site: u32,
         link_scale: f64,
+        clock: SharedClock,
     ) -> Result<Self, DataError> {
         let name = topology.name(SiteId(site));
-        let store = SiteStore::open_local(&name, &data_dir.join("sites").join(&name))?;
+        let dir = data_dir.join("sites").join(&name);
+        let store = SiteStore::open_local(&name, &dir, clock.clone())?;
         let links = Arc::new(Links::new(&topology, link_scale));
         Ok(DataPlane {
             topology,
@@ -287,6 +293,7 @@ impl DataPlane {
             remotes: BTreeMap::new(),
             links,
             gc: GcConfig::default(),
+            clock,
         })
     }
 
@@ -315,11 +322,12 @@ impl DataPlane {
         topology: Arc<Topology>,
         data_dir: &Path,
         link_scale: f64,
+        clock: SharedClock,
     ) -> Result<Self, DataError> {
         let mut stores = BTreeMap::new();
         for s in topology.sites() {
             let dir = data_dir.join("sites").join(&s.name);
-            stores.insert(s.id.0, SiteStore::open_local(&s.name, &dir)?);
+            stores.insert(s.id.0, SiteStore::open_local(&s.name, &dir, clock.clone())?);
         }
         let links = Arc::new(Links::new(&topology, link_scale));
         Ok(DataPlane {
@@ -328,7 +336,13 @@ impl DataPlane {
             remotes: BTreeMap::new(),
             links,
             gc: GcConfig::default(),
+            clock,
         })
+    }
+
+    /// The clock chunk ages, write windows and jobs read.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// When unreferenced chunks may be reclaimed (crate::gc).
@@ -452,12 +466,7 @@ impl DataPlane {
 
 #[async_trait]
 impl ChunkStore for DataPlane {
-    async fn put_chunk(
-        &self,
-        site: u32,
-        hash: &ChunkHash,
-        data: Bytes,
-    ) -> Result<(), GatewayError> {
+    async fn put_chunk(&self, site: u32, hash: &ChunkHash, data: Bytes) -> Result<(), CoreError> {
         Ok(self.store(site)?.put(hash, data).await?)
     }
 
@@ -466,14 +475,14 @@ impl ChunkStore for DataPlane {
         site: u32,
         hashes: &[ChunkHash],
         written: std::time::Instant,
-    ) -> Result<(), GatewayError> {
-        if written.elapsed() < self.gc.write_window() {
+    ) -> Result<(), CoreError> {
+        if self.clock.instant().saturating_duration_since(written) < self.gc.write_window() {
             return Ok(());
         }
         let store = self.store(site)?;
         for h in hashes {
             if !store.freshen(h).await? {
-                return Err(GatewayError::Unavailable(format!(
+                return Err(CoreError::Unavailable(format!(
                     "chunk {} was reclaimed while the upload was in progress; retry",
                     hex::encode(h)
                 )));
@@ -488,7 +497,7 @@ impl ChunkStore for DataPlane {
         holders: &[u32],
         hash: &ChunkHash,
         size: u32,
-    ) -> Result<Bytes, GatewayError> {
+    ) -> Result<Bytes, CoreError> {
         let mut failures = Vec::new();
         let mut elsewhere = Vec::new();
         let mut transient = true;
@@ -518,26 +527,26 @@ impl ChunkStore for DataPlane {
             }
         }
         if !failures.is_empty() && transient {
-            return Err(GatewayError::Unavailable(format!(
+            return Err(CoreError::Unavailable(format!(
                 "chunk {}: no replica reachable now ({})",
                 hex::encode(hash),
                 failures.join("; ")
             )));
         }
         if failures.is_empty() && !elsewhere.is_empty() {
-            return Err(GatewayError::Unavailable(format!(
+            return Err(CoreError::Unavailable(format!(
                 "chunk {} is held only at {}, whose data nodes this node has no address for",
                 hex::encode(hash),
                 elsewhere.join(", ")
             )));
         }
         if failures.is_empty() {
-            return Err(GatewayError::Unavailable(format!(
+            return Err(CoreError::Unavailable(format!(
                 "no complete replica of chunk {}",
                 hex::encode(hash)
             )));
         }
-        Err(GatewayError::Corrupt(format!(
+        Err(CoreError::Corrupt(format!(
             "chunk {}: no good replica ({})",
             hex::encode(hash),
             failures.join("; ")
@@ -552,7 +561,7 @@ mod tests {
 
     fn plane(dir: &Path) -> DataPlane {
         let t = Arc::new(Topology::from_toml(DEFAULT_TOPOLOGY, "t").expect("topology"));
-        DataPlane::open_local(t, dir, 1000.0).expect("open")
+        DataPlane::open_local(t, dir, 1000.0, meridian_core::clock::system()).expect("open")
     }
 
     #[tokio::test]
@@ -617,6 +626,6 @@ mod tests {
             .read_chunk(1, &[1], &hash, 70_000)
             .await
             .expect_err("only a bad copy");
-        assert!(matches!(err, GatewayError::Corrupt(_)), "{err:?}");
+        assert!(matches!(err, CoreError::Corrupt(_)), "{err:?}");
     }
 }

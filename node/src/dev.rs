@@ -35,9 +35,14 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             .context("starting the metadata group")?
     });
     let data = Arc::new(
-        DataPlane::open_local(topology.clone(), &cfg.data_dir, cfg.link_scale)
-            .context("opening chunk stores")?
-            .with_gc(cfg.gc),
+        DataPlane::open_local(
+            topology.clone(),
+            &cfg.data_dir,
+            cfg.link_scale,
+            meridian_core::clock::system(),
+        )
+        .context("opening chunk stores")?
+        .with_gc(cfg.gc),
     );
     let wake = Arc::new(Notify::new());
     let keyring = Arc::new(

@@ -22,14 +22,16 @@ const PAGES: usize = 100;
 
 pub struct Expirer {
     meta: Arc<MetaGroup>,
+    clock: meridian_core::SharedClock,
     /// Objects deleted at the end of their lifetime since start.
     pub expired: AtomicU64,
 }
 
 impl Expirer {
-    pub fn new(meta: Arc<MetaGroup>) -> Arc<Self> {
+    pub fn new(meta: Arc<MetaGroup>, clock: meridian_core::SharedClock) -> Arc<Self> {
         Arc::new(Expirer {
             meta,
+            clock,
             expired: AtomicU64::new(0),
         })
     }
@@ -60,7 +62,7 @@ impl Expirer {
     /// pass), so they never hold up the lifetimes due after them.
     async fn pass(&self) -> Result<usize, meridian_meta::MetaError> {
         let reader = self.meta.reader();
-        let now = meridian_gateway::objects::now_ms();
+        let now = self.clock.now_ms();
         let mut deleted = 0;
         let mut after = None;
         for _ in 0..PAGES {

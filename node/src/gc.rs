@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use meridian_gateway::backend::ChunkHash;
+use meridian_core::ChunkHash;
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::{GcDoneCmd, GcEntry};
 use tokio::sync::{watch, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -172,9 +172,10 @@ impl SiteStore {
     pub async fn freshen(&self, hash: &ChunkHash) -> Result<bool, DataError> {
         let _shared = self.locks.shared(hash).await;
         let path = self.chunk_file(hash);
+        let now = wall_time(self.clock.now_ms());
         let r = tokio::task::spawn_blocking(move || {
             let f = std::fs::File::options().write(true).open(&path)?;
-            f.set_modified(SystemTime::now())
+            f.set_modified(now)
         })
         .await
         .map_err(|e| DataError::Task(e.to_string()))?;
@@ -189,6 +190,7 @@ impl SiteStore {
     pub async fn reclaim(&self, hash: &ChunkHash, grace: Duration) -> Result<Reclaim, DataError> {
         let _alone = self.locks.alone(hash).await;
         let path = self.chunk_file(hash);
+        let now = wall_time(self.clock.now_ms());
         let r = tokio::task::spawn_blocking(move || -> std::io::Result<Reclaim> {
             let meta = match std::fs::metadata(&path) {
                 Ok(m) => m,
@@ -196,7 +198,9 @@ impl SiteStore {
                 Err(e) => return Err(e),
             };
             // A clock step backwards makes files look young: they wait.
-            let age = meta.modified()?.elapsed().unwrap_or(Duration::ZERO);
+            let age = now
+                .duration_since(meta.modified()?)
+                .unwrap_or(Duration::ZERO);
             if age < grace {
                 return Ok(Reclaim::Fresh);
             }
@@ -305,13 +309,21 @@ pub enum GcError {
     Meta(#[from] meridian_meta::MetaError),
 }
 
+/// The clock's reading as a file time.
+fn wall_time(now_ms: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(now_ms).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use meridian_core::clock::ManualClock;
 
-    fn store(dir: &std::path::Path) -> SiteStore {
-        SiteStore::open_local("T", dir).expect("open")
+    fn store(dir: &std::path::Path) -> (SiteStore, Arc<ManualClock>) {
+        let clock = ManualClock::starting_now();
+        let s = SiteStore::open_local("T", dir, clock.clone()).expect("open");
+        (s, clock)
     }
 
     fn age(s: &SiteStore, hash: &ChunkHash, by: Duration) {
@@ -325,7 +337,7 @@ mod tests {
     #[tokio::test]
     async fn only_old_files_go_and_a_held_chunk_is_young_again() {
         let dir = tempfile::tempdir().expect("tmp");
-        let s = store(dir.path());
+        let (s, clock) = store(dir.path());
         let data = Bytes::from(vec![9u8; 4096]);
         let hash = *blake3::hash(&data).as_bytes();
         let grace = Duration::from_secs(60);
@@ -334,11 +346,11 @@ mod tests {
         s.put(&hash, data.clone()).await.expect("put");
         assert_eq!(s.reclaim(&hash, grace).await.expect("r"), Reclaim::Fresh);
 
-        age(&s, &hash, Duration::from_secs(120));
+        clock.advance(Duration::from_secs(120));
         assert!(s.holds(&hash).await.expect("holds"), "found, and freshened");
         assert_eq!(s.reclaim(&hash, grace).await.expect("r"), Reclaim::Fresh);
 
-        age(&s, &hash, Duration::from_secs(120));
+        clock.advance(Duration::from_secs(120));
         assert_eq!(
             s.reclaim(&hash, grace).await.expect("r"),
             Reclaim::Removed(4096)
@@ -355,7 +367,11 @@ mod tests {
         // unless the reclaimer ran after it (then its file is young and
         // the reclaimer must have kept it).
         let dir = tempfile::tempdir().expect("tmp");
-        let s = Arc::new(store(dir.path()));
+        // Aged by setting file times, not by the clock: each put writes a
+        // file stamped by the system, which a clock moved ahead would see
+        // as old at once.
+        let (s, _clock) = store(dir.path());
+        let s = Arc::new(s);
         let data = Bytes::from(vec![1u8; 1024]);
         let hash = *blake3::hash(&data).as_bytes();
         for _ in 0..200 {

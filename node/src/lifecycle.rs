@@ -18,8 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meridian_gateway::lifecycle::{current_expired, noncurrent_expired, selects, upload_expired};
-use meridian_gateway::objects::{new_version_id, now_ms};
+use meridian_core::lifecycle::{current_expired, noncurrent_expired, selects, upload_expired};
 use meridian_meta::catalogue::{s3_version_id, VersionItem};
 use meridian_meta::{MetaError, Outcome};
 use meridian_proto::v1::command::Op;
@@ -49,6 +48,7 @@ pub struct LifecycleProgress {
 
 pub struct Lifecycle {
     meta: Arc<MetaGroup>,
+    clock: meridian_core::SharedClock,
     period: Duration,
     day_ms: i64,
     /// Versions looked at per bucket and pass.
@@ -78,9 +78,14 @@ fn bump(c: &AtomicU64) {
 }
 
 impl Lifecycle {
-    pub fn new(meta: Arc<MetaGroup>, cfg: &crate::gc::GcConfig) -> Arc<Self> {
+    pub fn new(
+        meta: Arc<MetaGroup>,
+        clock: meridian_core::SharedClock,
+        cfg: &crate::gc::GcConfig,
+    ) -> Arc<Self> {
         Arc::new(Lifecycle {
             meta,
+            clock,
             period: cfg.lifecycle_period,
             day_ms: i64::try_from(cfg.lifecycle_day.as_millis()).unwrap_or(i64::MAX),
             walk: cfg.lifecycle_walk.max(1),
@@ -143,7 +148,7 @@ impl Lifecycle {
         if !rules.iter().any(|r| r.abort_incomplete_upload_days > 0) {
             return Ok(());
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let reader = self.meta.reader();
         for id in reader.bucket_uploads(b.id, MAX_UPLOADS)? {
             let Some(u) = reader.upload(&id)? else {
@@ -175,7 +180,7 @@ impl Lifecycle {
         }) {
             return Ok(false);
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let start = self
             .resume
             .lock()
@@ -268,7 +273,7 @@ impl Lifecycle {
                         bucket: b.name.clone(),
                         key: key.clone(),
                         only_if_current: rec.version_id.clone(),
-                        marker_version_id: new_version_id(),
+                        marker_version_id: meridian_core::ids::new_version_id(now),
                         now_ms: now,
                         ..Default::default()
                     }))
@@ -332,7 +337,7 @@ impl Lifecycle {
                 key: key.to_string(),
                 noncurrent_version_id: internal_id.to_string(),
                 // Object Lock is judged against this time.
-                now_ms: now_ms(),
+                now_ms: self.clock.now_ms(),
                 ..Default::default()
             }))
             .await?;

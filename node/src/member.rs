@@ -67,9 +67,15 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     );
     let meta = Arc::new(MetaGroup::member(node.clone()));
 
-    let mut data = DataPlane::open_site(topology.clone(), &cfg.data_dir, cfg.site, cfg.link_scale)
-        .context("opening the chunk store")?
-        .with_gc(cfg.gc);
+    let mut data = DataPlane::open_site(
+        topology.clone(),
+        &cfg.data_dir,
+        cfg.site,
+        cfg.link_scale,
+        meridian_core::clock::system(),
+    )
+    .context("opening the chunk store")?
+    .with_gc(cfg.gc);
     for (site, addr) in &cfg.data_peers {
         data = data
             .with_remote(*site, addr)

@@ -67,7 +67,7 @@ pub(crate) async fn change(
         text,
         origin,
         drained: drained_ids,
-        now_ms: meridian_gateway::objects::now_ms(),
+        now_ms: admin.data.clock().now_ms(),
     }));
     match admin.meta.write_one(cmd).await {
         Ok(meridian_meta::Outcome::Done) => {}

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meridian_gateway::backend::ChunkHash;
+use meridian_core::ChunkHash;
 use meridian_meta::catalogue::{CatalogueReader, ListItem};
 use meridian_meta::MetaError;
 use meridian_placement::{reconcile, Change, Held, Policy, SiteId, Subject, Transfer, Work};

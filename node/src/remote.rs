@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use meridian_gateway::backend::ChunkHash;
+use meridian_core::ChunkHash;
 use meridian_proto::v1::data_node_service_client::DataNodeServiceClient;
 use meridian_proto::v1::{HasChunksRequest, ReadChunkRequest};
 use tonic::transport::{Channel, Endpoint};

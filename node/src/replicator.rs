@@ -88,10 +88,6 @@ pub struct Replicator {
     pub stats: ReplicationStats,
 }
 
-fn now_ms() -> i64 {
-    meridian_gateway::objects::now_ms()
-}
-
 impl Replicator {
     pub fn new(
         meta: Arc<MetaGroup>,
@@ -326,7 +322,7 @@ impl Replicator {
                 version_id: version.clone(),
                 site: p.site,
                 state: state as i32,
-                now_ms: now_ms(),
+                now_ms: self.data.clock().now_ms(),
             }))
         };
         let state = rec

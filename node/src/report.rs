@@ -21,7 +21,7 @@ pub(crate) async fn replication(admin: &AdminApi) -> Result<ReplicationReport, S
         .await
         .map_err(|e| Status::unavailable(e.to_string()))?;
     let topo = admin.data.topology();
-    let now = meridian_gateway::objects::now_ms();
+    let now = admin.data.clock().now_ms();
     let internal = |e: meridian_meta::MetaError| Status::internal(e.to_string());
     let mut sites = Vec::new();
     for s in topo.sites() {

@@ -66,6 +66,7 @@ pub fn gateway(
     wake: Arc<Notify>,
     keyring: Arc<crate::keyring::Keyring>,
 ) -> Arc<Gateway> {
+    let clock = data.clock().clone();
     let catalogue = Arc::new(MetaCatalogue::new(
         meta,
         topology.clone(),
@@ -73,8 +74,9 @@ pub fn gateway(
         wake,
         data.links().clone(),
         keyring,
+        clock.clone(),
     ));
-    Arc::new(Gateway::new(catalogue, data, topology, chunk_size))
+    Arc::new(Gateway::new(catalogue, data, topology, chunk_size, clock))
 }
 
 /// The background jobs whose progress the admin API reports.
@@ -103,13 +105,18 @@ pub fn spawn_jobs(
     let reconciler =
         crate::reconcile::Reconciler::new(meta.clone(), data.clone(), policy.clone(), wake.clone());
     tasks.spawn(reconciler.clone().run(stop.clone()));
-    tasks.spawn(crate::expiry::Expirer::new(meta.clone()).run(stop.clone()));
+    tasks.spawn(crate::expiry::Expirer::new(meta.clone(), data.clock().clone()).run(stop.clone()));
     tasks.spawn(crate::gc::Collector::new(meta.clone(), data.clone()).run(stop.clone()));
     let gc = *data.gc();
-    let uploads =
-        crate::uploads::AbandonedUploads::new(meta.clone(), gc.abandoned_uploads, gc.period);
+    let clock = data.clock().clone();
+    let uploads = crate::uploads::AbandonedUploads::new(
+        meta.clone(),
+        clock.clone(),
+        gc.abandoned_uploads,
+        gc.period,
+    );
     tasks.spawn(uploads.clone().run(stop.clone()));
-    let lifecycle = crate::lifecycle::Lifecycle::new(meta.clone(), &gc);
+    let lifecycle = crate::lifecycle::Lifecycle::new(meta.clone(), clock, &gc);
     tasks.spawn(lifecycle.clone().run(stop.clone()));
     let replicator =
         crate::transfer::spawn(mode, (meta, data, policy), wake, concurrency, tasks, stop);

@@ -19,6 +19,7 @@ const PAGES: usize = 100;
 
 pub struct AbandonedUploads {
     meta: Arc<MetaGroup>,
+    clock: meridian_core::SharedClock,
     max_age: Duration,
     period: Duration,
     /// Uploads aborted for their age since start.
@@ -26,9 +27,15 @@ pub struct AbandonedUploads {
 }
 
 impl AbandonedUploads {
-    pub fn new(meta: Arc<MetaGroup>, max_age: Duration, period: Duration) -> Arc<Self> {
+    pub fn new(
+        meta: Arc<MetaGroup>,
+        clock: meridian_core::SharedClock,
+        max_age: Duration,
+        period: Duration,
+    ) -> Arc<Self> {
         Arc::new(AbandonedUploads {
             meta,
+            clock,
             max_age,
             period,
             aborted: AtomicU64::new(0),
@@ -54,7 +61,7 @@ impl AbandonedUploads {
     }
 
     async fn pass(&self) -> Result<(), meridian_meta::MetaError> {
-        let now = meridian_gateway::objects::now_ms();
+        let now = self.clock.now_ms();
         let limit_ms = i64::try_from(self.max_age.as_millis()).unwrap_or(i64::MAX);
         let mut after: Option<String> = None;
         for _ in 0..PAGES {

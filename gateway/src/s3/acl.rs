@@ -4,19 +4,20 @@
 //! are `meridianctl bucket show`'s); an object's is its record's `acl`.
 //! The owner always has FULL_CONTROL and is listed first.
 
+use super::errors::OrS3;
 use http::HeaderMap;
 use meridian_proto::v1::BucketGrant;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
 
 use super::{owner, MeridianS3};
-use crate::access::acl::{
+use meridian_core::access::acl::{
     self as pure, permission_bits, permission_names, AclError, AclGrant, Canned, Grantee,
     FULL_CONTROL,
 };
-use crate::access::Ownership;
-use crate::backend::{BucketChange, VersionChange};
-use crate::GatewayError;
+use meridian_core::access::Ownership;
+use meridian_core::catalogue::{BucketChange, VersionChange};
+use meridian_core::CoreError;
 
 /// The ACL grants stored in a record or bucket.
 pub fn grants_of(stored: &[BucketGrant]) -> Vec<AclGrant> {
@@ -200,7 +201,7 @@ fn shown(owner_id: &str, grants: &[AclGrant]) -> (Option<Owner>, Option<Grants>)
 
 /// Refuses an ACL that BlockPublicAcls forbids.
 pub fn check_public_block(
-    access: &crate::access::BucketAccess,
+    access: &meridian_core::access::BucketAccess,
     grants: &[AclGrant],
 ) -> S3Result<()> {
     if access.public_block.block_public_acls && pure::is_public(grants) {
@@ -219,7 +220,7 @@ pub fn check_public_block(
 /// BucketOwnerEnforced, or under BucketOwnerPreferred with
 /// `bucket-owner-full-control`; else the writer.
 pub(super) fn for_write(
-    access: Option<&crate::access::BucketAccess>,
+    access: Option<&meridian_core::access::BucketAccess>,
     canned: Option<&str>,
     headers: &HeaderMap,
     writer: &str,
@@ -272,7 +273,7 @@ impl MeridianS3 {
         writer: &str,
         with_body: bool,
     ) -> S3Result<(crate::objects::Protection, String)> {
-        let access = self.gateway.bucket_access(bucket).await?;
+        let access = self.gateway.bucket_access(bucket).await.or_s3()?;
         let canned = headers.get("x-amz-acl").and_then(|v| v.to_str().ok());
         let (acl, owner) = for_write(access.as_deref(), canned, headers, writer)?;
         let mut p = crate::objects::Protection {
@@ -282,7 +283,7 @@ impl MeridianS3 {
         let lock = access
             .as_deref()
             .map_or((false, false), |a| (a.object_lock, a.default_retention));
-        super::retention::write_lock(headers, lock, crate::objects::now_ms(), with_body, &mut p)?;
+        super::retention::write_lock(headers, lock, self.gateway.now_ms(), with_body, &mut p)?;
         Ok((p, owner))
     }
 
@@ -290,7 +291,12 @@ impl MeridianS3 {
         &self,
         req: S3Request<GetBucketAclInput>,
     ) -> S3Result<S3Response<GetBucketAclOutput>> {
-        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        let b = self
+            .gateway
+            .catalogue()
+            .bucket(&req.input.bucket)
+            .await
+            .or_s3()?;
         let grants = if b.object_ownership == Ownership::BucketOwnerEnforced.as_u32() {
             Vec::new()
         } else {
@@ -304,7 +310,12 @@ impl MeridianS3 {
         &self,
         req: S3Request<PutBucketAclInput>,
     ) -> S3Result<S3Response<PutBucketAclOutput>> {
-        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        let b = self
+            .gateway
+            .catalogue()
+            .bucket(&req.input.bucket)
+            .await
+            .or_s3()?;
         let input = &req.input;
         let grants = put_request(
             input.acl.as_ref().map(|a| a.as_str()),
@@ -313,13 +324,14 @@ impl MeridianS3 {
             &b.owner,
             &b.owner,
         )?;
-        if let Some(access) = self.gateway.bucket_access(&input.bucket).await? {
+        if let Some(access) = self.gateway.bucket_access(&input.bucket).await.or_s3()? {
             check_public_block(&access, &grants)?;
         }
         self.gateway
             .catalogue()
             .update_bucket(&input.bucket, BucketChange::Acl(to_stored(&grants)))
-            .await?;
+            .await
+            .or_s3()?;
         self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutBucketAclOutput::default()))
     }
@@ -361,8 +373,10 @@ impl MeridianS3 {
         let access = self
             .gateway
             .bucket_access(&input.bucket)
-            .await?
-            .ok_or_else(|| GatewayError::NoSuchBucket(input.bucket.clone()))?;
+            .await
+            .or_s3()?
+            .ok_or_else(|| CoreError::NoSuchBucket(input.bucket.clone()))
+            .or_s3()?;
         if access.ownership == Ownership::BucketOwnerEnforced {
             return Err(s3_error!(
                 AccessControlListNotSupported,
@@ -409,7 +423,7 @@ impl MeridianS3 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::acl::{READ, WRITE};
+    use meridian_core::access::acl::{READ, WRITE};
 
     #[test]
     fn canned_and_header_grants_are_exclusive() {

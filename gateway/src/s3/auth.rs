@@ -4,8 +4,8 @@
 //!
 //! The root key (from the environment) is the administrator; every other
 //! key belongs to a user in the catalogue. The decision itself is
-//! [`crate::access::decide`]; this module maps operations onto IAM actions
-//! ([`crate::access::actions`]), gathers the request's condition keys
+//! [`meridian_core::access::decide`]; this module maps operations onto IAM actions
+//! ([`meridian_core::access::actions`]), gathers the request's condition keys
 //! (`facts.rs`), and leaves to the operation what depends on the object.
 
 use std::sync::Arc;
@@ -15,8 +15,8 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Result};
 
-use crate::access::{actions, decide, BucketAccess, Caller, Facts, ObjectAccess, Verdict};
 use crate::Gateway;
+use meridian_core::access::{actions, decide, BucketAccess, Caller, Facts, ObjectAccess, Verdict};
 
 /// The owner name of what the administrator creates.
 pub const ADMIN_USER: &str = "root";
@@ -251,7 +251,7 @@ impl S3Access for Permissions {
             cx.headers(),
             cx.uri(),
             peer,
-            time::OffsetDateTime::now_utc(),
+            super::utc_now(self.gateway.clock().as_ref()),
         );
         if matches!(op, "ListObjects" | "ListObjectsV2" | "ListObjectVersions") {
             // A listing without a prefix lists from the top: AWS matches it

@@ -25,7 +25,7 @@ use s3s::dto::StreamingBlob;
 use s3s::stream::{ByteStream, RemainingLength};
 use s3s::{S3Error, S3ErrorCode, StdError};
 
-use crate::GatewayError;
+use meridian_core::CoreError;
 
 /// The longest a client may leave an upload body without sending a byte.
 /// Without a bound a stalled client would hold a connection slot forever.
@@ -70,25 +70,23 @@ impl FaultCell {
 
     /// Refines the core's error with what the body stream saw: a digest
     /// mismatch is `BadDigest`, a stalled client `RequestTimeout`.
-    pub fn refine(&self, e: GatewayError) -> S3Error {
+    pub fn refine(&self, e: CoreError) -> S3Error {
         match (&e, self.get()) {
-            (GatewayError::IncompleteBody(_), Some(BodyFault::Md5Mismatch)) => {
-                S3Error::with_message(
-                    S3ErrorCode::BadDigest,
-                    "The Content-MD5 you specified did not match what we received.",
-                )
-            }
-            (GatewayError::IncompleteBody(_), Some(BodyFault::ChecksumMismatch(h))) => {
+            (CoreError::IncompleteBody(_), Some(BodyFault::Md5Mismatch)) => S3Error::with_message(
+                S3ErrorCode::BadDigest,
+                "The Content-MD5 you specified did not match what we received.",
+            ),
+            (CoreError::IncompleteBody(_), Some(BodyFault::ChecksumMismatch(h))) => {
                 S3Error::with_message(
                     S3ErrorCode::BadDigest,
                     format!("The {h} you specified did not match the calculated checksum."),
                 )
             }
-            (GatewayError::IncompleteBody(_), Some(BodyFault::Idle)) => S3Error::with_message(
+            (CoreError::IncompleteBody(_), Some(BodyFault::Idle)) => S3Error::with_message(
                 S3ErrorCode::RequestTimeout,
                 format!("no body bytes received for {BODY_IDLE_TIMEOUT:?}"),
             ),
-            _ => e.into(),
+            _ => super::errors::s3_error(e),
         }
     }
 }
@@ -198,13 +196,13 @@ pub fn upload_stream(
 pub struct DownloadBody {
     // A Mutex only to make the stream `Sync`: it is reached through `&mut`
     // (`Mutex::get_mut`), so it is never locked and never contended.
-    inner: Mutex<BoxStream<'static, Result<Bytes, GatewayError>>>,
+    inner: Mutex<BoxStream<'static, Result<Bytes, CoreError>>>,
     remaining: u64,
     failed: bool,
 }
 
 impl DownloadBody {
-    pub fn new(inner: BoxStream<'static, Result<Bytes, GatewayError>>, len: u64) -> Self {
+    pub fn new(inner: BoxStream<'static, Result<Bytes, CoreError>>, len: u64) -> Self {
         DownloadBody {
             inner: Mutex::new(inner),
             remaining: len,
@@ -316,7 +314,7 @@ mod tests {
         let r: Result<Vec<Bytes>, _> = s.try_collect().await;
         assert!(matches!(r, Err(BodyError::Md5Mismatch)));
         assert_eq!(fault.get(), Some(BodyFault::Md5Mismatch));
-        let e = fault.refine(GatewayError::IncompleteBody("x".into()));
+        let e = fault.refine(CoreError::IncompleteBody("x".into()));
         assert_eq!(e.code(), &S3ErrorCode::BadDigest);
     }
 
@@ -332,7 +330,7 @@ mod tests {
         let got: Vec<Bytes> = s.try_collect().await.expect("stream itself ends cleanly");
         assert_eq!(got.concat(), b"abcd");
         assert_eq!(fault.get(), None);
-        let e = fault.refine(GatewayError::IncompleteBody("x".into()));
+        let e = fault.refine(CoreError::IncompleteBody("x".into()));
         assert_eq!(e.code(), &S3ErrorCode::IncompleteBody);
     }
 
@@ -348,7 +346,7 @@ mod tests {
         let r: Result<Vec<Bytes>, _> = s.try_collect().await;
         assert!(matches!(r, Err(BodyError::Idle(_))));
         assert_eq!(fault.get(), Some(BodyFault::Idle));
-        let e = fault.refine(GatewayError::IncompleteBody("x".into()));
+        let e = fault.refine(CoreError::IncompleteBody("x".into()));
         assert_eq!(e.code(), &S3ErrorCode::RequestTimeout);
     }
 
@@ -385,7 +383,7 @@ mod tests {
 
         let items = vec![
             Ok(Bytes::from_static(b"abc")),
-            Err(GatewayError::Corrupt("c".into())),
+            Err(CoreError::Corrupt("c".into())),
         ];
         let body = DownloadBody::new(futures::stream::iter(items).boxed(), 5);
         let r: Result<Vec<Bytes>, _> = body.try_collect().await;

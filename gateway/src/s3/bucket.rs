@@ -1,14 +1,15 @@
 //! Bucket operations: create, head, list, delete, location.
 
+use super::errors::OrS3;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::errors::invalid_argument;
 use super::list::{decode_token, encode_token};
 use super::{owner, requester, timestamp, MeridianS3};
-use crate::access::Ownership;
-use crate::backend::NewBucket;
-use crate::GatewayError;
+use meridian_core::access::Ownership;
+use meridian_core::catalogue::NewBucket;
+use meridian_core::CoreError;
 
 /// Buckets listed per page when the client asks for pages but names no size.
 const MAX_BUCKETS_PER_PAGE: usize = 10_000;
@@ -68,7 +69,9 @@ impl MeridianS3 {
         if signed_region == Some(wanted) || wanted == self.regions.default_region() {
             return Ok(self.site);
         }
-        Err(GatewayError::UnknownSite(wanted.to_string()).into())
+        Err(super::errors::s3_error(CoreError::UnknownSite(
+            wanted.to_string(),
+        )))
     }
 
     pub(super) async fn do_create_bucket(
@@ -91,7 +94,7 @@ impl MeridianS3 {
             .await
         {
             Ok(()) => {}
-            Err(GatewayError::BucketExists(m)) => {
+            Err(CoreError::BucketExists(m)) => {
                 // The two codes differ in what the client should do next, so
                 // it is worth one more read to tell them apart.
                 let mine = matches!(self.gateway.catalogue().bucket(&input.bucket).await, Ok(b) if b.owner == who);
@@ -105,7 +108,7 @@ impl MeridianS3 {
                     format!("bucket already exists: {m}"),
                 ));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(super::errors::s3_error(e)),
         }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{}", input.bucket)),
@@ -116,7 +119,12 @@ impl MeridianS3 {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        let b = self
+            .gateway
+            .catalogue()
+            .bucket(&req.input.bucket)
+            .await
+            .or_s3()?;
         Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(self.regions.of_site(b.ingest_site).to_string()),
             ..Default::default()
@@ -145,7 +153,7 @@ impl MeridianS3 {
             .map(decode_token)
             .transpose()?;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let mut all = self.gateway.catalogue().list_buckets().await?;
+        let mut all = self.gateway.catalogue().list_buckets().await.or_s3()?;
         all.sort_by(|a, b| a.name.cmp(&b.name));
         // A user sees the buckets it owns or holds a grant on.
         let mut picked = all
@@ -186,7 +194,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .delete_bucket(&req.input.bucket)
-            .await?;
+            .await
+            .or_s3()?;
         self.gateway.forget_access(&req.input.bucket);
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
@@ -195,7 +204,12 @@ impl MeridianS3 {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        let bucket = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        let bucket = self
+            .gateway
+            .catalogue()
+            .bucket(&req.input.bucket)
+            .await
+            .or_s3()?;
         // The site's region: one every endpoint accepts in signatures.
         let region = self.regions.of_site(bucket.ingest_site).to_string();
         Ok(S3Response::new(GetBucketLocationOutput {

@@ -1,13 +1,14 @@
 //! A bucket's ownership controls, public access block, policy status and
 //! Object Lock configuration over S3.
 
+use super::errors::OrS3;
 use meridian_proto::v1::{LockMode, ObjectLockConfig, PublicAccessBlock};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::MeridianS3;
-use crate::access::{acl, Ownership};
-use crate::backend::BucketChange;
+use meridian_core::access::{acl, Ownership};
+use meridian_core::catalogue::BucketChange;
 
 fn ownership_name(o: Ownership) -> Option<&'static str> {
     match o {
@@ -110,7 +111,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .update_bucket(&input.bucket, BucketChange::Ownership(o.as_u32()))
-            .await?;
+            .await
+            .or_s3()?;
         self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutBucketOwnershipControlsOutput::default()))
     }
@@ -119,7 +121,12 @@ impl MeridianS3 {
         &self,
         req: S3Request<GetBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
-        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        let b = self
+            .gateway
+            .catalogue()
+            .bucket(&req.input.bucket)
+            .await
+            .or_s3()?;
         let Some(name) = ownership_name(Ownership::from_u32(b.object_ownership)) else {
             return Err(s3_error!(
                 OwnershipControlsNotFoundError,
@@ -143,7 +150,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .update_bucket(&bucket, BucketChange::Ownership(0))
-            .await?;
+            .await
+            .or_s3()?;
         self.gateway.forget_access(&bucket);
         Ok(S3Response::new(
             DeleteBucketOwnershipControlsOutput::default(),
@@ -165,7 +173,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .update_bucket(&input.bucket, BucketChange::PublicAccessBlock(Some(block)))
-            .await?;
+            .await
+            .or_s3()?;
         self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutPublicAccessBlockOutput::default()))
     }
@@ -174,7 +183,12 @@ impl MeridianS3 {
         &self,
         req: S3Request<GetPublicAccessBlockInput>,
     ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
-        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        let b = self
+            .gateway
+            .catalogue()
+            .bucket(&req.input.bucket)
+            .await
+            .or_s3()?;
         let Some(p) = b.public_access_block else {
             return Err(super::errors::custom(
                 "NoSuchPublicAccessBlockConfiguration",
@@ -200,7 +214,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .update_bucket(&bucket, BucketChange::PublicAccessBlock(None))
-            .await?;
+            .await
+            .or_s3()?;
         self.gateway.forget_access(&bucket);
         Ok(S3Response::new(DeletePublicAccessBlockOutput::default()))
     }
@@ -215,12 +230,20 @@ impl MeridianS3 {
         let access = self
             .gateway
             .bucket_access(&bucket)
-            .await?
-            .ok_or_else(|| crate::GatewayError::NoSuchBucket(bucket.clone()))?;
+            .await
+            .or_s3()?
+            .ok_or_else(|| meridian_core::CoreError::NoSuchBucket(bucket.clone()))
+            .or_s3()?;
         let by_policy = access.policy.as_ref().is_some_and(|p| p.is_public());
         let by_acl = access.ownership.acls_enabled()
             && acl::is_public(&super::acl::grants_of(
-                &self.gateway.catalogue().bucket(&bucket).await?.grants,
+                &self
+                    .gateway
+                    .catalogue()
+                    .bucket(&bucket)
+                    .await
+                    .or_s3()?
+                    .grants,
             ));
         Ok(S3Response::new(GetBucketPolicyStatusOutput {
             policy_status: Some(PolicyStatus {
@@ -247,7 +270,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .update_bucket(&input.bucket, BucketChange::ObjectLock(config))
-            .await?;
+            .await
+            .or_s3()?;
         self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutObjectLockConfigurationOutput::default()))
     }
@@ -256,7 +280,12 @@ impl MeridianS3 {
         &self,
         req: S3Request<GetObjectLockConfigurationInput>,
     ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
-        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        let b = self
+            .gateway
+            .catalogue()
+            .bucket(&req.input.bucket)
+            .await
+            .or_s3()?;
         let Some(l) = b.object_lock.filter(|l| l.enabled) else {
             return Err(s3_error!(
                 ObjectLockConfigurationNotFoundError,

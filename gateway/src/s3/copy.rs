@@ -3,6 +3,7 @@
 //! it is named in a header, not the path). The copy-source conditions
 //! answer 412 when they fail, never 304.
 
+use super::errors::OrS3;
 use futures::StreamExt;
 use s3s::dto::*;
 use s3s::{s3_error, S3ErrorCode, S3Request, S3Response, S3Result};
@@ -10,9 +11,9 @@ use s3s::{s3_error, S3ErrorCode, S3Request, S3Response, S3Result};
 use super::errors::{invalid_argument, not_implemented};
 use super::object::{check_conditions, Conditions};
 use super::{etag, requester, timestamp, MeridianS3};
-use crate::access::{decide, Caller, Facts, ObjectAccess, Verdict};
-use crate::backend::WriteCondition;
 use crate::objects::NewObject;
+use meridian_core::access::{decide, Caller, Facts, ObjectAccess, Verdict};
+use meridian_core::catalogue::WriteCondition;
 
 /// The copy-source side of CopyObject and UploadPartCopy, read and checked.
 pub(super) struct Source {
@@ -43,8 +44,10 @@ impl MeridianS3 {
         let access = self
             .gateway
             .bucket_access(bucket)
-            .await?
-            .ok_or_else(|| crate::GatewayError::NoSuchBucket(bucket.to_string()))?;
+            .await
+            .or_s3()?
+            .ok_or_else(|| meridian_core::CoreError::NoSuchBucket(bucket.to_string()))
+            .or_s3()?;
         let action = if version_id.is_some() {
             "s3:GetObjectVersion"
         } else {
@@ -59,7 +62,7 @@ impl MeridianS3 {
         let record = match record {
             Ok(r) => r,
             // S3 answers a delete marker as a copy source with 400.
-            Err(crate::GatewayError::DeleteMarker(m)) => {
+            Err(meridian_core::CoreError::DeleteMarker(m)) => {
                 return Err(s3_error!(
                     InvalidRequest,
                     "The source of a copy request may not specifically refer to a delete marker by version id: {m}"
@@ -69,7 +72,7 @@ impl MeridianS3 {
             // key is not there.
             Err(e) => {
                 return match decide(caller, &access, "s3:ListBucket", None, facts, None) {
-                    Verdict::Allow => Err(e.into()),
+                    Verdict::Allow => Err(super::errors::s3_error(e)),
                     _ => Err(refused()),
                 }
             }
@@ -170,7 +173,7 @@ impl MeridianS3 {
             ));
         }
         let source_version = super::versioning::version_header(&record, None, 0);
-        let source = crate::backend::CopySource {
+        let source = meridian_core::catalogue::CopySource {
             bucket: src_bucket,
             key: src_key,
             version_id: record.version_id.clone(),
@@ -190,7 +193,8 @@ impl MeridianS3 {
         let copied = self
             .gateway
             .copy_object(self.site, source, record, dst)
-            .await?;
+            .await
+            .or_s3()?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag(&copied.etag)),
@@ -234,9 +238,16 @@ impl MeridianS3 {
             Some(r) => source_range(r, size)?,
         };
         // The upload must belong to the destination named in the path.
-        let upload = self.gateway.catalogue().upload(&input.upload_id).await?;
+        let upload = self
+            .gateway
+            .catalogue()
+            .upload(&input.upload_id)
+            .await
+            .or_s3()?;
         if upload.bucket != *input.bucket || upload.key != *input.key {
-            return Err(crate::GatewayError::NoSuchUpload(input.upload_id.clone()).into());
+            return Err(super::errors::s3_error(
+                meridian_core::CoreError::NoSuchUpload(input.upload_id.clone()),
+            ));
         }
         let body = self.gateway.read(self.site, src.record, start, end);
         // The upload's declared checksum, computed over the copied bytes
@@ -254,11 +265,13 @@ impl MeridianS3 {
             })
             .transpose()?
             .flatten();
-        let body: futures::stream::BoxStream<'static, Result<bytes::Bytes, crate::GatewayError>> =
-            match check {
-                Some(c) => super::checksum::computed(body, c).boxed(),
-                None => body,
-            };
+        let body: futures::stream::BoxStream<
+            'static,
+            Result<bytes::Bytes, meridian_core::CoreError>,
+        > = match check {
+            Some(c) => super::checksum::computed(body, c).boxed(),
+            None => body,
+        };
         let part = self
             .gateway
             .upload_part(
@@ -268,7 +281,8 @@ impl MeridianS3 {
                 Some(end - start),
                 checksums,
             )
-            .await?;
+            .await
+            .or_s3()?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some({
                 let sums = super::checksum::to_dto(&part.checksums);

@@ -3,6 +3,7 @@
 //! Browsers send preflights unsigned, so they are answered here, before
 //! s3s authenticates anything; they reveal only the bucket's CORS rules.
 
+use super::errors::OrS3;
 use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderValue};
@@ -12,8 +13,8 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::MeridianS3;
-use crate::cors::{allow_origin, check_rules, find_rule};
 use crate::Gateway;
+use meridian_core::cors::{allow_origin, check_rules, find_rule};
 
 fn from_dto(r: CORSRule) -> CorsRule {
     CorsRule {
@@ -53,7 +54,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .set_bucket_cors(&input.bucket, rules)
-            .await?;
+            .await
+            .or_s3()?;
         self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutBucketCorsOutput {}))
     }
@@ -62,7 +64,12 @@ impl MeridianS3 {
         &self,
         req: S3Request<GetBucketCorsInput>,
     ) -> S3Result<S3Response<GetBucketCorsOutput>> {
-        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        let b = self
+            .gateway
+            .catalogue()
+            .bucket(&req.input.bucket)
+            .await
+            .or_s3()?;
         if b.cors.is_empty() {
             return Err(s3_error!(
                 NoSuchCORSConfiguration,
@@ -82,7 +89,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .set_bucket_cors(&bucket, Vec::new())
-            .await?;
+            .await
+            .or_s3()?;
         self.gateway.forget_access(&bucket);
         Ok(S3Response::new(DeleteBucketCorsOutput {}))
     }

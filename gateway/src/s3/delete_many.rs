@@ -3,12 +3,13 @@
 //! some keys and not others) on its own; the answer lists each key's
 //! outcome, or only the failures in quiet mode.
 
+use super::errors::OrS3;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
 use super::errors::s3_code;
 use super::MeridianS3;
-use crate::access::{decide, Verdict};
+use meridian_core::access::{decide, Verdict};
 
 /// Keys per request at most, as in S3.
 const MAX_KEYS: usize = 1000;
@@ -44,8 +45,10 @@ impl MeridianS3 {
         let access = self
             .gateway
             .bucket_access(&bucket)
-            .await?
-            .ok_or_else(|| crate::GatewayError::NoSuchBucket(bucket.clone()))?;
+            .await
+            .or_s3()?
+            .ok_or_else(|| meridian_core::CoreError::NoSuchBucket(bucket.clone()))
+            .or_s3()?;
         let (mut deleted, mut errors) = (Vec::new(), Vec::new());
         for o in objects {
             let action = if o.version_id.is_some() {

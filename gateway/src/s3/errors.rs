@@ -1,16 +1,16 @@
-//! How gateway errors become S3 error responses.
+//! How the core's errors become S3 error responses.
 //!
-//! Every [`GatewayError`] maps onto exactly one S3 error code; the HTTP status
+//! Every [`CoreError`] maps onto exactly one S3 error code; the HTTP status
 //! comes with the code (s3s knows the status of each). The message is the
 //! gateway's own text, so a client sees why, not only what.
 
 use s3s::{S3Error, S3ErrorCode};
 
-use crate::GatewayError;
+use meridian_core::CoreError;
 
-/// The S3 code a gateway error is reported as.
-pub fn s3_code(e: &GatewayError) -> S3ErrorCode {
-    use GatewayError::*;
+/// The S3 code a core error is reported as.
+pub fn s3_code(e: &CoreError) -> S3ErrorCode {
+    use CoreError::*;
     match e {
         NoSuchBucket(_) => S3ErrorCode::NoSuchBucket,
         // Whether the caller owns the bucket is decided where that is known
@@ -45,23 +45,29 @@ pub fn s3_code(e: &GatewayError) -> S3ErrorCode {
     }
 }
 
-/// Converts a gateway error into the S3 error a client sees. Server-side
+/// Converts a core error into the S3 error a client sees. Server-side
 /// faults are logged here, because the client only learns that one happened.
-pub fn s3_error(e: GatewayError) -> S3Error {
+pub fn s3_error(e: CoreError) -> S3Error {
     let code = s3_code(&e);
     match &e {
-        GatewayError::Corrupt(_) | GatewayError::Internal(_) => {
+        CoreError::Corrupt(_) | CoreError::Internal(_) => {
             tracing::error!(error = %e, "S3 request failed")
         }
-        GatewayError::Unavailable(_) => tracing::warn!(error = %e, "S3 request failed"),
+        CoreError::Unavailable(_) => tracing::warn!(error = %e, "S3 request failed"),
         _ => {}
     }
     S3Error::with_message(code, e.to_string())
 }
 
-impl From<GatewayError> for S3Error {
-    fn from(e: GatewayError) -> Self {
-        s3_error(e)
+/// `?` on a core result inside an S3 handler: the core's errors are not
+/// the gateway's to convert with `From` (neither type is defined here).
+pub(crate) trait OrS3<T> {
+    fn or_s3(self) -> Result<T, S3Error>;
+}
+
+impl<T> OrS3<T> for Result<T, CoreError> {
+    fn or_s3(self) -> Result<T, S3Error> {
+        self.map_err(s3_error)
     }
 }
 
@@ -135,7 +141,7 @@ mod tests {
     use super::*;
     use http::StatusCode;
 
-    fn status(e: GatewayError) -> (S3ErrorCode, StatusCode) {
+    fn status(e: CoreError) -> (S3ErrorCode, StatusCode) {
         let err = s3_error(e);
         let status = err.status_code().expect("every mapped code has a status");
         (err.code().clone(), status)
@@ -143,7 +149,7 @@ mod tests {
 
     #[test]
     fn every_variant_maps_to_its_code_and_status() {
-        use GatewayError::*;
+        use CoreError::*;
         let m = || "m".to_string();
         let cases = [
             (NoSuchBucket(m()), S3ErrorCode::NoSuchBucket, 404),
@@ -222,7 +228,7 @@ mod tests {
 
     #[test]
     fn message_is_kept() {
-        let err = s3_error(GatewayError::NoSuchKey("photos/cat.jpg".into()));
+        let err = s3_error(CoreError::NoSuchKey("photos/cat.jpg".into()));
         assert_eq!(err.message(), Some("no such key: photos/cat.jpg"));
     }
 }

@@ -3,7 +3,7 @@
 
 use http::{HeaderMap, Uri};
 
-use crate::access::{Caller, Facts};
+use meridian_core::access::{Caller, Facts};
 
 /// Where a request came from, put in its extensions by the listener.
 #[derive(Debug, Clone, Copy)]
@@ -176,7 +176,7 @@ pub fn add_form(f: &mut Facts, form: &HeaderMap, tags: &std::collections::HashMa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::conditions::Conditions;
+    use meridian_core::access::conditions::Conditions;
 
     #[test]
     fn requests_become_condition_keys() {
@@ -208,7 +208,7 @@ mod tests {
             Conditions::parse(&serde_json::from_str(json).expect("json"), 1)
                 .expect("valid")
                 .holds(&f)
-                == crate::access::Holds::Yes
+                == meridian_core::access::Holds::Yes
         };
         assert!(holds(
             r#"{"StringEquals": {"s3:prefix": "home/alice/", "s3:x-amz-acl": "public-read"}}"#

@@ -93,7 +93,10 @@ impl Front {
                 &[],
             ));
         }
-        if let Err(e) = super::request_time::check(req.headers(), time::OffsetDateTime::now_utc()) {
+        let now = super::utc_now(self.gateway.clock().as_ref());
+        let dated = super::request_time::check(req.headers(), now)
+            .and_then(|()| super::request_time::check_presigned(req.uri(), now));
+        if let Err(e) = dated {
             return Some(error_response_with(&e, &[]));
         }
         let (region, presigned) = self.regions.wrong_region(req.headers(), req.uri())?;

@@ -2,6 +2,7 @@
 //! DeleteBucketLifecycle. The rules are carried out by the metadata
 //! leader's lifecycle job (`meridian-node`'s `lifecycle`).
 
+use super::errors::OrS3;
 use std::collections::HashMap;
 
 use meridian_proto::v1::LifecycleRule as Rule;
@@ -10,7 +11,7 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::errors::{invalid_argument, not_implemented};
 use super::{timestamp, MeridianS3};
-use crate::lifecycle::check_rules;
+use meridian_core::lifecycle::check_rules;
 
 fn positive(n: Option<i32>, what: &str) -> S3Result<u32> {
     match n {
@@ -123,7 +124,7 @@ impl MeridianS3 {
         record: &meridian_proto::v1::ObjectRecord,
     ) -> Option<String> {
         let access = self.gateway.bucket_access(bucket).await.ok().flatten()?;
-        let (at_ms, rule) = crate::lifecycle::expiry_of(
+        let (at_ms, rule) = meridian_core::lifecycle::expiry_of(
             &access.lifecycle,
             key,
             (record.size, &record.tags),
@@ -216,7 +217,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .set_bucket_lifecycle(&input.bucket, rules)
-            .await?;
+            .await
+            .or_s3()?;
         self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(
             PutBucketLifecycleConfigurationOutput::default(),
@@ -227,7 +229,12 @@ impl MeridianS3 {
         &self,
         req: S3Request<GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
-        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        let b = self
+            .gateway
+            .catalogue()
+            .bucket(&req.input.bucket)
+            .await
+            .or_s3()?;
         if b.lifecycle.is_empty() {
             return Err(s3_error!(
                 NoSuchLifecycleConfiguration,
@@ -247,7 +254,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .set_bucket_lifecycle(&req.input.bucket, Vec::new())
-            .await?;
+            .await
+            .or_s3()?;
         self.gateway.forget_access(&req.input.bucket);
         Ok(S3Response::new(DeleteBucketLifecycleOutput {}))
     }

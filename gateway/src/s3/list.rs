@@ -5,16 +5,17 @@
 //! token, v1 as `NextMarker`. The catalogue must skip every key under a
 //! common prefix given as the resume point, or a prefix would repeat.
 //!
-//! [`Catalogue::list_objects`]: crate::backend::Catalogue::list_objects
+//! [`Catalogue::list_objects`]: meridian_core::catalogue::Catalogue::list_objects
 
+use super::errors::OrS3;
 use base64::Engine;
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result};
 
 use super::errors::invalid_argument;
 use super::{etag, owner, timestamp, MeridianS3};
-use crate::backend::{ListEntry, ListPage, ListQuery};
-use crate::names::MAX_KEY_BYTES;
+use meridian_core::catalogue::{ListEntry, ListPage, ListQuery};
+use meridian_core::names::MAX_KEY_BYTES;
 
 /// S3's default and largest page.
 pub const MAX_KEYS: usize = 1000;
@@ -94,7 +95,11 @@ impl MeridianS3 {
     async fn list_page(&self, query: ListQuery, with_owner: bool, url: bool) -> S3Result<Listed> {
         // S3 answers NoSuchBucket for a missing bucket; the catalogue's
         // listing contract does not promise to, so ask.
-        self.gateway.catalogue().bucket(&query.bucket).await?;
+        self.gateway
+            .catalogue()
+            .bucket(&query.bucket)
+            .await
+            .or_s3()?;
         if query.max_keys == 0 {
             return Ok(Listed {
                 contents: Vec::new(),
@@ -103,7 +108,12 @@ impl MeridianS3 {
                 resume_after: None,
             });
         }
-        let page = self.gateway.catalogue().list_objects(&query).await?;
+        let page = self
+            .gateway
+            .catalogue()
+            .list_objects(&query)
+            .await
+            .or_s3()?;
         Ok(shape(page, with_owner, url))
     }
 

@@ -12,6 +12,7 @@
 //! [`server`] (the HTTP listener); `testkit` holds the in-memory catalogue
 //! and chunk store the tests run against.
 
+use errors::OrS3;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +61,13 @@ mod tests_list_mpu;
 mod tests_presign;
 
 pub use server::{serve, serve_service, service, EndpointConfig, ServeOptions};
+
+/// The clock's reading as a UTC date (the epoch if it cannot be one).
+fn utc_now(clock: &dyn meridian_core::Clock) -> time::OffsetDateTime {
+    let nanos = i128::from(clock.now_ms()) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
 
 /// Who owns what an anonymous caller writes (into a bucket whose ACL or
 /// policy lets everyone write). No user can take the name.
@@ -169,9 +177,10 @@ impl MeridianS3 {
         let rec = match rec {
             Ok(r) => r,
             Err(
-                e @ (crate::GatewayError::NoSuchKey(_) | crate::GatewayError::NoSuchVersion(_)),
-            ) => return Err(auth::missing_object(deferred, e.into())),
-            Err(e @ crate::GatewayError::DeleteMarker(_)) => {
+                e @ (meridian_core::CoreError::NoSuchKey(_)
+                | meridian_core::CoreError::NoSuchVersion(_)),
+            ) => return Err(auth::missing_object(deferred, errors::s3_error(e))),
+            Err(e @ meridian_core::CoreError::DeleteMarker(_)) => {
                 let e = versioning::read_error(e, version.map(|v| v.as_str()));
                 return Err(auth::missing_object(deferred, e));
             }
@@ -188,13 +197,14 @@ impl MeridianS3 {
         bucket: &str,
         key: &str,
         rec: &meridian_proto::v1::ObjectRecord,
-        change: crate::backend::VersionChange,
+        change: meridian_core::catalogue::VersionChange,
     ) -> S3Result<()> {
         let changed = self
             .gateway
             .catalogue()
             .update_version(bucket, key, &rec.version_id, change)
-            .await?;
+            .await
+            .or_s3()?;
         if !changed {
             return Err(s3s::s3_error!(
                 OperationAborted,

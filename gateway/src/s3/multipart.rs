@@ -1,5 +1,6 @@
 //! Multipart uploads: create, upload part, complete, abort, list parts.
 
+use super::errors::OrS3;
 use std::time::Duration;
 
 use meridian_proto::v1::{MultipartUpload, ObjectRecord, PartRecord};
@@ -10,7 +11,7 @@ use super::body::{content_md5, upload_stream, BODY_IDLE_TIMEOUT};
 use super::errors::{invalid_argument, not_implemented};
 use super::{etag, owner, requester, timestamp, MeridianS3};
 use crate::objects::NewObject;
-use crate::GatewayError;
+use meridian_core::CoreError;
 
 /// How long CompleteMultipartUpload may take before the answer switches to
 /// S3's keep-alive form (200 at once, whitespace while the object is being
@@ -58,7 +59,7 @@ fn upload_checksum(
     parts: &[&PartRecord],
     listed: &[CompletedPart],
     sent: &Checksum,
-) -> Result<Option<(String, String, String)>, GatewayError> {
+) -> Result<Option<(String, String, String)>, CoreError> {
     let alg = upload.checksum_algorithm.as_str();
     if alg.is_empty() {
         return Ok(None);
@@ -73,7 +74,7 @@ fn upload_checksum(
             .and_then(|c| super::checksum::value_of(c, alg))
         {
             if p.checksums.get(alg) != Some(want) {
-                return Err(GatewayError::InvalidPart(format!(
+                return Err(CoreError::InvalidPart(format!(
                     "part {}: the {alg} checksum listed is not the part's",
                     p.part_number
                 )));
@@ -84,9 +85,9 @@ fn upload_checksum(
         super::part_checksums::object_checksum(alg, &upload.checksum_type, parts).map_err(|e| {
             match e.code() {
                 S3ErrorCode::InvalidPart => {
-                    GatewayError::InvalidPart(e.message().unwrap_or_default().to_string())
+                    CoreError::InvalidPart(e.message().unwrap_or_default().to_string())
                 }
-                _ => GatewayError::Internal(e.message().unwrap_or_default().to_string()),
+                _ => CoreError::Internal(e.message().unwrap_or_default().to_string()),
             }
         })?;
     let Some(value) = value else {
@@ -94,7 +95,7 @@ fn upload_checksum(
     };
     if let Some(want) = super::checksum::value_of(sent, alg) {
         if *want != value {
-            return Err(GatewayError::BadDigest(format!(
+            return Err(CoreError::BadDigest(format!(
                 "the {alg} checksum sent for the object is {want}, its parts make {value}"
             )));
         }
@@ -148,12 +149,12 @@ fn multipart_etag(parts: &[(u32, String)]) -> Option<String> {
 /// none (or it is forgotten, or it differs). A client whose first answer
 /// was lost retries, and S3 answers the retry as it answered the first.
 async fn earlier_completion(
-    catalogue: &dyn crate::backend::Catalogue,
+    catalogue: &dyn meridian_core::catalogue::Catalogue,
     upload_id: &str,
     bucket: &str,
     key: &str,
     parts: &[(u32, String)],
-) -> Result<Option<ObjectRecord>, GatewayError> {
+) -> Result<Option<ObjectRecord>, CoreError> {
     let Some(c) = catalogue.completed_upload(upload_id).await? else {
         return Ok(None);
     };
@@ -180,9 +181,11 @@ impl MeridianS3 {
         bucket: &str,
         key: &str,
     ) -> S3Result<MultipartUpload> {
-        let upload = self.gateway.catalogue().upload(upload_id).await?;
+        let upload = self.gateway.catalogue().upload(upload_id).await.or_s3()?;
         if upload.bucket != bucket || upload.key != key {
-            return Err(GatewayError::NoSuchUpload(upload_id.to_string()).into());
+            return Err(super::errors::s3_error(CoreError::NoSuchUpload(
+                upload_id.to_string(),
+            )));
         }
         Ok(upload)
     }
@@ -217,7 +220,7 @@ impl MeridianS3 {
             protection,
             ..Default::default()
         };
-        let upload_id = self.gateway.create_upload(self.site, obj).await?;
+        let upload_id = self.gateway.create_upload(self.site, obj).await.or_s3()?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -319,7 +322,8 @@ impl MeridianS3 {
                 &input.key,
                 &parts,
             )
-            .await?
+            .await
+            .or_s3()?
             {
                 Some(rec) => Ok(S3Response::new(completed(
                     input.bucket,
@@ -346,17 +350,17 @@ impl MeridianS3 {
         let mut task = tokio::spawn(async move {
             match gateway.complete_upload(&upload_id, &parts, checksum).await {
                 // A retry that raced the first completion: answer as it did.
-                Err(GatewayError::NoSuchUpload(m)) => {
+                Err(CoreError::NoSuchUpload(m)) => {
                     earlier_completion(gateway.catalogue().as_ref(), &upload_id, &b, &k, &parts)
                         .await?
-                        .ok_or(GatewayError::NoSuchUpload(m))
+                        .ok_or(CoreError::NoSuchUpload(m))
                 }
                 other => other,
             }
         });
         match tokio::time::timeout(self.complete_inline_wait, &mut task).await {
             Ok(joined) => {
-                let record = joined.map_err(join_error)??;
+                let record = joined.map_err(join_error)?.or_s3()?;
                 Ok(S3Response::new(completed(
                     input.bucket,
                     input.key,
@@ -367,7 +371,7 @@ impl MeridianS3 {
             Err(_) => {
                 let (bucket, key) = (input.bucket, input.key);
                 let later = async move {
-                    let record = task.await.map_err(join_error)??;
+                    let record = task.await.map_err(join_error)?.or_s3()?;
                     Ok(completed(bucket, key, location, &record))
                 };
                 Ok(S3Response::new(CompleteMultipartUploadOutput {
@@ -388,7 +392,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .abort_upload(&input.upload_id)
-            .await?;
+            .await
+            .or_s3()?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
@@ -410,7 +415,8 @@ impl MeridianS3 {
             .gateway
             .catalogue()
             .list_parts(&input.upload_id)
-            .await?;
+            .await
+            .or_s3()?;
         let mut after = stored
             .into_iter()
             .filter(|p| i64::from(p.part_number) > i64::from(marker));

@@ -1,5 +1,6 @@
 //! Single-object operations: PutObject, GetObject, HeadObject, DeleteObject.
 
+use super::errors::OrS3;
 use futures::StreamExt;
 use http::header::{HeaderMap, HeaderValue, CONTENT_RANGE, CONTENT_TYPE, ETAG};
 use meridian_proto::v1::ObjectRecord;
@@ -9,9 +10,9 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use super::body::{content_md5, upload_stream, DownloadBody, BODY_IDLE_TIMEOUT};
 use super::errors::{invalid_argument, not_implemented};
 use super::{etag, requester, timestamp, MeridianS3};
-use crate::backend::WriteCondition;
 use crate::objects::{resolve_range, NewObject};
-use crate::GatewayError;
+use meridian_core::catalogue::WriteCondition;
+use meridian_core::CoreError;
 
 /// What S3 reports for an object stored without a content type.
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
@@ -62,7 +63,7 @@ pub fn byte_range(size: u64, range: Option<&Range>) -> Result<Option<(u64, u64)>
     };
     resolved.map(Some).map_err(|e| {
         // S3 tells the client the size it should have asked within.
-        let mut err = S3Error::from(e);
+        let mut err = super::errors::s3_error(e);
         let mut headers = HeaderMap::new();
         if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
             headers.insert(CONTENT_RANGE, v);
@@ -170,7 +171,7 @@ fn parts_count(record: &ObjectRecord, part_number: Option<i32>) -> Option<i32> {
 pub(super) fn deleted_object(
     key: String,
     asked_version: Option<String>,
-    d: crate::backend::Deleted,
+    d: meridian_core::catalogue::Deleted,
 ) -> DeletedObject {
     let marker = d.delete_marker.then_some(true);
     match asked_version {
@@ -294,16 +295,19 @@ impl MeridianS3 {
         };
         let record = match record {
             Ok(r) => r,
-            Err(e @ GatewayError::NoSuchKey(_)) if version_id.is_none() => {
+            Err(e @ CoreError::NoSuchKey(_)) if version_id.is_none() => {
                 let e = self.missing(bucket, key, e).await;
                 return Err(super::auth::missing_object(deferred, e));
             }
-            Err(e @ GatewayError::NoSuchVersion(_)) => {
-                return Err(super::auth::missing_object(deferred, e.into()))
+            Err(e @ CoreError::NoSuchVersion(_)) => {
+                return Err(super::auth::missing_object(
+                    deferred,
+                    super::errors::s3_error(e),
+                ))
             }
             // Who may not learn what the key holds learns nothing of a
             // marker either.
-            Err(e @ GatewayError::DeleteMarker(_)) => {
+            Err(e @ CoreError::DeleteMarker(_)) => {
                 let e = super::versioning::read_error(e, version_id);
                 return Err(super::auth::missing_object(deferred, e));
             }
@@ -326,12 +330,12 @@ impl MeridianS3 {
 
     /// A key with no current version: 404, with S3's delete-marker headers
     /// when its newest version is a delete marker.
-    async fn missing(&self, bucket: &str, key: &str, e: GatewayError) -> S3Error {
-        let mut err = S3Error::from(e);
+    async fn missing(&self, bucket: &str, key: &str, e: CoreError) -> S3Error {
+        let mut err = super::errors::s3_error(e);
         if self.bucket_versioning(bucket).await == 0 {
             return err;
         }
-        let q = crate::backend::VersionQuery {
+        let q = meridian_core::catalogue::VersionQuery {
             bucket: bucket.to_string(),
             prefix: key.to_string(),
             max_keys: 1,
@@ -339,12 +343,13 @@ impl MeridianS3 {
         };
         // The key's own versions sort before any longer key it prefixes.
         if let Ok(page) = self.gateway.catalogue().list_versions(&q).await {
-            if let Some(crate::backend::VersionEntry::Version { key: k, record, .. }) =
-                page.entries.first()
+            if let Some(meridian_core::catalogue::VersionEntry::Version {
+                key: k, record, ..
+            }) = page.entries.first()
             {
                 if k == key && record.delete_marker {
                     err.set_headers(super::versioning::marker_headers(Some(
-                        crate::backend::s3_version_id(record),
+                        meridian_core::catalogue::s3_version_id(record),
                     )));
                 }
             }
@@ -426,11 +431,11 @@ impl MeridianS3 {
         // Read the first chunk before answering: until then a failure can
         // still be a proper error status instead of a cut-off body.
         let first = if len > 0 {
-            stream.next().await.transpose()?
+            stream.next().await.transpose().or_s3()?
         } else {
             None
         };
-        let stream = futures::stream::iter(first.map(Ok::<_, GatewayError>))
+        let stream = futures::stream::iter(first.map(Ok::<_, CoreError>))
             .chain(stream)
             .boxed();
         out.body = Some(DownloadBody::new(stream, len).into_blob());
@@ -514,15 +519,21 @@ impl MeridianS3 {
             "Conditional DeleteObject",
         )?;
         // Deleting an absent key succeeds, but not in an absent bucket.
-        self.gateway.catalogue().bucket(&input.bucket).await?;
+        self.gateway
+            .catalogue()
+            .bucket(&input.bucket)
+            .await
+            .or_s3()?;
         let catalogue = self.gateway.catalogue();
         let d = match input.version_id.as_deref() {
-            Some(v) => {
-                catalogue
-                    .delete_version(&input.bucket, &input.key, v, bypass)
-                    .await?
-            }
-            None => catalogue.delete_object(&input.bucket, &input.key).await?,
+            Some(v) => catalogue
+                .delete_version(&input.bucket, &input.key, v, bypass)
+                .await
+                .or_s3()?,
+            None => catalogue
+                .delete_object(&input.bucket, &input.key)
+                .await
+                .or_s3()?,
         };
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: d.delete_marker.then_some(true),

@@ -2,11 +2,12 @@
 //! `meridianctl bucket set-policy` manages, for the bucket's owner (the
 //! access check asks for the owner level before these run).
 
+use super::errors::OrS3;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::MeridianS3;
-use crate::access::BucketPolicy;
+use meridian_core::access::BucketPolicy;
 
 impl MeridianS3 {
     pub(super) async fn do_put_bucket_policy(
@@ -19,7 +20,8 @@ impl MeridianS3 {
         let blocked = self
             .gateway
             .bucket_access(&input.bucket)
-            .await?
+            .await
+            .or_s3()?
             .is_some_and(|a| a.public_block.block_public_policy);
         if blocked && policy.is_public() {
             return Err(s3_error!(
@@ -30,7 +32,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .set_bucket_policy(&input.bucket, &input.policy)
-            .await?;
+            .await
+            .or_s3()?;
         self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutBucketPolicyOutput::default()))
     }
@@ -39,7 +42,12 @@ impl MeridianS3 {
         &self,
         req: S3Request<GetBucketPolicyInput>,
     ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        let b = self
+            .gateway
+            .catalogue()
+            .bucket(&req.input.bucket)
+            .await
+            .or_s3()?;
         if b.policy.is_empty() {
             return Err(s3_error!(
                 NoSuchBucketPolicy,
@@ -59,7 +67,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .set_bucket_policy(&bucket, "")
-            .await?;
+            .await
+            .or_s3()?;
         self.gateway.forget_access(&bucket);
         Ok(S3Response::new(DeleteBucketPolicyOutput::default()))
     }

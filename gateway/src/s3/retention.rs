@@ -3,6 +3,7 @@
 //! lock headers reads answer. What a lock forbids is enforced by the
 //! catalogue's state machine; this module parses and answers.
 
+use super::errors::OrS3;
 use http::HeaderMap;
 use meridian_proto::v1::{LockMode, ObjectRecord};
 use s3s::dto::*;
@@ -10,8 +11,8 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::bucket_protection::{mode_name, parse_mode};
 use super::{timestamp, MeridianS3};
-use crate::backend::VersionChange;
 use crate::objects::Protection;
+use meridian_core::catalogue::VersionChange;
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
@@ -146,7 +147,7 @@ impl MeridianS3 {
         version: Option<&ObjectVersionId>,
     ) -> S3Result<ObjectRecord> {
         if !self.bucket_lock(bucket).await.0 {
-            self.gateway.catalogue().bucket(bucket).await?;
+            self.gateway.catalogue().bucket(bucket).await.or_s3()?;
             return Err(s3_error!(
                 InvalidRequest,
                 "Bucket is missing Object Lock Configuration"

@@ -1,6 +1,7 @@
 //! Object tags (PutObject's `x-amz-tagging`, Put/Get/DeleteObjectTagging)
 //! and GetObjectAttributes.
 
+use super::errors::OrS3;
 use std::collections::HashMap;
 
 use s3s::dto::*;
@@ -149,7 +150,8 @@ impl MeridianS3 {
                 .await?;
             if cat
                 .set_tags(bucket, key, &rec.version_id, tags.clone())
-                .await?
+                .await
+                .or_s3()?
             {
                 return Ok(super::versioning::version_header(
                     &rec,
@@ -293,7 +295,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .set_bucket_tags(&input.bucket, tags)
-            .await?;
+            .await
+            .or_s3()?;
         Ok(S3Response::new(PutBucketTaggingOutput {}))
     }
 
@@ -301,7 +304,12 @@ impl MeridianS3 {
         &self,
         req: S3Request<GetBucketTaggingInput>,
     ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
-        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        let b = self
+            .gateway
+            .catalogue()
+            .bucket(&req.input.bucket)
+            .await
+            .or_s3()?;
         if b.tags.is_empty() {
             return Err(s3_error!(NoSuchTagSet, "The TagSet does not exist"));
         }
@@ -317,7 +325,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .set_bucket_tags(&req.input.bucket, HashMap::new())
-            .await?;
+            .await
+            .or_s3()?;
         Ok(S3Response::new(DeleteBucketTaggingOutput {}))
     }
 }

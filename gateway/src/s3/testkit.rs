@@ -13,10 +13,12 @@ use meridian_proto::v1::{
     BucketRecord, MultipartUpload, ObjectRecord, PartRecord, Replica, ReplicaState,
 };
 
-use crate::backend::{
-    Catalogue, ChunkHash, ChunkStore, ListEntry, ListPage, ListQuery, WriteCondition,
-};
-use crate::{Gateway, GatewayError};
+use meridian_core::catalogue::{Catalogue, ListEntry, ListPage, ListQuery, WriteCondition};
+use meridian_core::chunks::{ChunkHash, ChunkStore};
+use meridian_core::clock::ManualClock;
+use meridian_core::{CoreError, SharedClock};
+
+use crate::Gateway;
 
 pub const TOPOLOGY: &str = r#"
 hub = "Alpha"
@@ -44,9 +46,18 @@ struct State {
     completed: HashMap<String, meridian_proto::v1::CompletedUpload>,
 }
 
-#[derive(Default)]
 pub struct MemCatalogue {
+    clock: SharedClock,
     state: Mutex<State>,
+}
+
+impl MemCatalogue {
+    pub fn new(clock: SharedClock) -> Self {
+        MemCatalogue {
+            clock,
+            state: Mutex::new(State::default()),
+        }
+    }
 }
 
 impl MemCatalogue {
@@ -55,8 +66,8 @@ impl MemCatalogue {
     }
 }
 
-fn no_bucket(name: &str) -> GatewayError {
-    GatewayError::NoSuchBucket(name.to_string())
+fn no_bucket(name: &str) -> CoreError {
+    CoreError::NoSuchBucket(name.to_string())
 }
 
 #[async_trait]
@@ -66,11 +77,11 @@ impl Catalogue for MemCatalogue {
         name: &str,
         owner: &str,
         ingest_site: u32,
-        new: &crate::backend::NewBucket,
-    ) -> Result<(), GatewayError> {
+        new: &meridian_core::catalogue::NewBucket,
+    ) -> Result<(), CoreError> {
         let mut st = self.lock();
         if st.buckets.contains_key(name) {
-            return Err(GatewayError::BucketExists(name.to_string()));
+            return Err(CoreError::BucketExists(name.to_string()));
         }
         let id = st.buckets.len() as u64 + 1;
         st.buckets.insert(
@@ -79,7 +90,7 @@ impl Catalogue for MemCatalogue {
                 format: 1,
                 id,
                 name: name.to_string(),
-                created_ms: crate::objects::now_ms(),
+                created_ms: self.clock.now_ms(),
                 owner: owner.to_string(),
                 ingest_site,
                 object_ownership: new.object_ownership,
@@ -90,13 +101,13 @@ impl Catalogue for MemCatalogue {
         Ok(())
     }
 
-    async fn delete_bucket(&self, name: &str) -> Result<(), GatewayError> {
+    async fn delete_bucket(&self, name: &str) -> Result<(), CoreError> {
         let mut st = self.lock();
         if !st.buckets.contains_key(name) {
             return Err(no_bucket(name));
         }
         if st.objects.keys().any(|(b, _)| b == name) {
-            return Err(GatewayError::BucketNotEmpty(name.to_string()));
+            return Err(CoreError::BucketNotEmpty(name.to_string()));
         }
         let gone: Vec<String> = st
             .uploads
@@ -112,7 +123,7 @@ impl Catalogue for MemCatalogue {
         Ok(())
     }
 
-    async fn bucket(&self, name: &str) -> Result<BucketRecord, GatewayError> {
+    async fn bucket(&self, name: &str) -> Result<BucketRecord, CoreError> {
         self.lock()
             .buckets
             .get(name)
@@ -120,7 +131,7 @@ impl Catalogue for MemCatalogue {
             .ok_or_else(|| no_bucket(name))
     }
 
-    async fn list_buckets(&self) -> Result<Vec<BucketRecord>, GatewayError> {
+    async fn list_buckets(&self) -> Result<Vec<BucketRecord>, CoreError> {
         Ok(self.lock().buckets.values().cloned().collect())
     }
 
@@ -130,7 +141,7 @@ impl Catalogue for MemCatalogue {
         key: &str,
         mut record: ObjectRecord,
         condition: &WriteCondition,
-    ) -> Result<ObjectRecord, GatewayError> {
+    ) -> Result<ObjectRecord, CoreError> {
         let mut st = self.lock();
         if !st.buckets.contains_key(bucket) {
             return Err(no_bucket(bucket));
@@ -138,13 +149,11 @@ impl Catalogue for MemCatalogue {
         let current = st.objects.get(&(bucket.to_string(), key.to_string()));
         match (condition, current) {
             (WriteCondition::IfAbsent, Some(_)) => {
-                return Err(GatewayError::PreconditionFailed(key.to_string()))
+                return Err(CoreError::PreconditionFailed(key.to_string()))
             }
-            (WriteCondition::IfEtag(_), None) => {
-                return Err(GatewayError::NoSuchKey(key.to_string()))
-            }
+            (WriteCondition::IfEtag(_), None) => return Err(CoreError::NoSuchKey(key.to_string())),
             (WriteCondition::IfEtag(e), Some(cur)) if cur.etag != *e => {
-                return Err(GatewayError::PreconditionFailed(key.to_string()))
+                return Err(CoreError::PreconditionFailed(key.to_string()))
             }
             _ => {}
         }
@@ -159,7 +168,7 @@ impl Catalogue for MemCatalogue {
         Ok(record)
     }
 
-    async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, GatewayError> {
+    async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, CoreError> {
         let st = self.lock();
         if !st.buckets.contains_key(bucket) {
             return Err(no_bucket(bucket));
@@ -167,21 +176,21 @@ impl Catalogue for MemCatalogue {
         st.objects
             .get(&(bucket.to_string(), key.to_string()))
             .cloned()
-            .ok_or_else(|| GatewayError::NoSuchKey(key.to_string()))
+            .ok_or_else(|| CoreError::NoSuchKey(key.to_string()))
     }
 
     async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
-    ) -> Result<crate::backend::Deleted, GatewayError> {
+    ) -> Result<meridian_core::catalogue::Deleted, CoreError> {
         self.lock()
             .objects
             .remove(&(bucket.to_string(), key.to_string()));
         Ok(Default::default())
     }
 
-    async fn list_objects(&self, q: &ListQuery) -> Result<ListPage, GatewayError> {
+    async fn list_objects(&self, q: &ListQuery) -> Result<ListPage, CoreError> {
         let st = self.lock();
         let mut page = ListPage::default();
         let from = (q.bucket.clone(), q.prefix.clone());
@@ -225,37 +234,37 @@ impl Catalogue for MemCatalogue {
         Ok(page)
     }
 
-    async fn create_upload(&self, upload: MultipartUpload) -> Result<(), GatewayError> {
+    async fn create_upload(&self, upload: MultipartUpload) -> Result<(), CoreError> {
         let mut st = self.lock();
         st.parts.insert(upload.upload_id.clone(), BTreeMap::new());
         st.uploads.insert(upload.upload_id.clone(), upload);
         Ok(())
     }
 
-    async fn upload(&self, upload_id: &str) -> Result<MultipartUpload, GatewayError> {
+    async fn upload(&self, upload_id: &str) -> Result<MultipartUpload, CoreError> {
         self.lock()
             .uploads
             .get(upload_id)
             .cloned()
-            .ok_or_else(|| GatewayError::NoSuchUpload(upload_id.to_string()))
+            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))
     }
 
-    async fn put_part(&self, upload_id: &str, part: PartRecord) -> Result<(), GatewayError> {
+    async fn put_part(&self, upload_id: &str, part: PartRecord) -> Result<(), CoreError> {
         let mut st = self.lock();
         let parts = st
             .parts
             .get_mut(upload_id)
-            .ok_or_else(|| GatewayError::NoSuchUpload(upload_id.to_string()))?;
+            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))?;
         parts.insert(part.part_number, part);
         Ok(())
     }
 
-    async fn list_parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, GatewayError> {
+    async fn list_parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, CoreError> {
         let st = self.lock();
         let parts = st
             .parts
             .get(upload_id)
-            .ok_or_else(|| GatewayError::NoSuchUpload(upload_id.to_string()))?;
+            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))?;
         Ok(parts.values().cloned().collect())
     }
 
@@ -263,13 +272,13 @@ impl Catalogue for MemCatalogue {
         &self,
         upload_id: &str,
         record: ObjectRecord,
-    ) -> Result<ObjectRecord, GatewayError> {
+    ) -> Result<ObjectRecord, CoreError> {
         let upload = {
             let mut st = self.lock();
             st.parts.remove(upload_id);
             st.uploads
                 .remove(upload_id)
-                .ok_or_else(|| GatewayError::NoSuchUpload(upload_id.to_string()))?
+                .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))?
         };
         let rec = self
             .commit_object(&upload.bucket, &upload.key, record, &WriteCondition::Always)
@@ -294,20 +303,20 @@ impl Catalogue for MemCatalogue {
     async fn completed_upload(
         &self,
         upload_id: &str,
-    ) -> Result<Option<meridian_proto::v1::CompletedUpload>, GatewayError> {
+    ) -> Result<Option<meridian_proto::v1::CompletedUpload>, CoreError> {
         Ok(self.lock().completed.get(upload_id).cloned())
     }
 
-    async fn abort_upload(&self, upload_id: &str) -> Result<(), GatewayError> {
+    async fn abort_upload(&self, upload_id: &str) -> Result<(), CoreError> {
         let mut st = self.lock();
         st.parts.remove(upload_id);
         st.uploads
             .remove(upload_id)
             .map(|_| ())
-            .ok_or_else(|| GatewayError::NoSuchUpload(upload_id.to_string()))
+            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))
     }
 
-    async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, GatewayError> {
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, CoreError> {
         let st = self.lock();
         Ok(st
             .uploads
@@ -329,16 +338,9 @@ pub struct MemChunks {
 
 #[async_trait]
 impl ChunkStore for MemChunks {
-    async fn put_chunk(
-        &self,
-        _site: u32,
-        hash: &ChunkHash,
-        data: Bytes,
-    ) -> Result<(), GatewayError> {
+    async fn put_chunk(&self, _site: u32, hash: &ChunkHash, data: Bytes) -> Result<(), CoreError> {
         if blake3::hash(&data).as_bytes() != hash {
-            return Err(GatewayError::Corrupt(
-                "chunk does not match its hash".into(),
-            ));
+            return Err(CoreError::Corrupt("chunk does not match its hash".into()));
         }
         self.chunks
             .lock()
@@ -353,13 +355,13 @@ impl ChunkStore for MemChunks {
         holders: &[u32],
         hash: &ChunkHash,
         size: u32,
-    ) -> Result<Bytes, GatewayError> {
+    ) -> Result<Bytes, CoreError> {
         let delay_ms = self.read_delay_ms.load(Ordering::SeqCst);
         if delay_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
         }
         if self.fail_reads.load(Ordering::SeqCst) || holders.is_empty() {
-            return Err(GatewayError::Unavailable("no holder reachable".into()));
+            return Err(CoreError::Unavailable("no holder reachable".into()));
         }
         let data = self
             .chunks
@@ -367,7 +369,7 @@ impl ChunkStore for MemChunks {
             .expect("chunks lock poisoned")
             .get(hash)
             .cloned()
-            .ok_or_else(|| GatewayError::Unavailable("chunk missing".into()))?;
+            .ok_or_else(|| CoreError::Unavailable("chunk missing".into()))?;
         assert_eq!(data.len(), size as usize, "chunk size in record");
         Ok(data)
     }
@@ -376,19 +378,27 @@ impl ChunkStore for MemChunks {
 pub struct Fixture {
     pub gateway: Arc<Gateway>,
     pub chunks: Arc<MemChunks>,
+    /// The gateway's clock, which moves only when a test moves it.
+    pub clock: Arc<ManualClock>,
 }
 
 pub fn fixture() -> Fixture {
     let topology = Topology::from_toml(TOPOLOGY, "test").expect("test topology");
-    let catalogue = Arc::new(MemCatalogue::default());
+    let clock = ManualClock::starting_now();
+    let catalogue = Arc::new(MemCatalogue::new(clock.clone()));
     let chunks = Arc::new(MemChunks::default());
     let gateway = Arc::new(Gateway::new(
         catalogue.clone(),
         chunks.clone(),
         Arc::new(topology),
         CHUNK,
+        clock.clone(),
     ));
-    Fixture { gateway, chunks }
+    Fixture {
+        gateway,
+        chunks,
+        clock,
+    }
 }
 
 /// Deterministic, non-repeating-looking test bytes.

@@ -30,6 +30,8 @@ pub(super) const SK: &str = "secret/meridian/test";
 pub(super) struct Endpoint {
     pub(super) addr: SocketAddr,
     chunks: Arc<MemChunks>,
+    /// The gateway's clock: tests move it to let time pass.
+    pub(super) clock: Arc<meridian_core::clock::ManualClock>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -50,6 +52,7 @@ impl Endpoint {
 pub(super) async fn start(opts: Option<ServeOptions>, complete_wait: Option<Duration>) -> Endpoint {
     let fx = fixture();
     let chunks = fx.chunks.clone();
+    let clock = fx.clock.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = oneshot::channel::<()>();
@@ -81,6 +84,7 @@ pub(super) async fn start(opts: Option<ServeOptions>, complete_wait: Option<Dura
     Endpoint {
         addr,
         chunks,
+        clock,
         stop: Some(tx),
         task,
     }

@@ -86,7 +86,7 @@ async fn presigned_get_and_put_work_until_they_expire() {
         .presigned(short)
         .await
         .expect("presign");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    ep.clock.advance(Duration::from_secs(2));
     let (target, headers) = target_and_headers(&late_get);
     let (status, text) = raw(ep.addr, "GET", &target, &headers).await;
     assert_eq!(status, 403, "{text}");

@@ -2,6 +2,7 @@
 //! for one key, in order of initiation (upload ids begin with their
 //! creation time), with prefix, delimiter, key and upload-id markers.
 
+use super::errors::OrS3;
 use meridian_proto::v1::MultipartUpload as UploadRecord;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -68,7 +69,12 @@ impl MeridianS3 {
         let input = req.input;
         let url = wants_url(input.encoding_type.as_ref())?;
         let max = page_size(input.max_uploads)?;
-        let all = self.gateway.catalogue().list_uploads(&input.bucket).await?;
+        let all = self
+            .gateway
+            .catalogue()
+            .list_uploads(&input.bucket)
+            .await
+            .or_s3()?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let page = select(
             all,

@@ -2,6 +2,7 @@
 //! and the helpers GET, HEAD and DELETE use for version ids and part
 //! numbers.
 
+use super::errors::OrS3;
 use http::header::{HeaderMap, HeaderValue};
 use meridian_proto::v1::{ObjectRecord, Versioning};
 use s3s::dto::*;
@@ -10,14 +11,14 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use super::errors::{invalid_argument, not_implemented};
 use super::list::{page_size, url_encode, wants_url};
 use super::{etag, owner, timestamp, MeridianS3};
-use crate::backend::{s3_version_id, VersionEntry, VersionQuery};
-use crate::GatewayError;
+use meridian_core::catalogue::{s3_version_id, VersionEntry, VersionQuery};
+use meridian_core::CoreError;
 
 /// A read's error, with the headers S3 adds when the version asked for
 /// is a delete marker (405, only DELETE allowed on it).
-pub(super) fn read_error(e: GatewayError, version_id: Option<&str>) -> S3Error {
-    let marker = matches!(e, GatewayError::DeleteMarker(_));
-    let mut err = S3Error::from(e);
+pub(super) fn read_error(e: CoreError, version_id: Option<&str>) -> S3Error {
+    let marker = matches!(e, CoreError::DeleteMarker(_));
+    let mut err = super::errors::s3_error(e);
     if marker {
         let mut headers = marker_headers(version_id);
         headers.insert(http::header::ALLOW, HeaderValue::from_static("DELETE"));
@@ -136,7 +137,8 @@ impl MeridianS3 {
         self.gateway
             .catalogue()
             .set_versioning(&input.bucket, state as u32)
-            .await?;
+            .await
+            .or_s3()?;
         // Reads here answer version ids from the cached state at once.
         self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutBucketVersioningOutput {}))
@@ -146,7 +148,12 @@ impl MeridianS3 {
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        let b = self.gateway.catalogue().bucket(&req.input.bucket).await?;
+        let b = self
+            .gateway
+            .catalogue()
+            .bucket(&req.input.bucket)
+            .await
+            .or_s3()?;
         Ok(S3Response::new(GetBucketVersioningOutput {
             status: status_of(b.versioning),
             mfa_delete: None,
@@ -165,7 +172,12 @@ impl MeridianS3 {
                 "A version-id marker cannot be specified without a key marker.",
             ));
         }
-        let b = self.gateway.catalogue().bucket(&input.bucket).await?;
+        let b = self
+            .gateway
+            .catalogue()
+            .bucket(&input.bucket)
+            .await
+            .or_s3()?;
         let query = VersionQuery {
             bucket: input.bucket.clone(),
             prefix: input.prefix.clone().unwrap_or_default(),
@@ -174,7 +186,12 @@ impl MeridianS3 {
             version_marker: input.version_id_marker.clone(),
             max_keys,
         };
-        let page = self.gateway.catalogue().list_versions(&query).await?;
+        let page = self
+            .gateway
+            .catalogue()
+            .list_versions(&query)
+            .await
+            .or_s3()?;
         let enc = |s: &str| if url { url_encode(s) } else { s.to_string() };
         let (mut versions, mut markers, mut prefixes) = (Vec::new(), Vec::new(), Vec::new());
         let mut next = (None, None);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use meridian_gateway::backend::ChunkHash;
+use meridian_core::ChunkHash;
 use meridian_placement::{Deadline, Plan};
 use tokio::sync::{watch, Notify};
 

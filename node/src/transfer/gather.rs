@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use meridian_gateway::backend::ChunkHash;
+use meridian_core::ChunkHash;
 use meridian_meta::MetaError;
 use meridian_placement::{Policy, SiteId, Subject, Transfer, Work};
 use meridian_proto::v1::ReplicaState;
@@ -97,7 +97,7 @@ pub(crate) async fn gather(
     limit: usize,
 ) -> Result<Gathered, MetaError> {
     let reader = meta.reader();
-    let now_ms = meridian_gateway::objects::now_ms();
+    let now_ms = data.clock().now_ms();
     let local = scope.sites.clone();
     let factor = data.links().time_factor();
     let mut items = Vec::new();

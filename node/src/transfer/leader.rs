@@ -32,8 +32,8 @@ pub(crate) struct Outcome {
 
 /// A round id: the wall-clock ms it started at, so a later leader knows
 /// how long its orders have been out.
-pub(crate) fn new_round_id(last: u64) -> u64 {
-    (meridian_gateway::objects::now_ms().max(0) as u64).max(last + 1)
+pub(crate) fn new_round_id(now_ms: i64, last: u64) -> u64 {
+    u64::try_from(now_ms).unwrap_or(0).max(last + 1)
 }
 
 pub(crate) async fn run_orders(
@@ -187,7 +187,7 @@ fn all_sites(sched: &Scheduler) -> Vec<u32> {
 
 /// Lets the orders of an earlier leader's rounds run out, then clears them.
 pub(crate) async fn drain(sched: &Scheduler, rounds: &[u64]) -> Result<(), String> {
-    let now = meridian_gateway::objects::now_ms().max(0) as u64;
+    let now = u64::try_from(sched.data.clock().now_ms()).unwrap_or(0);
     for &round in rounds {
         let all = sched
             .meta

@@ -81,7 +81,7 @@ pub struct Scheduler {
     /// The last round id handed out as orders.
     last_round: std::sync::atomic::AtomicU64,
     /// Relays' chunks left by a round cut short, sources for the next.
-    transit: Mutex<std::collections::HashSet<(meridian_gateway::backend::ChunkHash, u32)>>,
+    transit: Mutex<std::collections::HashSet<(meridian_core::ChunkHash, u32)>>,
     progress: Mutex<RoundProgress>,
     pub stats: ReplicationStats,
 }
@@ -314,7 +314,7 @@ impl Scheduler {
         }
         let mut p = self.progress_mut();
         p.active = false;
-        p.finished_ms = meridian_gateway::objects::now_ms();
+        p.finished_ms = self.data.clock().now_ms();
     }
 
     /// Commits a replica complete; false if the catalogue refused it (the
@@ -326,7 +326,7 @@ impl Scheduler {
             version_id: item.version.clone(),
             site: item.dest,
             state: ReplicaState::Complete as i32,
-            now_ms: meridian_gateway::objects::now_ms(),
+            now_ms: self.data.clock().now_ms(),
         }));
         match self.meta.write_one(cmd).await {
             Ok(meridian_meta::Outcome::Done) => {
@@ -357,7 +357,7 @@ impl Scheduler {
         *p = RoundProgress {
             round,
             active: true,
-            started_ms: meridian_gateway::objects::now_ms(),
+            started_ms: self.data.clock().now_ms(),
             finished_ms: 0,
             replicas: g.items.len() as u64,
             replicas_done: 0,
@@ -405,7 +405,10 @@ impl Scheduler {
         let plan =
             meridian_placement::plan(self.data.topology(), &g.work).map_err(|e| e.to_string())?;
         self.start_progress(&g, &plan);
-        let round = leader::new_round_id(self.last_round.load(Ordering::Relaxed));
+        let round = leader::new_round_id(
+            self.data.clock().now_ms(),
+            self.last_round.load(Ordering::Relaxed),
+        );
         self.last_round.store(round, Ordering::Relaxed);
         tracing::info!(
             round,

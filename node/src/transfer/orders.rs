@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meridian_gateway::backend::ChunkHash;
+use meridian_core::ChunkHash;
 use meridian_placement::LinkId;
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::{OrderDoneCmd, OrderState, TransferOrder};

@@ -1,17 +1,20 @@
-//! What the gateway needs from the planes below it, as traits.
+//! The catalogue contract: what the protocols (S3, gRPC) and the background
+//! jobs need from the metadata plane, and the queries and answers it speaks.
 //!
-//! The gateway holds no state: records live in the catalogue (meta role) and
-//! bytes in the chunk stores (data role). `node` wires real implementations in;
-//! tests may wire in-memory or faulty ones.
+//! Records live in the catalogue (the meta plane, over Raft); `node` wires the
+//! real implementation in; tests may wire in-memory or faulty ones.
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use meridian_proto::v1::{BucketRecord, MultipartUpload, ObjectRecord, PartRecord};
 
-use crate::GatewayError;
+use crate::CoreError;
 
-/// A BLAKE3 chunk hash.
-pub type ChunkHash = [u8; 32];
+/// An access key's user and secret.
+#[derive(Clone)]
+pub struct KeyOwner {
+    pub user: String,
+    pub secret: String,
+}
 
 /// One page of a listing, in key order (UTF-8 byte order).
 #[derive(Debug, Clone, Default)]
@@ -160,13 +163,13 @@ pub trait Catalogue: Send + Sync + 'static {
         owner: &str,
         ingest_site: u32,
         new: &NewBucket,
-    ) -> Result<(), GatewayError>;
+    ) -> Result<(), CoreError>;
     /// Fails with `BucketNotEmpty` while the bucket holds objects, versions
     /// or delete markers; its unfinished multipart uploads go with it (as
     /// in S3).
-    async fn delete_bucket(&self, name: &str) -> Result<(), GatewayError>;
-    async fn bucket(&self, name: &str) -> Result<BucketRecord, GatewayError>;
-    async fn list_buckets(&self) -> Result<Vec<BucketRecord>, GatewayError>;
+    async fn delete_bucket(&self, name: &str) -> Result<(), CoreError>;
+    async fn bucket(&self, name: &str) -> Result<BucketRecord, CoreError>;
+    async fn list_buckets(&self) -> Result<Vec<BucketRecord>, CoreError>;
 
     /// Commits an object whose chunks are durable at `record.ingest_site`.
     /// The catalogue applies the placement policy: it fills `policy` and the
@@ -178,7 +181,7 @@ pub trait Catalogue: Send + Sync + 'static {
         key: &str,
         record: ObjectRecord,
         condition: &WriteCondition,
-    ) -> Result<ObjectRecord, GatewayError>;
+    ) -> Result<ObjectRecord, CoreError>;
     /// As `commit_object`, for a copy that shares the chunks of `source`:
     /// refused (`PreconditionFailed`) unless `source` still holds the
     /// version that was read, checked in the same commit.
@@ -189,18 +192,18 @@ pub trait Catalogue: Send + Sync + 'static {
         record: ObjectRecord,
         condition: &WriteCondition,
         source: &CopySource,
-    ) -> Result<ObjectRecord, GatewayError> {
+    ) -> Result<ObjectRecord, CoreError> {
         let _ = (bucket, key, record, condition, source);
-        Err(GatewayError::Internal(
+        Err(CoreError::Internal(
             "this catalogue cannot share chunks between objects".into(),
         ))
     }
 
     /// `NoSuchKey` if absent.
-    async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, GatewayError>;
+    async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, CoreError>;
     /// Removing a key that is absent is not an error (as in S3). With
     /// versioning this adds a delete marker instead.
-    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted, GatewayError>;
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted, CoreError>;
     /// Removes one version (S3 version id, "null" included) for good;
     /// `ObjectLocked` while retention or a legal hold protects it (GOVERNANCE
     /// retention yields to `bypass_governance`).
@@ -210,9 +213,9 @@ pub trait Catalogue: Send + Sync + 'static {
         key: &str,
         version_id: &str,
         bypass_governance: bool,
-    ) -> Result<Deleted, GatewayError> {
+    ) -> Result<Deleted, CoreError> {
         let _ = (bucket, key, version_id, bypass_governance);
-        Err(GatewayError::Internal(
+        Err(CoreError::Internal(
             "this catalogue keeps no versions".into(),
         ))
     }
@@ -223,20 +226,20 @@ pub trait Catalogue: Send + Sync + 'static {
         bucket: &str,
         key: &str,
         version_id: &str,
-    ) -> Result<ObjectRecord, GatewayError> {
+    ) -> Result<ObjectRecord, CoreError> {
         let _ = (bucket, key);
-        Err(GatewayError::NoSuchVersion(version_id.to_string()))
+        Err(CoreError::NoSuchVersion(version_id.to_string()))
     }
     /// Turns versioning on (`Versioning::Enabled`) or suspends it.
-    async fn set_versioning(&self, bucket: &str, versioning: u32) -> Result<(), GatewayError> {
+    async fn set_versioning(&self, bucket: &str, versioning: u32) -> Result<(), CoreError> {
         let _ = (bucket, versioning);
-        Err(GatewayError::Internal(
+        Err(CoreError::Internal(
             "this catalogue keeps no versions".into(),
         ))
     }
-    async fn list_versions(&self, query: &VersionQuery) -> Result<VersionPage, GatewayError> {
+    async fn list_versions(&self, query: &VersionQuery) -> Result<VersionPage, CoreError> {
         let _ = query;
-        Err(GatewayError::Internal(
+        Err(CoreError::Internal(
             "this catalogue keeps no versions".into(),
         ))
     }
@@ -245,9 +248,9 @@ pub trait Catalogue: Send + Sync + 'static {
         &self,
         bucket: &str,
         rules: Vec<meridian_proto::v1::CorsRule>,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), CoreError> {
         let _ = (bucket, rules);
-        Err(GatewayError::Internal(
+        Err(CoreError::Internal(
             "this catalogue keeps no CORS rules".into(),
         ))
     }
@@ -256,9 +259,9 @@ pub trait Catalogue: Send + Sync + 'static {
         &self,
         bucket: &str,
         rules: Vec<meridian_proto::v1::LifecycleRule>,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), CoreError> {
         let _ = (bucket, rules);
-        Err(GatewayError::Internal(
+        Err(CoreError::Internal(
             "this catalogue keeps no lifecycle rules".into(),
         ))
     }
@@ -267,13 +270,13 @@ pub trait Catalogue: Send + Sync + 'static {
         &self,
         bucket: &str,
         tags: std::collections::HashMap<String, String>,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), CoreError> {
         let _ = (bucket, tags);
-        Err(GatewayError::Internal(
+        Err(CoreError::Internal(
             "this catalogue keeps no bucket tags".into(),
         ))
     }
-    async fn list_objects(&self, query: &ListQuery) -> Result<ListPage, GatewayError>;
+    async fn list_objects(&self, query: &ListQuery) -> Result<ListPage, CoreError>;
 
     /// As `object`, but may be served from state that misses writes
     /// acknowledged less than `max_staleness` ago (no read barrier, possibly
@@ -283,7 +286,7 @@ pub trait Catalogue: Send + Sync + 'static {
         bucket: &str,
         key: &str,
         max_staleness: std::time::Duration,
-    ) -> Result<ObjectRecord, GatewayError> {
+    ) -> Result<ObjectRecord, CoreError> {
         let _ = max_staleness;
         self.object(bucket, key).await
     }
@@ -293,34 +296,34 @@ pub trait Catalogue: Send + Sync + 'static {
         &self,
         query: &ListQuery,
         max_staleness: std::time::Duration,
-    ) -> Result<ListPage, GatewayError> {
+    ) -> Result<ListPage, CoreError> {
         let _ = max_staleness;
         self.list_objects(query).await
     }
 
-    async fn create_upload(&self, upload: MultipartUpload) -> Result<(), GatewayError>;
+    async fn create_upload(&self, upload: MultipartUpload) -> Result<(), CoreError>;
     /// `NoSuchUpload` if absent, completed or aborted.
-    async fn upload(&self, upload_id: &str) -> Result<MultipartUpload, GatewayError>;
+    async fn upload(&self, upload_id: &str) -> Result<MultipartUpload, CoreError>;
     /// Records a part whose chunks are durable; replaces an earlier part of the same number.
-    async fn put_part(&self, upload_id: &str, part: PartRecord) -> Result<(), GatewayError>;
+    async fn put_part(&self, upload_id: &str, part: PartRecord) -> Result<(), CoreError>;
     /// Parts in part-number order.
-    async fn list_parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, GatewayError>;
+    async fn list_parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, CoreError>;
     /// Atomically turns the upload into an object and forgets the upload.
     async fn complete_upload(
         &self,
         upload_id: &str,
         record: ObjectRecord,
-    ) -> Result<ObjectRecord, GatewayError>;
-    async fn abort_upload(&self, upload_id: &str) -> Result<(), GatewayError>;
+    ) -> Result<ObjectRecord, CoreError>;
+    async fn abort_upload(&self, upload_id: &str) -> Result<(), CoreError>;
     /// What a completed upload answered, kept for a while after its
     /// completion for retries of it; `None` once forgotten (or never).
     async fn completed_upload(
         &self,
         upload_id: &str,
-    ) -> Result<Option<meridian_proto::v1::CompletedUpload>, GatewayError>;
+    ) -> Result<Option<meridian_proto::v1::CompletedUpload>, CoreError>;
 
     /// A bucket's uploads in progress (at most 10,000), in no order.
-    async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, GatewayError>;
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, CoreError>;
 
     /// Replaces an object's tags if it still holds `version_id`; `false`
     /// if it was overwritten or deleted meanwhile.
@@ -330,11 +333,9 @@ pub trait Catalogue: Send + Sync + 'static {
         key: &str,
         version_id: &str,
         tags: std::collections::HashMap<String, String>,
-    ) -> Result<bool, GatewayError> {
+    ) -> Result<bool, CoreError> {
         let _ = (bucket, key, version_id, tags);
-        Err(GatewayError::Internal(
-            "this catalogue keeps no tags".into(),
-        ))
+        Err(CoreError::Internal("this catalogue keeps no tags".into()))
     }
 
     /// Hands the chunks of a write that did not commit to chunk
@@ -346,9 +347,9 @@ pub trait Catalogue: Send + Sync + 'static {
     /// Changes a bucket's ACL, ownership, public access block or Object
     /// Lock configuration (already checked against S3's syntax; the
     /// catalogue enforces what depends on the bucket's state).
-    async fn update_bucket(&self, bucket: &str, change: BucketChange) -> Result<(), GatewayError> {
+    async fn update_bucket(&self, bucket: &str, change: BucketChange) -> Result<(), CoreError> {
         let _ = (bucket, change);
-        Err(GatewayError::Internal(
+        Err(CoreError::Internal(
             "this catalogue keeps no bucket protection settings".into(),
         ))
     }
@@ -361,62 +362,25 @@ pub trait Catalogue: Send + Sync + 'static {
         key: &str,
         version_id: &str,
         change: VersionChange,
-    ) -> Result<bool, GatewayError> {
+    ) -> Result<bool, CoreError> {
         let _ = (bucket, key, version_id, change);
-        Err(GatewayError::Internal(
+        Err(CoreError::Internal(
             "this catalogue keeps no object protection settings".into(),
         ))
     }
 
     /// Sets a bucket's policy (already checked); empty removes it.
-    async fn set_bucket_policy(&self, bucket: &str, policy: &str) -> Result<(), GatewayError> {
+    async fn set_bucket_policy(&self, bucket: &str, policy: &str) -> Result<(), CoreError> {
         let _ = (bucket, policy);
-        Err(GatewayError::Internal(
+        Err(CoreError::Internal(
             "this catalogue keeps no bucket policies".into(),
         ))
     }
 
     /// The user and the secret of an access key; `None` if there is no such
     /// key (or it was revoked). A backend without users has none.
-    async fn access_key(
-        &self,
-        access_key: &str,
-    ) -> Result<Option<crate::access_cache::KeyOwner>, GatewayError> {
+    async fn access_key(&self, access_key: &str) -> Result<Option<KeyOwner>, CoreError> {
         let _ = access_key;
         Ok(None)
-    }
-}
-
-/// The chunk stores of every site, as the gateway sees them.
-#[async_trait]
-pub trait ChunkStore: Send + Sync + 'static {
-    /// Stores a chunk at `site` and returns once it is durable (fsync'd).
-    /// Fails with `Corrupt` if `data` does not hash to `hash`.
-    async fn put_chunk(&self, site: u32, hash: &ChunkHash, data: Bytes)
-        -> Result<(), GatewayError>;
-    /// Returns the chunk's bytes, verified against `hash`, for a reader at
-    /// `reader_site`. `holders` are the sites that hold it (complete replicas);
-    /// the store tries the cheapest first and moves on to the next on a
-    /// missing or corrupt chunk, crossing the inter-site links (and their rate
-    /// limits) when the chunk is not at the reader's site.
-    async fn read_chunk(
-        &self,
-        reader_site: u32,
-        holders: &[u32],
-        hash: &ChunkHash,
-        size: u32,
-    ) -> Result<Bytes, GatewayError>;
-    /// Called just before committing a record that references `hashes` at
-    /// `site`, written (or found) from `written` on: a store that reclaims
-    /// unreferenced chunks after a grace period makes sure they are still
-    /// there and fresh, or fails (retryable) so that nothing is committed
-    /// over a chunk it removed.
-    async fn keep_fresh(
-        &self,
-        _site: u32,
-        _hashes: &[ChunkHash],
-        _written: std::time::Instant,
-    ) -> Result<(), GatewayError> {
-        Ok(())
     }
 }

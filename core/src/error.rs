@@ -1,9 +1,10 @@
 use thiserror::Error;
 
-/// Errors of the gateway and of the backends it calls. Each maps onto one S3
-/// error code and one gRPC status.
+/// Errors of the domain: what an operation on buckets, objects and chunks can
+/// answer, whichever plane found it. The protocol crates map each onto one
+/// S3 error code and one gRPC status.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum GatewayError {
+pub enum CoreError {
     #[error("no such bucket: {0}")]
     NoSuchBucket(String),
     #[error("bucket already exists: {0}")]

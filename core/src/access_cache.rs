@@ -10,19 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::access::{BucketAccess, BucketPolicy, Grant, Grantee, Level, Ownership, PublicBlock};
-use crate::backend::Catalogue;
-use crate::GatewayError;
+use crate::catalogue::{Catalogue, KeyOwner};
+use crate::clock::SharedClock;
+use crate::CoreError;
 
 pub const ACCESS_TTL: Duration = Duration::from_secs(1);
 /// Entries per map at most; a full map is emptied (and refilled on demand).
 const MAX_ENTRIES: usize = 10_000;
-
-/// An access key's user and secret.
-#[derive(Clone)]
-pub struct KeyOwner {
-    pub user: String,
-    pub secret: String,
-}
 
 struct Timed<T> {
     at: Instant,
@@ -40,25 +34,19 @@ impl<T: Clone> Map<T> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn get(&self, k: &str) -> Option<T> {
+    fn get(&self, k: &str, now: Instant) -> Option<T> {
         self.lock()
             .get(k)
-            .filter(|t| t.at.elapsed() < ACCESS_TTL)
+            .filter(|t| now.saturating_duration_since(t.at) < ACCESS_TTL)
             .map(|t| t.value.clone())
     }
 
-    fn put(&self, k: &str, value: T) {
+    fn put(&self, k: &str, value: T, now: Instant) {
         let mut m = self.lock();
         if m.len() >= MAX_ENTRIES {
             m.clear();
         }
-        m.insert(
-            k.to_string(),
-            Timed {
-                at: Instant::now(),
-                value,
-            },
-        );
+        m.insert(k.to_string(), Timed { at: now, value });
     }
 
     fn forget(&self, k: &str) {
@@ -69,28 +57,31 @@ impl<T: Clone> Map<T> {
 pub struct AccessCache {
     keys: Map<Option<KeyOwner>>,
     buckets: Map<Option<Arc<BucketAccess>>>,
-}
-
-impl Default for AccessCache {
-    fn default() -> Self {
-        AccessCache {
-            keys: Map::new(),
-            buckets: Map::new(),
-        }
-    }
+    clock: SharedClock,
 }
 
 impl AccessCache {
+    pub fn new(clock: SharedClock) -> Self {
+        AccessCache {
+            keys: Map::new(),
+            buckets: Map::new(),
+            clock,
+        }
+    }
+
     pub async fn key(
         &self,
         catalogue: &dyn Catalogue,
         access_key: &str,
-    ) -> Result<Option<KeyOwner>, GatewayError> {
-        if let Some(k) = self.keys.get(access_key) {
+    ) -> Result<Option<KeyOwner>, CoreError> {
+        // Stamped before the read: nothing is kept longer than the TTL
+        // after the catalogue answered.
+        let now = self.clock.instant();
+        if let Some(k) = self.keys.get(access_key, now) {
             return Ok(k);
         }
         let k = catalogue.access_key(access_key).await?;
-        self.keys.put(access_key, k.clone());
+        self.keys.put(access_key, k.clone(), now);
         Ok(k)
     }
 
@@ -99,8 +90,9 @@ impl AccessCache {
         &self,
         catalogue: &dyn Catalogue,
         name: &str,
-    ) -> Result<Option<Arc<BucketAccess>>, GatewayError> {
-        if let Some(b) = self.buckets.get(name) {
+    ) -> Result<Option<Arc<BucketAccess>>, CoreError> {
+        let now = self.clock.instant();
+        if let Some(b) = self.buckets.get(name, now) {
             return Ok(b);
         }
         let b = match catalogue.bucket(name).await {
@@ -122,10 +114,10 @@ impl AccessCache {
             }
             // Not kept: a bucket created a moment later (here or at
             // another gateway) must not stay unknown for a second.
-            Err(GatewayError::NoSuchBucket(_)) => return Ok(None),
+            Err(CoreError::NoSuchBucket(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        self.buckets.put(name, b.clone());
+        self.buckets.put(name, b.clone(), now);
         Ok(b)
     }
 

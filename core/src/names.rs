@@ -4,14 +4,14 @@
 //! mean nothing to storage, which addresses bytes by chunk hash, never by key,
 //! so no key can reach a path on disk.
 
-use crate::GatewayError;
+use crate::CoreError;
 
 /// The longest key S3 allows, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 
 /// S3's rules for bucket names (the DNS-compatible subset).
-pub fn check_bucket_name(name: &str) -> Result<(), GatewayError> {
-    let bad = |why: &str| Err(GatewayError::InvalidBucketName(format!("{name:?}: {why}")));
+pub fn check_bucket_name(name: &str) -> Result<(), CoreError> {
+    let bad = |why: &str| Err(CoreError::InvalidBucketName(format!("{name:?}: {why}")));
     if !(3..=63).contains(&name.len()) {
         return bad("length must be 3 to 63");
     }
@@ -38,18 +38,18 @@ pub fn check_bucket_name(name: &str) -> Result<(), GatewayError> {
 /// A key is any non-empty UTF-8 string of at most 1024 bytes without NUL
 /// (which XML 1.0 cannot carry in a listing, and which the catalogue uses
 /// to end a key in its version index).
-pub fn check_key(key: &str) -> Result<(), GatewayError> {
+pub fn check_key(key: &str) -> Result<(), CoreError> {
     if key.is_empty() {
-        return Err(GatewayError::InvalidKey("empty key".into()));
+        return Err(CoreError::InvalidKey("empty key".into()));
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(GatewayError::InvalidKey(format!(
+        return Err(CoreError::InvalidKey(format!(
             "key is {} bytes; at most {MAX_KEY_BYTES}",
             key.len()
         )));
     }
     if key.contains('\0') {
-        return Err(GatewayError::InvalidKey("key contains NUL".into()));
+        return Err(CoreError::InvalidKey("key contains NUL".into()));
     }
     Ok(())
 }
@@ -75,10 +75,7 @@ mod tests {
             "a b",
         ] {
             assert!(
-                matches!(
-                    check_bucket_name(bad),
-                    Err(GatewayError::InvalidBucketName(_))
-                ),
+                matches!(check_bucket_name(bad), Err(CoreError::InvalidBucketName(_))),
                 "{bad}"
             );
         }

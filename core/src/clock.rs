@@ -1,0 +1,110 @@
+//! Time as a dependency. Everything that decides by time (GC grace,
+//! lifecycle days, abandoned uploads, presigned URL expiry, re-plan delays,
+//! cache lifetimes) asks a [`Clock`], so that tests can move time instead of
+//! waiting for it.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A source of wall-clock and monotonic time.
+pub trait Clock: Send + Sync + 'static {
+    /// Milliseconds since the Unix epoch (UTC).
+    fn now_ms(&self) -> i64;
+    /// A monotonic instant, for intervals within this process.
+    fn instant(&self) -> Instant;
+}
+
+/// The clock shared by the parts of one process.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The operating system's clocks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        // Before 1970 only on a badly set machine; 0 is as wrong as any.
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// The system clock, shared.
+pub fn system() -> SharedClock {
+    Arc::new(SystemClock)
+}
+
+/// A clock that moves only when told to: wall and monotonic time advance
+/// together by [`ManualClock::advance`].
+#[derive(Debug)]
+pub struct ManualClock {
+    start_ms: i64,
+    start: Instant,
+    advanced_ms: AtomicI64,
+}
+
+impl ManualClock {
+    /// A clock reading `start_ms` (milliseconds since the Unix epoch).
+    pub fn at(start_ms: i64) -> Arc<Self> {
+        Arc::new(ManualClock {
+            start_ms,
+            start: Instant::now(),
+            advanced_ms: AtomicI64::new(0),
+        })
+    }
+
+    /// A clock reading what the system clock reads now.
+    pub fn starting_now() -> Arc<Self> {
+        Self::at(SystemClock.now_ms())
+    }
+
+    /// Moves both readings forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.advanced_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    fn advanced(&self) -> i64 {
+        self.advanced_ms.load(Ordering::SeqCst)
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.start_ms.saturating_add(self.advanced())
+    }
+
+    fn instant(&self) -> Instant {
+        let by = Duration::from_millis(u64::try_from(self.advanced()).unwrap_or(0));
+        self.start + by
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_only_when_advanced() {
+        let c = ManualClock::at(1_000);
+        let (t0, i0) = (c.now_ms(), c.instant());
+        assert_eq!(t0, 1_000);
+        assert_eq!(c.now_ms(), t0);
+        c.advance(Duration::from_secs(90));
+        assert_eq!(c.now_ms(), 91_000);
+        assert_eq!(c.instant() - i0, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn the_system_clock_reads_this_century() {
+        let now = SystemClock.now_ms();
+        // 2020-01-01 and 2100-01-01.
+        assert!(now > 1_577_836_800_000 && now < 4_102_444_800_000, "{now}");
+    }
+}

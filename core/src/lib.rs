@@ -1,0 +1,19 @@
+//! The domain's home: the contracts the planes implement (the catalogue and
+//! the chunk stores), the clock, the errors every plane answers with, and the
+//! pure rules S3 buckets carry (access, lifecycle, CORS). Protocol crates
+//! (S3, gRPC) translate to and from what is here; planes implement it.
+
+pub mod access;
+pub mod access_cache;
+pub mod catalogue;
+pub mod chunks;
+pub mod clock;
+pub mod cors;
+mod error;
+pub mod ids;
+pub mod lifecycle;
+pub mod names;
+
+pub use chunks::ChunkHash;
+pub use clock::{Clock, SharedClock};
+pub use error::CoreError;
