@@ -3,6 +3,7 @@
 //! operations and chunk streams. The gateway keeps no state of its own; the
 //! domain it speaks for (errors, contracts, rules) is `meridian_core`'s.
 
+mod bucket_settings;
 mod copy;
 mod etag;
 pub mod grpc;

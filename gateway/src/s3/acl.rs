@@ -328,11 +328,9 @@ impl MeridianS3 {
             check_public_block(&access, &grants)?;
         }
         self.gateway
-            .catalogue()
             .update_bucket(&input.bucket, BucketChange::Acl(to_stored(&grants)))
             .await
             .or_s3()?;
-        self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutBucketAclOutput::default()))
     }
 

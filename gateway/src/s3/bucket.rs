@@ -192,11 +192,9 @@ impl MeridianS3 {
         // The catalogue refuses a bucket with objects or versions
         // (BucketNotEmpty); its unfinished uploads go with it.
         self.gateway
-            .catalogue()
             .delete_bucket(&req.input.bucket)
             .await
             .or_s3()?;
-        self.gateway.forget_access(&req.input.bucket);
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
 

@@ -109,11 +109,9 @@ impl MeridianS3 {
         };
         let o = parse_ownership(rule.object_ownership.as_str())?;
         self.gateway
-            .catalogue()
             .update_bucket(&input.bucket, BucketChange::Ownership(o.as_u32()))
             .await
             .or_s3()?;
-        self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutBucketOwnershipControlsOutput::default()))
     }
 
@@ -148,11 +146,9 @@ impl MeridianS3 {
     ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
         let bucket = req.input.bucket;
         self.gateway
-            .catalogue()
             .update_bucket(&bucket, BucketChange::Ownership(0))
             .await
             .or_s3()?;
-        self.gateway.forget_access(&bucket);
         Ok(S3Response::new(
             DeleteBucketOwnershipControlsOutput::default(),
         ))
@@ -171,11 +167,9 @@ impl MeridianS3 {
             restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
         };
         self.gateway
-            .catalogue()
             .update_bucket(&input.bucket, BucketChange::PublicAccessBlock(Some(block)))
             .await
             .or_s3()?;
-        self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutPublicAccessBlockOutput::default()))
     }
 
@@ -212,11 +206,9 @@ impl MeridianS3 {
     ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
         let bucket = req.input.bucket;
         self.gateway
-            .catalogue()
             .update_bucket(&bucket, BucketChange::PublicAccessBlock(None))
             .await
             .or_s3()?;
-        self.gateway.forget_access(&bucket);
         Ok(S3Response::new(DeletePublicAccessBlockOutput::default()))
     }
 
@@ -268,11 +260,9 @@ impl MeridianS3 {
             .ok_or_else(|| s3_error!(MalformedXML, "no ObjectLockConfiguration"))?;
         let config = lock_config(c)?;
         self.gateway
-            .catalogue()
             .update_bucket(&input.bucket, BucketChange::ObjectLock(config))
             .await
             .or_s3()?;
-        self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutObjectLockConfigurationOutput::default()))
     }
 

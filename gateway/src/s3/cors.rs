@@ -52,11 +52,9 @@ impl MeridianS3 {
             .collect();
         check_rules(&rules).map_err(|m| s3_error!(InvalidRequest, "{m}"))?;
         self.gateway
-            .catalogue()
             .set_bucket_cors(&input.bucket, rules)
             .await
             .or_s3()?;
-        self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutBucketCorsOutput {}))
     }
 
@@ -87,11 +85,9 @@ impl MeridianS3 {
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         let bucket = req.input.bucket;
         self.gateway
-            .catalogue()
             .set_bucket_cors(&bucket, Vec::new())
             .await
             .or_s3()?;
-        self.gateway.forget_access(&bucket);
         Ok(S3Response::new(DeleteBucketCorsOutput {}))
     }
 }

@@ -215,11 +215,9 @@ impl MeridianS3 {
             .collect::<S3Result<Vec<_>>>()?;
         check_rules(&rules).map_err(invalid_argument)?;
         self.gateway
-            .catalogue()
             .set_bucket_lifecycle(&input.bucket, rules)
             .await
             .or_s3()?;
-        self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(
             PutBucketLifecycleConfigurationOutput::default(),
         ))
@@ -252,11 +250,9 @@ impl MeridianS3 {
         req: S3Request<DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
         self.gateway
-            .catalogue()
             .set_bucket_lifecycle(&req.input.bucket, Vec::new())
             .await
             .or_s3()?;
-        self.gateway.forget_access(&req.input.bucket);
         Ok(S3Response::new(DeleteBucketLifecycleOutput {}))
     }
 }

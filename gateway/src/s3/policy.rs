@@ -30,11 +30,9 @@ impl MeridianS3 {
             ));
         }
         self.gateway
-            .catalogue()
             .set_bucket_policy(&input.bucket, &input.policy)
             .await
             .or_s3()?;
-        self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutBucketPolicyOutput::default()))
     }
 
@@ -64,12 +62,7 @@ impl MeridianS3 {
         req: S3Request<DeleteBucketPolicyInput>,
     ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
         let bucket = req.input.bucket;
-        self.gateway
-            .catalogue()
-            .set_bucket_policy(&bucket, "")
-            .await
-            .or_s3()?;
-        self.gateway.forget_access(&bucket);
+        self.gateway.set_bucket_policy(&bucket, "").await.or_s3()?;
         Ok(S3Response::new(DeleteBucketPolicyOutput::default()))
     }
 }

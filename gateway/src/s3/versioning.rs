@@ -135,12 +135,9 @@ impl MeridianS3 {
             }
         };
         self.gateway
-            .catalogue()
             .set_versioning(&input.bucket, state as u32)
             .await
             .or_s3()?;
-        // Reads here answer version ids from the cached state at once.
-        self.gateway.forget_access(&input.bucket);
         Ok(S3Response::new(PutBucketVersioningOutput {}))
     }
 
