@@ -284,6 +284,7 @@ async fn serve_connection(
             secure: false,
         });
         async move {
+            let has_body = has_body(req.headers());
             let refused = match &front {
                 Some(f) => f.refusal(&req).await,
                 None => None,
@@ -294,6 +295,17 @@ async fn serve_connection(
             };
             // Every answer, errors included, names its request as S3 does,
             // so a client's report can be found in the server's log.
+            if has_body && resp.status().as_u16() >= 400 {
+                // A refusal may come before the body was read: hyper then
+                // drops the connection. Saying so keeps a client from
+                // reusing it, where its next request would meet a socket
+                // closing under it (boto3 under load: answers without
+                // their error code).
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
             let id = request_id();
             tracing::debug!(request_id = %id, status = resp.status().as_u16(), "S3 request answered");
             if let Ok(v) = http::HeaderValue::from_str(&id) {
@@ -322,6 +334,15 @@ async fn serve_connection(
         // Clients that hang up or time out are routine, not faults.
         tracing::debug!(%peer, error = %e, "S3 connection ended with an error");
     }
+}
+
+/// Whether a request declares a body (a length above zero, or chunks).
+fn has_body(h: &http::HeaderMap) -> bool {
+    h.contains_key(http::header::TRANSFER_ENCODING)
+        || h.get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
 }
 
 /// A request id: 16 hex digits, unique enough to find one request.

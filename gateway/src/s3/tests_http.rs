@@ -490,3 +490,62 @@ async fn connection_cap_defers_accepting() {
     r.expect("list buckets");
     ep.shut_down().await;
 }
+
+/// One response read off `s`: its head and `Content-Length` bytes of body.
+async fn read_response(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .expect("response in time")
+            .expect("read");
+        assert!(n > 0, "connection closed mid-response: {buf:?}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A refusal that comes before the body (here with `Expect:
+/// 100-continue`, as botocore sends) says the connection closes, and it
+/// does: the body a client may still send is never read as a request.
+#[tokio::test]
+async fn a_refusal_before_the_body_closes_the_connection() {
+    let ep = start(None, None).await;
+    let mut s = TcpStream::connect(ep.addr).await.expect("connect");
+    let head = format!(
+        "PUT /nobody/k HTTP/1.1\r\nHost: {}\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+        ep.addr
+    );
+    s.write_all(head.as_bytes()).await.expect("write");
+    let first = read_response(&mut s).await;
+    assert!(first.starts_with("HTTP/1.1 403"), "{first}");
+    assert!(
+        first.to_ascii_lowercase().contains("connection: close"),
+        "{first}"
+    );
+    // The late body, then what would be the next request.
+    let late = format!("tGET / HTTP/1.1\r\nHost: {}\r\n\r\n", ep.addr);
+    let _ = s.write_all(late.as_bytes()).await;
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
+    assert!(
+        rest.is_empty(),
+        "answered bytes after the refusal: {}",
+        String::from_utf8_lossy(&rest)
+    );
+    ep.shut_down().await;
+}
