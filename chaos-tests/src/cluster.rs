@@ -268,7 +268,9 @@ impl DevCluster {
             .arg("--grpc-addr")
             .arg(format!("127.0.0.1:{}", self.ports.grpc))
             .arg("--link-scale")
-            .arg(self.opts.link_scale.to_string());
+            .arg(self.opts.link_scale.to_string())
+            // Tests move time forward instead of waiting for it.
+            .arg("--test-clock");
         if let Some(size) = &self.opts.chunk_size {
             cmd.arg("--chunk-size").arg(size);
         }

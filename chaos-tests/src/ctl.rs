@@ -169,6 +169,76 @@ impl Ctl {
             .with_context(|| format!("meridianctl {args:?} printed no single JSON value:\n{text}"))
     }
 
+    /// Moves the process's clock forward (it runs with `--test-clock`);
+    /// what it reads afterwards, in ms since the Unix epoch.
+    pub async fn advance_clock(&self, by: Duration) -> Result<i64> {
+        use meridian_proto::v1::admin_service_client::AdminServiceClient;
+        let mut admin = AdminServiceClient::connect(self.endpoint.clone())
+            .await
+            .with_context(|| format!("connecting to {}", self.endpoint))?;
+        let millis = u64::try_from(by.as_millis()).context("a clock step that large")?;
+        let reading = admin
+            .advance_clock(meridian_proto::v1::AdvanceClockRequest { millis })
+            .await
+            .with_context(|| format!("advancing the clock of {}", self.endpoint))?
+            .into_inner();
+        Ok(reading.now_ms)
+    }
+
+    /// Passes the answering process's chunk collector has made over
+    /// `site`'s queue.
+    pub async fn gc_passes(&self, site: Site) -> Result<u64> {
+        let status = self.json(&["status"]).await?;
+        status["sites"]
+            .as_array()
+            .and_then(|sites| sites.iter().find(|s| s["name"] == site.name()))
+            .and_then(|s| s["gc_passes"].as_u64())
+            .with_context(|| format!("no gc_passes for {} in {status}", site.name()))
+    }
+
+    /// Waits until the collector has made `more` passes over `site`'s
+    /// queue from now: whatever was collectable when this was called has
+    /// been looked at by at least one whole pass.
+    pub async fn wait_gc_passes(&self, site: Site, more: u64, timeout: Duration) -> Result<()> {
+        let from = self.gc_passes(site).await?;
+        let what = format!("{more} passes of the collector over {}", site.name());
+        poll_until(&what, timeout, Duration::from_millis(100), || async {
+            let now = self.gc_passes(site).await?;
+            Ok(if now >= from + more {
+                Check::Done(())
+            } else {
+                Check::NotYet(format!("{} of {more}", now - from))
+            })
+        })
+        .await
+    }
+
+    /// Waits until the lifecycle job (on the answering process, which
+    /// must lead the metadata group) has made `more` passes from now.
+    pub async fn wait_lifecycle_passes(&self, more: u64, timeout: Duration) -> Result<()> {
+        let passes = || async {
+            let status = self.json(&["status"]).await?;
+            status["lifecycle"]["passes"]
+                .as_u64()
+                .with_context(|| format!("no lifecycle passes in {status}"))
+        };
+        let from = passes().await?;
+        poll_until(
+            "lifecycle passes",
+            timeout,
+            Duration::from_millis(100),
+            || async {
+                let now = passes().await?;
+                Ok(if now >= from + more {
+                    Check::Done(())
+                } else {
+                    Check::NotYet(format!("{} of {more}", now - from))
+                })
+            },
+        )
+        .await
+    }
+
     pub async fn object_stat(&self, bucket: &str, key: &str) -> Result<ObjectStat> {
         ObjectStat::from_json(self.json(&["object", "stat", bucket, key]).await?)
     }

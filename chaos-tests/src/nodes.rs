@@ -193,6 +193,8 @@ impl NodeCluster {
         cmd.arg("node")
             .arg("--config")
             .arg(&node.config)
+            // Tests move time forward instead of waiting for it.
+            .arg("--test-clock")
             .env("MERIDIAN_ROOT_ACCESS_KEY", s3::ROOT_ACCESS_KEY)
             .env("MERIDIAN_ROOT_SECRET_KEY", s3::ROOT_SECRET_KEY)
             .current_dir(dir)
@@ -285,6 +287,14 @@ impl NodeCluster {
 
     pub fn ctl(&self, site: Site) -> Ctl {
         Ctl::new(self.meridianctl.clone(), self.grpc_endpoint(site))
+    }
+
+    /// Moves every node's clock forward by `by` (all nodes must be up).
+    pub async fn advance_clock(&self, by: Duration) -> Result<()> {
+        for site in Site::ALL {
+            self.ctl(site).advance_clock(by).await?;
+        }
+        Ok(())
     }
 
     fn root_path(&self) -> Result<&Path> {

@@ -11,6 +11,7 @@ use anyhow::{ensure, Context, Result};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use meridian_chaos_tests::chunks::files_under;
+use meridian_chaos_tests::ctl::Ctl;
 use meridian_chaos_tests::data::random_bytes;
 use meridian_chaos_tests::s3;
 use meridian_chaos_tests::wait::{poll_until, Check};
@@ -58,6 +59,16 @@ async fn wait_disk(cluster: &DevCluster, site: Site, want: &BTreeSet<String>) ->
     .await
 }
 
+/// Moves the clock past twice the grace period and waits for two passes
+/// of the collector at both sites: whatever it could remove, it has.
+async fn past_grace(ctl: &Ctl) -> Result<()> {
+    ctl.advance_clock(Duration::from_secs(2 * GRACE_S)).await?;
+    for site in [Site::Beijing, Site::Huairou] {
+        ctl.wait_gc_passes(site, 2, Duration::from_secs(30)).await?;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreferenced_chunks_are_reclaimed_and_shared_ones_kept() -> Result<()> {
     let mut opts = DevOptions::default()
@@ -100,7 +111,7 @@ async fn unreferenced_chunks_are_reclaimed_and_shared_ones_kept() -> Result<()> 
 
     // b still lists a's chunks: deleting a removes nothing.
     bj.delete_object().bucket("gcb").key("a").send().await?;
-    tokio::time::sleep(Duration::from_secs(2 * GRACE_S + 2)).await;
+    past_grace(&ctl).await?;
     for site in [Site::Beijing, Site::Huairou] {
         ensure!(
             on_disk(&cluster, site)? == want,
@@ -175,14 +186,18 @@ async fn unreferenced_chunks_are_reclaimed_and_shared_ones_kept() -> Result<()> 
         let x = random_bytes(100 + i, 2 * CHUNK);
         s3::put_bytes(&bj, "gcb", "tmp", x.clone()).await?;
         bj.delete_object().bucket("gcb").key("tmp").send().await?;
-        // Around the moment the files come of age for the collector.
-        let ms = rng.random_range(1_700..2_700);
+        // Around the moment the files come of age for the collector: the
+        // clock jumps to either side of it, and the collector may or may
+        // not run a pass before the write.
+        let ms = rng.random_range(1_000..3_000);
+        ctl.advance_clock(Duration::from_millis(ms)).await?;
+        let ms = rng.random_range(0..1_000);
         tokio::time::sleep(Duration::from_millis(ms)).await;
         let key = format!("again-{i}");
         s3::put_bytes(&bj, "gcb", &key, x.clone()).await?;
         written.push((key, x));
     }
-    tokio::time::sleep(Duration::from_secs(2 * GRACE_S + 2)).await;
+    past_grace(&ctl).await?;
     for (key, x) in &written {
         let got: Bytes = s3::get_bytes(&bj, "gcb", key).await?;
         ensure!(got == *x, "{key} reads back");

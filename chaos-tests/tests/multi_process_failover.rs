@@ -7,7 +7,7 @@
 //! replicas reach their sites across processes, and a learner answers
 //! stale-ok reads with every voter gone.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,24 @@ struct Acked {
     buckets: Vec<String>,
 }
 
+/// Waits until the writers together have `at_least` objects acknowledged.
+async fn wait_acked(count: &AtomicUsize, at_least: usize) -> Result<()> {
+    poll_until(
+        &format!("{at_least} acknowledged writes"),
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || async {
+            let n = count.load(Ordering::Relaxed);
+            Ok(if n >= at_least {
+                Check::Done(())
+            } else {
+                Check::NotYet(format!("{n}"))
+            })
+        },
+    )
+    .await
+}
+
 /// Writes objects and creates buckets through `site` until `stop`; any
 /// error fails the run (no client retries: the gateway must hide the
 /// change of leader).
@@ -55,6 +73,7 @@ async fn writer(
     site: Site,
     n: usize,
     stop: Arc<AtomicBool>,
+    count: Arc<AtomicUsize>,
 ) -> Result<Acked> {
     let client = cluster.s3(site, &S3Options::default().without_retries());
     let mut acked = Acked::default();
@@ -70,6 +89,7 @@ async fn writer(
             eprintln!("writer {n}: {key} took {:?}", started.elapsed());
         }
         acked.objects.push((site, key, blake3_hex(&data)));
+        count.fetch_add(1, Ordering::Relaxed);
         if i.is_multiple_of(10) {
             // Not idempotent: applying it twice would refuse the retry.
             let bucket = format!("w{n}-b{i:05}");
@@ -121,6 +141,7 @@ async fn leader_killed_under_load_loses_nothing() -> Result<()> {
     s3::create_bucket(&cluster.s3(Site::Jiangmen, &S3Options::default()), BUCKET).await?;
     let cluster = Arc::new(cluster);
     let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicUsize::new(0));
     let through: Vec<Site> = Site::ALL
         .into_iter()
         .filter(|s| *s != leader_site)
@@ -132,10 +153,12 @@ async fn leader_killed_under_load_loses_nothing() -> Result<()> {
             *site,
             n,
             stop.clone(),
+            count.clone(),
         )));
     }
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The leader dies under load: every writer has had writes through.
+    wait_acked(&count, 40).await?;
     let killed_at = Instant::now();
     cluster.kill9(leader_site)?;
     let survivor = through[0];
@@ -155,8 +178,8 @@ async fn leader_killed_under_load_loses_nothing() -> Result<()> {
     eprintln!("node {new_leader} leads {took:?} after node {leader} was killed");
     ensure!(new_leader <= 3, "a learner leads: node {new_leader}");
     ensure!(took < Duration::from_secs(10), "a new leader took {took:?}");
-    // Writers keep going under the new leader for a while.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Writers keep going under the new leader.
+    wait_acked(&count, count.load(Ordering::Relaxed) + 80).await?;
     stop.store(true, Ordering::Relaxed);
     let mut all = Acked::default();
     for (n, w) in writers.into_iter().enumerate() {

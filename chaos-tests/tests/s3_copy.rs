@@ -257,7 +257,9 @@ async fn copies_share_chunks_where_they_can_and_keep_their_own_metadata() -> Res
 
     // The copies outlive the source: its chunks stay referenced.
     bj.delete_object().bucket("src").key("a").send().await?;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    ctl.advance_clock(Duration::from_secs(4)).await?;
+    ctl.wait_gc_passes(Site::Beijing, 2, Duration::from_secs(30))
+        .await?;
     ensure!(s3::get_bytes(&bj, "dst", "a-copy").await? == data);
     ensure!(files(&cluster, Site::Beijing)?.is_superset(&before));
     Ok(())

@@ -293,7 +293,10 @@ async fn lifecycle_leaves_locked_versions() -> Result<()> {
     )
     .await?;
     // Several more passes.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster
+        .ctl()
+        .wait_lifecycle_passes(3, Duration::from_secs(60))
+        .await?;
     let all = s3::list_versions(&c, BUCKET, "", 1000).await?;
     anyhow::ensure!(
         all.iter().any(|e| e.version_id == locked),

@@ -86,6 +86,44 @@ impl Clock for ManualClock {
     }
 }
 
+/// The system clock plus an offset that only grows: time flows as on the
+/// machine (Raft's timers and network timeouts are unaffected) and a test
+/// jumps it ahead to make records and chunk files old without waiting for
+/// them. A process runs on one when started with `--test-clock`; the admin
+/// API moves it.
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset_ms: AtomicI64,
+}
+
+impl OffsetClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(OffsetClock::default())
+    }
+
+    /// Moves both readings forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// How far ahead of the system clock this one reads.
+    pub fn offset(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.offset_ms.load(Ordering::SeqCst)).unwrap_or(0))
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now_ms(&self) -> i64 {
+        let ahead = i64::try_from(self.offset().as_millis()).unwrap_or(i64::MAX);
+        SystemClock.now_ms().saturating_add(ahead)
+    }
+
+    fn instant(&self) -> Instant {
+        Instant::now() + self.offset()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +137,19 @@ mod tests {
         c.advance(Duration::from_secs(90));
         assert_eq!(c.now_ms(), 91_000);
         assert_eq!(c.instant() - i0, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn an_offset_clock_runs_ahead_of_the_system_by_what_it_was_moved() {
+        let c = OffsetClock::new();
+        let (sys, i0) = (SystemClock.now_ms(), Instant::now());
+        c.advance(Duration::from_secs(3600));
+        let ahead = c.now_ms() - sys;
+        // The system clock may step between the readings; an hour is far
+        // larger than any such step on a machine that runs the tests.
+        assert!((3_600_000..3_660_000).contains(&ahead), "{ahead}");
+        assert!(c.instant() - i0 >= Duration::from_secs(3600));
+        assert_eq!(c.offset(), Duration::from_secs(3600));
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct AdminApi {
     pub uploads: Arc<crate::uploads::AbandonedUploads>,
     /// Carries out buckets' lifecycle rules (its counts are reported).
     pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
+    /// The process's clock when it runs on a test clock (`--test-clock`),
+    /// which `AdvanceClock` moves.
+    pub test_clock: Option<Arc<meridian_core::clock::OffsetClock>>,
 }
 
 fn lifecycle_status(p: &crate::lifecycle::LifecycleProgress) -> LifecycleStatus {
@@ -44,6 +47,15 @@ fn lifecycle_status(p: &crate::lifecycle::LifecycleProgress) -> LifecycleStatus 
 }
 
 impl AdminApi {
+    fn clock_reading(&self) -> ClockReading {
+        ClockReading {
+            now_ms: self.data.clock().now_ms(),
+            advanced_ms: self.test_clock.as_ref().map_or(0, |c| {
+                u64::try_from(c.offset().as_millis()).unwrap_or(u64::MAX)
+            }),
+        }
+    }
+
     /// The object's record, read linearizably.
     async fn record(&self, r: &StatRequest) -> Result<ObjectRecord, Status> {
         self.gateway
@@ -112,11 +124,12 @@ impl AdminService for AdminApi {
             let held = reader.site_counter(s.id.0).map_err(internal)?;
             let pending = reader.pending_counter(s.id.0).map_err(internal)?;
             let queued = reader.gc_counter(s.id.0).map_err(internal)?;
-            let (reclaimed_chunks, reclaimed_bytes) =
-                self.data.store(s.id.0).map_or((0, 0), |st| {
+            let (reclaimed_chunks, reclaimed_bytes, gc_passes) =
+                self.data.store(s.id.0).map_or((0, 0, 0), |st| {
                     (
                         st.reclaimed_chunks.load(Ordering::Relaxed),
                         st.reclaimed_bytes.load(Ordering::Relaxed),
+                        st.gc_passes.load(Ordering::Relaxed),
                     )
                 });
             sites.push(SiteStatus {
@@ -131,6 +144,7 @@ impl AdminService for AdminApi {
                 reclaimable_bytes: queued.bytes,
                 reclaimed_chunks,
                 reclaimed_bytes,
+                gc_passes,
             });
         }
         for b in reader.buckets().map_err(internal)? {
@@ -179,6 +193,7 @@ impl AdminService for AdminApi {
             replication: Some(replication),
             abandoned_uploads_aborted: self.uploads.aborted.load(Ordering::Relaxed),
             lifecycle: Some(lifecycle_status(&self.lifecycle.progress)),
+            clock: Some(self.clock_reading()),
         }))
     }
 
@@ -374,6 +389,20 @@ impl AdminService for AdminApi {
         crate::access_admin::bucket_policy(self, r.into_inner())
             .await
             .map(Response::new)
+    }
+
+    async fn advance_clock(
+        &self,
+        r: Request<AdvanceClockRequest>,
+    ) -> Result<Response<ClockReading>, Status> {
+        let Some(clock) = &self.test_clock else {
+            return Err(Status::failed_precondition(
+                "this process runs on the system clock; only one started with --test-clock \
+                 can be moved",
+            ));
+        };
+        clock.advance(std::time::Duration::from_millis(r.into_inner().millis));
+        Ok(Response::new(self.clock_reading()))
     }
 
     async fn meta_members(

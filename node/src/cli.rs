@@ -35,6 +35,10 @@ pub struct NodeArgs {
     /// The node's configuration file.
     #[arg(long)]
     pub config: PathBuf,
+    /// Run on a clock the admin API can move forward, for tests that make
+    /// things old without waiting. Never in production.
+    #[arg(long, hide = true)]
+    pub test_clock: bool,
 }
 
 #[derive(Args, Debug)]
@@ -104,6 +108,10 @@ pub struct DevArgs {
     /// that take SigV4 only do.
     #[arg(long)]
     pub no_sigv2: bool,
+    /// Run on a clock the admin API can move forward, for tests that make
+    /// things old without waiting.
+    #[arg(long, hide = true)]
+    pub test_clock: bool,
 }
 
 fn parse_secs(text: &str) -> Result<std::time::Duration, String> {
@@ -137,7 +145,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Node(a) => {
-            let cfg = crate::nodeconfig::NodeConfig::load(&a.config)?;
+            let mut cfg = crate::nodeconfig::NodeConfig::load(&a.config)?;
+            cfg.test_clock = a.test_clock;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -177,6 +186,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 s3_domain: a.s3_domain,
                 s3_region: a.s3_region,
                 s3_sigv2: !a.no_sigv2,
+                test_clock: a.test_clock,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

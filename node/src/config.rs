@@ -39,6 +39,8 @@ pub struct DevConfig {
     pub s3_region: String,
     /// Whether SigV2 signatures are accepted.
     pub s3_sigv2: bool,
+    /// Run on a clock the admin API can move forward (tests only).
+    pub test_clock: bool,
 }
 
 impl DevConfig {

@@ -99,6 +99,8 @@ pub struct SiteStore {
     /// Chunk files this process has reclaimed, and their bytes, since start.
     pub reclaimed_chunks: AtomicU64,
     pub reclaimed_bytes: AtomicU64,
+    /// Passes this process's collector made over the site's queue.
+    pub gc_passes: AtomicU64,
     /// Ages chunk files for the collector (crate::gc).
     pub(crate) clock: SharedClock,
 }
@@ -151,6 +153,7 @@ impl SiteStore {
             locks: ChunkLocks::new(),
             reclaimed_chunks: AtomicU64::new(0),
             reclaimed_bytes: AtomicU64::new(0),
+            gc_passes: AtomicU64::new(0),
             clock,
         })
     }
@@ -185,6 +188,12 @@ impl SiteStore {
             .put(&area_path(area, hash), data.into())
             .await
             .map_err(|e| self.err(e))?;
+        if area == Area::Chunks {
+            // The collector ages files by the process's clock, which a
+            // test may have moved ahead of the system's: a new file is
+            // as young by that clock as by the file system's.
+            self.stamp(hash).await?;
+        }
         Ok(())
     }
 

@@ -34,15 +34,11 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             .await
             .context("starting the metadata group")?
     });
+    let (clock, test_clock) = crate::serve::clock(cfg.test_clock);
     let data = Arc::new(
-        DataPlane::open_local(
-            topology.clone(),
-            &cfg.data_dir,
-            cfg.link_scale,
-            meridian_core::clock::system(),
-        )
-        .context("opening chunk stores")?
-        .with_gc(cfg.gc),
+        DataPlane::open_local(topology.clone(), &cfg.data_dir, cfg.link_scale, clock)
+            .context("opening chunk stores")?
+            .with_gc(cfg.gc),
     );
     let wake = Arc::new(Notify::new());
     let keyring = Arc::new(
@@ -121,6 +117,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
         keyring,
         uploads: jobs.uploads.clone(),
         lifecycle: jobs.lifecycle.clone(),
+        test_clock,
     };
     crate::serve::spawn_grpc(
         &mut tasks,

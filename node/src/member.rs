@@ -67,12 +67,13 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     );
     let meta = Arc::new(MetaGroup::member(node.clone()));
 
+    let (clock, test_clock) = crate::serve::clock(cfg.test_clock);
     let mut data = DataPlane::open_site(
         topology.clone(),
         &cfg.data_dir,
         cfg.site,
         cfg.link_scale,
-        meridian_core::clock::system(),
+        clock,
     )
     .context("opening the chunk store")?
     .with_gc(cfg.gc);
@@ -141,6 +142,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         keyring,
         uploads: jobs.uploads.clone(),
         lifecycle: jobs.lifecycle.clone(),
+        test_clock,
     };
     crate::serve::spawn_grpc(
         &mut tasks,

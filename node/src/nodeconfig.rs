@@ -164,6 +164,9 @@ pub struct NodeConfig {
     pub data_peers: BTreeMap<u32, String>,
     pub topology: Topology,
     pub policy: Policy,
+    /// Run on a clock the admin API can move forward (tests only; from the
+    /// command line, not the file).
+    pub test_clock: bool,
 }
 
 fn relative(base: &Path, p: &Path) -> PathBuf {
@@ -338,6 +341,7 @@ impl NodeConfig {
             data_peers,
             topology,
             policy,
+            test_clock: false,
         })
     }
 }

@@ -27,6 +27,24 @@ use crate::data::DataPlane;
 use crate::datanode::DataNodeApi;
 use crate::metagroup::MetaGroup;
 
+/// The process's clock: the system's, or (`--test-clock`) one that runs
+/// ahead of it by what the admin API's `AdvanceClock` says, with the handle
+/// that moves it.
+pub fn clock(
+    test: bool,
+) -> (
+    meridian_core::SharedClock,
+    Option<Arc<meridian_core::clock::OffsetClock>>,
+) {
+    if test {
+        tracing::warn!("running on a test clock: the admin API can move it forward");
+        let c = meridian_core::clock::OffsetClock::new();
+        (c.clone(), Some(c))
+    } else {
+        (meridian_core::clock::system(), None)
+    }
+}
+
 /// Largest gRPC message: a data frame of a Put is at most this.
 const MAX_GRPC_MESSAGE: usize = 16 << 20;
 /// How long shutdown waits for servers to finish in-flight requests.

@@ -4,7 +4,7 @@
 //! answer BucketExists), and no writer sees a failure that a retry against
 //! the new leader would have avoided.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +42,19 @@ fn put(key: &str) -> Command {
     }))
 }
 
+/// Waits until the writers together have `at_least` puts acknowledged.
+async fn wait_acked(acked: &AtomicUsize, at_least: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while acked.load(Ordering::Relaxed) < at_least {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {at_least} puts acknowledged in 60 s",
+            acked.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_losing_the_leader() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -52,9 +65,10 @@ async fn acknowledged_writes_survive_losing_the_leader() {
         .expect("bucket");
 
     let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
     for w in 0..8 {
-        let (group, stop) = (group.clone(), stop.clone());
+        let (group, stop, acked) = (group.clone(), stop.clone(), acked.clone());
         writers.push(tokio::spawn(async move {
             let (mut keys, mut buckets) = (Vec::new(), Vec::new());
             for i in 0..100_000 {
@@ -67,6 +81,7 @@ async fn acknowledged_writes_survive_losing_the_leader() {
                     .await
                     .expect("a put failed across the leader loss");
                 keys.push(key);
+                acked.fetch_add(1, Ordering::Relaxed);
                 let bucket = format!("b-{w}-{i}");
                 group
                     .write_one(create_bucket(&bucket))
@@ -77,11 +92,11 @@ async fn acknowledged_writes_survive_losing_the_leader() {
             (keys, buckets)
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_acked(&acked, 50).await;
     let old = group.leader().status().node_id;
     group.stop_node(old).await.expect("stop the leader");
     // Writes go on under the new leader.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_acked(&acked, acked.load(Ordering::Relaxed) + 100).await;
     stop.store(true, Ordering::Relaxed);
     let (mut keys, mut buckets) = (Vec::new(), Vec::new());
     for w in writers {

@@ -63,7 +63,9 @@ pub fn status_json(s: &StatusResponse) -> Value {
     let raft = s.raft.clone().unwrap_or_default();
     let lc = s.lifecycle.unwrap_or_default();
     let rep = s.replication.unwrap_or_default();
+    let clock = s.clock.unwrap_or_default();
     json!({
+        "clock": { "now_ms": clock.now_ms, "advanced_ms": clock.advanced_ms },
         "replication": {
             "running": rep.running, "completed": rep.completed, "failed_attempts": rep.failed_attempts,
             "bytes_copied": rep.bytes_copied, "waiting_retry": rep.waiting_retry,
@@ -86,6 +88,7 @@ pub fn status_json(s: &StatusResponse) -> Value {
             "pending_objects": x.pending_objects, "pending_bytes": x.pending_bytes,
             "reclaimable_chunks": x.reclaimable_chunks, "reclaimable_bytes": x.reclaimable_bytes,
             "reclaimed_chunks": x.reclaimed_chunks, "reclaimed_bytes": x.reclaimed_bytes,
+            "gc_passes": x.gc_passes,
         })).collect::<Vec<_>>(),
         "links": s.links.iter().map(|l| json!({
             "from": l.from, "to": l.to, "bandwidth_bps": l.bandwidth_bps, "effective_bps": l.effective_bps,

@@ -103,7 +103,11 @@ pub(crate) async fn run_orders(
         }
     }
     let factor = sched.data.links().time_factor();
+    // Orders are given up by real time (their node may be down); the
+    // round gives way to new work by the clock's, which tests move.
     let started = std::time::Instant::now();
+    let clock = sched.data.clock().clone();
+    let planned_at = clock.instant();
     // New pending replicas (not a mere wake-up) make a long round give
     // way: its pending orders are withdrawn and the next round plans the
     // new work with what is left; chunks already moved stay moved.
@@ -156,7 +160,7 @@ pub(crate) async fn run_orders(
         if pending == 0 {
             break;
         }
-        if started.elapsed() > super::REPLAN_AFTER
+        if clock.instant().saturating_duration_since(planned_at) > super::REPLAN_AFTER
             && sched.pending_at(&all_sites(sched)) + sched.completed() > baseline
         {
             tracing::info!(
