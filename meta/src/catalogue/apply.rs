@@ -41,8 +41,20 @@ pub(super) fn bump(
     bytes: i64,
 ) -> Result<(), MetaError> {
     let mut c: Counter = get(txn, &key)?.unwrap_or_default();
-    c.objects = c.objects.saturating_add_signed(objects);
-    c.bytes = c.bytes.saturating_add_signed(bytes);
+    // A counter going below zero means the catalogue lost track of what it
+    // counts: stop and say where, rather than clamp and carry on wrong.
+    let underflow = |what: &str, was: u64, by: i64| MetaError::Corrupt {
+        key: keys::describe(&key),
+        message: format!("{what} counter at {was} cannot change by {by}"),
+    };
+    c.objects = c
+        .objects
+        .checked_add_signed(objects)
+        .ok_or_else(|| underflow("objects", c.objects, objects))?;
+    c.bytes = c
+        .bytes
+        .checked_add_signed(bytes)
+        .ok_or_else(|| underflow("bytes", c.bytes, bytes))?;
     txn.put(key, c.encode_to_vec());
     Ok(())
 }
@@ -402,5 +414,55 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::SetBucketGrant(c) => super::users::set_grant(txn, c),
         Op::SetBucketPolicy(c) => super::users::set_policy(txn, c),
         Op::AbortUpload(c) => super::uploads::abort(txn, c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{open_db, CF_CATALOGUE};
+    use meridian_proto::v1::ChunkRef;
+
+    fn corrupt_key(r: Result<(), MetaError>) -> (String, String) {
+        match r {
+            Err(MetaError::Corrupt { key, message }) => (key, message),
+            other => panic!("expected a corruption report, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_counter_going_below_zero_is_corruption_named_by_its_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = open_db(dir.path()).expect("db");
+        let cf = db.cf_handle(CF_CATALOGUE).expect("cf");
+        let mut txn = Txn::new(&db, cf);
+        bump(&mut txn, keys::site_counter(3), 1, 100).expect("up");
+        bump(&mut txn, keys::site_counter(3), -1, -100).expect("back to zero");
+        let (key, message) = corrupt_key(bump(&mut txn, keys::site_counter(3), -1, -100));
+        assert_eq!(key, "counter of complete replicas at site 3");
+        assert!(message.contains("at 0 cannot change by -1"), "{message}");
+        // Bytes alone can break too.
+        bump(&mut txn, keys::bucket_counter(7), 1, 10).expect("up");
+        let (key, message) = corrupt_key(bump(&mut txn, keys::bucket_counter(7), 0, -11));
+        assert_eq!(key, "counter of objects in bucket 7");
+        assert!(message.starts_with("bytes counter at 10"), "{message}");
+    }
+
+    #[test]
+    fn releasing_a_reference_never_counted_is_corruption() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = open_db(dir.path()).expect("db");
+        let cf = db.cf_handle(CF_CATALOGUE).expect("cf");
+        let mut txn = Txn::new(&db, cf);
+        let chunk = ChunkRef {
+            hash: vec![5; 32],
+            size: 10,
+        };
+        super::super::refs::change(&mut txn, &[1], std::slice::from_ref(&chunk), 1)
+            .expect("reference at 1");
+        let r = super::super::refs::change(&mut txn, &[2], std::slice::from_ref(&chunk), -1);
+        let (key, message) = corrupt_key(r);
+        assert_eq!(key, hex::encode(keys::refs(&chunk.hash)));
+        assert!(message.contains("site 2"), "{message}");
     }
 }

@@ -292,6 +292,34 @@ pub fn parse_pending(k: &[u8]) -> Option<(u32, u64, String)> {
     Some((site, bucket, key))
 }
 
+/// A key as an error message names it: a counter by what it counts, any
+/// other key in hex.
+pub fn describe(k: &[u8]) -> String {
+    let id = |b: &[u8]| -> Option<u64> {
+        match b.len() {
+            4 => Some(u64::from(u32::from_be_bytes(b.try_into().ok()?))),
+            8 => Some(u64::from_be_bytes(b.try_into().ok()?)),
+            _ => None,
+        }
+    };
+    match k {
+        [COUNTER, kind, rest @ ..] => {
+            let what = match kind {
+                b's' => "complete replicas at site",
+                b'p' => "pending replicas at site",
+                b'b' => "objects in bucket",
+                b'g' => "reclaimable chunks at site",
+                _ => "unknown counter",
+            };
+            match id(rest) {
+                Some(n) => format!("counter of {what} {n}"),
+                None => format!("counter {}", hex::encode(k)),
+            }
+        }
+        _ => hex::encode(k),
+    }
+}
+
 /// Complete replicas held at a site.
 pub fn site_counter(site: u32) -> Vec<u8> {
     let mut k = vec![COUNTER, b's'];

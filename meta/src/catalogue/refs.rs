@@ -130,9 +130,12 @@ pub(super) fn change(
                     counts.remove(i);
                     enqueue(txn, site, c)?;
                 }
-                // A reference recorded before counting began (a catalogue
-                // written by an older version): left alone.
-                (Err(_), false) => {}
+                (Err(_), false) => {
+                    return Err(corrupt(
+                        &k,
+                        &format!("a reference at site {site} released that was never counted"),
+                    ))
+                }
             }
         }
         if counts.is_empty() {
