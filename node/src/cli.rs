@@ -64,13 +64,9 @@ pub struct DevArgs {
     /// Placement policy file (TOML); three copies if absent.
     #[arg(long)]
     pub policy: Option<PathBuf>,
-    /// Transfers in flight per link (planned) or per site (naive).
+    /// Transfers in flight per link.
     #[arg(long, default_value_t = 4)]
     pub transfers_per_site: usize,
-    /// The replication job: the planner, or the naive baseline it is
-    /// measured against.
-    #[arg(long, value_enum, default_value_t = crate::transfer::Mode::Planned)]
-    pub replication: crate::transfer::Mode,
     /// Metadata voters: 1, or 3 (or 5) in this process over loopback gRPC.
     #[arg(long, default_value_t = 1)]
     pub meta_voters: u64,
@@ -174,7 +170,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 secret_key: env_or("MERIDIAN_ROOT_SECRET_KEY", DEV_SECRET_KEY),
                 transfers_per_site: a.transfers_per_site,
                 meta_voters: a.meta_voters,
-                replication: a.replication,
                 gc: crate::gc::GcConfig {
                     grace: a.gc_grace,
                     period: a.gc_period,

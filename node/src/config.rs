@@ -27,11 +27,10 @@ pub struct DevConfig {
     pub policy: Policy,
     pub access_key: String,
     pub secret_key: String,
-    /// Replicas copied at once per destination site.
+    /// Transfers in flight per link.
     pub transfers_per_site: usize,
     /// Metadata voters in this process: 1, or 3 (or 5) over loopback gRPC.
     pub meta_voters: u64,
-    pub replication: crate::transfer::Mode,
     pub gc: crate::gc::GcConfig,
     /// Base domain of virtual-host addressing (`BUCKET.domain`), if any.
     pub s3_domain: Option<String>,

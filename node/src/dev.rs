@@ -75,7 +75,6 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
 
     let mut tasks = tokio::task::JoinSet::new();
     let jobs = crate::serve::spawn_jobs(
-        cfg.replication,
         (meta.clone(), data.clone(), policy.clone()),
         wake,
         cfg.transfers_per_site,

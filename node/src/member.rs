@@ -106,7 +106,6 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     // Replication (this site's transfer orders; the plan too while this
     // node leads), policy changes and lifetimes.
     let jobs = crate::serve::spawn_jobs(
-        crate::transfer::Mode::Planned,
         (meta.clone(), data.clone(), policy.clone()),
         wake,
         cfg.transfers,

@@ -109,7 +109,6 @@ pub struct Jobs {
 /// replication, the reconciler (policy changes, drains), lifetimes, the
 /// chunk collector, abandoned uploads and bucket lifecycle rules.
 pub fn spawn_jobs(
-    mode: crate::transfer::Mode,
     (meta, data, policy): (
         Arc<MetaGroup>,
         Arc<DataPlane>,
@@ -136,8 +135,14 @@ pub fn spawn_jobs(
     tasks.spawn(uploads.clone().run(stop.clone()));
     let lifecycle = crate::lifecycle::Lifecycle::new(meta.clone(), clock, &gc);
     tasks.spawn(lifecycle.clone().run(stop.clone()));
-    let replicator =
-        crate::transfer::spawn(mode, (meta, data, policy), wake, concurrency, tasks, stop);
+    let replicator = crate::transfer::spawn(
+        crate::transfer::Mode::Planned,
+        (meta, data, policy),
+        wake,
+        concurrency,
+        tasks,
+        stop,
+    );
     Jobs {
         replicator,
         reconciler,

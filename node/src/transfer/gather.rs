@@ -31,74 +31,33 @@ pub(crate) struct Gathered {
     pub items: Vec<Item>,
     pub hashes: Vec<ChunkHash>,
     pub work: Work,
-    /// (chunk, site) held only in the site's transit area (a relay's copy
-    /// from an interrupted round).
-    pub transit_only: std::collections::HashSet<(usize, u32)>,
 }
 
-/// The planner's view of what is pending at the sites this process keeps
-/// (up to [`super::ROUND_LIMIT`] replicas): what a round would plan now.
+/// The planner's view of what is pending (up to [`super::ROUND_LIMIT`]
+/// replicas): what the next round would plan.
 pub async fn pending_work(
     meta: &MetaGroup,
     data: &DataPlane,
     policy: &Policy,
 ) -> Result<Work, MetaError> {
-    let none = std::collections::HashSet::new();
-    let g = gather(
-        meta,
-        data,
-        policy,
-        &Scope::local(data),
-        &BTreeSet::new(),
-        &none,
-        super::ROUND_LIMIT,
-    )
-    .await?;
+    let g = gather(meta, data, policy, &BTreeSet::new(), super::ROUND_LIMIT).await?;
     Ok(g.work)
 }
 
-/// Which destinations a round plans for, and which sites may relay.
-pub(crate) struct Scope {
-    pub sites: Vec<u32>,
-    /// `None`: any site.
-    pub relays: Option<BTreeSet<SiteId>>,
-}
-
-impl Scope {
-    /// The sites this process keeps, relaying only through them.
-    pub(crate) fn local(data: &DataPlane) -> Self {
-        let sites = data.local_sites();
-        Scope {
-            relays: Some(sites.iter().map(|s| SiteId(*s)).collect()),
-            sites,
-        }
-    }
-
-    /// Every site of the federation (the scheduler on the metadata leader
-    /// of a cluster, which hands hops out as orders).
-    pub(crate) fn federation(data: &DataPlane) -> Self {
-        Scope {
-            sites: data.topology().sites().iter().map(|s| s.id.0).collect(),
-            relays: None,
-        }
-    }
-}
-
-/// Reads up to `limit` pending replicas of the scope's sites.
+/// Reads up to `limit` pending replicas, every site's: the scheduler on the
+/// metadata leader plans the whole federation and any site may relay.
 /// Sources in `avoid` (failed recently) are left out as holders unless a
 /// chunk has no other.
 pub(crate) async fn gather(
     meta: &MetaGroup,
     data: &DataPlane,
     policy: &Policy,
-    scope: &Scope,
     avoid: &BTreeSet<u32>,
-    transit: &std::collections::HashSet<(ChunkHash, u32)>,
     limit: usize,
 ) -> Result<Gathered, MetaError> {
     let reader = meta.reader();
     let now_ms = data.clock().now_ms();
-    let local = scope.sites.clone();
+    let local: Vec<u32> = data.topology().sites().iter().map(|s| s.id.0).collect();
     let factor = data.links().time_factor();
     let mut items = Vec::new();
     let mut hashes: Vec<ChunkHash> = Vec::new();
@@ -223,15 +182,6 @@ pub(crate) async fn gather(
             }
         }
     }
-    // Relays' copies from a round cut short are sources too.
-    let mut transit_only = std::collections::HashSet::new();
-    for (hash, site) in transit {
-        if let Some(&c) = index.get(hash) {
-            if holders[c].insert(SiteId(*site)) {
-                transit_only.insert((c, *site));
-            }
-        }
-    }
     for h in holders.iter_mut() {
         let usable: BTreeSet<SiteId> = h
             .iter()
@@ -244,14 +194,13 @@ pub(crate) async fn gather(
     }
     Ok(Gathered {
         items,
-        transit_only,
         hashes,
         work: Work {
             chunk_sizes: sizes,
             holders,
             transfers,
             // Only sites this process writes can hold chunks in passing.
-            relays: scope.relays.clone(),
+            relays: None,
             link_busy_s: Vec::new(),
         },
     })

@@ -1,5 +1,5 @@
-//! The scheduler of a cluster of processes, on the metadata leader: plans
-//! every site's backlog at once, hands each hop to the node that keeps its
+//! The scheduler, on the metadata leader: plans every site's backlog at
+//! once, hands each hop to the node that keeps its
 //! destination as a transfer order in the catalogue, watches the orders'
 //! outcomes, and commits each replica complete once its chunks are all at
 //! its site. Orders outlive the leader: a new leader first lets the orders
@@ -7,9 +7,10 @@
 //! what the sites then hold, so nothing moved is moved twice.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use meridian_placement::Plan;
+use meridian_placement::{Deadline, Plan};
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::{ClearOrdersCmd, OrderDoneCmd, OrderState, SetOrdersCmd, TransferOrder};
 
@@ -95,17 +96,18 @@ pub(crate) async fn run_orders(
             }
         }
     }
+    // Orders are given up, and deadlines judged, by real time (a node may
+    // be down; links run in real time); the round gives way to new work by
+    // the clock's, which tests move.
+    let started = std::time::Instant::now();
     let mut completed = 0;
     let whole: Vec<usize> = (0..g.items.len()).filter(|i| remaining[*i] == 0).collect();
     for i in whole {
-        if commit(sched, &g, i).await {
+        if commit(sched, &g, &plan, started, i).await {
             completed += 1;
         }
     }
     let factor = sched.data.links().time_factor();
-    // Orders are given up by real time (their node may be down); the
-    // round gives way to new work by the clock's, which tests move.
-    let started = std::time::Instant::now();
     let clock = sched.data.clock().clone();
     let planned_at = clock.instant();
     // New pending replicas (not a mere wake-up) make a long round give
@@ -153,7 +155,7 @@ pub(crate) async fn run_orders(
             }
         }
         for i in ready {
-            if commit(sched, &g, i).await {
+            if commit(sched, &g, &plan, started, i).await {
                 completed += 1;
             }
         }
@@ -267,6 +269,24 @@ async fn clear(sched: &Scheduler, round: u64) -> Result<(), String> {
     Err(format!("round {round}: orders left after clearing"))
 }
 
-async fn commit(sched: &Scheduler, g: &Gathered, i: usize) -> bool {
-    sched.commit_complete(&g.items[i]).await
+/// Commits item `i` complete, and checks it against its admitted deadline.
+async fn commit(
+    sched: &Scheduler,
+    g: &Gathered,
+    plan: &Plan,
+    started: std::time::Instant,
+    i: usize,
+) -> bool {
+    let item = &g.items[i];
+    if !sched.commit_complete(item).await {
+        return false;
+    }
+    if let Some(Deadline::Admitted { deadline_s, .. }) = plan.deadlines.get(i) {
+        let factor = sched.data.links().time_factor();
+        if started.elapsed().as_secs_f64() / factor > *deadline_s {
+            sched.stats.deadline_misses.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(bucket = %item.bucket, key = %item.key, site = item.dest, "admitted deadline missed");
+        }
+    }
+    true
 }

@@ -1,7 +1,10 @@
-//! The planned replication job: reads the pending replicas of the sites this
-//! process keeps, asks the planner (`meridian_placement::plan`) how to move
-//! them, carries the plan out over the links, and starts again with whatever
-//! is pending then.
+//! The replication job, one engine for `meridian dev` and `meridian node`:
+//! the scheduler on the metadata leader reads every site's pending replicas,
+//! asks the planner (`meridian_placement::plan`) how to move them, and hands
+//! each hop to the node that keeps its destination as a transfer order in
+//! the catalogue (`leader`); every node's executor carries out the orders
+//! for its sites (`orders`). In `meridian dev` one process keeps every site,
+//! so its executor carries out all of them; the path is the same.
 //!
 //! Work goes in rounds. A round plans up to [`ROUND_LIMIT`] replicas at
 //! once, so the planner sees them together (that is what lets it relay and
@@ -11,7 +14,6 @@
 //! Every step is idempotent: a crash mid-round loses only the relays'
 //! transit chunks, which the next start removes.
 
-mod exec;
 mod gather;
 mod leader;
 pub mod orders;
@@ -36,8 +38,9 @@ use crate::replicator::{ReplicationJob, ReplicationStats};
 pub const ROUND_LIMIT: usize = 8192;
 /// Idle re-scan period, in case a wake-up was missed.
 const TICK: Duration = Duration::from_secs(1);
-/// A round at least this old gives way to new work: it stops taking hops,
-/// and the next round plans the new work together with what is left.
+/// A round at least this old (by the process's clock) gives way to new
+/// work: its pending orders are withdrawn, and the next round plans the new
+/// work together with what is left.
 const REPLAN_AFTER: Duration = Duration::from_secs(10);
 /// Longest pause after a round that completed nothing.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -76,14 +79,14 @@ pub struct Scheduler {
     /// Hops in flight per link.
     pub(crate) per_link: usize,
     avoid: Mutex<gather::Avoid>,
-    /// Carries out this process's transfer orders (a cluster of processes).
+    /// Carries out this process's transfer orders.
     executor: Option<Arc<orders::OrderExecutor>>,
     /// The last round id handed out as orders.
     last_round: std::sync::atomic::AtomicU64,
-    /// Relays' chunks left by a round cut short, sources for the next.
-    transit: Mutex<std::collections::HashSet<(meridian_core::ChunkHash, u32)>>,
     progress: Mutex<RoundProgress>,
-    pub stats: ReplicationStats,
+    /// Replicas completed and deadlines missed (this process's rounds as
+    /// leader); bytes, attempts failed and transfers running (its executor).
+    pub stats: Arc<ReplicationStats>,
 }
 
 impl Scheduler {
@@ -93,6 +96,7 @@ impl Scheduler {
         policy: Arc<PolicyHandle>,
         wake: Arc<Notify>,
         per_link: usize,
+        stats: Arc<ReplicationStats>,
     ) -> Arc<Self> {
         Arc::new(Scheduler {
             meta,
@@ -103,9 +107,8 @@ impl Scheduler {
             avoid: Mutex::new(gather::Avoid::default()),
             executor: None,
             last_round: std::sync::atomic::AtomicU64::new(0),
-            transit: Mutex::new(Default::default()),
             progress: Mutex::new(RoundProgress::default()),
-            stats: ReplicationStats::default(),
+            stats,
         })
     }
 
@@ -145,7 +148,13 @@ impl Scheduler {
             if *shutdown.borrow() {
                 break;
             }
-            let worked = match self.round(shutdown.clone()).await {
+            // A round stopped half-way is safe: its orders are in the
+            // catalogue, and the next leader lets them run out first.
+            let round = tokio::select! {
+                r = self.round() => r,
+                _ = shutdown.changed() => break,
+            };
+            let worked = match round {
                 Ok(Some(completed)) => {
                     backoff = if completed > 0 {
                         Duration::ZERO
@@ -173,35 +182,28 @@ impl Scheduler {
         }
     }
 
-    /// Whether this process keeps only some of the sites: then the
-    /// metadata leader plans for all of them and hands out orders.
-    fn in_cluster(&self) -> bool {
-        self.data.local_sites().len() < self.data.topology().sites().len()
-    }
-
-    /// One round; `None` when nothing was pending (or this process does
-    /// not schedule).
-    async fn round(&self, stop: watch::Receiver<bool>) -> Result<Option<usize>, String> {
-        if self.in_cluster() {
-            return self.cluster_round().await;
+    /// One round; `None` when nothing was pending or this process does
+    /// not lead the metadata group (only the leader schedules).
+    async fn round(&self) -> Result<Option<usize>, String> {
+        let s = self.meta.status();
+        if s.leader != Some(s.node_id) {
+            return Ok(None);
         }
-        let avoid = self
-            .avoid
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .current();
-        let transit = self
-            .transit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let earlier = self
+            .meta
+            .reader()
+            .order_rounds(16)
+            .map_err(|e| e.to_string())?;
+        if !earlier.is_empty() {
+            leader::drain(self, &earlier).await?;
+            return Ok(None);
+        }
+        let avoid = lock(&self.avoid).current();
         let g = gather::gather(
             &self.meta,
             &self.data,
             &self.policy.current(&self.meta.reader()).1,
-            &gather::Scope::local(&self.data),
             &avoid,
-            &transit,
             ROUND_LIMIT,
         )
         .await
@@ -209,9 +211,21 @@ impl Scheduler {
         if g.items.is_empty() {
             return Ok(None);
         }
-        let topo = self.data.topology().clone();
-        let plan = meridian_placement::plan(&topo, &g.work).map_err(|e| e.to_string())?;
+        let plan =
+            meridian_placement::plan(self.data.topology(), &g.work).map_err(|e| e.to_string())?;
         self.start_progress(&g, &plan);
+        self.log_plan(&g, &plan);
+        let round = leader::new_round_id(
+            self.data.clock().now_ms(),
+            self.last_round.load(Ordering::Relaxed),
+        );
+        self.last_round.store(round, Ordering::Relaxed);
+        let out = leader::run_orders(self, g, plan, round).await?;
+        self.end_round(&out.failed_sources);
+        Ok(Some(out.completed))
+    }
+
+    fn log_plan(&self, g: &gather::Gathered, plan: &meridian_placement::Plan) {
         let factor = self.data.links().time_factor();
         for (i, d) in plan.deadlines.iter().enumerate() {
             if let (
@@ -235,37 +249,13 @@ impl Scheduler {
             undeliverable = plan.undeliverable.len(),
             "replication round planned"
         );
-        let preempt = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let run = exec::execute(self, g, plan, stop, preempt.clone());
-        // New work arriving while a long round runs is planned with what
-        // the round has left, rather than after it.
-        // A wake-up alone is not new work (it may be left over from the
-        // writes this round already plans): new pending replicas are.
-        let baseline = self.pending_now() + self.completed();
-        let give_way = async {
-            tokio::time::sleep(REPLAN_AFTER).await;
-            loop {
-                self.wake.notified().await;
-                if self.pending_now() + self.completed() > baseline {
-                    break;
-                }
-            }
-            preempt.store(true, Ordering::Relaxed);
-            tracing::info!("new work: replanning with what this round has left");
-            std::future::pending::<()>().await
-        };
-        let out = tokio::select! {
-            out = run => out,
-            _ = give_way => unreachable!("give_way never completes"),
-        };
-        *self.transit.lock().unwrap_or_else(|p| p.into_inner()) = out.transit.clone();
-        self.end_round(&out.failed_sources);
-        Ok(Some(out.completed))
     }
 }
 
-/// Which replication job runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+/// Which replication job runs: `meridian dev` and `meridian node` run the
+/// planner; the naive copier is the baseline `meridian-bench replicate`
+/// measures it against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// The planner: multi-source, relays, priorities, deadlines.
     #[default]
@@ -286,9 +276,11 @@ pub fn spawn(
 ) -> Arc<dyn ReplicationJob> {
     match mode {
         Mode::Planned => {
-            let executor = orders::OrderExecutor::new(meta.clone(), data.clone(), concurrency);
+            let stats = Arc::new(ReplicationStats::default());
+            let executor =
+                orders::OrderExecutor::new(meta.clone(), data.clone(), concurrency, stats.clone());
             tasks.spawn(executor.clone().run(stop.clone()));
-            let mut s = Scheduler::new(meta, data, policy, wake, concurrency);
+            let mut s = Scheduler::new(meta, data, policy, wake, concurrency, stats);
             if let Some(s) = Arc::get_mut(&mut s) {
                 s.executor = Some(executor);
             }
@@ -370,56 +362,6 @@ impl Scheduler {
             links,
         };
     }
-
-    /// A round on the metadata leader of a cluster: every site's backlog,
-    /// planned at once and handed out as transfer orders.
-    async fn cluster_round(&self) -> Result<Option<usize>, String> {
-        let s = self.meta.status();
-        if s.leader != Some(s.node_id) {
-            return Ok(None);
-        }
-        let earlier = self
-            .meta
-            .reader()
-            .order_rounds(16)
-            .map_err(|e| e.to_string())?;
-        if !earlier.is_empty() {
-            leader::drain(self, &earlier).await?;
-            return Ok(None);
-        }
-        let avoid = lock(&self.avoid).current();
-        let g = gather::gather(
-            &self.meta,
-            &self.data,
-            &self.policy.current(&self.meta.reader()).1,
-            &gather::Scope::federation(&self.data),
-            &avoid,
-            &std::collections::HashSet::new(),
-            ROUND_LIMIT,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        if g.items.is_empty() {
-            return Ok(None);
-        }
-        let plan =
-            meridian_placement::plan(self.data.topology(), &g.work).map_err(|e| e.to_string())?;
-        self.start_progress(&g, &plan);
-        let round = leader::new_round_id(
-            self.data.clock().now_ms(),
-            self.last_round.load(Ordering::Relaxed),
-        );
-        self.last_round.store(round, Ordering::Relaxed);
-        tracing::info!(
-            round,
-            replicas = g.items.len(),
-            hops = plan.hops.len(),
-            "replication round handed out as orders"
-        );
-        let out = leader::run_orders(self, g, plan, round).await?;
-        self.end_round(&out.failed_sources);
-        Ok(Some(out.completed))
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -450,11 +392,6 @@ impl ReplicationJob for Scheduler {
 }
 
 impl Scheduler {
-    /// Replicas pending at the sites this process keeps, per the catalogue.
-    fn pending_now(&self) -> u64 {
-        self.pending_at(&self.data.local_sites())
-    }
-
     /// Replicas pending at `sites`, per the catalogue.
     pub(crate) fn pending_at(&self, sites: &[u32]) -> u64 {
         let reader = self.meta.reader();

@@ -9,7 +9,7 @@
 //! up its pending orders, and a chunk it already holds is not carried again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::data::{Area, DataPlane};
 use crate::metagroup::MetaGroup;
+use crate::replicator::ReplicationStats;
 
 /// Pending orders read per site per look.
 const READ_LIMIT: usize = 4096;
@@ -39,13 +40,18 @@ pub struct OrderExecutor {
     /// Chunks relayed here, by round: removed once the round's orders are.
     transit: Mutex<BTreeMap<u64, Vec<(ChunkHash, u32)>>>,
     pub wake: Notify,
-    pub done: AtomicU64,
-    pub failed: AtomicU64,
-    pub bytes: AtomicU64,
+    /// Bytes carried, attempts failed, transfers running (shown in the
+    /// status with the scheduler's counts).
+    stats: Arc<ReplicationStats>,
 }
 
 impl OrderExecutor {
-    pub fn new(meta: Arc<MetaGroup>, data: Arc<DataPlane>, per_link: usize) -> Arc<Self> {
+    pub fn new(
+        meta: Arc<MetaGroup>,
+        data: Arc<DataPlane>,
+        per_link: usize,
+        stats: Arc<ReplicationStats>,
+    ) -> Arc<Self> {
         Arc::new(OrderExecutor {
             meta,
             data,
@@ -54,9 +60,7 @@ impl OrderExecutor {
             in_flight: Mutex::new(HashMap::new()),
             transit: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
-            done: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
+            stats,
         })
     }
 
@@ -140,7 +144,8 @@ impl OrderExecutor {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(200 << (2 * attempt))).await;
             }
-            match self
+            self.stats.running.fetch_add(1, Ordering::Relaxed);
+            let r = self
                 .data
                 .forward(
                     (o.from, from_area),
@@ -148,9 +153,11 @@ impl OrderExecutor {
                     LinkId(o.link as usize),
                     &hash,
                 )
-                .await
-            {
+                .await;
+            self.stats.running.fetch_sub(1, Ordering::Relaxed);
+            match r {
                 Ok(n) => {
+                    self.stats.bytes_copied.fetch_add(n, Ordering::Relaxed);
                     if !o.keep {
                         lock(&self.transit)
                             .entry(o.round)
@@ -160,6 +167,7 @@ impl OrderExecutor {
                     return Ok(n);
                 }
                 Err(e) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(round = o.round, index = o.index, from = o.from, to = o.to, attempt, error = %e, "transfer order failed");
                     last = e.to_string();
                 }
@@ -182,18 +190,8 @@ impl OrderExecutor {
             error,
             bytes,
         }));
-        match self.meta.write_one(cmd).await {
-            Ok(_) => {
-                if ok {
-                    self.done.fetch_add(1, Ordering::Relaxed);
-                    self.bytes.fetch_add(bytes, Ordering::Relaxed);
-                } else {
-                    self.failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not record a transfer order's outcome; it runs again");
-            }
+        if let Err(e) = self.meta.write_one(cmd).await {
+            tracing::warn!(error = %e, "could not record a transfer order's outcome; it runs again");
         }
         lock(&self.running).remove(&(o.round, o.index));
         self.wake.notify_one();
