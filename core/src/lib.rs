@@ -14,6 +14,6 @@ pub mod ids;
 pub mod lifecycle;
 pub mod names;
 
-pub use chunks::ChunkHash;
+pub use chunks::{Chunk, ChunkHash};
 pub use clock::{Clock, SharedClock};
 pub use error::CoreError;

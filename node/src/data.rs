@@ -15,7 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use meridian_core::chunks::{ChunkHash, ChunkStore};
-use meridian_core::{CoreError, SharedClock};
+use meridian_core::{Chunk, CoreError, SharedClock};
 use meridian_placement::{LinkId, SiteId, Topology};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
@@ -67,24 +67,18 @@ impl From<DataError> for CoreError {
 /// The largest chunk any configuration writes (`--chunk-size` is at most 64 MiB).
 pub const MAX_CHUNK_BYTES: u64 = 64 << 20;
 
-/// BLAKE3 of `data`, computed off the async threads.
-pub async fn hash_of(data: Bytes) -> Result<(ChunkHash, Bytes), DataError> {
-    tokio::task::spawn_blocking(move || (*blake3::hash(&data).as_bytes(), data))
+/// `data` as the chunk `hash` if it hashes to that (checked off the async
+/// threads); else `Corrupt`, naming the site it came from.
+pub async fn verified(hash: &ChunkHash, site: &str, data: Bytes) -> Result<Chunk, DataError> {
+    let want = *hash;
+    tokio::task::spawn_blocking(move || Chunk::verify(&want, data))
         .await
-        .map_err(|e| DataError::Task(e.to_string()))
-}
-
-/// `data` if it hashes to `hash`; else `Corrupt`, naming the site it came from.
-pub async fn verified(hash: &ChunkHash, site: &str, data: Bytes) -> Result<Bytes, DataError> {
-    let (actual, data) = hash_of(data).await?;
-    if &actual != hash {
-        return Err(DataError::Corrupt {
+        .map_err(|e| DataError::Task(e.to_string()))?
+        .map_err(|actual| DataError::Corrupt {
             hash: hex::encode(hash),
             site: site.to_string(),
             actual: hex::encode(actual),
-        });
-    }
-    Ok(data)
+        })
 }
 
 /// One site's chunks.
@@ -165,27 +159,22 @@ impl SiteStore {
         }
     }
 
-    /// Verifies and stores a chunk durably. Always writes, even if a file of
-    /// that name exists: a file left torn by a crash must not be trusted.
-    pub async fn put(&self, hash: &ChunkHash, data: Bytes) -> Result<(), DataError> {
-        self.put_in(Area::Chunks, hash, data).await
+    /// Stores a chunk durably (its bytes were verified when the `Chunk`
+    /// was made). Always writes, even if a file of that name exists: a file
+    /// left torn by a crash must not be trusted.
+    pub async fn put(&self, chunk: Chunk) -> Result<(), DataError> {
+        self.put_in(Area::Chunks, chunk).await
     }
 
-    pub async fn put_in(&self, area: Area, hash: &ChunkHash, data: Bytes) -> Result<(), DataError> {
-        let (actual, data) = hash_of(data).await?;
-        if &actual != hash {
-            return Err(DataError::Corrupt {
-                hash: hex::encode(hash),
-                site: format!("{} (incoming)", self.name),
-                actual: hex::encode(actual),
-            });
-        }
+    pub async fn put_in(&self, area: Area, chunk: Chunk) -> Result<(), DataError> {
+        let hash = *chunk.hash();
+        let hash = &hash;
         let _shared = match area {
             Area::Chunks => Some(self.locks.shared(hash).await),
             Area::Transit => None,
         };
         self.store
-            .put(&area_path(area, hash), data.into())
+            .put(&area_path(area, hash), chunk.into_data().into())
             .await
             .map_err(|e| self.err(e))?;
         if area == Area::Chunks {
@@ -198,7 +187,7 @@ impl SiteStore {
     }
 
     /// The chunk's bytes, verified; `NotFound` or `Corrupt` otherwise.
-    pub async fn get(&self, hash: &ChunkHash) -> Result<Bytes, DataError> {
+    pub async fn get(&self, hash: &ChunkHash) -> Result<Chunk, DataError> {
         self.get_in(Area::Chunks, hash).await
     }
 
@@ -238,7 +227,7 @@ impl SiteStore {
         Ok(n)
     }
 
-    pub async fn get_in(&self, area: Area, hash: &ChunkHash) -> Result<Bytes, DataError> {
+    pub async fn get_in(&self, area: Area, hash: &ChunkHash) -> Result<Chunk, DataError> {
         let data = match self.store.get(&area_path(area, hash)).await {
             Ok(r) if r.meta.size > MAX_CHUNK_BYTES => {
                 // Not one of ours: refuse before reading it into memory.
@@ -377,7 +366,7 @@ impl DataPlane {
     }
 
     /// Reads a verified chunk at `from` and carries it over the route to `to`.
-    pub async fn fetch(&self, from: u32, to: u32, hash: &ChunkHash) -> Result<Bytes, DataError> {
+    pub async fn fetch(&self, from: u32, to: u32, hash: &ChunkHash) -> Result<Chunk, DataError> {
         let data = match (self.stores.get(&from), self.remotes.get(&from)) {
             (Some(store), _) => store.get(hash).await?,
             (None, Some(remote)) => remote.read(hash).await?,
@@ -400,9 +389,9 @@ impl DataPlane {
         if dst.has_verified(hash).await? {
             return Ok(0);
         }
-        let data = self.fetch(from, to, hash).await?;
-        let n = data.len() as u64;
-        dst.put(hash, data).await?;
+        let chunk = self.fetch(from, to, hash).await?;
+        let n = chunk.len() as u64;
+        dst.put(chunk).await?;
         Ok(n)
     }
 
@@ -449,7 +438,7 @@ impl DataPlane {
         };
         self.links.carry(&[link], data.len()).await;
         let n = data.len() as u64;
-        dst.put_in(to_area, hash, data).await?;
+        dst.put_in(to_area, data).await?;
         Ok(n)
     }
 
@@ -475,8 +464,8 @@ impl DataPlane {
 
 #[async_trait]
 impl ChunkStore for DataPlane {
-    async fn put_chunk(&self, site: u32, hash: &ChunkHash, data: Bytes) -> Result<(), CoreError> {
-        Ok(self.store(site)?.put(hash, data).await?)
+    async fn put_chunk(&self, site: u32, chunk: Chunk) -> Result<(), CoreError> {
+        Ok(self.store(site)?.put(chunk).await?)
     }
 
     async fn keep_fresh(
@@ -517,7 +506,7 @@ impl ChunkStore for DataPlane {
                 continue;
             }
             match self.fetch(h, reader_site, hash).await {
-                Ok(d) if d.len() == size as usize => return Ok(d),
+                Ok(d) if d.len() == size as usize => return Ok(d.into_data()),
                 Ok(d) => {
                     transient = false;
                     failures.push(format!(
@@ -581,16 +570,21 @@ mod tests {
         let hash = *blake3::hash(&data).as_bytes();
         let wrong = [0u8; 32];
         assert!(matches!(
-            p.store(1).expect("site").put(&wrong, data.clone()).await,
+            verified(&wrong, "incoming", data.clone()).await,
             Err(DataError::Corrupt { .. })
         ));
         p.store(1)
             .expect("site")
-            .put(&hash, data.clone())
+            .put(Chunk::hash_of(data.clone()))
             .await
             .expect("put");
         assert_eq!(
-            p.store(1).expect("site").get(&hash).await.expect("get"),
+            p.store(1)
+                .expect("site")
+                .get(&hash)
+                .await
+                .expect("get")
+                .into_data(),
             data
         );
         // Corrupt the file on disk: the read must refuse it.
@@ -615,7 +609,9 @@ mod tests {
         let p = plane(dir.path());
         let data = Bytes::from(vec![3u8; 70_000]);
         let hash = *blake3::hash(&data).as_bytes();
-        p.put_chunk(1, &hash, data.clone()).await.expect("put");
+        p.put_chunk(1, Chunk::hash_of(data.clone()))
+            .await
+            .expect("put");
         p.copy_chunk(1, 2, &hash).await.expect("copy");
         let hex = hex::encode(hash);
         std::fs::write(

@@ -58,11 +58,15 @@ impl DataNodeService for DataNodeApi {
         } else {
             crate::data::Area::Chunks
         };
-        let data = store.get_in(area, &h).await.map_err(|e| match e {
-            DataError::NotFound(..) => Status::not_found(e.to_string()),
-            DataError::Corrupt { .. } => Status::data_loss(e.to_string()),
-            other => Status::unavailable(other.to_string()),
-        })?;
+        let data = store
+            .get_in(area, &h)
+            .await
+            .map_err(|e| match e {
+                DataError::NotFound(..) => Status::not_found(e.to_string()),
+                DataError::Corrupt { .. } => Status::data_loss(e.to_string()),
+                other => Status::unavailable(other.to_string()),
+            })?
+            .into_data();
         let frames: Vec<Result<ChunkFrame, Status>> = (0..data.len())
             .step_by(FRAME_BYTES)
             .map(|o| {

@@ -332,6 +332,7 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use meridian_core::clock::ManualClock;
+    use meridian_core::Chunk;
 
     fn store(dir: &std::path::Path) -> (SiteStore, Arc<ManualClock>) {
         let clock = ManualClock::starting_now();
@@ -348,7 +349,7 @@ mod tests {
         let grace = Duration::from_secs(60);
 
         assert_eq!(s.reclaim(&hash, grace).await.expect("r"), Reclaim::Gone);
-        s.put(&hash, data.clone()).await.expect("put");
+        s.put(Chunk::hash_of(data.clone())).await.expect("put");
         assert_eq!(s.reclaim(&hash, grace).await.expect("r"), Reclaim::Fresh);
 
         clock.advance(Duration::from_secs(120));
@@ -377,11 +378,11 @@ mod tests {
         let data = Bytes::from(vec![1u8; 1024]);
         let hash = *blake3::hash(&data).as_bytes();
         for _ in 0..200 {
-            s.put(&hash, data.clone()).await.expect("put");
+            s.put(Chunk::hash_of(data.clone())).await.expect("put");
             clock.advance(Duration::from_secs(120));
             let (a, b) = (s.clone(), s.clone());
             let d = data.clone();
-            let writer = tokio::spawn(async move { a.put(&hash, d).await });
+            let writer = tokio::spawn(async move { a.put(Chunk::hash_of(d)).await });
             let reclaimer =
                 tokio::spawn(async move { b.reclaim(&hash, Duration::from_secs(60)).await });
             writer.await.expect("join").expect("put");

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use meridian_core::ChunkHash;
+use bytes::BytesMut;
+use meridian_core::{Chunk, ChunkHash};
 use meridian_proto::v1::data_node_service_client::DataNodeServiceClient;
 use meridian_proto::v1::{HasChunksRequest, ReadChunkRequest};
 use tonic::transport::{Channel, Endpoint};
@@ -50,7 +50,7 @@ impl RemoteSite {
     }
 
     /// The chunk `hash`, verified.
-    pub async fn read(&self, hash: &ChunkHash) -> Result<Bytes, DataError> {
+    pub async fn read(&self, hash: &ChunkHash) -> Result<Chunk, DataError> {
         self.read_in(crate::data::Area::Chunks, hash).await
     }
 
@@ -60,7 +60,7 @@ impl RemoteSite {
         &self,
         area: crate::data::Area,
         hash: &ChunkHash,
-    ) -> Result<Bytes, DataError> {
+    ) -> Result<Chunk, DataError> {
         tokio::time::timeout(READ_TIMEOUT, self.read_unbounded(area, hash))
             .await
             .map_err(|_| self.remote(format!("no whole chunk within {READ_TIMEOUT:?}")))?
@@ -87,7 +87,7 @@ impl RemoteSite {
         &self,
         area: crate::data::Area,
         hash: &ChunkHash,
-    ) -> Result<Bytes, DataError> {
+    ) -> Result<Chunk, DataError> {
         let req = ReadChunkRequest {
             site: self.name.clone(),
             hash: hash.to_vec(),

@@ -14,7 +14,7 @@ use meridian_proto::v1::{
 };
 
 use meridian_core::catalogue::{Catalogue, ListEntry, ListPage, ListQuery, WriteCondition};
-use meridian_core::chunks::{ChunkHash, ChunkStore};
+use meridian_core::chunks::{Chunk, ChunkHash, ChunkStore};
 use meridian_core::clock::ManualClock;
 use meridian_core::{CoreError, SharedClock};
 
@@ -338,14 +338,11 @@ pub struct MemChunks {
 
 #[async_trait]
 impl ChunkStore for MemChunks {
-    async fn put_chunk(&self, _site: u32, hash: &ChunkHash, data: Bytes) -> Result<(), CoreError> {
-        if blake3::hash(&data).as_bytes() != hash {
-            return Err(CoreError::Corrupt("chunk does not match its hash".into()));
-        }
+    async fn put_chunk(&self, _site: u32, chunk: Chunk) -> Result<(), CoreError> {
         self.chunks
             .lock()
             .expect("chunks lock poisoned")
-            .insert(*hash, data);
+            .insert(*chunk.hash(), chunk.into_data());
         Ok(())
     }
 
