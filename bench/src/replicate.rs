@@ -271,7 +271,7 @@ async fn one_run(args: &ReplicateArgs, topo: &Topology, mode: Mode) -> Result<Ru
     // Jiangmen uplink, so only a plan that puts them first meets it.
     let uplink_mbps = 2e9 * args.link_scale / 8e6;
     let within = ((4.0 * 4.0 * args.volume.max(1.0) / uplink_mbps).ceil() as u64).max(2);
-    let policy = meridian_node::policy::PolicyHandle::new(
+    let policy = meridian_node::placement_policy::PolicyHandle::new(
         topo.clone(),
         Policy::from_toml(
             &POLICY.replace("WITHIN", &format!("{within}s")),

@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::access::{BucketAccess, BucketPolicy, Grant, Grantee, Level, Ownership, PublicBlock};
+use crate::access::{BucketAccess, BucketPolicy, Grant, Grantee, Ownership, PublicBlock};
 use crate::catalogue::{Catalogue, KeyOwner};
 use crate::clock::SharedClock;
+use crate::records::LockMode;
 use crate::CoreError;
 
 pub const ACCESS_TTL: Duration = Duration::from_secs(1);
@@ -131,10 +132,7 @@ impl AccessCache {
 }
 
 /// A bucket's permissions from its record (its policy parsed).
-pub fn access_of(
-    rec: meridian_proto::v1::BucketRecord,
-    policy: Option<BucketPolicy>,
-) -> BucketAccess {
+pub fn access_of(rec: crate::records::BucketRecord, policy: Option<BucketPolicy>) -> BucketAccess {
     let block = rec.public_access_block.unwrap_or_default();
     BucketAccess {
         name: rec.name,
@@ -146,7 +144,7 @@ pub fn access_of(
             .iter()
             .map(|g| Grant {
                 grantee: Grantee::from_stored(&g.user),
-                level: Level::from_i32(g.level),
+                level: g.level,
                 acl: g.acl,
             })
             .collect(),
@@ -162,7 +160,7 @@ pub fn access_of(
         default_retention: rec
             .object_lock
             .as_ref()
-            .is_some_and(|l| l.enabled && l.default_mode != 0),
+            .is_some_and(|l| l.enabled && l.default_mode != LockMode::None),
         cors: rec.cors,
         lifecycle: rec.lifecycle,
     }

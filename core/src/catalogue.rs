@@ -4,8 +4,11 @@
 //! Records live in the catalogue (the meta plane, over Raft); `node` wires the
 //! real implementation in; tests may wire in-memory or faulty ones.
 
+use crate::records::{
+    BucketGrant, BucketRecord, ChunkRef, CompletedUpload, CorsRule, LifecycleRule, LockMode,
+    MultipartUpload, ObjectLockConfig, ObjectRecord, PartRecord, PublicAccessBlock, Versioning,
+};
 use async_trait::async_trait;
-use meridian_proto::v1::{BucketRecord, MultipartUpload, ObjectRecord, PartRecord};
 
 use crate::CoreError;
 
@@ -90,7 +93,7 @@ pub struct VersionPage {
 /// The S3 version id of a version: its own id if written with versioning
 /// enabled, else "null".
 pub fn s3_version_id(record: &ObjectRecord) -> &str {
-    if record.versioning == meridian_proto::v1::Versioning::Enabled as u32 {
+    if record.versioning == Versioning::Enabled {
         &record.version_id
     } else {
         "null"
@@ -125,28 +128,28 @@ pub struct NewBucket {
     /// Object Lock enabled (versioning on with it, for good).
     pub object_lock: bool,
     /// Its S3 ACL grants (ACL bits).
-    pub acl: Vec<meridian_proto::v1::BucketGrant>,
+    pub acl: Vec<BucketGrant>,
 }
 
 /// A change to a bucket's access and protection settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BucketChange {
     /// Replaces the S3 ACL (Meridian's grant levels stay).
-    Acl(Vec<meridian_proto::v1::BucketGrant>),
+    Acl(Vec<BucketGrant>),
     /// Object ownership (0 removes the setting).
     Ownership(u32),
-    PublicAccessBlock(Option<meridian_proto::v1::PublicAccessBlock>),
-    ObjectLock(meridian_proto::v1::ObjectLockConfig),
+    PublicAccessBlock(Option<PublicAccessBlock>),
+    ObjectLock(ObjectLockConfig),
 }
 
 /// A change to one version, applied only while the key still holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VersionChange {
-    Acl(Vec<meridian_proto::v1::BucketGrant>),
-    /// Retention (LockMode; 0 removes it) until then; shortening or
+    Acl(Vec<BucketGrant>),
+    /// Retention (`LockMode::None` removes it) until then; shortening or
     /// removing GOVERNANCE retention needs the bypass.
     Retention {
-        mode: u32,
+        mode: LockMode,
         until_ms: i64,
         bypass_governance: bool,
     },
@@ -231,7 +234,7 @@ pub trait Catalogue: Send + Sync + 'static {
         Err(CoreError::NoSuchVersion(version_id.to_string()))
     }
     /// Turns versioning on (`Versioning::Enabled`) or suspends it.
-    async fn set_versioning(&self, bucket: &str, versioning: u32) -> Result<(), CoreError> {
+    async fn set_versioning(&self, bucket: &str, versioning: Versioning) -> Result<(), CoreError> {
         let _ = (bucket, versioning);
         Err(CoreError::Internal(
             "this catalogue keeps no versions".into(),
@@ -244,11 +247,7 @@ pub trait Catalogue: Send + Sync + 'static {
         ))
     }
     /// Replaces a bucket's CORS rules (already checked; empty: none).
-    async fn set_bucket_cors(
-        &self,
-        bucket: &str,
-        rules: Vec<meridian_proto::v1::CorsRule>,
-    ) -> Result<(), CoreError> {
+    async fn set_bucket_cors(&self, bucket: &str, rules: Vec<CorsRule>) -> Result<(), CoreError> {
         let _ = (bucket, rules);
         Err(CoreError::Internal(
             "this catalogue keeps no CORS rules".into(),
@@ -258,7 +257,7 @@ pub trait Catalogue: Send + Sync + 'static {
     async fn set_bucket_lifecycle(
         &self,
         bucket: &str,
-        rules: Vec<meridian_proto::v1::LifecycleRule>,
+        rules: Vec<LifecycleRule>,
     ) -> Result<(), CoreError> {
         let _ = (bucket, rules);
         Err(CoreError::Internal(
@@ -317,10 +316,8 @@ pub trait Catalogue: Send + Sync + 'static {
     async fn abort_upload(&self, upload_id: &str) -> Result<(), CoreError>;
     /// What a completed upload answered, kept for a while after its
     /// completion for retries of it; `None` once forgotten (or never).
-    async fn completed_upload(
-        &self,
-        upload_id: &str,
-    ) -> Result<Option<meridian_proto::v1::CompletedUpload>, CoreError>;
+    async fn completed_upload(&self, upload_id: &str)
+        -> Result<Option<CompletedUpload>, CoreError>;
 
     /// A bucket's uploads in progress (at most 10,000), in no order.
     async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, CoreError>;
@@ -340,7 +337,7 @@ pub trait Catalogue: Send + Sync + 'static {
 
     /// Hands the chunks of a write that did not commit to chunk
     /// reclamation (best effort: a failure leaves them on disk).
-    async fn release_chunks(&self, site: u32, chunks: &[meridian_proto::v1::ChunkRef]) {
+    async fn release_chunks(&self, site: u32, chunks: &[ChunkRef]) {
         let _ = (site, chunks);
     }
 

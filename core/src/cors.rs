@@ -2,7 +2,7 @@
 //! that allows a cross-origin request (pure; the S3 front end answers
 //! preflights and adds the response headers).
 
-use meridian_proto::v1::CorsRule;
+use crate::records::CorsRule;
 
 /// The methods a CORS rule may allow, as S3 has them.
 const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];

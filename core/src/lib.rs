@@ -13,6 +13,8 @@ mod error;
 pub mod ids;
 pub mod lifecycle;
 pub mod names;
+pub mod records;
+pub mod regions;
 
 pub use chunks::{Chunk, ChunkHash};
 pub use clock::{Clock, SharedClock};

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use meridian_proto::v1::LifecycleRule;
+use crate::records::LifecycleRule;
 
 const MAX_RULES: usize = 1000;
 const MAX_ID: usize = 255;

@@ -4,8 +4,8 @@
 //! the change shows here at once, at other gateways within the cache's TTL.
 
 use meridian_core::catalogue::BucketChange;
+use meridian_core::records::{CorsRule, LifecycleRule};
 use meridian_core::CoreError;
-use meridian_proto::v1::{CorsRule, LifecycleRule};
 
 use crate::Gateway;
 
@@ -46,7 +46,11 @@ impl Gateway {
         self.settle(bucket, r)
     }
 
-    pub async fn set_versioning(&self, bucket: &str, state: u32) -> Result<(), CoreError> {
+    pub async fn set_versioning(
+        &self,
+        bucket: &str,
+        state: meridian_core::records::Versioning,
+    ) -> Result<(), CoreError> {
         let r = self.catalogue().set_versioning(bucket, state).await;
         self.settle(bucket, r)
     }

@@ -5,8 +5,7 @@
 //! the source is read (verified, through the links) and written at the
 //! site as a new object.
 
-use meridian_proto::v1::{ObjectRecord, ReplicaState};
-use meridian_proto::RECORD_FORMAT;
+use meridian_core::records::{ObjectRecord, ReplicaState, Versioning};
 
 use crate::objects::{Gateway, NewObject};
 use meridian_core::catalogue::CopySource;
@@ -27,14 +26,13 @@ impl Gateway {
         let here = record
             .replicas
             .iter()
-            .any(|r| r.site == site && r.state == ReplicaState::Complete as i32);
+            .any(|r| r.site == site && r.state == ReplicaState::Complete);
         if !here {
             let size = record.size;
             let body = self.read(site, record, 0, size);
             return self.put_object(site, dst, body, Some(size)).await;
         }
         let copy = ObjectRecord {
-            format: RECORD_FORMAT,
             size: record.size,
             blake3: record.blake3,
             etag: record.etag,
@@ -53,7 +51,7 @@ impl Gateway {
             // The same bytes: the checksums the source was written with.
             checksums: record.checksums,
             tags: dst.tags,
-            versioning: 0, // the state machine's to decide
+            versioning: Versioning::Off, // the state machine's to decide
             delete_marker: false,
             part_sizes: record.part_sizes,
             checksum_type: record.checksum_type,

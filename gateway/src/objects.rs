@@ -10,9 +10,10 @@ use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{self, BoxStream, FuturesOrdered};
 use futures::{Stream, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
+use meridian_core::records::{
+    ChunkRef, LockMode, MultipartUpload, ObjectRecord, PartRecord, ReplicaState, Versioning,
+};
 use meridian_placement::{SiteId, Topology};
-use meridian_proto::v1::{ChunkRef, MultipartUpload, ObjectRecord, PartRecord, ReplicaState};
-use meridian_proto::RECORD_FORMAT;
 
 use meridian_core::catalogue::Catalogue;
 use meridian_core::chunks::{Chunk, ChunkHash, ChunkStore};
@@ -79,8 +80,8 @@ pub struct NewObject {
 /// S3 ACL grants (ACL bits), and its Object Lock retention and legal hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Protection {
-    pub acl: Vec<meridian_proto::v1::BucketGrant>,
-    pub lock_mode: u32,
+    pub acl: Vec<meridian_core::records::BucketGrant>,
+    pub lock_mode: LockMode,
     pub lock_until_ms: i64,
     pub legal_hold: bool,
 }
@@ -100,7 +101,7 @@ pub struct Gateway {
     chunks: Arc<dyn ChunkStore>,
     topology: Arc<Topology>,
     chunk_size: usize,
-    access: meridian_core::access_cache::AccessCache,
+    access: Arc<meridian_core::access_cache::AccessCache>,
     clock: SharedClock,
 }
 
@@ -118,7 +119,7 @@ impl Gateway {
             chunks,
             topology,
             chunk_size,
-            access: meridian_core::access_cache::AccessCache::new(clock.clone()),
+            access: Arc::new(meridian_core::access_cache::AccessCache::new(clock.clone())),
             clock,
         }
     }
@@ -166,6 +167,12 @@ impl Gateway {
 
     /// Drops what this gateway keeps about a bucket's permissions (after
     /// changing them here).
+    /// The access records this gateway keeps (shared with the admin API,
+    /// which drops what it changes).
+    pub fn access_cache(&self) -> &Arc<meridian_core::access_cache::AccessCache> {
+        &self.access
+    }
+
     pub fn forget_access(&self, bucket: &str) {
         self.access.forget_bucket(bucket);
     }
@@ -342,7 +349,7 @@ impl Gateway {
                 .await
                 .map_err(|e| CoreError::Internal(format!("hash task: {e}")))?;
             let r = ChunkRef {
-                hash: chunk.hash().to_vec(),
+                hash: *chunk.hash(),
                 size: chunk.len() as u32,
             };
             store.put_chunk(site, chunk).await?;
@@ -403,9 +410,8 @@ impl Gateway {
             }
         }
         let mut record = ObjectRecord {
-            format: RECORD_FORMAT,
             size: ing.size,
-            blake3: ing.blake3.to_vec(),
+            blake3: Some(ing.blake3),
             etag: hex::encode(ing.md5),
             content_type: obj.content_type,
             user_meta: obj.user_meta,
@@ -427,7 +433,7 @@ impl Gateway {
                 .clone()
                 .into_iter()
                 .collect(),
-            versioning: 0, // the state machine's to decide
+            versioning: Versioning::Off, // the state machine's to decide
             delete_marker: false,
             part_sizes: Vec::new(),
             checksum_type: String::new(),
@@ -475,7 +481,7 @@ impl Gateway {
         let holders: Vec<u32> = record
             .replicas
             .iter()
-            .filter(|r| r.state == ReplicaState::Complete as i32)
+            .filter(|r| r.state == ReplicaState::Complete)
             .map(|r| r.site)
             .collect();
         // A record read from the catalogue whose chunks do not add up to
@@ -528,9 +534,9 @@ impl Gateway {
         let record = ObjectRecord {
             size,
             chunks: chunks.to_vec(),
-            replicas: vec![meridian_proto::v1::Replica {
+            replicas: vec![meridian_core::records::Replica {
                 site,
-                state: ReplicaState::Complete as i32,
+                state: ReplicaState::Complete,
                 verified_at_ms: 0,
                 reason: 0,
             }],
@@ -550,7 +556,6 @@ impl Gateway {
         let upload_id = meridian_core::ids::new_upload_id(self.now_ms());
         self.catalogue
             .create_upload(MultipartUpload {
-                format: RECORD_FORMAT,
                 upload_id: upload_id.clone(),
                 bucket: obj.bucket,
                 key: obj.key,
@@ -594,7 +599,6 @@ impl Gateway {
         let written = self.clock.instant();
         let ing = self.ingest(upload.ingest_site, body, expected_len).await?;
         let part = PartRecord {
-            format: RECORD_FORMAT,
             part_number,
             etag: hex::encode(ing.md5),
             size: ing.size,
@@ -678,9 +682,8 @@ impl Gateway {
         let checksum = checksum(&upload, &used)?;
         let blake3 = self.hash_chunks(upload.ingest_site, &chunks).await?;
         let record = ObjectRecord {
-            format: RECORD_FORMAT,
             size,
-            blake3: blake3.to_vec(),
+            blake3: Some(blake3),
             etag: format!("{}-{}", hex::encode(md5s.finalize()), requested.len()),
             content_type: upload.content_type,
             user_meta: upload.user_meta,
@@ -700,7 +703,7 @@ impl Gateway {
                 .collect(),
             checksum_type: checksum.map(|(_, _, ty)| ty).unwrap_or_default(),
             tags: Default::default(),
-            versioning: 0, // the state machine's to decide
+            versioning: Versioning::Off, // the state machine's to decide
             delete_marker: false,
             part_sizes,
             acl: upload.acl,

@@ -19,6 +19,7 @@ pub mod freshness;
 pub mod network;
 pub mod node;
 pub mod raft_service;
+pub mod records;
 pub mod store;
 pub mod types;
 

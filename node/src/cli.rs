@@ -7,7 +7,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use meridian_placement::{Policy, Topology};
 
-use crate::config::{DevConfig, DEFAULT_POLICY, DEFAULT_TOPOLOGY, DEV_ACCESS_KEY, DEV_SECRET_KEY};
+use crate::dev_config::{
+    DevConfig, DEFAULT_POLICY, DEFAULT_TOPOLOGY, DEV_ACCESS_KEY, DEV_SECRET_KEY,
+};
 use crate::size::parse_size;
 
 #[derive(Parser, Debug)]
@@ -98,7 +100,7 @@ pub struct DevArgs {
     pub s3_domain: Option<String>,
     /// The region S3 clients sign for by default; each site is a region
     /// too (its name in lower case) and is accepted everywhere.
-    #[arg(long, default_value = meridian_gateway::s3::region::DEFAULT_REGION)]
+    #[arg(long, default_value = meridian_core::regions::DEFAULT_REGION)]
     pub s3_region: String,
     /// Refuse SigV2 signatures (headers and presigned URLs), as AWS regions
     /// that take SigV4 only do.
@@ -141,7 +143,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Node(a) => {
-            let mut cfg = crate::nodeconfig::NodeConfig::load(&a.config)?;
+            let mut cfg = crate::node_config::NodeConfig::load(&a.config)?;
             cfg.test_clock = a.test_clock;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

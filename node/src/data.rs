@@ -555,7 +555,7 @@ impl ChunkStore for DataPlane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DEFAULT_TOPOLOGY;
+    use crate::dev_config::DEFAULT_TOPOLOGY;
 
     fn plane(dir: &Path) -> DataPlane {
         let t = Arc::new(Topology::from_toml(DEFAULT_TOPOLOGY, "t").expect("topology"));

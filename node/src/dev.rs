@@ -14,8 +14,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::admin::AdminApi;
-use crate::config::DevConfig;
 use crate::data::DataPlane;
+use crate::dev_config::DevConfig;
 use crate::metagroup::MetaGroup;
 
 pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
@@ -23,7 +23,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let topology = Arc::new(cfg.topology.clone());
-    let policy = crate::policy::PolicyHandle::new(topology.clone(), cfg.policy.clone());
+    let policy = crate::placement_policy::PolicyHandle::new(topology.clone(), cfg.policy.clone());
 
     let meta = Arc::new(if cfg.meta_voters == 1 {
         MetaGroup::single(&cfg.data_dir.join("meta"), cfg.grpc_addr.to_string())
@@ -90,7 +90,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             listener,
             gateway.clone(),
             (site, name),
-            meridian_gateway::s3::EndpointConfig {
+            crate::serve::S3Endpoint {
                 root_keys: (cfg.access_key.clone(), cfg.secret_key.clone()),
                 domain: cfg.s3_domain.clone(),
                 region: cfg.s3_region.clone(),
@@ -103,7 +103,8 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     let admin = AdminApi {
         meta: meta.clone(),
         data: data.clone(),
-        gateway: gateway.clone(),
+        catalogue: gateway.catalogue().clone(),
+        access: gateway.access_cache().clone(),
         replicator: jobs.replicator.clone(),
         s3_endpoints: topology
             .sites()
@@ -174,7 +175,7 @@ fn print_banner(cfg: &DevConfig, topology: &meridian_placement::Topology, endpoi
         cfg.data_dir.display()
     );
     let _ = writeln!(out, "  S3 access key: {}", cfg.access_key);
-    if cfg.secret_key == crate::config::DEV_SECRET_KEY {
+    if cfg.secret_key == crate::dev_config::DEV_SECRET_KEY {
         let _ = writeln!(
             out,
             "  S3 secret key: {} (the documented dev default)",

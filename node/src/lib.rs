@@ -1,41 +1,36 @@
 //! The `meridian` server: its roles wired together.
 //!
-//! - [`data`]: the data role: per-site chunk stores over object_store, the
-//!   inter-site links with their rate limits, and verified chunk copies;
-//! - [`replicator`]: the background job that turns pending replicas into
-//!   complete ones;
-//! - [`catalogue`]: the gateway's view of the metadata plane (placement is
-//!   applied here, before a record is proposed to Raft);
+//! - [`data`], [`remote`], [`links`], [`gc`]: the data role: per-site chunk
+//!   stores over object_store, other nodes' chunks, the inter-site links
+//!   with their rate limits, and the collector of unreferenced chunks;
+//! - [`transfer`]: the replication job (scheduler on the metadata leader,
+//!   transfer orders, the executor every node runs);
+//! - [`catalogue`]: the core `Catalogue` over the metadata plane (placement
+//!   is applied here, before a record is proposed to Raft);
+//! - [`jobs`]: what runs in the background on the metadata leader
+//!   (lifetimes, abandoned uploads, lifecycle rules, policy reconciling);
 //! - [`admin`], [`datanode`]: gRPC services of the admin API and data role;
-//! - [`dev`]: `meridian dev`, the five-site federation in one process;
+//! - [`dev`]: `meridian dev`, the five-site federation in one process
+//!   ([`dev_config`] is its settings);
 //! - [`member`]: `meridian node --config FILE`, one node of a multi-process
-//!   cluster ([`nodeconfig`] is its file); [`serve`] is what both serve.
+//!   cluster ([`node_config`] is its file); [`serve`] is what both serve.
 
-pub mod access_admin;
 pub mod admin;
 pub mod catalogue;
-pub mod catalogue_protection;
-pub mod catalogue_versions;
 pub mod cli;
-pub mod config;
 pub mod data;
 pub mod datanode;
 pub mod dev;
-pub mod expiry;
+pub mod dev_config;
 pub mod gc;
+pub mod jobs;
 pub mod keyring;
-pub mod lifecycle;
 pub mod links;
 pub mod member;
 pub mod metagroup;
-pub mod nodeconfig;
-pub mod policy;
-pub mod policy_admin;
-pub mod reconcile;
+pub mod node_config;
+pub mod placement_policy;
 pub mod remote;
-pub mod replicator;
-pub mod report;
 pub mod serve;
 pub mod size;
 pub mod transfer;
-pub mod uploads;

@@ -26,7 +26,7 @@ use tokio::sync::{watch, Notify};
 use crate::admin::AdminApi;
 use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
-use crate::nodeconfig::{MetaRole, NodeConfig};
+use crate::node_config::{MetaRole, NodeConfig};
 
 /// How long a node waits for its group to have a leader before it gives up
 /// starting: the other voters may be starting too.
@@ -39,7 +39,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let topology = Arc::new(cfg.topology.clone());
-    let policy = crate::policy::PolicyHandle::new(topology.clone(), cfg.policy.clone());
+    let policy = crate::placement_policy::PolicyHandle::new(topology.clone(), cfg.policy.clone());
 
     let grpc_listener = TcpListener::bind(cfg.grpc_addr)
         .await
@@ -120,7 +120,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
             listener,
             gateway.clone(),
             (cfg.site, cfg.site_name.clone()),
-            meridian_gateway::s3::EndpointConfig {
+            crate::serve::S3Endpoint {
                 root_keys: (access_key.clone(), secret_key.clone()),
                 domain: cfg.s3_domain.clone(),
                 region: cfg.s3_region.clone(),
@@ -133,7 +133,8 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     let admin = AdminApi {
         meta: meta.clone(),
         data: data.clone(),
-        gateway: gateway.clone(),
+        catalogue: gateway.catalogue().clone(),
+        access: gateway.access_cache().clone(),
         replicator: jobs.replicator.clone(),
         s3_endpoints: endpoints.iter().map(|e| (cfg.site, e.clone())).collect(),
         policy: policy.clone(),

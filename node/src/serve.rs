@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::StreamExt;
-use meridian_gateway::grpc::ObjectApi;
+use meridian_api::ObjectApi;
 use meridian_gateway::Gateway;
 use meridian_meta::raft_service::RaftGrpc;
 use meridian_proto::v1::admin_service_server::AdminServiceServer;
@@ -79,7 +79,7 @@ pub fn gateway(
     meta: Arc<MetaGroup>,
     data: Arc<DataPlane>,
     topology: Arc<Topology>,
-    policy: Arc<crate::policy::PolicyHandle>,
+    policy: Arc<crate::placement_policy::PolicyHandle>,
     chunk_size: usize,
     wake: Arc<Notify>,
     keyring: Arc<crate::keyring::Keyring>,
@@ -99,10 +99,10 @@ pub fn gateway(
 
 /// The background jobs whose progress the admin API reports.
 pub struct Jobs {
-    pub replicator: Arc<dyn crate::replicator::ReplicationJob>,
-    pub reconciler: Arc<crate::reconcile::Reconciler>,
-    pub uploads: Arc<crate::uploads::AbandonedUploads>,
-    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
+    pub replicator: Arc<dyn crate::transfer::stats::ReplicationJob>,
+    pub reconciler: Arc<crate::jobs::reconcile::Reconciler>,
+    pub uploads: Arc<crate::jobs::abandoned_uploads::AbandonedUploads>,
+    pub lifecycle: Arc<crate::jobs::bucket_lifecycle::Lifecycle>,
 }
 
 /// Starts the background jobs both `meridian dev` and `meridian node` run:
@@ -112,28 +112,34 @@ pub fn spawn_jobs(
     (meta, data, policy): (
         Arc<MetaGroup>,
         Arc<DataPlane>,
-        Arc<crate::policy::PolicyHandle>,
+        Arc<crate::placement_policy::PolicyHandle>,
     ),
     wake: Arc<Notify>,
     concurrency: usize,
     tasks: &mut JoinSet<()>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Jobs {
-    let reconciler =
-        crate::reconcile::Reconciler::new(meta.clone(), data.clone(), policy.clone(), wake.clone());
+    let reconciler = crate::jobs::reconcile::Reconciler::new(
+        meta.clone(),
+        data.clone(),
+        policy.clone(),
+        wake.clone(),
+    );
     tasks.spawn(reconciler.clone().run(stop.clone()));
-    tasks.spawn(crate::expiry::Expirer::new(meta.clone(), data.clock().clone()).run(stop.clone()));
+    tasks.spawn(
+        crate::jobs::expiry::Expirer::new(meta.clone(), data.clock().clone()).run(stop.clone()),
+    );
     tasks.spawn(crate::gc::Collector::new(meta.clone(), data.clone()).run(stop.clone()));
     let gc = *data.gc();
     let clock = data.clock().clone();
-    let uploads = crate::uploads::AbandonedUploads::new(
+    let uploads = crate::jobs::abandoned_uploads::AbandonedUploads::new(
         meta.clone(),
         clock.clone(),
         gc.abandoned_uploads,
         gc.period,
     );
     tasks.spawn(uploads.clone().run(stop.clone()));
-    let lifecycle = crate::lifecycle::Lifecycle::new(meta.clone(), clock, &gc);
+    let lifecycle = crate::jobs::bucket_lifecycle::Lifecycle::new(meta.clone(), clock, &gc);
     tasks.spawn(lifecycle.clone().run(stop.clone()));
     let replicator = crate::transfer::spawn(
         crate::transfer::Mode::Planned,
@@ -205,12 +211,15 @@ pub async fn spawn_grpc(
 }
 
 /// Starts one site's S3 endpoint on `listener` as a task of `tasks`.
+/// What an S3 endpoint is served with (the gateway's settings).
+pub use meridian_gateway::s3::EndpointConfig as S3Endpoint;
+
 pub fn spawn_s3(
     tasks: &mut JoinSet<()>,
     listener: TcpListener,
     gateway: Arc<Gateway>,
     (site, name): (u32, String),
-    cfg: meridian_gateway::s3::EndpointConfig,
+    cfg: S3Endpoint,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
     tasks.spawn(async move {

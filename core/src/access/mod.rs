@@ -142,8 +142,8 @@ pub struct BucketAccess {
     pub owner: String,
     /// The site it ingests at (its region).
     pub site: u32,
-    /// Its versioning state (`Versioning`), for the headers reads answer.
-    pub versioning: u32,
+    /// Its versioning state, for the headers reads answer.
+    pub versioning: crate::records::Versioning,
     pub grants: Vec<Grant>,
     pub policy: Option<BucketPolicy>,
     pub ownership: Ownership,
@@ -153,9 +153,9 @@ pub struct BucketAccess {
     pub default_retention: bool,
     /// The bucket's CORS rules, cached with its permissions for the
     /// preflight requests that come unsigned.
-    pub cors: Vec<meridian_proto::v1::CorsRule>,
+    pub cors: Vec<crate::records::CorsRule>,
     /// Its lifecycle rules, for the expiry reads and writes announce.
-    pub lifecycle: Vec<meridian_proto::v1::LifecycleRule>,
+    pub lifecycle: Vec<crate::records::LifecycleRule>,
 }
 
 /// What is known of the object a request addresses, once it is.

@@ -6,7 +6,7 @@
 
 use super::errors::OrS3;
 use http::HeaderMap;
-use meridian_proto::v1::BucketGrant;
+use meridian_core::records::BucketGrant;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
 
@@ -38,7 +38,7 @@ pub fn to_stored(grants: &[AclGrant]) -> Vec<BucketGrant> {
         .filter(|g| g.permissions != 0)
         .map(|g| BucketGrant {
             user: g.grantee.stored(),
-            level: 0,
+            level: None,
             acl: g.permissions,
         })
         .collect()

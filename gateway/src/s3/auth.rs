@@ -320,7 +320,7 @@ impl S3Access for Permissions {
 /// Finishes a decision that waited for the object, now read as `record`.
 pub(super) fn authorize_object(
     deferred: Option<&Deferred>,
-    record: &meridian_proto::v1::ObjectRecord,
+    record: &meridian_core::records::ObjectRecord,
 ) -> S3Result<()> {
     let Some(d) = deferred else {
         return Ok(());

@@ -2,7 +2,7 @@
 //! Object Lock configuration over S3.
 
 use super::errors::OrS3;
-use meridian_proto::v1::{LockMode, ObjectLockConfig, PublicAccessBlock};
+use meridian_core::records::{LockMode, ObjectLockConfig, PublicAccessBlock};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
@@ -35,8 +35,8 @@ pub(super) fn parse_ownership(name: &str) -> S3Result<Ownership> {
 /// A retention mode's name as Meridian's.
 pub(super) fn parse_mode(mode: &str) -> S3Result<LockMode> {
     match mode {
-        ObjectLockRetentionMode::GOVERNANCE => Ok(LockMode::LockGovernance),
-        ObjectLockRetentionMode::COMPLIANCE => Ok(LockMode::LockCompliance),
+        ObjectLockRetentionMode::GOVERNANCE => Ok(LockMode::Governance),
+        ObjectLockRetentionMode::COMPLIANCE => Ok(LockMode::Compliance),
         other => Err(s3_error!(
             MalformedXML,
             "retention Mode is GOVERNANCE or COMPLIANCE, not {other:?}"
@@ -44,11 +44,11 @@ pub(super) fn parse_mode(mode: &str) -> S3Result<LockMode> {
     }
 }
 
-pub(super) fn mode_name(mode: u32) -> Option<&'static str> {
-    match LockMode::try_from(mode as i32) {
-        Ok(LockMode::LockGovernance) => Some(ObjectLockRetentionMode::GOVERNANCE),
-        Ok(LockMode::LockCompliance) => Some(ObjectLockRetentionMode::COMPLIANCE),
-        _ => None,
+pub(super) fn mode_name(mode: LockMode) -> Option<&'static str> {
+    match mode {
+        LockMode::Governance => Some(ObjectLockRetentionMode::GOVERNANCE),
+        LockMode::Compliance => Some(ObjectLockRetentionMode::COMPLIANCE),
+        LockMode::None => None,
     }
 }
 
@@ -73,7 +73,7 @@ fn lock_config(c: &ObjectLockConfiguration) -> S3Result<ObjectLockConfig> {
         .mode
         .as_ref()
         .ok_or_else(|| s3_error!(MalformedXML, "a DefaultRetention has a Mode"))?;
-    out.default_mode = parse_mode(mode.as_str())? as u32;
+    out.default_mode = parse_mode(mode.as_str())?;
     match (d.days, d.years) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(s3_error!(
@@ -325,7 +325,7 @@ mod tests {
     fn lock_configurations_are_checked_as_aws_checks_them() {
         let ok = lock_config(&config(Some("GOVERNANCE"), Some(3), None)).expect("valid");
         assert_eq!(ok.default_days, 3);
-        assert_eq!(ok.default_mode, LockMode::LockGovernance as u32);
+        assert_eq!(ok.default_mode, LockMode::Governance);
         let code =
             |c: ObjectLockConfiguration| lock_config(&c).expect_err("refused").code().clone();
         assert_eq!(

@@ -72,7 +72,7 @@ pub fn to_dto(stored: &std::collections::HashMap<String, String>) -> Checksum {
 /// An object's stored checksums with their type: a multipart object's as
 /// completion made it (COMPOSITE or FULL_OBJECT), a single PUT's of the
 /// whole content (FULL_OBJECT); no type when there is no checksum.
-pub fn of_record(record: &meridian_proto::v1::ObjectRecord) -> Checksum {
+pub fn of_record(record: &meridian_core::records::ObjectRecord) -> Checksum {
     let mut sums = to_dto(&record.checksums);
     if !record.checksums.is_empty() {
         let ty = if record.checksum_type.is_empty() {

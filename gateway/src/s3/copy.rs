@@ -19,7 +19,7 @@ use meridian_core::catalogue::WriteCondition;
 pub(super) struct Source {
     pub bucket: String,
     pub key: String,
-    pub record: meridian_proto::v1::ObjectRecord,
+    pub record: meridian_core::records::ObjectRecord,
 }
 
 impl MeridianS3 {
@@ -172,7 +172,11 @@ impl MeridianS3 {
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
             ));
         }
-        let source_version = super::versioning::version_header(&record, None, 0);
+        let source_version = super::versioning::version_header(
+            &record,
+            None,
+            meridian_core::records::Versioning::Off,
+        );
         let source = meridian_core::catalogue::CopySource {
             bucket: src_bucket,
             key: src_key,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
-use meridian_proto::v1::CorsRule;
+use meridian_core::records::CorsRule;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 

@@ -280,7 +280,7 @@ fn shape(page: ListPage, with_owner: bool, url: bool) -> Listed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use meridian_proto::v1::ObjectRecord;
+    use meridian_core::records::ObjectRecord;
     use s3s::S3ErrorCode;
 
     #[test]

@@ -25,6 +25,7 @@ mod acl;
 mod auth;
 pub mod body;
 mod bucket;
+mod bucket_policy;
 mod bucket_protection;
 mod checksum;
 mod copy;
@@ -33,12 +34,11 @@ mod delete_many;
 pub mod errors;
 pub mod facts;
 mod front;
-mod lifecycle;
+mod lifecycle_config;
 pub mod list;
 mod multipart;
 mod object;
 mod part_checksums;
-mod policy;
 mod post_form;
 mod post_object;
 pub mod region;
@@ -168,7 +168,7 @@ impl MeridianS3 {
         key: &str,
         version: Option<&ObjectVersionId>,
         deferred: Option<&auth::Deferred>,
-    ) -> S3Result<meridian_proto::v1::ObjectRecord> {
+    ) -> S3Result<meridian_core::records::ObjectRecord> {
         let cat = self.gateway.catalogue();
         let rec = match version {
             Some(v) => cat.object_version(bucket, key, v).await,
@@ -196,7 +196,7 @@ impl MeridianS3 {
         &self,
         bucket: &str,
         key: &str,
-        rec: &meridian_proto::v1::ObjectRecord,
+        rec: &meridian_core::records::ObjectRecord,
         change: meridian_core::catalogue::VersionChange,
     ) -> S3Result<()> {
         let changed = self
@@ -216,10 +216,10 @@ impl MeridianS3 {
 
     /// A bucket's versioning state as the permission check just saw it
     /// (cached with the bucket's permissions); off if it is unknown.
-    async fn bucket_versioning(&self, bucket: &str) -> u32 {
+    async fn bucket_versioning(&self, bucket: &str) -> meridian_core::records::Versioning {
         match self.gateway.bucket_access(bucket).await {
             Ok(Some(b)) => b.versioning,
-            _ => 0,
+            _ => meridian_core::records::Versioning::Off,
         }
     }
 }

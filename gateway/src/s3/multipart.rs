@@ -3,7 +3,7 @@
 use super::errors::OrS3;
 use std::time::Duration;
 
-use meridian_proto::v1::{MultipartUpload, ObjectRecord, PartRecord};
+use meridian_core::records::{MultipartUpload, ObjectRecord, PartRecord};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 

@@ -3,7 +3,7 @@
 use super::errors::OrS3;
 use futures::StreamExt;
 use http::header::{HeaderMap, HeaderValue, CONTENT_RANGE, CONTENT_TYPE, ETAG};
-use meridian_proto::v1::ObjectRecord;
+use meridian_core::records::ObjectRecord;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
@@ -332,7 +332,7 @@ impl MeridianS3 {
     /// when its newest version is a delete marker.
     async fn missing(&self, bucket: &str, key: &str, e: CoreError) -> S3Error {
         let mut err = super::errors::s3_error(e);
-        if self.bucket_versioning(bucket).await == 0 {
+        if self.bucket_versioning(bucket).await == meridian_core::records::Versioning::Off {
             return err;
         }
         let q = meridian_core::catalogue::VersionQuery {

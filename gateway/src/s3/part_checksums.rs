@@ -6,7 +6,7 @@
 //! the CRC of the whole content without reading it again.
 
 use base64::Engine as _;
-use meridian_proto::v1::PartRecord;
+use meridian_core::records::PartRecord;
 use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
 use s3s::dto::{ChecksumAlgorithm, ChecksumType};
 use s3s::{s3_error, S3Result};

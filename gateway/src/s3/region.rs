@@ -17,8 +17,7 @@ use http::{HeaderMap, Uri};
 use meridian_placement::Topology;
 use s3s::{S3Error, S3ErrorCode};
 
-/// The region clients sign for when none is configured.
-pub const DEFAULT_REGION: &str = "us-east-1";
+pub use meridian_core::regions::{is_region_name, site_region, DEFAULT_REGION};
 
 /// The federation's regions: its default and one per site.
 #[derive(Debug, Clone)]
@@ -26,28 +25,6 @@ pub struct Regions {
     default: String,
     /// (site id, region name)
     sites: Vec<(u32, String)>,
-}
-
-/// The region name of a site: its name in lower case, with anything but
-/// letters, digits and `-` turned into `-` (region names are `[a-z0-9-]+`).
-pub fn site_region(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            let c = c.to_ascii_lowercase();
-            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
-}
-
-/// Whether `s` is a well-formed region name.
-pub fn is_region_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 impl Regions {

@@ -5,7 +5,7 @@
 
 use super::errors::OrS3;
 use http::HeaderMap;
-use meridian_proto::v1::{LockMode, ObjectRecord};
+use meridian_core::records::{LockMode, ObjectRecord};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
@@ -72,8 +72,8 @@ pub(super) fn write_lock(
         (None, None) => {}
         (Some(m), Some(u)) => {
             let mode = match m {
-                "GOVERNANCE" => LockMode::LockGovernance,
-                "COMPLIANCE" => LockMode::LockCompliance,
+                "GOVERNANCE" => LockMode::Governance,
+                "COMPLIANCE" => LockMode::Compliance,
                 _ => return Err(s3_error!(InvalidArgument, "Unknown wormMode directive.")),
             };
             let at = time::OffsetDateTime::parse(u, &time::format_description::well_known::Rfc3339)
@@ -90,7 +90,7 @@ pub(super) fn write_lock(
                     "The retain until date must be in the future!"
                 ));
             }
-            into.lock_mode = mode as u32;
+            into.lock_mode = mode;
             into.lock_until_ms = until_ms;
         }
         _ => {
@@ -177,7 +177,7 @@ impl MeridianS3 {
                 mode: None,
                 retain_until_date: None,
             })
-            | None => (LockMode::LockNone, 0),
+            | None => (LockMode::None, 0),
             _ => {
                 return Err(s3_error!(
                     MalformedXML,
@@ -193,7 +193,7 @@ impl MeridianS3 {
             &input.key,
             &rec,
             VersionChange::Retention {
-                mode: mode as u32,
+                mode,
                 until_ms,
                 bypass_governance: bypass,
             },
@@ -382,7 +382,7 @@ mod tests {
             &mut p,
         )
         .expect("valid");
-        assert_eq!(p.lock_mode, LockMode::LockGovernance as u32);
+        assert_eq!(p.lock_mode, LockMode::Governance);
         assert!(p.legal_hold);
         assert_eq!(p.lock_until_ms, 1_893_456_000_000);
     }

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use meridian_placement::Topology;
-use meridian_proto::v1::{
+use meridian_core::records::{
     BucketRecord, MultipartUpload, ObjectRecord, PartRecord, Replica, ReplicaState,
 };
+use meridian_placement::Topology;
 
 use meridian_core::catalogue::{Catalogue, ListEntry, ListPage, ListQuery, WriteCondition};
 use meridian_core::chunks::{Chunk, ChunkHash, ChunkStore};
@@ -43,7 +43,7 @@ struct State {
     objects: BTreeMap<(String, String), ObjectRecord>,
     uploads: HashMap<String, MultipartUpload>,
     parts: HashMap<String, BTreeMap<u32, PartRecord>>,
-    completed: HashMap<String, meridian_proto::v1::CompletedUpload>,
+    completed: HashMap<String, meridian_core::records::CompletedUpload>,
 }
 
 pub struct MemCatalogue {
@@ -87,7 +87,6 @@ impl Catalogue for MemCatalogue {
         st.buckets.insert(
             name.to_string(),
             BucketRecord {
-                format: 1,
                 id,
                 name: name.to_string(),
                 created_ms: self.clock.now_ms(),
@@ -159,7 +158,7 @@ impl Catalogue for MemCatalogue {
         }
         record.replicas = vec![Replica {
             site: record.ingest_site,
-            state: ReplicaState::Complete as i32,
+            state: ReplicaState::Complete,
             verified_at_ms: 0,
             reason: 0,
         }];
@@ -285,7 +284,7 @@ impl Catalogue for MemCatalogue {
             .await?;
         self.lock().completed.insert(
             upload_id.to_string(),
-            meridian_proto::v1::CompletedUpload {
+            meridian_core::records::CompletedUpload {
                 bucket: upload.bucket,
                 key: upload.key,
                 etag: rec.etag.clone(),
@@ -294,7 +293,6 @@ impl Catalogue for MemCatalogue {
                 checksums: rec.checksums.clone(),
                 checksum_type: rec.checksum_type.clone(),
                 completed_ms: rec.created_ms,
-                ..Default::default()
             },
         );
         Ok(rec)
@@ -303,7 +301,7 @@ impl Catalogue for MemCatalogue {
     async fn completed_upload(
         &self,
         upload_id: &str,
-    ) -> Result<Option<meridian_proto::v1::CompletedUpload>, CoreError> {
+    ) -> Result<Option<meridian_core::records::CompletedUpload>, CoreError> {
         Ok(self.lock().completed.get(upload_id).cloned())
     }
 

@@ -3,7 +3,7 @@
 //! creation time), with prefix, delimiter, key and upload-id markers.
 
 use super::errors::OrS3;
-use meridian_proto::v1::MultipartUpload as UploadRecord;
+use meridian_core::records::MultipartUpload as UploadRecord;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 

@@ -4,7 +4,7 @@
 
 use super::errors::OrS3;
 use http::header::{HeaderMap, HeaderValue};
-use meridian_proto::v1::{ObjectRecord, Versioning};
+use meridian_core::records::{ObjectRecord, Versioning};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
@@ -43,10 +43,10 @@ pub(super) fn marker_headers(version_id: Option<&str>) -> HeaderMap {
 pub(super) fn version_header(
     record: &ObjectRecord,
     asked: Option<&str>,
-    bucket_versioning: u32,
+    bucket_versioning: Versioning,
 ) -> Option<String> {
-    (record.versioning != Versioning::Off as u32
-        || bucket_versioning != Versioning::Off as u32
+    (record.versioning != Versioning::Off
+        || bucket_versioning != Versioning::Off
         || asked.is_some())
     .then(|| s3_version_id(record).to_string())
 }
@@ -55,7 +55,7 @@ pub(super) fn version_header(
 /// is enabled; none otherwise (a suspended bucket's writes are the null
 /// version, which S3 does not name in the answer).
 pub(super) fn written_version_header(record: &ObjectRecord) -> Option<String> {
-    (record.versioning == Versioning::Enabled as u32).then(|| record.version_id.clone())
+    (record.versioning == Versioning::Enabled).then(|| record.version_id.clone())
 }
 
 /// The byte range of part `n` (1-based); `None`: the whole object, an
@@ -97,15 +97,15 @@ pub(super) fn part_range(record: &ObjectRecord, n: i32) -> S3Result<Option<(u64,
     Ok(Some((start, start + size)))
 }
 
-fn status_of(versioning: u32) -> Option<BucketVersioningStatus> {
-    match Versioning::try_from(versioning as i32) {
-        Ok(Versioning::Enabled) => Some(BucketVersioningStatus::from_static(
+fn status_of(versioning: Versioning) -> Option<BucketVersioningStatus> {
+    match versioning {
+        Versioning::Enabled => Some(BucketVersioningStatus::from_static(
             BucketVersioningStatus::ENABLED,
         )),
-        Ok(Versioning::Suspended) => Some(BucketVersioningStatus::from_static(
+        Versioning::Suspended => Some(BucketVersioningStatus::from_static(
             BucketVersioningStatus::SUSPENDED,
         )),
-        _ => None,
+        Versioning::Off => None,
     }
 }
 
@@ -135,7 +135,7 @@ impl MeridianS3 {
             }
         };
         self.gateway
-            .set_versioning(&input.bucket, state as u32)
+            .set_versioning(&input.bucket, state)
             .await
             .or_s3()?;
         Ok(S3Response::new(PutBucketVersioningOutput {}))
@@ -317,7 +317,7 @@ mod tests {
 
     #[test]
     fn version_headers() {
-        let (off, on) = (Versioning::Off as u32, Versioning::Enabled as u32);
+        let (off, on) = (Versioning::Off, Versioning::Enabled);
         let mut rec = ObjectRecord {
             version_id: "abc".into(),
             ..Default::default()
@@ -333,7 +333,7 @@ mod tests {
         rec.versioning = on;
         assert_eq!(version_header(&rec, None, on).as_deref(), Some("abc"));
         assert_eq!(written_version_header(&rec).as_deref(), Some("abc"));
-        rec.versioning = Versioning::Suspended as u32;
+        rec.versioning = Versioning::Suspended;
         assert_eq!(version_header(&rec, None, on).as_deref(), Some("null"));
         assert_eq!(written_version_header(&rec), None);
     }

@@ -1,9 +1,11 @@
-//! The catalogue state machine: key layout ([`keys`]), the deterministic
-//! apply function ([`apply`]) and the read paths ([`read`]).
+//! The catalogue state machine: key layout ([`keys`]), the entry point of
+//! every command ([`apply_once`]: a retried request answered as the first
+//! was), the deterministic apply function ([`apply`]) and the read paths
+//! ([`read`]).
 
 pub mod apply;
+pub mod apply_once;
 mod bucket_settings;
-pub mod dedupe;
 pub mod keys;
 mod placement_ops;
 pub mod protection;

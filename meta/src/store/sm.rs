@@ -12,7 +12,7 @@ use rocksdb::{WriteBatch, DB};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use super::{cf, snapshot, CF_CATALOGUE, CF_SM};
-use crate::catalogue::dedupe;
+use crate::catalogue::apply_once;
 use crate::catalogue::txn::Txn;
 use crate::types::{Response, TypeConfig};
 
@@ -310,7 +310,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     txn.set_index(log_id.index);
                     for cmd in &req.0.commands {
                         outcomes.push(
-                            dedupe::apply_once(&mut txn, log_id.index, cmd)
+                            apply_once::apply_once(&mut txn, log_id.index, cmd)
                                 .map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?,
                         );
                     }
@@ -329,7 +329,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             last = Some(log_id);
         }
         if let Some(l) = last {
-            dedupe::expire(&mut txn, l.index)
+            apply_once::expire_requests(&mut txn, l.index)
                 .map_err(|e| StorageIOError::apply(l, AnyError::new(&e)))?;
         }
         txn.write_into(&mut batch);

@@ -16,7 +16,9 @@
 
 mod gather;
 mod leader;
+pub mod naive;
 pub mod orders;
+pub mod stats;
 
 pub use gather::pending_work;
 
@@ -31,8 +33,8 @@ use tokio::sync::{watch, Notify};
 
 use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
-use crate::policy::PolicyHandle;
-use crate::replicator::{ReplicationJob, ReplicationStats};
+use crate::placement_policy::PolicyHandle;
+use stats::{ReplicationJob, ReplicationStats};
 
 /// Replicas planned together in one round.
 pub const ROUND_LIMIT: usize = 8192;
@@ -288,7 +290,7 @@ pub fn spawn(
             s
         }
         Mode::Naive => {
-            let r = crate::replicator::Replicator::naive(meta, data, wake, concurrency);
+            let r = naive::Replicator::naive(meta, data, wake, concurrency);
             tasks.spawn(r.clone().run(stop));
             r
         }

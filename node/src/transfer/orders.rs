@@ -21,7 +21,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::data::{Area, DataPlane};
 use crate::metagroup::MetaGroup;
-use crate::replicator::ReplicationStats;
+use crate::transfer::stats::ReplicationStats;
 
 /// Pending orders read per site per look.
 const READ_LIMIT: usize = 4096;

@@ -26,7 +26,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
-use crate::policy::PolicyHandle;
+use crate::placement_policy::PolicyHandle;
 
 /// Objects read per catalogue page.
 const PAGE: usize = 1000;

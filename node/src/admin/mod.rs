@@ -3,39 +3,46 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use meridian_gateway::grpc::{object_info, status};
-use meridian_gateway::Gateway;
+use meridian_api::{object_info, status};
 use meridian_proto::v1::admin_service_server::AdminService;
 use meridian_proto::v1::*;
 use tonic::{Request, Response, Status};
 
 use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
-use crate::replicator::ReplicationJob;
+use crate::transfer::stats::ReplicationJob;
+
+pub mod access;
+pub mod placement;
+pub mod report;
 
 pub struct AdminApi {
     pub meta: Arc<MetaGroup>,
     pub data: Arc<DataPlane>,
-    pub gateway: Arc<Gateway>,
+    /// The catalogue as the protocols see it (records in the domain's
+    /// types), and the access records the S3 endpoints keep, which a
+    /// change made here drops.
+    pub catalogue: Arc<dyn meridian_core::catalogue::Catalogue>,
+    pub access: Arc<meridian_core::access_cache::AccessCache>,
     pub replicator: Arc<dyn ReplicationJob>,
     /// S3 endpoints this process serves, by site id.
     pub s3_endpoints: std::collections::BTreeMap<u32, String>,
     /// The placement policy in force, for `object explain`.
-    pub policy: Arc<crate::policy::PolicyHandle>,
+    pub policy: Arc<crate::placement_policy::PolicyHandle>,
     /// Carries out policy changes and drains.
-    pub reconciler: Arc<crate::reconcile::Reconciler>,
+    pub reconciler: Arc<crate::jobs::reconcile::Reconciler>,
     /// Seals the secrets of new access keys.
     pub keyring: Arc<crate::keyring::Keyring>,
     /// Aborts multipart uploads left unfinished (its count is reported).
-    pub uploads: Arc<crate::uploads::AbandonedUploads>,
+    pub uploads: Arc<crate::jobs::abandoned_uploads::AbandonedUploads>,
     /// Carries out buckets' lifecycle rules (its counts are reported).
-    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
+    pub lifecycle: Arc<crate::jobs::bucket_lifecycle::Lifecycle>,
     /// The process's clock when it runs on a test clock (`--test-clock`),
     /// which `AdvanceClock` moves.
     pub test_clock: Option<Arc<meridian_core::clock::OffsetClock>>,
 }
 
-fn lifecycle_status(p: &crate::lifecycle::LifecycleProgress) -> LifecycleStatus {
+fn lifecycle_status(p: &crate::jobs::bucket_lifecycle::LifecycleProgress) -> LifecycleStatus {
     let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     LifecycleStatus {
         passes: n(&p.passes),
@@ -57,9 +64,11 @@ impl AdminApi {
     }
 
     /// The object's record, read linearizably.
-    async fn record(&self, r: &StatRequest) -> Result<ObjectRecord, Status> {
-        self.gateway
-            .catalogue()
+    async fn record(
+        &self,
+        r: &StatRequest,
+    ) -> Result<meridian_core::records::ObjectRecord, Status> {
+        self.catalogue
             .object(&r.bucket, &r.key)
             .await
             .map_err(status)
@@ -201,7 +210,7 @@ impl AdminService for AdminApi {
         let r = req.into_inner();
         let rec = self.record(&r).await?;
         Ok(Response::new(object_info(
-            &self.gateway,
+            self.data.topology(),
             &r.bucket,
             &r.key,
             &rec,
@@ -250,7 +259,7 @@ impl AdminService for AdminApi {
                 reason: reason_now(x.site).unwrap_or_else(|| {
                     "chosen at write time; placement would choose elsewhere today".to_string()
                 }),
-                state: meridian_gateway::grpc::state_name(x.state).to_string(),
+                state: x.state.name().to_string(),
                 recorded_reason: meridian_placement::Reason::from_code(x.reason)
                     .map_or("not recorded", |r| r.describe())
                     .to_string(),
@@ -283,14 +292,14 @@ impl AdminService for AdminApi {
         &self,
         _req: Request<ReplicationStatusRequest>,
     ) -> Result<Response<ReplicationReport>, Status> {
-        crate::report::replication(self).await.map(Response::new)
+        report::replication(self).await.map(Response::new)
     }
 
     async fn policy_show(
         &self,
         _req: Request<PolicyShowRequest>,
     ) -> Result<Response<PolicyReport>, Status> {
-        Ok(Response::new(crate::report::policy(
+        Ok(Response::new(report::policy(
             self.data.topology(),
             &self.policy.current(&self.meta.reader()).1,
         )))
@@ -306,7 +315,7 @@ impl AdminService for AdminApi {
         } else {
             r.origin
         };
-        crate::policy_admin::change(self, Some((r.text, origin)), None, r.dry_run)
+        placement::change(self, Some((r.text, origin)), None, r.dry_run)
             .await
             .map(Response::new)
     }
@@ -316,13 +325,13 @@ impl AdminService for AdminApi {
         req: Request<SiteDrainRequest>,
     ) -> Result<Response<PolicyChangeReport>, Status> {
         let r = req.into_inner();
-        crate::policy_admin::change(self, None, Some((r.site, !r.undo)), r.dry_run)
+        placement::change(self, None, Some((r.site, !r.undo)), r.dry_run)
             .await
             .map(Response::new)
     }
 
     async fn user_create(&self, r: Request<UserRequest>) -> Result<Response<UserInfo>, Status> {
-        crate::access_admin::user_create(self, r.into_inner().name)
+        access::user_create(self, r.into_inner().name)
             .await
             .map(Response::new)
     }
@@ -331,19 +340,17 @@ impl AdminService for AdminApi {
         &self,
         _r: Request<UserListRequest>,
     ) -> Result<Response<UserListResponse>, Status> {
-        crate::access_admin::user_list(self)
-            .await
-            .map(Response::new)
+        access::user_list(self).await.map(Response::new)
     }
 
     async fn user_delete(&self, r: Request<UserRequest>) -> Result<Response<UserInfo>, Status> {
-        crate::access_admin::user_delete(self, r.into_inner().name)
+        access::user_delete(self, r.into_inner().name)
             .await
             .map(Response::new)
     }
 
     async fn key_create(&self, r: Request<UserRequest>) -> Result<Response<NewAccessKey>, Status> {
-        crate::access_admin::key_create(self, r.into_inner().name)
+        access::key_create(self, r.into_inner().name)
             .await
             .map(Response::new)
     }
@@ -352,15 +359,15 @@ impl AdminService for AdminApi {
         &self,
         r: Request<KeyListRequest>,
     ) -> Result<Response<KeyListResponse>, Status> {
-        crate::access_admin::key_list(self, r.into_inner().user)
+        access::key_list(self, r.into_inner().user)
             .await
             .map(Response::new)
     }
 
     async fn key_revoke(&self, r: Request<KeyRevokeRequest>) -> Result<Response<KeyInfo>, Status> {
         let id = r.into_inner().access_key;
-        let out = crate::access_admin::key_revoke(self, id.clone()).await;
-        self.gateway.forget_key(&id);
+        let out = access::key_revoke(self, id.clone()).await;
+        self.access.forget_key(&id);
         out.map(Response::new)
     }
 
@@ -368,7 +375,7 @@ impl AdminService for AdminApi {
         &self,
         r: Request<BucketAccessRequest>,
     ) -> Result<Response<BucketAccessInfo>, Status> {
-        crate::access_admin::bucket_access(self, r.into_inner().bucket)
+        access::bucket_access(self, r.into_inner().bucket)
             .await
             .map(Response::new)
     }
@@ -377,7 +384,7 @@ impl AdminService for AdminApi {
         &self,
         r: Request<BucketGrantRequest>,
     ) -> Result<Response<BucketAccessInfo>, Status> {
-        crate::access_admin::bucket_grant(self, r.into_inner())
+        access::bucket_grant(self, r.into_inner())
             .await
             .map(Response::new)
     }
@@ -386,7 +393,7 @@ impl AdminService for AdminApi {
         &self,
         r: Request<BucketPolicyRequest>,
     ) -> Result<Response<BucketAccessInfo>, Status> {
-        crate::access_admin::bucket_policy(self, r.into_inner())
+        access::bucket_policy(self, r.into_inner())
             .await
             .map(Response::new)
     }

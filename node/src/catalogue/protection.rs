@@ -3,6 +3,7 @@
 //! ACL, retention and legal hold, as Raft commands.
 
 use meridian_core::catalogue::{BucketChange, VersionChange};
+use meridian_meta::records as stored;
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::*;
 
@@ -10,16 +11,22 @@ use meridian_proto::v1::*;
 pub fn bucket_command(bucket: &str, change: BucketChange) -> Op {
     let bucket = bucket.to_string();
     match change {
-        BucketChange::Acl(grants) => Op::SetBucketAcl(SetBucketAclCmd { bucket, grants }),
+        BucketChange::Acl(grants) => Op::SetBucketAcl(SetBucketAclCmd {
+            bucket,
+            grants: stored::grants_to(&grants),
+        }),
         BucketChange::Ownership(ownership) => {
             Op::SetBucketOwnership(SetBucketOwnershipCmd { bucket, ownership })
         }
         BucketChange::PublicAccessBlock(block) => {
-            Op::SetPublicAccessBlock(SetPublicAccessBlockCmd { bucket, block })
+            Op::SetPublicAccessBlock(SetPublicAccessBlockCmd {
+                bucket,
+                block: block.as_ref().map(stored::access_block_to),
+            })
         }
         BucketChange::ObjectLock(config) => Op::SetObjectLock(SetObjectLockCmd {
             bucket,
-            config: Some(config),
+            config: Some(stored::lock_config_to(&config)),
         }),
     }
 }
@@ -39,7 +46,7 @@ pub fn version_command(
             bucket,
             key,
             version_id,
-            grants,
+            grants: stored::grants_to(&grants),
         }),
         VersionChange::Retention {
             mode,
@@ -49,7 +56,7 @@ pub fn version_command(
             bucket,
             key,
             version_id,
-            mode,
+            mode: stored::lock_mode_to(mode),
             until_ms,
             bypass_governance,
             now_ms,

@@ -1,4 +1,6 @@
-//! The gRPC client API (`meridian.v1.ObjectService`) over [`Gateway`].
+//! The gRPC client API (`meridian.v1.ObjectService`) over the object
+//! service ([`Gateway`]; it lives in the S3 crate until it moves to the
+//! core).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,84 +11,15 @@ use meridian_proto::v1::object_service_server::ObjectService;
 use meridian_proto::v1::*;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::objects::{Gateway, NewObject};
+use meridian_gateway::objects::{Gateway, NewObject};
+
+use crate::{object_info, status};
 use meridian_core::catalogue::{ListEntry, ListQuery};
-use meridian_core::CoreError;
 
 /// Data frames of a Get are at most this large.
 const FRAME_BYTES: usize = 1 << 20;
 /// Frames buffered per Get stream.
 const GET_BUFFER: usize = 4;
-
-pub fn status(e: CoreError) -> Status {
-    use CoreError::*;
-    match e {
-        NoSuchBucket(m) => Status::not_found(format!("NoSuchBucket: {m}")),
-        NoSuchKey(m) => Status::not_found(format!("NoSuchKey: {m}")),
-        NoSuchUpload(m) => Status::not_found(format!("NoSuchUpload: {m}")),
-        NoSuchVersion(m) => Status::not_found(format!("NoSuchVersion: {m}")),
-        DeleteMarker(m) => Status::not_found(format!("DeleteMarker: {m}")),
-        BucketExists(m) => Status::already_exists(format!("BucketAlreadyExists: {m}")),
-        BucketNotEmpty(m) => Status::failed_precondition(format!("BucketNotEmpty: {m}")),
-        InvalidBucketName(m) => Status::invalid_argument(format!("InvalidBucketName: {m}")),
-        InvalidKey(m) => Status::invalid_argument(format!("InvalidKey: {m}")),
-        InvalidPart(m) | InvalidPartOrder(m) | InvalidArgument(m) => Status::invalid_argument(m),
-        UnknownSite(m) => Status::invalid_argument(format!("UnknownSite: {m}")),
-        InvalidRange(m) => Status::out_of_range(m),
-        IncompleteBody(m) => Status::aborted(format!("IncompleteBody: {m}")),
-        BadDigest(m) => Status::data_loss(format!("BadDigest: {m}")),
-        Corrupt(m) => Status::data_loss(format!("Corrupt: {m}")),
-        Unavailable(m) => Status::unavailable(m),
-        PreconditionFailed(m) => Status::failed_precondition(format!("PreconditionFailed: {m}")),
-        AclNotSupported(m) => {
-            Status::failed_precondition(format!("AccessControlListNotSupported: {m}"))
-        }
-        AclConflictsWithOwnership(m) => Status::failed_precondition(m),
-        InvalidBucketState(m) => Status::failed_precondition(format!("InvalidBucketState: {m}")),
-        NoObjectLock(m) => Status::failed_precondition(m),
-        ObjectLocked(m) => Status::permission_denied(m),
-        Internal(m) => Status::internal(m),
-    }
-}
-
-pub fn state_name(state: i32) -> &'static str {
-    match ReplicaState::try_from(state).unwrap_or(ReplicaState::Unspecified) {
-        ReplicaState::Pending => "pending",
-        ReplicaState::Copying => "copying",
-        ReplicaState::Complete => "complete",
-        ReplicaState::Suspect => "suspect",
-        ReplicaState::Lost => "lost",
-        ReplicaState::Unspecified => "unknown",
-    }
-}
-
-/// The client-facing view of a record, with site names.
-pub fn object_info(gw: &Gateway, bucket: &str, key: &str, rec: &ObjectRecord) -> ObjectInfo {
-    ObjectInfo {
-        bucket: bucket.to_string(),
-        key: key.to_string(),
-        size: rec.size,
-        blake3: hex::encode(&rec.blake3),
-        etag: rec.etag.clone(),
-        content_type: rec.content_type.clone(),
-        user_meta: rec.user_meta.clone(),
-        chunk_count: rec.chunks.len() as u32,
-        chunk_size: rec.chunk_size,
-        created_ms: rec.created_ms,
-        ingest_site: gw.site_name(rec.ingest_site),
-        policy: rec.policy.clone(),
-        replicas: rec
-            .replicas
-            .iter()
-            .map(|r| ReplicaInfo {
-                site: gw.site_name(r.site),
-                state: state_name(r.state).to_string(),
-                verified_at_ms: r.verified_at_ms,
-            })
-            .collect(),
-        version_id: rec.version_id.clone(),
-    }
-}
 
 /// `max_staleness_ms` of a request: 0 asks for a linearizable read.
 fn staleness(ms: u32) -> Option<std::time::Duration> {
@@ -212,7 +145,12 @@ impl ObjectService for ObjectApi {
             .await
             .map_err(status)?;
         Ok(Response::new(PutResponse {
-            info: Some(object_info(&self.gw, &header.bucket, &header.key, &rec)),
+            info: Some(object_info(
+                self.gw.topology(),
+                &header.bucket,
+                &header.key,
+                &rec,
+            )),
         }))
     }
 
@@ -238,7 +176,7 @@ impl ObjectService for ObjectApi {
                 rec.size
             )));
         }
-        let info = object_info(&self.gw, &r.bucket, &r.key, &rec);
+        let info = object_info(self.gw.topology(), &r.bucket, &r.key, &rec);
         let body = self.gw.read(site, rec, start, end);
         let frames = body.flat_map(|chunk| {
             let items: Vec<Result<GetResponse, Status>> = match chunk {
@@ -286,7 +224,10 @@ impl ObjectService for ObjectApi {
         }
         .map_err(status)?;
         Ok(Response::new(object_info(
-            &self.gw, &r.bucket, &r.key, &rec,
+            self.gw.topology(),
+            &r.bucket,
+            &r.key,
+            &rec,
         )))
     }
 

@@ -133,7 +133,7 @@ fn listed_ids(mut v: &[u8]) -> Option<Vec<&[u8]>> {
 /// on it: whether an id is remembered is decided by indexes alone
 /// (`apply_once`), so replicas that clean up at different moments still
 /// answer alike.
-pub fn expire(txn: &mut Txn<'_>, index: u64) -> Result<(), MetaError> {
+pub fn expire_requests(txn: &mut Txn<'_>, index: u64) -> Result<(), MetaError> {
     let Some(horizon) = index.checked_sub(WINDOW) else {
         return Ok(());
     };
@@ -219,7 +219,7 @@ mod tests {
             apply_once(&mut txn, 5, &create("a", b"id-a")).expect("retry"),
             Outcome::Done
         );
-        expire(&mut txn, WINDOW + 2).expect("expire");
+        expire_requests(&mut txn, WINDOW + 2).expect("expire");
         for gone in [&b"id-a"[..], b"id-b", b"id-old"] {
             assert!(txn.get(&keys::request(gone)).expect("get").is_none());
         }
@@ -247,7 +247,7 @@ mod tests {
             Outcome::Rejected { .. }
         ));
         // Cleaning up entry 1 later keeps the newer record.
-        expire(&mut txn, WINDOW + 5).expect("expire");
+        expire_requests(&mut txn, WINDOW + 5).expect("expire");
         assert!(txn.get(&keys::request(b"id-a")).expect("get").is_some());
         assert!(txn.get(&keys::request_expiry(1)).expect("get").is_none());
         // And the retry of the newer one is answered from it.
@@ -290,7 +290,7 @@ mod tests {
         let mut txn = Txn::new(&db, cf);
         txn.put(keys::request_expiry(1), vec![40, b'x']);
         assert!(matches!(
-            expire(&mut txn, WINDOW + 2),
+            expire_requests(&mut txn, WINDOW + 2),
             Err(MetaError::Corrupt { .. })
         ));
     }

@@ -8,8 +8,8 @@ use meridian_proto::v1::command::Op;
 use meridian_proto::v1::{PolicyChangeReport, SetPolicyCmd};
 use tonic::Status;
 
-use crate::admin::AdminApi;
-use crate::reconcile::{preview, PREVIEW_LIMIT};
+use super::AdminApi;
+use crate::jobs::reconcile::{preview, PREVIEW_LIMIT};
 
 /// Longest policy file accepted.
 const MAX_POLICY_BYTES: usize = 1 << 20;

@@ -1,15 +1,16 @@
-//! The replication job: turns pending replicas into complete ones.
+//! The naive copier, the baseline `meridian-bench replicate` measures the
+//! planner against (no server runs it): it turns pending replicas into
+//! complete ones, per destination, in index order.
 //!
 //! It reads the catalogue's pending-replica index (never a scan of all
 //! objects), copies each missing chunk from the best complete replica through
 //! the links' rate limits, verifies it on arrival, and commits the replica's
 //! new state through Raft. Each step is idempotent: a copy interrupted by a
 //! crash or an error resumes from the chunks the destination already holds.
-//! This is the skeleton's scheduler: one source per object, chosen by route
-//! bandwidth; the bandwidth-aware planner replaces the choice, not the shape.
+//! One source per object, chosen by route bandwidth.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
+use crate::transfer::stats::{ReplicationJob, ReplicationStats};
 
 /// Pending entries read per site per pass.
 const SCAN_LIMIT: usize = 1024;
@@ -32,27 +34,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const MAX_JOBS: usize = 65_536;
 /// Idle re-scan period, in case a wake-up was missed.
 const TICK: Duration = Duration::from_secs(1);
-
-#[derive(Default)]
-pub struct ReplicationStats {
-    pub completed: AtomicU64,
-    pub bytes_copied: AtomicU64,
-    pub failures: AtomicU64,
-    pub running: AtomicU64,
-    /// Replicas completed after a deadline their plan had admitted.
-    pub deadline_misses: AtomicU64,
-}
-
-/// What the admin API shows of whichever replication job runs.
-pub trait ReplicationJob: Send + Sync {
-    fn stats(&self) -> &ReplicationStats;
-    /// Replicas backing off after a failed attempt.
-    fn waiting_retry(&self) -> u64;
-    /// The current or last round of the planner, if the job plans.
-    fn progress(&self) -> Option<crate::transfer::RoundProgress> {
-        None
-    }
-}
 
 impl ReplicationJob for Replicator {
     fn stats(&self) -> &ReplicationStats {

@@ -5,7 +5,7 @@
 use super::errors::OrS3;
 use std::collections::HashMap;
 
-use meridian_proto::v1::LifecycleRule as Rule;
+use meridian_core::records::LifecycleRule as Rule;
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
@@ -121,7 +121,7 @@ impl MeridianS3 {
         &self,
         bucket: &str,
         key: &str,
-        record: &meridian_proto::v1::ObjectRecord,
+        record: &meridian_core::records::ObjectRecord,
     ) -> Option<String> {
         let access = self.gateway.bucket_access(bucket).await.ok().flatten()?;
         let (at_ms, rule) = meridian_core::lifecycle::expiry_of(

@@ -6,7 +6,7 @@ use meridian_proto::v1::command::Op;
 use meridian_proto::v1::*;
 use tonic::Status;
 
-use crate::admin::AdminApi;
+use super::AdminApi;
 use crate::keyring::{new_access_key, new_secret};
 
 /// Users listed at most.
@@ -210,7 +210,7 @@ pub(crate) async fn bucket_grant(
         }),
     )
     .await?;
-    api.gateway.forget_access(&r.bucket);
+    api.access.forget_bucket(&r.bucket);
     bucket_access(api, r.bucket).await
 }
 
@@ -233,6 +233,6 @@ pub(crate) async fn bucket_policy(
         }),
     )
     .await?;
-    api.gateway.forget_access(&r.bucket);
+    api.access.forget_bucket(&r.bucket);
     bucket_access(api, r.bucket).await
 }

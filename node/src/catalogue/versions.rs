@@ -2,12 +2,13 @@
 //! what a write's outcome says about the version it made.
 
 use meridian_core::catalogue::{Deleted, VersionEntry, VersionPage, VersionQuery};
+use meridian_core::records::ObjectRecord;
 use meridian_core::CoreError;
 use meridian_meta::catalogue::{CatalogueReader, VersionItem};
 use meridian_meta::Outcome;
-use meridian_proto::v1::{ObjectRecord, Versioning};
+use meridian_proto::v1::Versioning;
 
-use crate::catalogue::{bucket_from, gateway_error};
+use super::read::{bucket_from, core_error, to_core};
 
 /// The versioning a committed record was written under, from its outcome.
 pub fn versioning_of(out: &Outcome) -> u32 {
@@ -42,14 +43,14 @@ pub fn object_version(
     let id = bucket_from(reader, bucket)?.id;
     let rec = reader
         .object_version(id, key, version_id)
-        .map_err(gateway_error)?
+        .map_err(core_error)?
         .ok_or_else(|| CoreError::NoSuchVersion(format!("{key} version {version_id}")))?;
     if rec.delete_marker {
         return Err(CoreError::DeleteMarker(format!(
             "{key} version {version_id}"
         )));
     }
-    Ok(rec)
+    to_core(bucket, key, rec)
 }
 
 pub fn list_versions(reader: &CatalogueReader, q: &VersionQuery) -> Result<VersionPage, CoreError> {
@@ -63,7 +64,7 @@ pub fn list_versions(reader: &CatalogueReader, q: &VersionQuery) -> Result<Versi
             q.version_marker.as_deref(),
             q.max_keys.clamp(1, 1000),
         )
-        .map_err(gateway_error)?;
+        .map_err(core_error)?;
     Ok(VersionPage {
         entries: page
             .items
@@ -73,14 +74,14 @@ pub fn list_versions(reader: &CatalogueReader, q: &VersionQuery) -> Result<Versi
                     key,
                     record,
                     latest,
-                } => VersionEntry::Version {
+                } => Ok(VersionEntry::Version {
+                    record: to_core(&q.bucket, &key, record)?,
                     key,
-                    record,
                     latest,
-                },
-                VersionItem::Prefix(p) => VersionEntry::Prefix(p),
+                }),
+                VersionItem::Prefix(p) => Ok(VersionEntry::Prefix(p)),
             })
-            .collect(),
+            .collect::<Result<_, CoreError>>()?,
         truncated: page.truncated,
     })
 }

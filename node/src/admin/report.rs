@@ -9,7 +9,7 @@ use meridian_proto::v1::{
 };
 use tonic::Status;
 
-use crate::admin::AdminApi;
+use super::AdminApi;
 
 /// Pending entries per site looked at for the lag.
 const LAG_SAMPLE: usize = 256;

@@ -56,7 +56,7 @@ use anyhow::{bail, Context};
 use meridian_placement::{Policy, Topology};
 use serde::Deserialize;
 
-use crate::config::{DEFAULT_POLICY, DEFAULT_TOPOLOGY};
+use crate::dev_config::{DEFAULT_POLICY, DEFAULT_TOPOLOGY};
 use crate::size::parse_size;
 
 #[derive(Debug, Deserialize)]
@@ -310,8 +310,8 @@ impl NodeConfig {
         let s3_region =
             f.s3.region
                 .clone()
-                .unwrap_or_else(|| meridian_gateway::s3::region::DEFAULT_REGION.to_string());
-        if !meridian_gateway::s3::region::is_region_name(&s3_region) {
+                .unwrap_or_else(|| meridian_core::regions::DEFAULT_REGION.to_string());
+        if !meridian_core::regions::is_region_name(&s3_region) {
             bail!(
                 "{origin}: s3.region must be lower-case letters, digits and '-', got {s3_region:?}"
             );

@@ -79,7 +79,7 @@ impl DevConfig {
         if self.transfers_per_site == 0 {
             return Err("transfers per site must be at least 1".into());
         }
-        if !meridian_gateway::s3::region::is_region_name(&self.s3_region) {
+        if !meridian_core::regions::is_region_name(&self.s3_region) {
             return Err(format!(
                 "--s3-region must be lower-case letters, digits and '-', got {:?}",
                 self.s3_region

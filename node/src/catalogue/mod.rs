@@ -1,24 +1,34 @@
-//! The gateway's `Catalogue` over the metadata node. Placement is decided
-//! here, before proposing, so the state machine applies plain facts.
+//! The core `Catalogue` over the metadata plane. Placement is decided
+//! here, before proposing, so the state machine applies plain facts; the
+//! stored records are translated to the domain's at this edge
+//! (`meridian_meta::records`). `read.rs` reads, `versions.rs` and
+//! `protection.rs` are the versioning and access halves.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use meridian_core::catalogue::{
-    BucketChange, Catalogue, CopySource, Deleted, ListEntry, ListPage, ListQuery, NewBucket,
-    VersionChange, VersionPage, VersionQuery, WriteCondition,
+    BucketChange, Catalogue, CopySource, Deleted, ListPage, ListQuery, NewBucket, VersionChange,
+    VersionPage, VersionQuery, WriteCondition,
 };
+use meridian_core::records as core;
 use meridian_core::{CoreError, SharedClock};
-use meridian_meta::catalogue::{CatalogueReader, ListItem};
-use meridian_meta::{MetaError, OutcomeCode};
+use meridian_meta::catalogue::CatalogueReader;
+use meridian_meta::records as stored;
 use meridian_placement::{place, SiteId, Subject, Topology};
 
-use crate::policy::PolicyHandle;
+use crate::placement_policy::PolicyHandle;
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::*;
 use tokio::sync::Notify;
 
 use crate::metagroup::MetaGroup;
+
+pub mod protection;
+mod read;
+pub mod versions;
+
+use read::{bucket_from, core_error, list_page, object_from, to_core};
 
 /// Pages of unfinished uploads a DeleteBucket aborts before it gives up
 /// (each page is up to 1,000 uploads).
@@ -35,91 +45,6 @@ pub struct MetaCatalogue {
     /// Opens the access keys' sealed secrets.
     keyring: Arc<crate::keyring::Keyring>,
     clock: SharedClock,
-}
-
-pub fn gateway_error(e: MetaError) -> CoreError {
-    match e {
-        MetaError::Rejected { code, message } => match code {
-            OutcomeCode::NoSuchBucket => CoreError::NoSuchBucket(message),
-            OutcomeCode::BucketExists => CoreError::BucketExists(message),
-            OutcomeCode::BucketNotEmpty => CoreError::BucketNotEmpty(message),
-            OutcomeCode::NoSuchKey => CoreError::NoSuchKey(message),
-            OutcomeCode::NoSuchUpload => CoreError::NoSuchUpload(message),
-            OutcomeCode::Invalid => CoreError::InvalidArgument(message),
-            OutcomeCode::PreconditionFailed => CoreError::PreconditionFailed(message),
-            OutcomeCode::AclNotSupported => CoreError::AclNotSupported(message),
-            OutcomeCode::AclConflictsWithOwnership => CoreError::AclConflictsWithOwnership(message),
-            OutcomeCode::InvalidBucketState => CoreError::InvalidBucketState(message),
-            OutcomeCode::NoObjectLock => CoreError::NoObjectLock(message),
-            OutcomeCode::ObjectLocked => CoreError::ObjectLocked(message),
-            // A grant naming a user that does not exist (S3: "Invalid id").
-            OutcomeCode::NoSuchUser => CoreError::InvalidArgument(format!("Invalid id: {message}")),
-            // Users and keys are the admin API's; the gateway never writes them.
-            OutcomeCode::UserExists | OutcomeCode::NoSuchAccessKey => {
-                CoreError::InvalidArgument(message)
-            }
-        },
-        MetaError::Unavailable(m) => CoreError::Unavailable(m),
-        other => CoreError::Internal(other.to_string()),
-    }
-}
-
-/// A fresh request id per logical write; the committer and Raft may retry
-/// it, the state machine applies it once.
-/// A bucket from `reader`'s local state.
-pub(crate) fn bucket_from(reader: &CatalogueReader, name: &str) -> Result<BucketRecord, CoreError> {
-    reader
-        .bucket(name)
-        .map_err(gateway_error)?
-        .ok_or_else(|| CoreError::NoSuchBucket(name.to_string()))
-}
-
-/// An object from `reader`'s local state.
-fn object_from(
-    reader: &CatalogueReader,
-    bucket: &str,
-    key: &str,
-) -> Result<ObjectRecord, CoreError> {
-    let id = bucket_from(reader, bucket)?.id;
-    reader
-        .object(id, key)
-        .map_err(gateway_error)?
-        .ok_or_else(|| CoreError::NoSuchKey(key.to_string()))
-}
-
-/// One page of a listing from `reader`'s local state.
-fn list_page(reader: &CatalogueReader, q: &ListQuery) -> Result<ListPage, CoreError> {
-    let id = bucket_from(reader, &q.bucket)?.id;
-    let page = reader
-        .list(
-            id,
-            &q.prefix,
-            q.delimiter.as_deref(),
-            q.start_after.as_deref(),
-            q.max_keys.min(1000),
-        )
-        .map_err(gateway_error)?;
-    let entries: Vec<ListEntry> = page
-        .items
-        .into_iter()
-        .map(|i| match i {
-            ListItem::Object { key, record } => ListEntry::Object { key, record },
-            ListItem::Prefix(p) => ListEntry::Prefix(p),
-        })
-        .collect();
-    let next_after = if page.truncated {
-        entries.last().map(|e| match e {
-            ListEntry::Object { key, .. } => key.clone(),
-            ListEntry::Prefix(p) => p.clone(),
-        })
-    } else {
-        None
-    };
-    Ok(ListPage {
-        entries,
-        truncated: page.truncated,
-        next_after,
-    })
 }
 
 fn cmd(op: Op) -> Command {
@@ -245,7 +170,7 @@ impl MetaCatalogue {
                 copy_source_version: source.map(|s| s.version_id.clone()).unwrap_or_default(),
             }))
             .await?;
-        record.versioning = crate::catalogue_versions::versioning_of(&out);
+        record.versioning = versions::versioning_of(&out);
         self.replication.notify_one();
         self.wait_for_ack(bucket, key, &record, ack).await?;
         Ok(record)
@@ -256,12 +181,12 @@ impl MetaCatalogue {
     }
 
     async fn write_outcome(&self, op: Op) -> Result<meridian_meta::Outcome, CoreError> {
-        self.meta.write_one(cmd(op)).await.map_err(gateway_error)
+        self.meta.write_one(cmd(op)).await.map_err(core_error)
     }
 
     /// A linearizable view of the catalogue.
     async fn barrier(&self) -> Result<CatalogueReader, CoreError> {
-        self.meta.read_barrier().await.map_err(gateway_error)
+        self.meta.read_barrier().await.map_err(core_error)
     }
 
     /// Fills the policy name and the replica map: the ingest site complete,
@@ -333,14 +258,13 @@ impl Catalogue for MetaCatalogue {
             now_ms: self.clock.now_ms(),
             object_ownership: new.object_ownership,
             object_lock: new.object_lock,
-            acl: new.acl.clone(),
+            acl: stored::grants_to(&new.acl),
         }))
         .await
     }
 
     async fn update_bucket(&self, bucket: &str, change: BucketChange) -> Result<(), CoreError> {
-        self.write(crate::catalogue_protection::bucket_command(bucket, change))
-            .await
+        self.write(protection::bucket_command(bucket, change)).await
     }
 
     async fn update_version(
@@ -350,13 +274,7 @@ impl Catalogue for MetaCatalogue {
         version_id: &str,
         change: VersionChange,
     ) -> Result<bool, CoreError> {
-        let op = crate::catalogue_protection::version_command(
-            bucket,
-            key,
-            version_id,
-            change,
-            self.clock.now_ms(),
-        );
+        let op = protection::version_command(bucket, key, version_id, change, self.clock.now_ms());
         Ok(self.write_outcome(op).await? != meridian_meta::Outcome::Stale)
     }
 
@@ -375,12 +293,12 @@ impl Catalogue for MetaCatalogue {
                 Err(CoreError::BucketNotEmpty(m)) => {
                     let reader = self.barrier().await?;
                     let b = bucket_from(&reader, name)?;
-                    if reader.holds_versions(b.id).map_err(gateway_error)? {
+                    if reader.holds_versions(b.id).map_err(core_error)? {
                         return Err(CoreError::BucketNotEmpty(m));
                     }
                     let ids = reader
                         .bucket_uploads(b.id, meridian_meta::catalogue::uploads::MAX_INLINE_UPLOADS)
-                        .map_err(gateway_error)?;
+                        .map_err(core_error)?;
                     if ids.is_empty() {
                         return Err(CoreError::BucketNotEmpty(m));
                     }
@@ -397,37 +315,54 @@ impl Catalogue for MetaCatalogue {
         delete().await
     }
 
-    async fn bucket(&self, name: &str) -> Result<BucketRecord, CoreError> {
-        bucket_from(&self.barrier().await?, name)
+    async fn bucket(&self, name: &str) -> Result<core::BucketRecord, CoreError> {
+        stored::bucket_from(bucket_from(&self.barrier().await?, name)?).map_err(core_error)
     }
 
-    async fn list_buckets(&self) -> Result<Vec<BucketRecord>, CoreError> {
-        self.barrier().await?.buckets().map_err(gateway_error)
+    async fn list_buckets(&self) -> Result<Vec<core::BucketRecord>, CoreError> {
+        self.barrier()
+            .await?
+            .buckets()
+            .map_err(core_error)?
+            .into_iter()
+            .map(|b| stored::bucket_from(b).map_err(core_error))
+            .collect()
     }
 
     async fn commit_object(
         &self,
         bucket: &str,
         key: &str,
-        record: ObjectRecord,
+        record: core::ObjectRecord,
         condition: &WriteCondition,
-    ) -> Result<ObjectRecord, CoreError> {
-        self.commit(bucket, key, record, condition, None).await
+    ) -> Result<core::ObjectRecord, CoreError> {
+        let rec = self
+            .commit(bucket, key, stored::object_to(record), condition, None)
+            .await?;
+        to_core(bucket, key, rec)
     }
 
     async fn commit_copy(
         &self,
         bucket: &str,
         key: &str,
-        record: ObjectRecord,
+        record: core::ObjectRecord,
         condition: &WriteCondition,
         source: &CopySource,
-    ) -> Result<ObjectRecord, CoreError> {
-        self.commit(bucket, key, record, condition, Some(source))
-            .await
+    ) -> Result<core::ObjectRecord, CoreError> {
+        let rec = self
+            .commit(
+                bucket,
+                key,
+                stored::object_to(record),
+                condition,
+                Some(source),
+            )
+            .await?;
+        to_core(bucket, key, rec)
     }
 
-    async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, CoreError> {
+    async fn object(&self, bucket: &str, key: &str) -> Result<core::ObjectRecord, CoreError> {
         object_from(&self.barrier().await?, bucket, key)
     }
 
@@ -441,7 +376,7 @@ impl Catalogue for MetaCatalogue {
                 ..Default::default()
             }))
             .await?;
-        Ok(crate::catalogue_versions::deleted(out))
+        Ok(versions::deleted(out))
     }
 
     async fn delete_version(
@@ -462,7 +397,7 @@ impl Catalogue for MetaCatalogue {
                 ..Default::default()
             }))
             .await?;
-        Ok(crate::catalogue_versions::deleted(out))
+        Ok(versions::deleted(out))
     }
 
     async fn object_version(
@@ -470,30 +405,34 @@ impl Catalogue for MetaCatalogue {
         bucket: &str,
         key: &str,
         version_id: &str,
-    ) -> Result<ObjectRecord, CoreError> {
-        crate::catalogue_versions::object_version(&self.barrier().await?, bucket, key, version_id)
+    ) -> Result<core::ObjectRecord, CoreError> {
+        versions::object_version(&self.barrier().await?, bucket, key, version_id)
     }
 
-    async fn set_versioning(&self, bucket: &str, versioning: u32) -> Result<(), CoreError> {
+    async fn set_versioning(
+        &self,
+        bucket: &str,
+        versioning: core::Versioning,
+    ) -> Result<(), CoreError> {
         self.write(Op::SetVersioning(SetVersioningCmd {
             bucket: bucket.to_string(),
-            versioning,
+            versioning: stored::versioning_to(versioning),
         }))
         .await
     }
 
     async fn list_versions(&self, q: &VersionQuery) -> Result<VersionPage, CoreError> {
-        crate::catalogue_versions::list_versions(&self.barrier().await?, q)
+        versions::list_versions(&self.barrier().await?, q)
     }
 
     async fn set_bucket_cors(
         &self,
         bucket: &str,
-        rules: Vec<meridian_proto::v1::CorsRule>,
+        rules: Vec<core::CorsRule>,
     ) -> Result<(), CoreError> {
         self.write(Op::SetBucketCors(SetBucketCorsCmd {
             bucket: bucket.to_string(),
-            rules,
+            rules: rules.into_iter().map(stored::cors_rule_to).collect(),
         }))
         .await
     }
@@ -501,11 +440,11 @@ impl Catalogue for MetaCatalogue {
     async fn set_bucket_lifecycle(
         &self,
         bucket: &str,
-        rules: Vec<meridian_proto::v1::LifecycleRule>,
+        rules: Vec<core::LifecycleRule>,
     ) -> Result<(), CoreError> {
         self.write(Op::SetBucketLifecycle(SetBucketLifecycleCmd {
             bucket: bucket.to_string(),
-            rules,
+            rules: rules.into_iter().map(stored::lifecycle_rule_to).collect(),
         }))
         .await
     }
@@ -531,12 +470,12 @@ impl Catalogue for MetaCatalogue {
         bucket: &str,
         key: &str,
         max_staleness: std::time::Duration,
-    ) -> Result<ObjectRecord, CoreError> {
+    ) -> Result<core::ObjectRecord, CoreError> {
         let node = self
             .meta
             .node_within(max_staleness)
             .await
-            .map_err(gateway_error)?;
+            .map_err(core_error)?;
         object_from(node.reader(), bucket, key)
     }
 
@@ -549,60 +488,68 @@ impl Catalogue for MetaCatalogue {
             .meta
             .node_within(max_staleness)
             .await
-            .map_err(gateway_error)?;
+            .map_err(core_error)?;
         list_page(node.reader(), q)
     }
 
-    async fn create_upload(&self, upload: MultipartUpload) -> Result<(), CoreError> {
+    async fn create_upload(&self, upload: core::MultipartUpload) -> Result<(), CoreError> {
         self.write(Op::CreateUpload(CreateUploadCmd {
-            upload: Some(upload),
+            upload: Some(stored::upload_to(upload)),
         }))
         .await
     }
 
-    async fn upload(&self, upload_id: &str) -> Result<MultipartUpload, CoreError> {
-        self.barrier()
+    async fn upload(&self, upload_id: &str) -> Result<core::MultipartUpload, CoreError> {
+        let u = self
+            .barrier()
             .await?
             .upload(upload_id)
-            .map_err(gateway_error)?
-            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))
+            .map_err(core_error)?
+            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))?;
+        stored::upload_from(u).map_err(core_error)
     }
 
-    async fn put_part(&self, upload_id: &str, part: PartRecord) -> Result<(), CoreError> {
+    async fn put_part(&self, upload_id: &str, part: core::PartRecord) -> Result<(), CoreError> {
         self.write(Op::PutPart(PutPartCmd {
             upload_id: upload_id.to_string(),
-            part: Some(part),
+            part: Some(stored::part_to(part)),
         }))
         .await
     }
 
-    async fn list_parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, CoreError> {
+    async fn list_parts(&self, upload_id: &str) -> Result<Vec<core::PartRecord>, CoreError> {
         let reader = self.barrier().await?;
         reader
             .upload(upload_id)
-            .map_err(gateway_error)?
+            .map_err(core_error)?
             .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))?;
-        reader.parts(upload_id).map_err(gateway_error)
+        let what = format!("upload {upload_id}");
+        reader
+            .parts(upload_id)
+            .map_err(core_error)?
+            .into_iter()
+            .map(|p| stored::part_from(&what, p).map_err(core_error))
+            .collect()
     }
 
     async fn complete_upload(
         &self,
         upload_id: &str,
-        record: ObjectRecord,
-    ) -> Result<ObjectRecord, CoreError> {
+        record: core::ObjectRecord,
+    ) -> Result<core::ObjectRecord, CoreError> {
         let upload = self.upload(upload_id).await?;
-        let (mut record, ack) = self.placed(&upload.bucket, &upload.key, record);
+        let (mut record, ack) = self.placed(&upload.bucket, &upload.key, stored::object_to(record));
         let out = self
             .write_outcome(Op::CompleteUpload(CompleteUploadCmd {
                 upload_id: upload_id.to_string(),
                 record: Some(record.clone()),
             }))
             .await?;
-        record.versioning = crate::catalogue_versions::versioning_of(&out);
+        record.versioning = versions::versioning_of(&out);
         self.replication.notify_one();
         self.wait_for_ack(&upload.bucket, &upload.key, &record, ack)
             .await?;
-        Ok(record)
+        to_core(&upload.bucket, &upload.key, record)
     }
 
     async fn abort_upload(&self, upload_id: &str) -> Result<(), CoreError> {
@@ -615,11 +562,14 @@ impl Catalogue for MetaCatalogue {
     async fn completed_upload(
         &self,
         upload_id: &str,
-    ) -> Result<Option<CompletedUpload>, CoreError> {
+    ) -> Result<Option<core::CompletedUpload>, CoreError> {
+        let what = format!("completed upload {upload_id}");
         self.barrier()
             .await?
             .completed_upload(upload_id)
-            .map_err(gateway_error)
+            .map_err(core_error)?
+            .map(|c| stored::completed_from(&what, c).map_err(core_error))
+            .transpose()
     }
 
     async fn set_tags(
@@ -638,32 +588,32 @@ impl Catalogue for MetaCatalogue {
                 tags,
             })))
             .await
-            .map_err(gateway_error)?;
+            .map_err(core_error)?;
         Ok(!matches!(out, meridian_meta::Outcome::Stale))
     }
 
-    async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, CoreError> {
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<core::MultipartUpload>, CoreError> {
         let reader = self.barrier().await?;
         let b = bucket_from(&reader, bucket)?;
         let mut out = Vec::new();
         for id in reader
             .bucket_uploads(b.id, MAX_LISTED_UPLOADS)
-            .map_err(gateway_error)?
+            .map_err(core_error)?
         {
-            if let Some(u) = reader.upload(&id).map_err(gateway_error)? {
-                out.push(u);
+            if let Some(u) = reader.upload(&id).map_err(core_error)? {
+                out.push(stored::upload_from(u).map_err(core_error)?);
             }
         }
         Ok(out)
     }
 
-    async fn release_chunks(&self, site: u32, chunks: &[meridian_proto::v1::ChunkRef]) {
+    async fn release_chunks(&self, site: u32, chunks: &[core::ChunkRef]) {
         if chunks.is_empty() {
             return;
         }
         let op = Op::GcOffer(GcOfferCmd {
             site,
-            chunks: chunks.to_vec(),
+            chunks: stored::chunks_to(chunks),
         });
         if let Err(e) = self.write(op).await {
             tracing::warn!(site, chunks = chunks.len(), error = %e, "could not hand an uncommitted write's chunks to reclamation; they stay on disk");
@@ -686,7 +636,7 @@ impl Catalogue for MetaCatalogue {
             .barrier()
             .await?
             .access_key(access_key)
-            .map_err(gateway_error)?
+            .map_err(core_error)?
         else {
             return Ok(None);
         };
