@@ -13,8 +13,11 @@ mod error;
 pub mod ids;
 pub mod lifecycle;
 pub mod names;
+pub mod protection;
 pub mod records;
 pub mod regions;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 pub use chunks::{Chunk, ChunkHash};
 pub use clock::{Clock, SharedClock};

@@ -18,8 +18,8 @@ pub const AUTHENTICATED_USERS_URI: &str =
 
 /// How groups are stored in a grant's user field (user names cannot hold
 /// a colon).
-const ALL_USERS: &str = "group:AllUsers";
-const AUTHENTICATED_USERS: &str = "group:AuthenticatedUsers";
+pub const ALL_USERS: &str = "group:AllUsers";
+pub const AUTHENTICATED_USERS: &str = "group:AuthenticatedUsers";
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Grantee {
@@ -233,6 +233,35 @@ pub fn is_public(grants: &[AclGrant]) -> bool {
     grants
         .iter()
         .any(|g| g.grantee.is_public() && g.permissions != 0)
+}
+
+/// A bucket's grants with its S3 ACL replaced by `acl`: Meridian levels
+/// stay, grants left with neither go; sorted by user name.
+pub fn with_acl(
+    grants: &[crate::records::BucketGrant],
+    acl: &[crate::records::BucketGrant],
+) -> Vec<crate::records::BucketGrant> {
+    use crate::records::BucketGrant;
+    let mut out: Vec<BucketGrant> = grants
+        .iter()
+        .map(|g| BucketGrant {
+            acl: 0,
+            ..g.clone()
+        })
+        .collect();
+    for a in acl.iter().filter(|a| a.acl != 0) {
+        match out.iter_mut().find(|g| g.user == a.user) {
+            Some(g) => g.acl |= a.acl,
+            None => out.push(BucketGrant {
+                user: a.user.clone(),
+                level: None,
+                acl: a.acl,
+            }),
+        }
+    }
+    out.retain(|g| g.level.is_some() || g.acl != 0);
+    out.sort_by(|x, y| x.user.cmp(&y.user));
+    out
 }
 
 #[cfg(test)]

@@ -248,7 +248,7 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
                     0
                 },
                 object_lock: lock,
-                grants: super::protection::merge_acl(&[], &c.acl),
+                grants: super::protection::merge_acl(&[], &c.acl)?,
                 ..Default::default()
             };
             txn.put(keys::bucket(&c.name), rec.encode_to_vec());

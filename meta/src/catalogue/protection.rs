@@ -22,12 +22,6 @@ use crate::MetaError;
 const MAX_ACL_GRANTS: usize = 100;
 /// BucketOwnerEnforced: ACLs are disabled.
 const OWNER_ENFORCED: u32 = 3;
-/// Days and years a default retention may have (AWS: 1..=36500 days, 100
-/// years).
-const MAX_RETENTION_DAYS: u32 = 36_500;
-const MAX_RETENTION_YEARS: u32 = 100;
-const DAY_MS: i64 = 86_400_000;
-
 /// The groups a grant may name (stored names; user names hold no colon).
 const GROUPS: &[&str] = &["group:AllUsers", "group:AuthenticatedUsers"];
 
@@ -58,27 +52,24 @@ pub(super) fn check_grants(
 
 /// A bucket's grants with its S3 ACL replaced by `acl`: Meridian levels
 /// stay, grants left with neither go.
-pub(super) fn merge_acl(grants: &[BucketGrant], acl: &[BucketGrant]) -> Vec<BucketGrant> {
-    let mut out: Vec<BucketGrant> = grants
+pub(super) fn merge_acl(
+    grants: &[BucketGrant],
+    acl: &[BucketGrant],
+) -> Result<Vec<BucketGrant>, MetaError> {
+    let grants = crate::records::grants_from("the bucket's grants", grants)?;
+    // An ACL's entries carry permission bits only; their level is not read
+    // (a command's, so never a reason to stop the apply).
+    let acl: Vec<_> = acl
         .iter()
-        .map(|g| BucketGrant {
-            acl: 0,
-            ..g.clone()
+        .map(|g| meridian_core::records::BucketGrant {
+            user: g.user.clone(),
+            level: None,
+            acl: g.acl,
         })
         .collect();
-    for a in acl.iter().filter(|a| a.acl != 0) {
-        match out.iter_mut().find(|g| g.user == a.user) {
-            Some(g) => g.acl |= a.acl,
-            None => out.push(BucketGrant {
-                user: a.user.clone(),
-                level: 0,
-                acl: a.acl,
-            }),
-        }
-    }
-    out.retain(|g| g.level != 0 || g.acl != 0);
-    out.sort_by(|x, y| x.user.cmp(&y.user));
-    out
+    Ok(crate::records::grants_to(
+        &meridian_core::access::acl::with_acl(&grants, &acl),
+    ))
 }
 
 fn save(txn: &mut Txn<'_>, b: &BucketRecord) {
@@ -98,7 +89,7 @@ pub(super) fn set_bucket_acl(txn: &mut Txn<'_>, c: &SetBucketAclCmd) -> Result<O
     if let Some(refused) = check_grants(txn, &c.grants)? {
         return Ok(refused);
     }
-    b.grants = merge_acl(&b.grants, &c.grants);
+    b.grants = merge_acl(&b.grants, &c.grants)?;
     save(txn, &b);
     Ok(Outcome::Done)
 }
@@ -141,21 +132,9 @@ pub(super) fn set_public_access_block(
 
 /// Checks an Object Lock configuration's default retention.
 fn check_lock(c: &meridian_proto::v1::ObjectLockConfig) -> Option<String> {
-    if !c.enabled {
-        return Some("Object Lock cannot be switched off".into());
-    }
-    let mode = LockMode::try_from(c.default_mode as i32).ok();
-    match (mode, c.default_days, c.default_years) {
-        (Some(LockMode::LockNone), 0, 0) => None,
-        (Some(LockMode::LockNone), _, _) => Some("a default retention needs a mode".into()),
-        (None, _, _) => Some(format!("unknown retention mode {}", c.default_mode)),
-        (Some(_), d, y) if (d == 0) == (y == 0) => {
-            Some("a default retention has Days or Years, one of them".into())
-        }
-        (Some(_), d, y) if d > MAX_RETENTION_DAYS || y > MAX_RETENTION_YEARS => Some(format!(
-            "a default retention is at most {MAX_RETENTION_DAYS} days or {MAX_RETENTION_YEARS} years"
-        )),
-        _ => None,
+    match crate::records::lock_config_from("command", c) {
+        Ok(config) => meridian_core::protection::check_lock_config(&config),
+        Err(_) => Some(format!("unknown retention mode {}", c.default_mode)),
     }
 }
 
@@ -189,26 +168,21 @@ pub(super) fn lock_enabled(b: &BucketRecord) -> bool {
 }
 
 /// What keeps a version from being removed at `now_ms`, if anything.
-pub fn protected(rec: &ObjectRecord, now_ms: i64, bypass_governance: bool) -> Option<String> {
-    if rec.legal_hold {
-        return Some("the version is under a legal hold".into());
+/// The stored record's retention, as the core's rules read it; an unknown
+/// mode (which apply never writes) counts as none.
+fn retention(rec: &ObjectRecord) -> meridian_core::protection::Retention {
+    meridian_core::protection::Retention {
+        mode: crate::records::lock_mode_from("record", rec.lock_mode)
+            .unwrap_or(meridian_core::records::LockMode::None),
+        until_ms: rec.lock_until_ms,
+        legal_hold: rec.legal_hold,
     }
-    if rec.lock_until_ms > now_ms {
-        let mode = LockMode::try_from(rec.lock_mode as i32).unwrap_or(LockMode::LockNone);
-        match mode {
-            LockMode::LockCompliance => {
-                return Some("the version is under COMPLIANCE retention".into())
-            }
-            LockMode::LockGovernance if !bypass_governance => {
-                return Some("the version is under GOVERNANCE retention".into())
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
-/// The refusal of a removal `protected` stops.
+pub fn protected(rec: &ObjectRecord, now_ms: i64, bypass_governance: bool) -> Option<String> {
+    retention(rec).protects(now_ms, bypass_governance)
+}
+
 pub(super) fn locked(why: String) -> Outcome {
     reject(
         OutcomeCode::ObjectLocked,
@@ -230,15 +204,18 @@ pub(super) fn check_new_version(b: &BucketRecord, rec: &ObjectRecord) -> Option<
 
 /// The default retention a new version gets in `b`, from its creation.
 pub(super) fn apply_default_retention(b: &BucketRecord, rec: &mut ObjectRecord) {
-    let Some(l) = b.object_lock.as_ref().filter(|l| l.enabled) else {
-        return;
-    };
-    if rec.lock_mode != LockMode::LockNone as u32 || l.default_mode == LockMode::LockNone as u32 {
-        return;
+    let lock = b
+        .object_lock
+        .as_ref()
+        .and_then(|l| crate::records::lock_config_from("bucket", l).ok());
+    let asked = crate::records::lock_mode_from("record", rec.lock_mode)
+        .unwrap_or(meridian_core::records::LockMode::None);
+    if let Some((mode, until_ms)) =
+        meridian_core::protection::default_retention(lock.as_ref(), asked, rec.created_ms)
+    {
+        rec.lock_mode = crate::records::lock_mode_to(mode);
+        rec.lock_until_ms = until_ms;
     }
-    let days = i64::from(l.default_days) + 365 * i64::from(l.default_years);
-    rec.lock_mode = l.default_mode;
-    rec.lock_until_ms = rec.created_ms.saturating_add(days.saturating_mul(DAY_MS));
 }
 
 pub(super) fn set_object_acl(txn: &mut Txn<'_>, c: &SetObjectAclCmd) -> Result<Outcome, MetaError> {
@@ -279,19 +256,11 @@ pub(super) fn set_retention(txn: &mut Txn<'_>, c: &SetRetentionCmd) -> Result<Ou
         Ok(found) => found,
         Err(refused) => return Ok(refused),
     };
-    let current = LockMode::try_from(rec.lock_mode as i32).unwrap_or(LockMode::LockNone);
-    let in_force = current != LockMode::LockNone && rec.lock_until_ms > c.now_ms;
-    let extends = mode == current && c.until_ms >= rec.lock_until_ms;
-    if in_force && !extends {
-        let allowed = current == LockMode::LockGovernance && c.bypass_governance;
-        if !allowed {
-            let what = if current == LockMode::LockCompliance {
-                "COMPLIANCE retention cannot be shortened, removed or changed"
-            } else {
-                "GOVERNANCE retention is shortened, removed or changed only with x-amz-bypass-governance-retention"
-            };
-            return Ok(reject(OutcomeCode::ObjectLocked, what));
-        }
+    let wanted = crate::records::lock_mode_from("command", mode as u32)
+        .unwrap_or(meridian_core::records::LockMode::None);
+    if let Err(why) = retention(&rec).may_become(wanted, c.until_ms, c.now_ms, c.bypass_governance)
+    {
+        return Ok(reject(OutcomeCode::ObjectLocked, why));
     }
     rec.lock_mode = mode as u32;
     rec.lock_until_ms = if mode == LockMode::LockNone {
@@ -348,13 +317,17 @@ mod tests {
     #[test]
     fn a_new_acl_replaces_acl_bits_and_keeps_levels() {
         let before = vec![grant("alice", 1, 1), grant("bob", 0, 15)];
-        let after = merge_acl(&before, &[grant("carol", 0, 1), grant("alice", 0, 4)]);
+        let after =
+            merge_acl(&before, &[grant("carol", 0, 1), grant("alice", 0, 4)]).expect("merge");
         assert_eq!(
             after,
             vec![grant("alice", 1, 4), grant("carol", 0, 1)],
             "bob's ACL-only grant goes, alice keeps her level"
         );
-        assert_eq!(merge_acl(&before, &[]), vec![grant("alice", 1, 0)]);
+        assert_eq!(
+            merge_acl(&before, &[]).expect("merge"),
+            vec![grant("alice", 1, 0)]
+        );
     }
 
     #[test]
@@ -390,7 +363,7 @@ mod tests {
         };
         apply_default_retention(&b, &mut rec);
         assert_eq!(rec.lock_mode, LockMode::LockGovernance as u32);
-        assert_eq!(rec.lock_until_ms, 1000 + 2 * DAY_MS);
+        assert_eq!(rec.lock_until_ms, 1000 + 2 * 86_400_000);
         // An explicit retention is kept.
         let mut own = ObjectRecord {
             created_ms: 1000,

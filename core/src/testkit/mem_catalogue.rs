@@ -1,0 +1,1049 @@
+//! The catalogue in memory: the whole `Catalogue` contract (versioning,
+//! Object Lock, ACLs and ownership, bucket settings, uploads, conditional
+//! writes, copies) without Raft or RocksDB, for fast tests of what is built
+//! on it. The conformance suite (`super::suite`) holds it to the same
+//! answers as the real catalogue. Replicas are not placed: a committed
+//! version has one complete replica, at its ingest site.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::access::Level;
+use crate::catalogue::{
+    s3_version_id, BucketChange, Catalogue, CopySource, Deleted, KeyOwner, ListEntry, ListPage,
+    ListQuery, NewBucket, VersionChange, VersionEntry, VersionPage, VersionQuery, WriteCondition,
+};
+use crate::chunks::ChunkHash;
+use crate::protection::{protected, retention_change};
+use crate::records::{
+    BucketGrant, BucketRecord, ChunkRef, CompletedUpload, CorsRule, LifecycleRule, LockMode,
+    MultipartUpload, ObjectRecord, PartRecord, Replica, ReplicaState, Versioning,
+};
+use crate::{CoreError, SharedClock};
+
+/// S3's BucketOwnerEnforced object ownership: no ACLs.
+const OWNER_ENFORCED: u32 = 3;
+/// Groups an ACL may name besides users.
+const GROUPS: [&str; 2] = [
+    crate::access::acl::ALL_USERS,
+    crate::access::acl::AUTHENTICATED_USERS,
+];
+/// The real catalogue's bounds on what a record may hold.
+const MAX_ACL_GRANTS: usize = 100;
+const MAX_BUCKET_TAGS: usize = 50;
+const MAX_CORS_RULES: usize = 100;
+const MAX_LIFECYCLE_RULES: usize = 1000;
+
+#[derive(Default)]
+struct Bucket {
+    rec: BucketRecord,
+    current: BTreeMap<String, ObjectRecord>,
+    /// Noncurrent versions and delete markers, newest first.
+    history: BTreeMap<String, Vec<ObjectRecord>>,
+}
+
+#[derive(Default)]
+struct State {
+    buckets: BTreeMap<String, Bucket>,
+    next_bucket_id: u64,
+    uploads: BTreeMap<String, MultipartUpload>,
+    parts: HashMap<String, BTreeMap<u32, PartRecord>>,
+    completed: HashMap<String, CompletedUpload>,
+    users: BTreeSet<String>,
+    keys: HashMap<String, KeyOwner>,
+    /// (site, chunk) ever referenced or offered there: what may be queued
+    /// for reclaiming once nothing references it.
+    seen: BTreeSet<(u32, ChunkHash)>,
+}
+
+pub struct MemCatalogue {
+    clock: SharedClock,
+    state: Mutex<State>,
+}
+
+fn no_bucket(name: &str) -> CoreError {
+    CoreError::NoSuchBucket(name.to_string())
+}
+
+fn locked(why: String) -> CoreError {
+    CoreError::ObjectLocked(format!(
+        "Access Denied because object protected by object lock: {why}"
+    ))
+}
+
+impl MemCatalogue {
+    pub fn new(clock: SharedClock) -> Self {
+        MemCatalogue {
+            clock,
+            state: Mutex::new(State {
+                next_bucket_id: 1,
+                ..State::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A user ACL grants may name (the real catalogue's users are the admin
+    /// API's).
+    pub fn add_user(&self, name: &str) {
+        self.lock().users.insert(name.to_string());
+    }
+
+    /// An access key of `user` with `secret`.
+    pub fn add_key(&self, access_key: &str, user: &str, secret: &str) {
+        self.lock().keys.insert(
+            access_key.to_string(),
+            KeyOwner {
+                user: user.to_string(),
+                secret: secret.to_string(),
+            },
+        );
+    }
+
+    /// How many replicas (any state for current versions, not pending for
+    /// noncurrent ones) and upload parts list `hash` at `site`.
+    pub fn references(&self, site: u32, hash: &ChunkHash) -> u64 {
+        let st = self.lock();
+        count_references(&st, site, hash)
+    }
+
+    /// Chunks once referenced or offered at `site` that nothing references
+    /// now: what the chunk collector would remove there.
+    pub fn reclaimable(&self, site: u32) -> Vec<ChunkHash> {
+        let st = self.lock();
+        st.seen
+            .iter()
+            .filter(|(s, h)| *s == site && count_references(&st, site, h) == 0)
+            .map(|(_, h)| *h)
+            .collect()
+    }
+}
+
+fn count_references(st: &State, site: u32, hash: &ChunkHash) -> u64 {
+    let lists = |r: &ObjectRecord| r.chunks.iter().filter(|c| &c.hash == hash).count() as u64;
+    let mut n = 0;
+    for b in st.buckets.values() {
+        for r in b.current.values() {
+            n += r.replicas.iter().filter(|x| x.site == site).count() as u64 * lists(r);
+        }
+        for r in b.history.values().flatten() {
+            let held = r
+                .replicas
+                .iter()
+                .filter(|x| x.site == site && !x.state.is_pending())
+                .count() as u64;
+            n += held * lists(r);
+        }
+    }
+    for (id, parts) in &st.parts {
+        if st.uploads.get(id).is_some_and(|u| u.ingest_site == site) {
+            for p in parts.values() {
+                n += p.chunks.iter().filter(|c| &c.hash == hash).count() as u64;
+            }
+        }
+    }
+    n
+}
+
+fn note_chunks(st: &mut State, site: u32, chunks: &[ChunkRef]) {
+    for c in chunks {
+        st.seen.insert((site, c.hash));
+    }
+}
+
+fn check_grants(st: &State, grants: &[BucketGrant]) -> Result<(), CoreError> {
+    if grants.len() > MAX_ACL_GRANTS {
+        return Err(CoreError::InvalidArgument(format!(
+            "an ACL has at most {MAX_ACL_GRANTS} grants"
+        )));
+    }
+    for g in grants.iter().filter(|g| g.acl != 0) {
+        let known = if g.user.contains(':') {
+            GROUPS.contains(&g.user.as_str())
+        } else {
+            st.users.contains(&g.user)
+        };
+        if !known {
+            return Err(CoreError::InvalidArgument(format!(
+                "Invalid id: {}",
+                g.user
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn lock_enabled(b: &BucketRecord) -> bool {
+    b.object_lock.is_some_and(|l| l.enabled)
+}
+
+impl Bucket {
+    fn archive_current(&mut self, key: &str) {
+        if let Some(cur) = self.current.remove(key) {
+            self.history
+                .entry(key.to_string())
+                .or_default()
+                .insert(0, cur);
+        }
+    }
+
+    /// Removes the key's null version wherever it is.
+    fn remove_null(&mut self, key: &str) {
+        if self
+            .current
+            .get(key)
+            .is_some_and(|c| c.versioning != Versioning::Enabled)
+        {
+            self.current.remove(key);
+        }
+        if let Some(h) = self.history.get_mut(key) {
+            h.retain(|r| r.versioning == Versioning::Enabled);
+        }
+    }
+
+    /// With no current version, the newest noncurrent one becomes current
+    /// unless it is a delete marker.
+    fn promote(&mut self, key: &str) {
+        if self.current.contains_key(key) {
+            return;
+        }
+        let Some(h) = self.history.get_mut(key) else {
+            return;
+        };
+        if h.first().is_some_and(|r| !r.delete_marker) {
+            let r = h.remove(0);
+            self.current.insert(key.to_string(), r);
+        }
+        if h.is_empty() {
+            self.history.remove(key);
+        }
+    }
+
+    /// Writes `rec` as the key's current version, as versioning says.
+    fn put(&mut self, key: &str, mut rec: ObjectRecord) -> ObjectRecord {
+        rec.versioning = self.rec.versioning;
+        rec.delete_marker = false;
+        if let Some((mode, until_ms)) = crate::protection::default_retention(
+            self.rec.object_lock.as_ref(),
+            rec.lock_mode,
+            rec.created_ms,
+        ) {
+            rec.lock_mode = mode;
+            rec.lock_until_ms = until_ms;
+        }
+        match self.rec.versioning {
+            Versioning::Enabled => self.archive_current(key),
+            Versioning::Suspended => {
+                self.remove_null(key);
+                self.archive_current(key);
+            }
+            Versioning::Off => {}
+        }
+        self.current.insert(key.to_string(), rec.clone());
+        rec
+    }
+
+    /// The version with internal id `version_id`, current or not (not a
+    /// delete marker).
+    fn version_mut(&mut self, key: &str, version_id: &str) -> Option<&mut ObjectRecord> {
+        if self
+            .current
+            .get(key)
+            .is_some_and(|c| c.version_id == version_id)
+        {
+            return self.current.get_mut(key);
+        }
+        self.history
+            .get_mut(key)?
+            .iter_mut()
+            .find(|r| r.version_id == version_id && !r.delete_marker)
+    }
+
+    /// Every version of the keys in order, each key's newest first.
+    fn all_versions(&self) -> Vec<(String, ObjectRecord, bool)> {
+        let keys: BTreeSet<&String> = self.current.keys().chain(self.history.keys()).collect();
+        let mut out = Vec::new();
+        for key in keys {
+            let cur = self.current.get(key);
+            if let Some(c) = cur {
+                out.push((key.clone(), c.clone(), true));
+            }
+            for (i, r) in self.history.get(key).into_iter().flatten().enumerate() {
+                out.push((key.clone(), r.clone(), cur.is_none() && i == 0));
+            }
+        }
+        out
+    }
+}
+
+fn check_condition(
+    cur: Option<&ObjectRecord>,
+    key: &str,
+    condition: &WriteCondition,
+) -> Result<(), CoreError> {
+    match (condition, cur) {
+        (WriteCondition::IfAbsent, Some(_)) => Err(CoreError::PreconditionFailed(format!(
+            "{key} exists (If-None-Match: *)"
+        ))),
+        (WriteCondition::IfEtag(_), None) => Err(CoreError::NoSuchKey(key.to_string())),
+        (WriteCondition::IfEtag(e), Some(c)) if &c.etag != e => Err(CoreError::PreconditionFailed(
+            format!("{key} has ETag {}, not {e} (If-Match)", c.etag),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_new_version(b: &BucketRecord, rec: &ObjectRecord) -> Result<(), CoreError> {
+    if (rec.lock_mode != LockMode::None || rec.legal_hold) && !lock_enabled(b) {
+        return Err(CoreError::NoObjectLock(
+            "Bucket is missing ObjectLockConfiguration".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The listing name of `key` under `q`: the key, or its common prefix.
+fn listed_name(key: &str, prefix: &str, delimiter: Option<&str>) -> (String, bool) {
+    if let Some(d) = delimiter.filter(|d| !d.is_empty()) {
+        if let Some(i) = key[prefix.len()..].find(d) {
+            return (key[..prefix.len() + i + d.len()].to_string(), true);
+        }
+    }
+    (key.to_string(), false)
+}
+
+impl MemCatalogue {
+    fn commit(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut record: ObjectRecord,
+        condition: &WriteCondition,
+        source: Option<&CopySource>,
+    ) -> Result<ObjectRecord, CoreError> {
+        let mut st = self.lock();
+        let b = st.buckets.get(bucket).ok_or_else(|| no_bucket(bucket))?;
+        check_new_version(&b.rec, &record)?;
+        if let Some(src) = source {
+            let present = st.buckets.get(&src.bucket).is_some_and(|sb| {
+                sb.current
+                    .get(&src.key)
+                    .is_some_and(|c| c.version_id == src.version_id)
+                    || sb
+                        .history
+                        .get(&src.key)
+                        .into_iter()
+                        .flatten()
+                        .any(|r| r.version_id == src.version_id && !r.delete_marker)
+            });
+            if !present {
+                return Err(CoreError::PreconditionFailed(format!(
+                    "the copy source {}/{} changed while copying",
+                    src.bucket, src.key
+                )));
+            }
+        }
+        let b = st.buckets.get(bucket).ok_or_else(|| no_bucket(bucket))?;
+        check_condition(b.current.get(key), key, condition)?;
+        record.replicas = vec![Replica {
+            site: record.ingest_site,
+            state: ReplicaState::Complete,
+            verified_at_ms: record.created_ms,
+            reason: 0,
+        }];
+        let site = record.ingest_site;
+        note_chunks(&mut st, site, &record.chunks.clone());
+        let b = st
+            .buckets
+            .get_mut(bucket)
+            .ok_or_else(|| no_bucket(bucket))?;
+        let stored = b.put(key, record.clone());
+        record.versioning = stored.versioning;
+        Ok(record)
+    }
+
+    fn bucket_mut<'a>(st: &'a mut State, name: &str) -> Result<&'a mut Bucket, CoreError> {
+        st.buckets.get_mut(name).ok_or_else(|| no_bucket(name))
+    }
+}
+
+#[async_trait]
+impl Catalogue for MemCatalogue {
+    async fn create_bucket(
+        &self,
+        name: &str,
+        owner: &str,
+        ingest_site: u32,
+        new: &NewBucket,
+    ) -> Result<(), CoreError> {
+        let mut st = self.lock();
+        if st.buckets.contains_key(name) {
+            return Err(CoreError::BucketExists(name.to_string()));
+        }
+        if new.object_ownership == OWNER_ENFORCED && new.acl.iter().any(|g| g.acl != 0) {
+            return Err(CoreError::AclConflictsWithOwnership(
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+                    .into(),
+            ));
+        }
+        check_grants(&st, &new.acl)?;
+        let id = st.next_bucket_id;
+        st.next_bucket_id += 1;
+        let rec = BucketRecord {
+            id,
+            name: name.to_string(),
+            created_ms: self.clock.now_ms(),
+            owner: owner.to_string(),
+            ingest_site,
+            object_ownership: new.object_ownership,
+            versioning: if new.object_lock {
+                Versioning::Enabled
+            } else {
+                Versioning::Off
+            },
+            object_lock: new.object_lock.then(|| crate::records::ObjectLockConfig {
+                enabled: true,
+                ..Default::default()
+            }),
+            grants: crate::access::acl::with_acl(&[], &new.acl),
+            ..Default::default()
+        };
+        st.buckets.insert(
+            name.to_string(),
+            Bucket {
+                rec,
+                ..Bucket::default()
+            },
+        );
+        Ok(())
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<(), CoreError> {
+        let mut st = self.lock();
+        let b = st.buckets.get(name).ok_or_else(|| no_bucket(name))?;
+        if !b.current.is_empty() || !b.history.is_empty() {
+            return Err(CoreError::BucketNotEmpty(format!(
+                "{name} holds objects, versions or delete markers"
+            )));
+        }
+        let gone: Vec<String> = st
+            .uploads
+            .values()
+            .filter(|u| u.bucket == name)
+            .map(|u| u.upload_id.clone())
+            .collect();
+        for id in gone {
+            st.uploads.remove(&id);
+            st.parts.remove(&id);
+        }
+        st.buckets.remove(name);
+        Ok(())
+    }
+
+    async fn bucket(&self, name: &str) -> Result<BucketRecord, CoreError> {
+        self.lock()
+            .buckets
+            .get(name)
+            .map(|b| b.rec.clone())
+            .ok_or_else(|| no_bucket(name))
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketRecord>, CoreError> {
+        Ok(self
+            .lock()
+            .buckets
+            .values()
+            .map(|b| b.rec.clone())
+            .collect())
+    }
+
+    async fn commit_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+        condition: &WriteCondition,
+    ) -> Result<ObjectRecord, CoreError> {
+        self.commit(bucket, key, record, condition, None)
+    }
+
+    async fn commit_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+        condition: &WriteCondition,
+        source: &CopySource,
+    ) -> Result<ObjectRecord, CoreError> {
+        self.commit(bucket, key, record, condition, Some(source))
+    }
+
+    async fn object(&self, bucket: &str, key: &str) -> Result<ObjectRecord, CoreError> {
+        let st = self.lock();
+        let b = st.buckets.get(bucket).ok_or_else(|| no_bucket(bucket))?;
+        b.current
+            .get(key)
+            .cloned()
+            .ok_or_else(|| CoreError::NoSuchKey(key.to_string()))
+    }
+
+    async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted, CoreError> {
+        let now = self.clock.now_ms();
+        let mut st = self.lock();
+        let b = Self::bucket_mut(&mut st, bucket)?;
+        match b.rec.versioning {
+            Versioning::Off => {
+                b.current.remove(key);
+                Ok(Deleted::default())
+            }
+            v => {
+                if v == Versioning::Suspended {
+                    b.remove_null(key);
+                }
+                b.archive_current(key);
+                let marker = ObjectRecord {
+                    version_id: crate::ids::new_version_id(now),
+                    created_ms: now,
+                    versioning: v,
+                    delete_marker: true,
+                    ..Default::default()
+                };
+                let id = s3_version_id(&marker).to_string();
+                b.history
+                    .entry(key.to_string())
+                    .or_default()
+                    .insert(0, marker);
+                Ok(Deleted {
+                    version_id: Some(id),
+                    delete_marker: true,
+                })
+            }
+        }
+    }
+
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        bypass_governance: bool,
+    ) -> Result<Deleted, CoreError> {
+        let now = self.clock.now_ms();
+        let mut st = self.lock();
+        let b = Self::bucket_mut(&mut st, bucket)?;
+        let gone = Deleted {
+            version_id: Some(version_id.to_string()),
+            delete_marker: false,
+        };
+        if let Some(cur) = b.current.get(key) {
+            if s3_version_id(cur) == version_id {
+                if let Some(why) = protected(cur, now, bypass_governance) {
+                    return Err(locked(why));
+                }
+                b.current.remove(key);
+                b.promote(key);
+                return Ok(gone);
+            }
+        }
+        let Some(h) = b.history.get_mut(key) else {
+            return Ok(gone);
+        };
+        let Some(i) = h.iter().position(|r| s3_version_id(r) == version_id) else {
+            return Ok(gone);
+        };
+        if let Some(why) = protected(&h[i], now, bypass_governance) {
+            return Err(locked(why));
+        }
+        let rec = h.remove(i);
+        if h.is_empty() {
+            b.history.remove(key);
+        }
+        b.promote(key);
+        Ok(Deleted {
+            version_id: Some(version_id.to_string()),
+            delete_marker: rec.delete_marker,
+        })
+    }
+
+    async fn object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<ObjectRecord, CoreError> {
+        let st = self.lock();
+        let b = st.buckets.get(bucket).ok_or_else(|| no_bucket(bucket))?;
+        let found = b
+            .current
+            .get(key)
+            .filter(|c| s3_version_id(c) == version_id)
+            .or_else(|| {
+                b.history
+                    .get(key)
+                    .into_iter()
+                    .flatten()
+                    .find(|r| s3_version_id(r) == version_id)
+            })
+            .cloned()
+            .ok_or_else(|| CoreError::NoSuchVersion(format!("{key} version {version_id}")))?;
+        if found.delete_marker {
+            return Err(CoreError::DeleteMarker(format!(
+                "{key} version {version_id}"
+            )));
+        }
+        Ok(found)
+    }
+
+    async fn set_versioning(&self, bucket: &str, versioning: Versioning) -> Result<(), CoreError> {
+        let mut st = self.lock();
+        let b = Self::bucket_mut(&mut st, bucket)?;
+        if versioning == Versioning::Off {
+            return Err(CoreError::InvalidArgument(
+                "versioning is Enabled or Suspended (once on, it cannot be turned off)".into(),
+            ));
+        }
+        if versioning != Versioning::Enabled && lock_enabled(&b.rec) {
+            return Err(CoreError::InvalidBucketState(
+                "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.".into(),
+            ));
+        }
+        b.rec.versioning = versioning;
+        Ok(())
+    }
+
+    async fn list_versions(&self, q: &VersionQuery) -> Result<VersionPage, CoreError> {
+        let st = self.lock();
+        let b = st
+            .buckets
+            .get(&q.bucket)
+            .ok_or_else(|| no_bucket(&q.bucket))?;
+        let max = q.max_keys.clamp(1, 1000);
+        let key_marker = q
+            .key_marker
+            .as_deref()
+            .filter(|m| !m.is_empty() && *m >= q.prefix.as_str());
+        let version_marker = q.version_marker.as_deref().filter(|v| !v.is_empty());
+        let mut page = VersionPage::default();
+        let mut last_prefix: Option<String> = None;
+        // Within the marker's key, entries up to the marker version are skipped.
+        let mut skipping_to: Option<&str> = key_marker.and(version_marker);
+        for (key, record, latest) in b.all_versions() {
+            if !key.starts_with(&q.prefix) {
+                continue;
+            }
+            let (name, is_prefix) = listed_name(&key, &q.prefix, q.delimiter.as_deref());
+            if let Some(m) = key_marker {
+                let resume_here = skipping_to.is_some() && key == m && !is_prefix;
+                if !resume_here && name.as_str() <= m {
+                    continue;
+                }
+                if resume_here {
+                    if let Some(v) = skipping_to {
+                        if s3_version_id(&record) == v {
+                            skipping_to = None;
+                        }
+                        continue;
+                    }
+                }
+            }
+            let entry = if is_prefix {
+                if last_prefix.as_deref() == Some(name.as_str()) {
+                    continue;
+                }
+                last_prefix = Some(name.clone());
+                VersionEntry::Prefix(name)
+            } else {
+                VersionEntry::Version {
+                    key,
+                    record,
+                    latest,
+                }
+            };
+            if page.entries.len() == max {
+                page.truncated = true;
+                break;
+            }
+            page.entries.push(entry);
+        }
+        Ok(page)
+    }
+
+    async fn set_bucket_cors(&self, bucket: &str, rules: Vec<CorsRule>) -> Result<(), CoreError> {
+        let mut st = self.lock();
+        let b = Self::bucket_mut(&mut st, bucket)?;
+        if rules.len() > MAX_CORS_RULES {
+            return Err(CoreError::InvalidArgument(format!(
+                "at most {MAX_CORS_RULES} CORS rules per bucket"
+            )));
+        }
+        b.rec.cors = rules;
+        Ok(())
+    }
+
+    async fn set_bucket_lifecycle(
+        &self,
+        bucket: &str,
+        rules: Vec<LifecycleRule>,
+    ) -> Result<(), CoreError> {
+        let mut st = self.lock();
+        let b = Self::bucket_mut(&mut st, bucket)?;
+        if rules.len() > MAX_LIFECYCLE_RULES {
+            return Err(CoreError::InvalidArgument(format!(
+                "at most {MAX_LIFECYCLE_RULES} lifecycle rules per bucket"
+            )));
+        }
+        b.rec.lifecycle = rules;
+        Ok(())
+    }
+
+    async fn set_bucket_tags(
+        &self,
+        bucket: &str,
+        tags: HashMap<String, String>,
+    ) -> Result<(), CoreError> {
+        let mut st = self.lock();
+        let b = Self::bucket_mut(&mut st, bucket)?;
+        if tags.len() > MAX_BUCKET_TAGS {
+            return Err(CoreError::InvalidArgument(format!(
+                "at most {MAX_BUCKET_TAGS} tags per bucket"
+            )));
+        }
+        b.rec.tags = tags;
+        Ok(())
+    }
+
+    async fn list_objects(&self, q: &ListQuery) -> Result<ListPage, CoreError> {
+        let st = self.lock();
+        let b = st
+            .buckets
+            .get(&q.bucket)
+            .ok_or_else(|| no_bucket(&q.bucket))?;
+        let max = q.max_keys.min(1000);
+        let mut page = ListPage::default();
+        if max == 0 {
+            return Ok(page);
+        }
+        for (key, record) in b.current.range(q.prefix.clone()..) {
+            if !key.starts_with(&q.prefix) {
+                break;
+            }
+            let (name, is_prefix) = listed_name(key, &q.prefix, q.delimiter.as_deref());
+            if q.start_after.as_deref().is_some_and(|s| name.as_str() <= s) {
+                continue;
+            }
+            if page.next_after.as_deref() == Some(name.as_str()) {
+                continue;
+            }
+            if page.entries.len() == max {
+                page.truncated = true;
+                break;
+            }
+            page.next_after = Some(name.clone());
+            page.entries.push(if is_prefix {
+                ListEntry::Prefix(name)
+            } else {
+                ListEntry::Object {
+                    key: key.clone(),
+                    record: record.clone(),
+                }
+            });
+        }
+        if !page.truncated {
+            page.next_after = None;
+        }
+        Ok(page)
+    }
+
+    async fn create_upload(&self, upload: MultipartUpload) -> Result<(), CoreError> {
+        let mut st = self.lock();
+        let b = st
+            .buckets
+            .get(&upload.bucket)
+            .ok_or_else(|| no_bucket(&upload.bucket))?;
+        if (upload.lock_mode != LockMode::None || upload.legal_hold) && !lock_enabled(&b.rec) {
+            return Err(CoreError::NoObjectLock(
+                "Bucket is missing ObjectLockConfiguration".into(),
+            ));
+        }
+        st.parts.insert(upload.upload_id.clone(), BTreeMap::new());
+        st.uploads.insert(upload.upload_id.clone(), upload);
+        Ok(())
+    }
+
+    async fn upload(&self, upload_id: &str) -> Result<MultipartUpload, CoreError> {
+        self.lock()
+            .uploads
+            .get(upload_id)
+            .cloned()
+            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))
+    }
+
+    async fn put_part(&self, upload_id: &str, part: PartRecord) -> Result<(), CoreError> {
+        let mut st = self.lock();
+        let site = st
+            .uploads
+            .get(upload_id)
+            .map(|u| u.ingest_site)
+            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))?;
+        note_chunks(&mut st, site, &part.chunks);
+        st.parts
+            .entry(upload_id.to_string())
+            .or_default()
+            .insert(part.part_number, part);
+        Ok(())
+    }
+
+    async fn list_parts(&self, upload_id: &str) -> Result<Vec<PartRecord>, CoreError> {
+        let st = self.lock();
+        if !st.uploads.contains_key(upload_id) {
+            return Err(CoreError::NoSuchUpload(upload_id.to_string()));
+        }
+        Ok(st
+            .parts
+            .get(upload_id)
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn complete_upload(
+        &self,
+        upload_id: &str,
+        record: ObjectRecord,
+    ) -> Result<ObjectRecord, CoreError> {
+        let upload = {
+            let st = self.lock();
+            let u = st
+                .uploads
+                .get(upload_id)
+                .cloned()
+                .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))?;
+            let stored: BTreeSet<ChunkHash> = st
+                .parts
+                .get(upload_id)
+                .into_iter()
+                .flat_map(|p| p.values())
+                .flat_map(|p| p.chunks.iter().map(|c| c.hash))
+                .collect();
+            if let Some(missing) = record.chunks.iter().find(|c| !stored.contains(&c.hash)) {
+                return Err(CoreError::InvalidArgument(format!(
+                    "chunk {} is in no stored part of upload {upload_id}",
+                    missing
+                        .hash
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                )));
+            }
+            u
+        };
+        let rec = self.commit(
+            &upload.bucket,
+            &upload.key,
+            record,
+            &WriteCondition::Always,
+            None,
+        )?;
+        let mut st = self.lock();
+        st.uploads.remove(upload_id);
+        st.parts.remove(upload_id);
+        st.completed.insert(
+            upload_id.to_string(),
+            CompletedUpload {
+                bucket: upload.bucket,
+                key: upload.key,
+                etag: rec.etag.clone(),
+                version_id: rec.version_id.clone(),
+                versioning: rec.versioning,
+                checksums: rec.checksums.clone(),
+                checksum_type: rec.checksum_type.clone(),
+                completed_ms: rec.created_ms,
+            },
+        );
+        Ok(rec)
+    }
+
+    async fn abort_upload(&self, upload_id: &str) -> Result<(), CoreError> {
+        let mut st = self.lock();
+        st.parts.remove(upload_id);
+        st.uploads
+            .remove(upload_id)
+            .map(|_| ())
+            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))
+    }
+
+    async fn completed_upload(
+        &self,
+        upload_id: &str,
+    ) -> Result<Option<CompletedUpload>, CoreError> {
+        Ok(self.lock().completed.get(upload_id).cloned())
+    }
+
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>, CoreError> {
+        let st = self.lock();
+        if !st.buckets.contains_key(bucket) {
+            return Err(no_bucket(bucket));
+        }
+        Ok(st
+            .uploads
+            .values()
+            .filter(|u| u.bucket == bucket)
+            .cloned()
+            .collect())
+    }
+
+    async fn set_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        tags: HashMap<String, String>,
+    ) -> Result<bool, CoreError> {
+        if tags.len() > 10 {
+            return Err(CoreError::InvalidArgument(
+                "at most 10 tags per object".into(),
+            ));
+        }
+        let mut st = self.lock();
+        let Some(b) = st.buckets.get_mut(bucket) else {
+            return Ok(false);
+        };
+        Ok(match b.version_mut(key, version_id) {
+            Some(r) => {
+                r.tags = tags;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn release_chunks(&self, site: u32, chunks: &[ChunkRef]) {
+        note_chunks(&mut self.lock(), site, chunks);
+    }
+
+    async fn update_bucket(&self, bucket: &str, change: BucketChange) -> Result<(), CoreError> {
+        let mut st = self.lock();
+        if let BucketChange::Acl(grants) = &change {
+            check_grants(&st, grants)?;
+        }
+        let b = &mut Self::bucket_mut(&mut st, bucket)?.rec;
+        match change {
+            BucketChange::Acl(grants) => {
+                if b.object_ownership == OWNER_ENFORCED {
+                    return Err(CoreError::AclNotSupported(
+                        "The bucket does not allow ACLs".into(),
+                    ));
+                }
+                b.grants = crate::access::acl::with_acl(&b.grants, &grants);
+            }
+            BucketChange::Ownership(o) => {
+                if o > OWNER_ENFORCED {
+                    return Err(CoreError::InvalidArgument(format!(
+                        "unknown object ownership {o}"
+                    )));
+                }
+                if o == OWNER_ENFORCED && b.grants.iter().any(|g| g.acl != 0) {
+                    return Err(CoreError::AclConflictsWithOwnership(
+                        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting".into(),
+                    ));
+                }
+                b.object_ownership = o;
+            }
+            BucketChange::PublicAccessBlock(block) => b.public_access_block = block,
+            BucketChange::ObjectLock(config) => {
+                if let Some(m) = crate::protection::check_lock_config(&config) {
+                    return Err(CoreError::InvalidArgument(m));
+                }
+                if b.versioning != Versioning::Enabled {
+                    return Err(CoreError::InvalidBucketState(
+                        "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration".into(),
+                    ));
+                }
+                b.object_lock = Some(config);
+            }
+        }
+        Ok(())
+    }
+
+    async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        change: VersionChange,
+    ) -> Result<bool, CoreError> {
+        let now = self.clock.now_ms();
+        let mut st = self.lock();
+        if let VersionChange::Acl(grants) = &change {
+            check_grants(&st, grants)?;
+        }
+        let Some(b) = st.buckets.get_mut(bucket) else {
+            return Ok(false);
+        };
+        let enforced = b.rec.object_ownership == OWNER_ENFORCED;
+        let lock = lock_enabled(&b.rec);
+        if let VersionChange::Retention { mode, until_ms, .. } = &change {
+            if *mode != LockMode::None && *until_ms <= now {
+                return Err(CoreError::InvalidArgument(
+                    "The retain until date must be in the future!".into(),
+                ));
+            }
+        }
+        match &change {
+            VersionChange::Acl(_) if enforced => {
+                return Err(CoreError::AclNotSupported(
+                    "The bucket does not allow ACLs".into(),
+                ))
+            }
+            VersionChange::Retention { .. } | VersionChange::LegalHold(_) if !lock => {
+                return Err(CoreError::NoObjectLock(
+                    "Bucket is missing Object Lock Configuration".into(),
+                ))
+            }
+            _ => {}
+        }
+        let Some(rec) = b.version_mut(key, version_id) else {
+            return Ok(false);
+        };
+        match change {
+            VersionChange::Acl(grants) => {
+                rec.acl = grants.into_iter().filter(|g| g.acl != 0).collect();
+            }
+            VersionChange::Retention {
+                mode,
+                until_ms,
+                bypass_governance,
+            } => {
+                retention_change(rec, mode, until_ms, now, bypass_governance)
+                    .map_err(CoreError::ObjectLocked)?;
+                rec.lock_mode = mode;
+                rec.lock_until_ms = if mode == LockMode::None { 0 } else { until_ms };
+            }
+            VersionChange::LegalHold(on) => rec.legal_hold = on,
+        }
+        Ok(true)
+    }
+
+    async fn set_bucket_policy(&self, bucket: &str, policy: &str) -> Result<(), CoreError> {
+        let mut st = self.lock();
+        Self::bucket_mut(&mut st, bucket)?.rec.policy = policy.to_string();
+        Ok(())
+    }
+
+    async fn access_key(&self, access_key: &str) -> Result<Option<KeyOwner>, CoreError> {
+        Ok(self.lock().keys.get(access_key).cloned())
+    }
+}
+
+/// The level a grant gives, for tests that set Meridian levels directly.
+pub fn level_grant(user: &str, level: Level) -> BucketGrant {
+    BucketGrant {
+        user: user.to_string(),
+        level: Some(level),
+        acl: 0,
+    }
+}
