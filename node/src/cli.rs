@@ -172,7 +172,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 secret_key: env_or("MERIDIAN_ROOT_SECRET_KEY", DEV_SECRET_KEY),
                 transfers_per_site: a.transfers_per_site,
                 meta_voters: a.meta_voters,
-                gc: crate::gc::GcConfig {
+                gc: meridian_data::GcConfig {
                     grace: a.gc_grace,
                     period: a.gc_period,
                     abandoned_uploads: a.abandoned_uploads,

@@ -9,7 +9,7 @@ use meridian_proto::v1::data_node_service_server::DataNodeService;
 use meridian_proto::v1::*;
 use tonic::{Request, Response, Status};
 
-use crate::data::{DataError, DataPlane};
+use meridian_data::{DataError, DataPlane};
 
 /// Frames of at most this many bytes.
 const FRAME_BYTES: usize = 1 << 20;
@@ -54,9 +54,9 @@ impl DataNodeService for DataNodeApi {
             .store(site)
             .map_err(|e| Status::not_found(e.to_string()))?;
         let area = if r.transit {
-            crate::data::Area::Transit
+            meridian_data::Area::Transit
         } else {
-            crate::data::Area::Chunks
+            meridian_data::Area::Chunks
         };
         let data = store
             .get_in(area, &h)

@@ -14,9 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::admin::AdminApi;
-use crate::data::DataPlane;
 use crate::dev_config::DevConfig;
 use crate::metagroup::MetaGroup;
+use meridian_data::DataPlane;
 
 pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     cfg.validate().map_err(anyhow::Error::msg)?;

@@ -31,7 +31,7 @@ pub struct DevConfig {
     pub transfers_per_site: usize,
     /// Metadata voters in this process: 1, or 3 (or 5) over loopback gRPC.
     pub meta_voters: u64,
-    pub gc: crate::gc::GcConfig,
+    pub gc: meridian_data::GcConfig,
     /// Base domain of virtual-host addressing (`BUCKET.domain`), if any.
     pub s3_domain: Option<String>,
     /// The federation's default S3 region.

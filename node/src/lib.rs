@@ -1,8 +1,7 @@
 //! The `meridian` server: its roles wired together.
 //!
-//! - [`data`], [`remote`], [`links`], [`gc`]: the data role: per-site chunk
-//!   stores over object_store, other nodes' chunks, the inter-site links
-//!   with their rate limits, and the collector of unreferenced chunks;
+//! - the data plane is `meridian_data`; [`datanode`] serves its chunks to
+//!   other nodes, and [`jobs`] gives its collector the catalogue's queue;
 //! - [`transfer`]: the replication job (scheduler on the metadata leader,
 //!   transfer orders, the executor every node runs);
 //! - [`catalogue`]: the core `Catalogue` over the metadata plane (placement
@@ -18,19 +17,15 @@
 pub mod admin;
 pub mod catalogue;
 pub mod cli;
-pub mod data;
 pub mod datanode;
 pub mod dev;
 pub mod dev_config;
-pub mod gc;
 pub mod jobs;
 pub mod keyring;
-pub mod links;
 pub mod member;
 pub mod metagroup;
 pub mod node_config;
 pub mod placement_policy;
-pub mod remote;
 pub mod serve;
 pub mod size;
 pub mod transfer;

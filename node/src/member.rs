@@ -24,9 +24,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::admin::AdminApi;
-use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
 use crate::node_config::{MetaRole, NodeConfig};
+use meridian_data::DataPlane;
 
 /// How long a node waits for its group to have a leader before it gives up
 /// starting: the other voters may be starting too.

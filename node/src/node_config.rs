@@ -157,7 +157,7 @@ pub struct NodeConfig {
     pub chunk_size: usize,
     pub transfers: usize,
     pub link_scale: f64,
-    pub gc: crate::gc::GcConfig,
+    pub gc: meridian_data::GcConfig,
     /// The cluster key (seals access keys' secrets); the same on every node.
     pub cluster_key_file: PathBuf,
     /// Site id -> address of the data node keeping that site's chunks.
@@ -288,8 +288,8 @@ impl NodeConfig {
                 .map_err(|e| anyhow::anyhow!("{origin}: data.{field}: {e}")),
             None => Ok(default),
         };
-        let defaults = crate::gc::GcConfig::default();
-        let gc = crate::gc::GcConfig {
+        let defaults = meridian_data::GcConfig::default();
+        let gc = meridian_data::GcConfig {
             grace: secs(&f.data.gc_grace, "gc_grace", defaults.grace)?,
             period: secs(&f.data.gc_period, "gc_period", defaults.period)?,
             abandoned_uploads: secs(

@@ -23,9 +23,9 @@ use tokio::sync::Notify;
 
 use crate::admin::AdminApi;
 use crate::catalogue::MetaCatalogue;
-use crate::data::DataPlane;
 use crate::datanode::DataNodeApi;
 use crate::metagroup::MetaGroup;
+use meridian_data::DataPlane;
 
 /// The process's clock: the system's, or (`--test-clock`) one that runs
 /// ahead of it by what the admin API's `AdvanceClock` says, with the handle
@@ -129,7 +129,13 @@ pub fn spawn_jobs(
     tasks.spawn(
         crate::jobs::expiry::Expirer::new(meta.clone(), data.clock().clone()).run(stop.clone()),
     );
-    tasks.spawn(crate::gc::Collector::new(meta.clone(), data.clone()).run(stop.clone()));
+    tasks.spawn(
+        meridian_data::Collector::new(
+            crate::jobs::reclaim_queue::CatalogueQueue::new(meta.clone()),
+            data.clone(),
+        )
+        .run(stop.clone()),
+    );
     let gc = *data.gc();
     let clock = data.clock().clone();
     let uploads = crate::jobs::abandoned_uploads::AbandonedUploads::new(

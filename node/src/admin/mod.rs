@@ -8,9 +8,9 @@ use meridian_proto::v1::admin_service_server::AdminService;
 use meridian_proto::v1::*;
 use tonic::{Request, Response, Status};
 
-use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
 use crate::transfer::stats::ReplicationJob;
+use meridian_data::DataPlane;
 
 pub mod access;
 pub mod placement;

@@ -41,7 +41,7 @@ pub struct MetaCatalogue {
     /// Woken when new pending replicas are committed.
     replication: Arc<Notify>,
     /// The links' queues, weighed by placement.
-    links: Arc<crate::links::Links>,
+    links: Arc<meridian_data::links::Links>,
     /// Opens the access keys' sealed secrets.
     keyring: Arc<crate::keyring::Keyring>,
     clock: SharedClock,
@@ -56,7 +56,7 @@ fn cmd(op: Op) -> Command {
 pub fn load(
     reader: &CatalogueReader,
     topology: &Topology,
-    links: &crate::links::Links,
+    links: &meridian_data::links::Links,
 ) -> meridian_placement::Load {
     let mut load = links.load();
     for s in topology.sites() {
@@ -129,7 +129,7 @@ impl MetaCatalogue {
         topology: Arc<Topology>,
         policy: Arc<PolicyHandle>,
         replication: Arc<Notify>,
-        links: Arc<crate::links::Links>,
+        links: Arc<meridian_data::links::Links>,
         keyring: Arc<crate::keyring::Keyring>,
         clock: SharedClock,
     ) -> Self {

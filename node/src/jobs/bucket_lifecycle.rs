@@ -80,7 +80,7 @@ impl Lifecycle {
     pub fn new(
         meta: Arc<MetaGroup>,
         clock: meridian_core::SharedClock,
-        cfg: &crate::gc::GcConfig,
+        cfg: &meridian_data::GcConfig,
     ) -> Arc<Self> {
         Arc::new(Lifecycle {
             meta,

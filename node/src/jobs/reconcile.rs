@@ -24,9 +24,9 @@ use meridian_proto::v1::{
 };
 use tokio::sync::{watch, Notify};
 
-use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
 use crate::placement_policy::PolicyHandle;
+use meridian_data::DataPlane;
 
 /// Objects read per catalogue page.
 const PAGE: usize = 1000;

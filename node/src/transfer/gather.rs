@@ -10,8 +10,8 @@ use meridian_meta::MetaError;
 use meridian_placement::{Policy, SiteId, Subject, Transfer, Work};
 use meridian_proto::v1::ReplicaState;
 
-use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
+use meridian_data::DataPlane;
 
 /// Pending entries read per site per round.
 const SCAN_LIMIT: usize = 4096;

@@ -31,9 +31,9 @@ use meridian_proto::v1::command::Op;
 use meridian_proto::v1::{ReplicaState, SetReplicaStateCmd};
 use tokio::sync::{watch, Notify};
 
-use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
 use crate::placement_policy::PolicyHandle;
+use meridian_data::DataPlane;
 use stats::{ReplicationJob, ReplicationStats};
 
 /// Replicas planned together in one round.

@@ -21,9 +21,9 @@ use meridian_proto::v1::command::Op;
 use meridian_proto::v1::{ReplicaState, SetReplicaStateCmd};
 use tokio::sync::{watch, Notify};
 
-use crate::data::DataPlane;
 use crate::metagroup::MetaGroup;
 use crate::transfer::stats::{ReplicationJob, ReplicationStats};
+use meridian_data::DataPlane;
 
 /// Pending entries read per site per pass.
 const SCAN_LIMIT: usize = 1024;

@@ -19,9 +19,9 @@ use meridian_proto::v1::command::Op;
 use meridian_proto::v1::{OrderDoneCmd, OrderState, TransferOrder};
 use tokio::sync::{watch, Notify};
 
-use crate::data::{Area, DataPlane};
 use crate::metagroup::MetaGroup;
 use crate::transfer::stats::ReplicationStats;
+use meridian_data::{Area, DataPlane};
 
 /// Pending orders read per site per look.
 const READ_LIMIT: usize = 4096;

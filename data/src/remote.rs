@@ -11,7 +11,8 @@ use meridian_proto::v1::data_node_service_client::DataNodeServiceClient;
 use meridian_proto::v1::{HasChunksRequest, ReadChunkRequest};
 use tonic::transport::{Channel, Endpoint};
 
-use crate::data::{verified, DataError, MAX_CHUNK_BYTES};
+use crate::error::DataError;
+use crate::store::{verified, MAX_CHUNK_BYTES};
 
 /// One chunk read, start to end; a 64 MiB chunk at 2 Gb/s takes 0.3 s.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -51,14 +52,14 @@ impl RemoteSite {
 
     /// The chunk `hash`, verified.
     pub async fn read(&self, hash: &ChunkHash) -> Result<Chunk, DataError> {
-        self.read_in(crate::data::Area::Chunks, hash).await
+        self.read_in(crate::store::Area::Chunks, hash).await
     }
 
     /// The chunk `hash` from `area` (a relay's transit area, or its chunks),
     /// verified.
     pub async fn read_in(
         &self,
-        area: crate::data::Area,
+        area: crate::store::Area,
         hash: &ChunkHash,
     ) -> Result<Chunk, DataError> {
         tokio::time::timeout(READ_TIMEOUT, self.read_unbounded(area, hash))
@@ -85,13 +86,13 @@ impl RemoteSite {
 
     async fn read_unbounded(
         &self,
-        area: crate::data::Area,
+        area: crate::store::Area,
         hash: &ChunkHash,
     ) -> Result<Chunk, DataError> {
         let req = ReadChunkRequest {
             site: self.name.clone(),
             hash: hash.to_vec(),
-            transit: area == crate::data::Area::Transit,
+            transit: area == crate::store::Area::Transit,
         };
         let mut stream = self
             .client

@@ -1,15 +1,10 @@
-//! The data role: one content-addressed chunk store per site, and chunk
-//! movement between sites through the links' rate limits.
-//!
-//! Chunks live at `<site dir>/chunks/<first two hex digits>/<hash hex>`
-//! through object_store's local backend with fsync on: a put returns only
-//! once the file and its directory entry are durable. Every chunk is hashed
-//! when written and again whenever it is read; a chunk that fails is never
-//! returned.
+//! Every site's chunks as one plane: the stores this process keeps, the
+//! other processes' data nodes (`crate::remote`), copies between sites
+//! through the links' rate limits (`crate::links`), and reads that fall
+//! back to the next replica. It is the core's `ChunkStore`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -17,248 +12,15 @@ use bytes::Bytes;
 use meridian_core::chunks::{ChunkHash, ChunkStore};
 use meridian_core::{Chunk, CoreError, SharedClock};
 use meridian_placement::{LinkId, SiteId, Topology};
-use object_store::local::LocalFileSystem;
-use object_store::path::Path as ObjPath;
-use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::gc::{ChunkLocks, GcConfig};
+use crate::error::DataError;
 use crate::links::Links;
+use crate::reclaim::GcConfig;
 use crate::remote::RemoteSite;
-
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    #[error("site {0} has no chunk store here")]
-    UnknownSite(u32),
-    #[error("chunk {0} not found at {1}")]
-    NotFound(String, String),
-    #[error("chunk {hash} at {site} is corrupt: its bytes hash to {actual}")]
-    Corrupt {
-        hash: String,
-        site: String,
-        actual: String,
-    },
-    #[error("store at {site}: {source}")]
-    Store {
-        site: String,
-        #[source]
-        source: object_store::Error,
-    },
-    #[error("hashing task failed: {0}")]
-    Task(String),
-    /// Another process's data node could not be read from.
-    #[error("data node of {site}: {message}")]
-    Remote { site: String, message: String },
-}
-
-impl From<DataError> for CoreError {
-    fn from(e: DataError) -> Self {
-        match e {
-            DataError::UnknownSite(s) => CoreError::UnknownSite(format!("site {s}")),
-            DataError::Corrupt { .. } | DataError::NotFound(..) => {
-                CoreError::Corrupt(e.to_string())
-            }
-            DataError::Store { .. } | DataError::Task(_) | DataError::Remote { .. } => {
-                CoreError::Unavailable(e.to_string())
-            }
-        }
-    }
-}
-
-/// The largest chunk any configuration writes (`--chunk-size` is at most 64 MiB).
-pub const MAX_CHUNK_BYTES: u64 = 64 << 20;
-
-/// `data` as the chunk `hash` if it hashes to that (checked off the async
-/// threads); else `Corrupt`, naming the site it came from.
-pub async fn verified(hash: &ChunkHash, site: &str, data: Bytes) -> Result<Chunk, DataError> {
-    let want = *hash;
-    tokio::task::spawn_blocking(move || Chunk::verify(&want, data))
-        .await
-        .map_err(|e| DataError::Task(e.to_string()))?
-        .map_err(|actual| DataError::Corrupt {
-            hash: hex::encode(hash),
-            site: site.to_string(),
-            actual: hex::encode(actual),
-        })
-}
-
-/// One site's chunks.
-pub struct SiteStore {
-    pub(crate) name: String,
-    store: Arc<dyn ObjectStore>,
-    /// The site's directory (object_store's root).
-    pub(crate) dir: PathBuf,
-    /// Writers of the chunks area share a stripe; the reclaimer takes it
-    /// alone to look at a chunk and remove it (crate::gc).
-    pub(crate) locks: ChunkLocks,
-    /// Chunk files this process has reclaimed, and their bytes, since start.
-    pub reclaimed_chunks: AtomicU64,
-    pub reclaimed_bytes: AtomicU64,
-    /// Passes this process's collector made over the site's queue.
-    pub gc_passes: AtomicU64,
-    /// Ages chunk files for the collector (crate::gc).
-    pub(crate) clock: SharedClock,
-}
-
-/// Where in a site's store a chunk lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Area {
-    /// The site's chunks, referenced by its replicas.
-    Chunks,
-    /// Chunks a relay holds only until it has forwarded them. Kept apart so
-    /// that cleaning them up can never remove a chunk a replica references
-    /// (chunks are shared by content between objects).
-    Transit,
-}
-
-fn area_path(area: Area, hash: &ChunkHash) -> ObjPath {
-    let hex = hex::encode(hash);
-    let dir = match area {
-        Area::Chunks => "chunks",
-        Area::Transit => "transit",
-    };
-    ObjPath::from(format!("{dir}/{}/{hex}", &hex[..2]))
-}
+use crate::store::{Area, SiteStore};
 
 /// Hashes per HasChunks call (the data node's bound is larger).
 const HAS_BATCH: usize = 256;
-
-/// Transit chunks removed per call of [`SiteStore::clear_transit`].
-const CLEAR_BATCH: usize = 100_000;
-
-impl SiteStore {
-    pub fn open_local(name: &str, dir: &Path, clock: SharedClock) -> Result<Self, DataError> {
-        std::fs::create_dir_all(dir).map_err(|e| DataError::Store {
-            site: name.to_string(),
-            source: object_store::Error::Generic {
-                store: "LocalFileSystem",
-                source: Box::new(e),
-            },
-        })?;
-        let fs = LocalFileSystem::new_with_prefix(dir)
-            .map_err(|source| DataError::Store {
-                site: name.to_string(),
-                source,
-            })?
-            .with_fsync(true);
-        Ok(SiteStore {
-            name: name.to_string(),
-            store: Arc::new(fs),
-            dir: dir.to_path_buf(),
-            locks: ChunkLocks::new(),
-            reclaimed_chunks: AtomicU64::new(0),
-            reclaimed_bytes: AtomicU64::new(0),
-            gc_passes: AtomicU64::new(0),
-            clock,
-        })
-    }
-
-    fn err(&self, source: object_store::Error) -> DataError {
-        DataError::Store {
-            site: self.name.clone(),
-            source,
-        }
-    }
-
-    /// Stores a chunk durably (its bytes were verified when the `Chunk`
-    /// was made). Always writes, even if a file of that name exists: a file
-    /// left torn by a crash must not be trusted.
-    pub async fn put(&self, chunk: Chunk) -> Result<(), DataError> {
-        self.put_in(Area::Chunks, chunk).await
-    }
-
-    pub async fn put_in(&self, area: Area, chunk: Chunk) -> Result<(), DataError> {
-        let hash = *chunk.hash();
-        let hash = &hash;
-        let _shared = match area {
-            Area::Chunks => Some(self.locks.shared(hash).await),
-            Area::Transit => None,
-        };
-        self.store
-            .put(&area_path(area, hash), chunk.into_data().into())
-            .await
-            .map_err(|e| self.err(e))?;
-        if area == Area::Chunks {
-            // The collector ages files by the process's clock, which a
-            // test may have moved ahead of the system's: a new file is
-            // as young by that clock as by the file system's.
-            self.stamp(hash).await?;
-        }
-        Ok(())
-    }
-
-    /// The chunk's bytes, verified; `NotFound` or `Corrupt` otherwise.
-    pub async fn get(&self, hash: &ChunkHash) -> Result<Chunk, DataError> {
-        self.get_in(Area::Chunks, hash).await
-    }
-
-    /// Whether a file for the chunk exists (not read, not verified: a
-    /// planning hint; every copy verifies what it reads). A chunk found is
-    /// freshened: the caller counts on it staying (crate::gc).
-    pub async fn holds(&self, hash: &ChunkHash) -> Result<bool, DataError> {
-        self.freshen(hash).await
-    }
-
-    /// Drops a relay's copy of a chunk it has forwarded.
-    pub async fn delete_transit(&self, hash: &ChunkHash) -> Result<(), DataError> {
-        match self.store.delete(&area_path(Area::Transit, hash)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.err(e)),
-        }
-    }
-
-    /// Removes transit chunks left by a process that stopped mid-round.
-    /// Returns how many were removed (at most [`CLEAR_BATCH`] per call).
-    pub async fn clear_transit(&self) -> Result<usize, DataError> {
-        use futures::{StreamExt, TryStreamExt};
-        let listed: Vec<_> = self
-            .store
-            .list(Some(&ObjPath::from("transit")))
-            .take(CLEAR_BATCH)
-            .try_collect()
-            .await
-            .map_err(|e| self.err(e))?;
-        let n = listed.len();
-        for m in listed {
-            match self.store.delete(&m.location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.err(e)),
-            }
-        }
-        Ok(n)
-    }
-
-    pub async fn get_in(&self, area: Area, hash: &ChunkHash) -> Result<Chunk, DataError> {
-        let data = match self.store.get(&area_path(area, hash)).await {
-            Ok(r) if r.meta.size > MAX_CHUNK_BYTES => {
-                // Not one of ours: refuse before reading it into memory.
-                return Err(DataError::Corrupt {
-                    hash: hex::encode(hash),
-                    site: self.name.clone(),
-                    actual: format!(
-                        "a file of {} bytes, above the {MAX_CHUNK_BYTES}-byte chunk bound",
-                        r.meta.size
-                    ),
-                });
-            }
-            Ok(r) => r.bytes().await.map_err(|e| self.err(e))?,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(DataError::NotFound(hex::encode(hash), self.name.clone()))
-            }
-            Err(e) => return Err(self.err(e)),
-        };
-        verified(hash, &self.name, data).await
-    }
-
-    /// Whether the site holds a good copy (read and verified).
-    pub async fn has_verified(&self, hash: &ChunkHash) -> Result<bool, DataError> {
-        match self.get(hash).await {
-            // Freshened, and still there once freshened.
-            Ok(_) => self.freshen(hash).await,
-            Err(DataError::NotFound(..)) | Err(DataError::Corrupt { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-}
 
 /// Every site's store and the links between them.
 pub struct DataPlane {
@@ -343,7 +105,7 @@ impl DataPlane {
         &self.clock
     }
 
-    /// When unreferenced chunks may be reclaimed (crate::gc).
+    /// When unreferenced chunks may be reclaimed (crate::reclaim).
     pub fn with_gc(mut self, gc: GcConfig) -> Self {
         self.gc = gc;
         self
@@ -555,7 +317,7 @@ impl ChunkStore for DataPlane {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dev_config::DEFAULT_TOPOLOGY;
+    const DEFAULT_TOPOLOGY: &str = include_str!("../../node/config/topology.toml");
 
     fn plane(dir: &Path) -> DataPlane {
         let t = Arc::new(Topology::from_toml(DEFAULT_TOPOLOGY, "t").expect("topology"));
@@ -570,7 +332,7 @@ mod tests {
         let hash = *blake3::hash(&data).as_bytes();
         let wrong = [0u8; 32];
         assert!(matches!(
-            verified(&wrong, "incoming", data.clone()).await,
+            crate::store::verified(&wrong, "incoming", data.clone()).await,
             Err(DataError::Corrupt { .. })
         ));
         p.store(1)

@@ -1,0 +1,20 @@
+//! The data plane: one content-addressed chunk store per site
+//! ([`store`]), chunks of sites other processes keep ([`remote`]), the
+//! inter-site links with their rate limits ([`links`]), every site as one
+//! plane that is the core's `ChunkStore` ([`plane`]), and the collector of
+//! unreferenced chunks ([`reclaim`]), which reads its queue through a
+//! trait the metadata plane implements. It knows nothing of Raft, S3 or
+//! gRPC services; it speaks to other nodes' data nodes as a client.
+
+pub mod error;
+pub mod links;
+mod locks;
+pub mod plane;
+pub mod reclaim;
+pub mod remote;
+pub mod store;
+
+pub use error::DataError;
+pub use plane::DataPlane;
+pub use reclaim::{Collector, GcConfig, Queued, ReclaimQueue};
+pub use store::{Area, SiteStore};
