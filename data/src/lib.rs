@@ -7,6 +7,7 @@
 //! gRPC services; it speaks to other nodes' data nodes as a client.
 
 pub mod error;
+pub mod gc_config;
 pub mod links;
 mod locks;
 pub mod plane;
@@ -15,6 +16,7 @@ pub mod remote;
 pub mod store;
 
 pub use error::DataError;
+pub use gc_config::GcConfig;
 pub use plane::DataPlane;
-pub use reclaim::{Collector, GcConfig, Queued, ReclaimQueue};
+pub use reclaim::{Collector, Queued, ReclaimQueue};
 pub use store::{Area, SiteStore};

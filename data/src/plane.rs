@@ -14,8 +14,8 @@ use meridian_core::{Chunk, CoreError, SharedClock};
 use meridian_placement::{LinkId, SiteId, Topology};
 
 use crate::error::DataError;
+use crate::gc_config::GcConfig;
 use crate::links::Links;
-use crate::reclaim::GcConfig;
 use crate::remote::RemoteSite;
 use crate::store::{Area, SiteStore};
 

@@ -118,6 +118,11 @@ impl SiteStore {
     }
 
     pub async fn put_in(&self, area: Area, chunk: Chunk) -> Result<(), DataError> {
+        debug_assert!(
+            chunk.len() as u64 <= MAX_CHUNK_BYTES,
+            "a chunk of {} bytes",
+            chunk.len()
+        );
         let hash = *chunk.hash();
         let hash = &hash;
         let _shared = match area {

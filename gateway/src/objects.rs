@@ -328,6 +328,11 @@ impl Gateway {
         while let Some(r) = writes.next().await {
             chunks.push(r?);
         }
+        debug_assert_eq!(
+            chunks.iter().map(|c| u64::from(c.size)).sum::<u64>(),
+            size,
+            "the chunks of an ingest add up to its size"
+        );
         Ok(Ingested {
             size,
             blake3: *whole.finalize().as_bytes(),

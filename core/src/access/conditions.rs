@@ -18,7 +18,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::policy::PolicyError;
+use super::bucket_policy::PolicyError;
 
 /// What a request says about itself, as condition keys (names in lower
 /// case up to a `/`, as AWS compares them), and the object it addresses

@@ -27,12 +27,12 @@
 
 pub mod acl;
 pub mod actions;
+pub mod bucket_policy;
 pub mod conditions;
-pub mod policy;
 
 pub use acl::{AclGrant, Grantee};
+pub use bucket_policy::{BucketPolicy, PolicyError};
 pub use conditions::{Facts, Holds};
-pub use policy::{BucketPolicy, PolicyError};
 
 /// A Meridian grant's level (`meridianctl bucket grant`); each includes
 /// the ones below it.

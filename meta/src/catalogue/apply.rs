@@ -75,6 +75,7 @@ pub(super) fn replica_effects(
     state: i32,
     sign: i64,
 ) -> Result<(), MetaError> {
+    debug_assert!(sign == 1 || sign == -1, "a replica counts once, not {sign}");
     let size = rec.size as i64;
     if state == ReplicaState::Complete as i32 {
         bump(txn, keys::site_counter(site), sign, sign * size)?;

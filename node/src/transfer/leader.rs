@@ -144,6 +144,9 @@ pub(crate) async fn run_orders(
                 sched.progress_hop(h.link.0, o.bytes);
                 if o.keep {
                     for i in waiting.remove(&(h.chunk, o.to)).unwrap_or_default() {
+                        // Each (chunk, site) an item waits for is counted
+                        // once and leaves `waiting` when it arrives.
+                        debug_assert!(remaining[i] > 0, "item {i} counted a chunk twice");
                         remaining[i] = remaining[i].saturating_sub(1);
                         if remaining[i] == 0 {
                             ready.push(i);

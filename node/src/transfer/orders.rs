@@ -123,6 +123,7 @@ impl OrderExecutor {
                 tokio::spawn(async move {
                     let r = this.carry(&o, from_area).await;
                     if let Some(n) = lock(&this.in_flight).get_mut(&o.link) {
+                        debug_assert!(*n > 0, "link {} in flight below zero", o.link);
                         *n = n.saturating_sub(1);
                     }
                     this.finish(&o, r).await;
