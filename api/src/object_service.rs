@@ -1,6 +1,5 @@
 //! The gRPC client API (`meridian.v1.ObjectService`) over the object
-//! service ([`Gateway`]; it lives in the S3 crate until it moves to the
-//! core).
+//! service ([`Objects`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,7 +10,7 @@ use meridian_proto::v1::object_service_server::ObjectService;
 use meridian_proto::v1::*;
 use tonic::{Request, Response, Status, Streaming};
 
-use meridian_gateway::objects::{Gateway, NewObject};
+use meridian_objects::{NewObject, Objects};
 
 use crate::{object_info, status};
 use meridian_core::catalogue::{ListEntry, ListQuery};
@@ -27,11 +26,11 @@ fn staleness(ms: u32) -> Option<std::time::Duration> {
 }
 
 pub struct ObjectApi {
-    gw: Arc<Gateway>,
+    gw: Arc<Objects>,
 }
 
 impl ObjectApi {
-    pub fn new(gw: Arc<Gateway>) -> Self {
+    pub fn new(gw: Arc<Objects>) -> Self {
         ObjectApi { gw }
     }
 }

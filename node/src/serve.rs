@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::StreamExt;
 use meridian_api::ObjectApi;
-use meridian_gateway::Gateway;
 use meridian_meta::raft_service::RaftGrpc;
+use meridian_objects::Objects;
 use meridian_proto::v1::admin_service_server::AdminServiceServer;
 use meridian_proto::v1::data_node_service_server::DataNodeServiceServer;
 use meridian_proto::v1::object_service_server::ObjectServiceServer;
@@ -83,7 +83,7 @@ pub fn gateway(
     chunk_size: usize,
     wake: Arc<Notify>,
     keyring: Arc<crate::keyring::Keyring>,
-) -> Arc<Gateway> {
+) -> Arc<Objects> {
     let clock = data.clock().clone();
     let catalogue = Arc::new(MetaCatalogue::new(
         meta,
@@ -94,7 +94,7 @@ pub fn gateway(
         keyring,
         clock.clone(),
     ));
-    Arc::new(Gateway::new(catalogue, data, topology, chunk_size, clock))
+    Arc::new(Objects::new(catalogue, data, topology, chunk_size, clock))
 }
 
 /// The background jobs whose progress the admin API reports.
@@ -167,7 +167,7 @@ pub fn spawn_jobs(
 pub async fn spawn_grpc(
     tasks: &mut JoinSet<()>,
     listener: TcpListener,
-    gateway: Arc<Gateway>,
+    gateway: Arc<Objects>,
     admin: AdminApi,
     data: Arc<DataPlane>,
     raft: Option<RaftServiceServer<RaftGrpc>>,
@@ -223,7 +223,7 @@ pub use meridian_gateway::s3::EndpointConfig as S3Endpoint;
 pub fn spawn_s3(
     tasks: &mut JoinSet<()>,
     listener: TcpListener,
-    gateway: Arc<Gateway>,
+    gateway: Arc<Objects>,
     (site, name): (u32, String),
     cfg: S3Endpoint,
     stop: impl Future<Output = ()> + Send + 'static,

@@ -272,11 +272,11 @@ impl MeridianS3 {
         headers: &HeaderMap,
         writer: &str,
         with_body: bool,
-    ) -> S3Result<(crate::objects::Protection, String)> {
+    ) -> S3Result<(meridian_objects::Protection, String)> {
         let access = self.gateway.bucket_access(bucket).await.or_s3()?;
         let canned = headers.get("x-amz-acl").and_then(|v| v.to_str().ok());
         let (acl, owner) = for_write(access.as_deref(), canned, headers, writer)?;
-        let mut p = crate::objects::Protection {
+        let mut p = meridian_objects::Protection {
             acl,
             ..Default::default()
         };

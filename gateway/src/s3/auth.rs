@@ -15,14 +15,14 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Result};
 
-use crate::Gateway;
 use meridian_core::access::{actions, decide, BucketAccess, Caller, Facts, ObjectAccess, Verdict};
+use meridian_objects::Objects;
 
 /// The owner name of what the administrator creates.
 pub const ADMIN_USER: &str = "root";
 
 pub(super) struct Keys {
-    pub gateway: Arc<Gateway>,
+    pub gateway: Arc<Objects>,
     pub root_access_key: String,
     pub root_secret: String,
 }
@@ -46,7 +46,7 @@ impl S3Auth for Keys {
 }
 
 pub(super) struct Permissions {
-    pub gateway: Arc<Gateway>,
+    pub gateway: Arc<Objects>,
     pub root_access_key: String,
     /// Whether SigV2 is accepted (POST forms are checked here; headers and
     /// presigned URLs by the listener).

@@ -1,5 +1,5 @@
 //! Request and response bodies: the bridge between s3s byte streams and the
-//! streams [`Gateway`](crate::Gateway) reads and writes.
+//! streams [`Objects`](meridian_objects::Objects) reads and writes.
 //!
 //! Uploads: the client's body is passed through as it arrives, with a bound on
 //! how long the client may stall and, when the client sent `Content-MD5`, a
@@ -128,8 +128,8 @@ struct UploadState {
     done: bool,
 }
 
-/// Wraps an upload body for [`Gateway::put_object`](crate::Gateway::put_object)
-/// and [`Gateway::upload_part`](crate::Gateway::upload_part).
+/// Wraps an upload body for [`Objects::put_object`](meridian_objects::Objects::put_object)
+/// and [`Objects::upload_part`](meridian_objects::Objects::upload_part).
 pub fn upload_stream(
     blob: Option<StreamingBlob>,
     expected_len: Option<u64>,

@@ -26,7 +26,7 @@ const ALGORITHMS: [(&str, &str); 5] = [
     ("SHA256", "x-amz-checksum-sha256"),
 ];
 
-pub use crate::objects::BodyChecksums as Checksums;
+pub use meridian_objects::BodyChecksums as Checksums;
 
 /// The `x-amz-checksum-*` values an input carries (PutObject, UploadPart,
 /// CompleteMultipartUpload all name them alike).

@@ -11,9 +11,9 @@ use s3s::{s3_error, S3ErrorCode, S3Request, S3Response, S3Result};
 use super::errors::{invalid_argument, not_implemented};
 use super::object::{check_conditions, Conditions};
 use super::{etag, requester, timestamp, MeridianS3};
-use crate::objects::NewObject;
 use meridian_core::access::{decide, Caller, Facts, ObjectAccess, Verdict};
 use meridian_core::catalogue::WriteCondition;
+use meridian_objects::NewObject;
 
 /// The copy-source side of CopyObject and UploadPartCopy, read and checked.
 pub(super) struct Source {
@@ -256,7 +256,7 @@ impl MeridianS3 {
         let body = self.gateway.read(self.site, src.record, start, end);
         // The upload's declared checksum, computed over the copied bytes
         // (completion makes the object's from the parts').
-        let checksums = crate::objects::BodyChecksums::default();
+        let checksums = meridian_objects::BodyChecksums::default();
         let check = (!upload.checksum_algorithm.is_empty())
             .then(|| {
                 super::checksum::Check::declared(

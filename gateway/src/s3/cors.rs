@@ -13,8 +13,8 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::MeridianS3;
-use crate::Gateway;
 use meridian_core::cors::{allow_origin, check_rules, find_rule};
+use meridian_objects::Objects;
 
 fn from_dto(r: CORSRule) -> CorsRule {
     CorsRule {
@@ -94,7 +94,7 @@ impl MeridianS3 {
 
 /// What the HTTP layer needs to apply a bucket's CORS rules.
 pub struct CorsFront {
-    gateway: Arc<Gateway>,
+    gateway: Arc<Objects>,
     /// The virtual-host base domain, if any.
     domain: Option<String>,
 }
@@ -156,7 +156,7 @@ fn grant(h: &mut HeaderMap, rule: &CorsRule, origin: &str) {
 }
 
 impl CorsFront {
-    pub fn new(gateway: Arc<Gateway>, domain: Option<String>) -> Self {
+    pub fn new(gateway: Arc<Objects>, domain: Option<String>) -> Self {
         CorsFront {
             gateway,
             domain: domain.map(|d| d.to_ascii_lowercase()),

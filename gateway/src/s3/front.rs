@@ -14,10 +14,10 @@ use s3s::{S3Error, S3ErrorCode};
 
 use super::errors::error_response_with;
 use super::region::{wrong_region_error, Regions};
-use crate::Gateway;
+use meridian_objects::Objects;
 
 pub struct Front {
-    gateway: Arc<Gateway>,
+    gateway: Arc<Objects>,
     /// Base domain of virtual-host addressing (lower case).
     domain: Option<String>,
     regions: Arc<Regions>,
@@ -69,7 +69,7 @@ pub fn is_sigv2<B>(req: &http::Request<B>) -> bool {
 
 impl Front {
     pub fn new(
-        gateway: Arc<Gateway>,
+        gateway: Arc<Objects>,
         domain: Option<String>,
         regions: Arc<Regions>,
         sigv2: bool,

@@ -1,4 +1,4 @@
-//! The S3 API: an [`s3s::S3`] implementation over [`Gateway`].
+//! The S3 API: an [`s3s::S3`] implementation over [`Objects`].
 //!
 //! s3s does the protocol work (routing, SigV4, XML, headers); this module only
 //! translates between its DTOs and the gateway core. Operations not listed on
@@ -19,7 +19,7 @@ use std::time::Duration;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, S3};
 
-use crate::Gateway;
+use meridian_objects::Objects;
 
 mod acl;
 mod auth;
@@ -76,7 +76,7 @@ const ANONYMOUS_OWNER: &str = "anonymous";
 /// The S3 front end of one gateway: requests are served at `site`, so writes
 /// land there first and reads are sourced for a reader there.
 pub struct MeridianS3 {
-    gateway: Arc<Gateway>,
+    gateway: Arc<Objects>,
     site: u32,
     /// See `multipart::COMPLETE_INLINE_WAIT`.
     complete_inline_wait: Duration,
@@ -92,7 +92,7 @@ pub struct MeridianS3 {
 }
 
 impl MeridianS3 {
-    pub fn new(gateway: Arc<Gateway>, site: u32) -> Self {
+    pub fn new(gateway: Arc<Objects>, site: u32) -> Self {
         let regions = region::Regions::new(gateway.topology(), region::DEFAULT_REGION);
         MeridianS3 {
             gateway,
@@ -149,7 +149,7 @@ impl MeridianS3 {
         self
     }
 
-    pub fn gateway(&self) -> &Arc<Gateway> {
+    pub fn gateway(&self) -> &Arc<Objects> {
         &self.gateway
     }
 

@@ -10,8 +10,8 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use super::body::{content_md5, upload_stream, BODY_IDLE_TIMEOUT};
 use super::errors::{invalid_argument, not_implemented};
 use super::{etag, owner, requester, timestamp, MeridianS3};
-use crate::objects::NewObject;
 use meridian_core::CoreError;
+use meridian_objects::NewObject;
 
 /// How long CompleteMultipartUpload may take before the answer switches to
 /// S3's keep-alive form (200 at once, whitespace while the object is being
@@ -251,7 +251,7 @@ impl MeridianS3 {
             }
             None => None,
         };
-        let checksums = crate::objects::BodyChecksums::default();
+        let checksums = meridian_objects::BodyChecksums::default();
         let check = super::checksum::Check::declared(
             &sent,
             algorithm,
@@ -336,7 +336,7 @@ impl MeridianS3 {
         }
         let sent = super::checksum::sent_checksums!(input);
         // Made from the very part records completion checks and uses.
-        let checksum: crate::objects::ObjectChecksum =
+        let checksum: meridian_objects::ObjectChecksum =
             Box::new(move |upload: &MultipartUpload, parts: &[&PartRecord]| {
                 upload_checksum(upload, parts, &listed, &sent)
             });

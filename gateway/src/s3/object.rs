@@ -10,9 +10,9 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use super::body::{content_md5, upload_stream, DownloadBody, BODY_IDLE_TIMEOUT};
 use super::errors::{invalid_argument, not_implemented};
 use super::{etag, requester, timestamp, MeridianS3};
-use crate::objects::{resolve_range, NewObject};
 use meridian_core::catalogue::WriteCondition;
 use meridian_core::CoreError;
+use meridian_objects::{resolve_range, NewObject};
 
 /// What S3 reports for an object stored without a content type.
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
@@ -202,7 +202,7 @@ impl MeridianS3 {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let who = requester(&req);
-        let checksums = crate::objects::BodyChecksums::default();
+        let checksums = meridian_objects::BodyChecksums::default();
         let check = super::checksum::Check::declared(
             &super::checksum::sent_checksums!(req.input),
             req.input.checksum_algorithm.as_ref().map(|a| a.as_str()),

@@ -12,7 +12,7 @@ use super::body::{upload_stream, BODY_IDLE_TIMEOUT};
 use super::errors::not_implemented;
 use super::post_form::{passed, ACL_HEADER, FILENAME_HEADER, TAGGING_HEADER};
 use super::{etag, requester, MeridianS3};
-use crate::objects::NewObject;
+use meridian_objects::NewObject;
 
 /// The text of each `<name>` element in `xml`, unescaped.
 fn elements<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {

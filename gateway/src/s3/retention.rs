@@ -11,8 +11,8 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::bucket_protection::{mode_name, parse_mode};
 use super::{timestamp, MeridianS3};
-use crate::objects::Protection;
 use meridian_core::catalogue::VersionChange;
+use meridian_objects::Protection;
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())

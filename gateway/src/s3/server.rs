@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::MeridianS3;
-use crate::Gateway;
+use meridian_objects::Objects;
 
 /// Limits of one S3 endpoint.
 #[derive(Debug, Clone)]
@@ -94,12 +94,12 @@ impl EndpointConfig {
 /// Unsigned requests are anonymous. With a domain, requests to
 /// `BUCKET.domain` address the bucket in the host name (virtual-host
 /// style); path style works as well.
-pub fn service(gateway: Arc<Gateway>, site: u32, cfg: &EndpointConfig) -> S3Service {
+pub fn service(gateway: Arc<Objects>, site: u32, cfg: &EndpointConfig) -> S3Service {
     let (access_key, secret_key) = cfg.root_keys.clone();
     service_for(endpoint(gateway, site, cfg), access_key, secret_key)
 }
 
-fn endpoint(gateway: Arc<Gateway>, site: u32, cfg: &EndpointConfig) -> MeridianS3 {
+fn endpoint(gateway: Arc<Objects>, site: u32, cfg: &EndpointConfig) -> MeridianS3 {
     let s3 = MeridianS3::new(gateway, site)
         .with_region(&cfg.region)
         .with_lifecycle_day(cfg.lifecycle_day)
@@ -178,7 +178,7 @@ pub(super) fn service_for(s3: MeridianS3, access_key: String, secret_key: String
 /// requests in flight finish (bounded by the drain timeout), and returns.
 pub async fn serve(
     listener: TcpListener,
-    gateway: Arc<Gateway>,
+    gateway: Arc<Objects>,
     site: u32,
     cfg: EndpointConfig,
     shutdown: impl Future<Output = ()>,

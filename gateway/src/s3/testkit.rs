@@ -9,7 +9,7 @@ use meridian_core::clock::ManualClock;
 pub use meridian_core::testkit::{MemCatalogue, MemChunks};
 use meridian_placement::Topology;
 
-use crate::Gateway;
+use meridian_objects::Objects;
 
 pub const TOPOLOGY: &str = r#"
 hub = "Alpha"
@@ -29,7 +29,7 @@ bandwidth_gbps = 1.0
 pub const CHUNK: usize = 64 * 1024;
 
 pub struct Fixture {
-    pub gateway: Arc<Gateway>,
+    pub gateway: Arc<Objects>,
     pub chunks: Arc<MemChunks>,
     /// The gateway's clock, which moves only when a test moves it.
     pub clock: Arc<ManualClock>,
@@ -40,7 +40,7 @@ pub fn fixture() -> Fixture {
     let clock = ManualClock::starting_now();
     let catalogue = Arc::new(MemCatalogue::new(clock.clone()));
     let chunks = Arc::new(MemChunks::default());
-    let gateway = Arc::new(Gateway::new(
+    let gateway = Arc::new(Objects::new(
         catalogue.clone(),
         chunks.clone(),
         Arc::new(topology),

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use super::server::service_for;
 use super::testkit::{bytes_of, fixture, MemChunks};
 use super::{serve, serve_service, MeridianS3, ServeOptions};
-use crate::objects::MIN_PART_BYTES;
+use meridian_objects::MIN_PART_BYTES;
 
 pub(super) const AK: &str = "AKIDMERIDIANTEST";
 pub(super) const SK: &str = "secret/meridian/test";

@@ -9,7 +9,7 @@ use s3s::{S3ErrorCode, S3Request, S3Result, S3};
 
 use super::testkit::{bytes_of, fixture, Fixture};
 use super::MeridianS3;
-use crate::objects::MIN_PART_BYTES;
+use meridian_objects::MIN_PART_BYTES;
 
 fn rq<T>(input: T) -> S3Request<T> {
     S3Request {

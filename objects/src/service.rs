@@ -1,6 +1,6 @@
 //! The protocol-independent core of the gateway: turning a byte stream into
 //! durable chunks and a committed record, and a record back into verified bytes.
-//! The S3 and gRPC front ends are thin adapters over [`Gateway`].
+//! The S3 and gRPC front ends are thin adapters over [`Objects`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -96,7 +96,7 @@ impl Protection {
     }
 }
 
-pub struct Gateway {
+pub struct Objects {
     catalogue: Arc<dyn Catalogue>,
     chunks: Arc<dyn ChunkStore>,
     topology: Arc<Topology>,
@@ -105,7 +105,7 @@ pub struct Gateway {
     clock: SharedClock,
 }
 
-impl Gateway {
+impl Objects {
     pub fn new(
         catalogue: Arc<dyn Catalogue>,
         chunks: Arc<dyn ChunkStore>,
@@ -114,7 +114,7 @@ impl Gateway {
         clock: SharedClock,
     ) -> Self {
         assert!(chunk_size >= 64 * 1024, "chunk size below 64 KiB");
-        Gateway {
+        Objects {
             catalogue,
             chunks,
             topology,
@@ -129,11 +129,13 @@ impl Gateway {
         &self.clock
     }
 
-    pub(crate) fn now_ms(&self) -> i64 {
+    /// The service clock's time, ms since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
 
-    pub(crate) fn new_version_id(&self) -> String {
+    /// A new version id at the clock's time.
+    pub fn new_version_id(&self) -> String {
         meridian_core::ids::new_version_id(self.now_ms())
     }
 
@@ -379,7 +381,7 @@ impl Gateway {
             .await
     }
 
-    /// As [`Gateway::put_object`], and refuses (commits nothing) if the
+    /// As [`Objects::put_object`], and refuses (commits nothing) if the
     /// content's BLAKE3 differs from `expected_blake3`.
     pub async fn put_object_checked<S, E>(
         &self,

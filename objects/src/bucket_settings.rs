@@ -7,9 +7,9 @@ use meridian_core::catalogue::BucketChange;
 use meridian_core::records::{CorsRule, LifecycleRule};
 use meridian_core::CoreError;
 
-use crate::Gateway;
+use crate::service::Objects;
 
-impl Gateway {
+impl Objects {
     /// Drops the cached record whether or not the write went through: a
     /// write that failed late may still have been applied.
     fn settle(&self, bucket: &str, r: Result<(), CoreError>) -> Result<(), CoreError> {

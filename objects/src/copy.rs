@@ -7,12 +7,12 @@
 
 use meridian_core::records::{ObjectRecord, ReplicaState, Versioning};
 
-use crate::objects::{Gateway, NewObject};
+use crate::service::{NewObject, Objects};
 use meridian_core::catalogue::CopySource;
 use meridian_core::names::check_key;
 use meridian_core::CoreError;
 
-impl Gateway {
+impl Objects {
     /// Copies `source` (read as `record`) to `dst`, at `site`.
     pub async fn copy_object(
         &self,
