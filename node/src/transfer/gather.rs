@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use meridian_core::ChunkHash;
 use meridian_meta::MetaError;
 use meridian_placement::{Policy, SiteId, Subject, Transfer, Work};
-use meridian_proto::v1::ReplicaState;
 
 use crate::metagroup::MetaGroup;
 use meridian_data::DataPlane;
@@ -85,15 +84,18 @@ pub(crate) async fn gather(
                     }
                 };
                 let Some(bucket) = bucket else { continue };
-                let Some(rec) = reader.object(p.bucket_id, &p.key)? else {
+                let Some(stored) = reader.object(p.bucket_id, &p.key)? else {
                     continue;
                 };
-                let complete: BTreeSet<SiteId> = rec
-                    .replicas
-                    .iter()
-                    .filter(|r| r.state == ReplicaState::Complete as i32)
-                    .map(|r| SiteId(r.site))
-                    .collect();
+                let what = format!("object {bucket}/{}", p.key);
+                let rec = match meridian_meta::records::object_from(&what, stored) {
+                    Ok(rec) => rec,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "record does not translate; replica skipped");
+                        continue;
+                    }
+                };
+                let complete: BTreeSet<SiteId> = rec.complete_sites().map(SiteId).collect();
                 if complete.contains(&SiteId(site)) {
                     continue;
                 }
@@ -118,11 +120,7 @@ pub(crate) async fn gather(
                 });
                 let mut chunks = Vec::with_capacity(rec.chunks.len());
                 for c in &rec.chunks {
-                    let Ok(hash) = <ChunkHash>::try_from(c.hash.as_slice()) else {
-                        tracing::warn!(bucket = %bucket, key = %p.key, "chunk hash in record is not 32 bytes; replica skipped");
-                        chunks.clear();
-                        break;
-                    };
+                    let hash = c.hash;
                     let i = *index.entry(hash).or_insert_with(|| {
                         hashes.push(hash);
                         sizes.push(u64::from(c.size));
@@ -131,9 +129,6 @@ pub(crate) async fn gather(
                     });
                     holders[i].extend(complete.iter().copied());
                     chunks.push(i);
-                }
-                if chunks.is_empty() && !rec.chunks.is_empty() {
-                    continue;
                 }
                 transfers.push(Transfer {
                     dest: SiteId(site),
