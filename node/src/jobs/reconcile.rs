@@ -14,13 +14,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use meridian_core::records::{ObjectRecord, ReplicaState};
 use meridian_core::ChunkHash;
 use meridian_meta::catalogue::{CatalogueReader, ListItem};
 use meridian_meta::MetaError;
 use meridian_placement::{reconcile, Change, Held, Policy, SiteId, Subject, Transfer, Work};
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::{
-    LinkChange, ObjectRecord, PolicyChangeReport, ReplicaState, SetPlacementCmd, SiteChange,
+    LinkChange, ObjectRecord as StoredRecord, PolicyChangeReport, SetPlacementCmd, SiteChange,
 };
 use tokio::sync::{watch, Notify};
 
@@ -35,6 +36,18 @@ pub const PREVIEW_LIMIT: u64 = 1_000_000;
 /// Pause between passes while copies are still on their way.
 const WAITING_PASS: Duration = Duration::from_secs(1);
 const IDLE_PASS: Duration = Duration::from_secs(10);
+
+/// A stored record as the domain's; one that does not translate is
+/// reported and passed over (the others still move).
+fn domain(bucket: &str, key: &str, stored: StoredRecord) -> Option<ObjectRecord> {
+    match meridian_meta::records::object_from(&format!("object {bucket}/{key}"), stored) {
+        Ok(rec) => Some(rec),
+        Err(e) => {
+            tracing::warn!(error = %e, "record does not translate; the reconciler passes it over");
+            None
+        }
+    }
+}
 
 /// Calls `f` for every object of every bucket, in catalogue order, until it
 /// returns false or `limit` objects have been seen. Returns how many were.
@@ -54,10 +67,13 @@ fn each_object(
                         return Ok((seen, true));
                     }
                     seen += 1;
-                    if !f(&b.name, key, record)? {
+                    after = Some(key.clone());
+                    let Some(record) = domain(&b.name, key, record.clone()) else {
+                        continue;
+                    };
+                    if !f(&b.name, key, &record)? {
                         return Ok((seen, true));
                     }
-                    after = Some(key.clone());
                 }
             }
             if !page.truncated {
@@ -80,7 +96,7 @@ fn change_for(
         .iter()
         .map(|r| Held {
             site: SiteId(r.site),
-            complete: r.state == ReplicaState::Complete as i32,
+            complete: r.state == ReplicaState::Complete,
         })
         .collect();
     let subject = Subject {
@@ -135,17 +151,10 @@ pub fn preview(
             e.bytes_dropped += rec.size;
         }
         if !c.add.is_empty() {
-            let complete: BTreeSet<SiteId> = rec
-                .replicas
-                .iter()
-                .filter(|x| x.state == ReplicaState::Complete as i32)
-                .map(|x| SiteId(x.site))
-                .collect();
+            let complete: BTreeSet<SiteId> = rec.complete_sites().map(SiteId).collect();
             let mut chunks = Vec::new();
             for ch in &rec.chunks {
-                let Ok(hash) = <ChunkHash>::try_from(ch.hash.as_slice()) else {
-                    continue;
-                };
+                let hash = ch.hash;
                 let i = *chunk_index.entry(hash).or_insert_with(|| {
                     work.chunk_sizes.push(u64::from(ch.size));
                     work.holders.push(BTreeSet::new());
@@ -348,7 +357,9 @@ impl Reconciler {
                     };
                     let Some(b) = b else { continue };
                     if let Some(rec) = reader.object(b.id, &key)? {
-                        page.push((bucket, key, rec));
+                        if let Some(rec) = domain(&bucket, &key, rec) {
+                            page.push((bucket, key, rec));
+                        }
                     }
                     if page.len() == PAGE {
                         self.settle(policy, &topo, std::mem::take(&mut page), &mut t)
@@ -370,7 +381,9 @@ impl Reconciler {
                         for item in listed.items {
                             if let ListItem::Object { key, record } = item {
                                 after = Some(key.clone());
-                                page.push((b.name.clone(), key, record));
+                                if let Some(record) = domain(&b.name, &key, record) {
+                                    page.push((b.name.clone(), key, record));
+                                }
                             }
                         }
                         self.settle(policy, &topo, page, &mut t).await?;
