@@ -10,19 +10,23 @@ use meridian_proto::RECORD_FORMAT;
 
 use crate::MetaError;
 
-fn corrupt(what: &str, message: String) -> MetaError {
+/// What a translated value is, for the corruption it may report: formatted
+/// only then, so a listing pays nothing for it.
+pub type What<'a> = &'a dyn std::fmt::Display;
+
+fn corrupt(what: What<'_>, message: String) -> MetaError {
     MetaError::Corrupt {
         key: what.to_string(),
         message,
     }
 }
 
-fn hash(what: &str, bytes: &[u8]) -> Result<ChunkHash, MetaError> {
+fn hash(what: What<'_>, bytes: &[u8]) -> Result<ChunkHash, MetaError> {
     ChunkHash::try_from(bytes)
         .map_err(|_| corrupt(what, format!("a hash of {} bytes, not 32", bytes.len())))
 }
 
-pub fn chunk_from(what: &str, c: &pb::ChunkRef) -> Result<core::ChunkRef, MetaError> {
+pub fn chunk_from(what: What<'_>, c: &pb::ChunkRef) -> Result<core::ChunkRef, MetaError> {
     Ok(core::ChunkRef {
         hash: hash(what, &c.hash)?,
         size: c.size,
@@ -36,7 +40,7 @@ pub fn chunk_to(c: &core::ChunkRef) -> pb::ChunkRef {
     }
 }
 
-pub fn chunks_from(what: &str, cs: &[pb::ChunkRef]) -> Result<Vec<core::ChunkRef>, MetaError> {
+pub fn chunks_from(what: What<'_>, cs: &[pb::ChunkRef]) -> Result<Vec<core::ChunkRef>, MetaError> {
     cs.iter().map(|c| chunk_from(what, c)).collect()
 }
 
@@ -44,7 +48,7 @@ pub fn chunks_to(cs: &[core::ChunkRef]) -> Vec<pb::ChunkRef> {
     cs.iter().map(chunk_to).collect()
 }
 
-pub fn state_from(what: &str, s: i32) -> Result<core::ReplicaState, MetaError> {
+pub fn state_from(what: What<'_>, s: i32) -> Result<core::ReplicaState, MetaError> {
     use core::ReplicaState as S;
     match pb::ReplicaState::try_from(s) {
         Ok(pb::ReplicaState::Pending) => Ok(S::Pending),
@@ -67,7 +71,7 @@ pub fn state_to(s: core::ReplicaState) -> pb::ReplicaState {
     }
 }
 
-pub fn versioning_from(what: &str, v: u32) -> Result<core::Versioning, MetaError> {
+pub fn versioning_from(what: What<'_>, v: u32) -> Result<core::Versioning, MetaError> {
     match i32::try_from(v).ok().map(pb::Versioning::try_from) {
         Some(Ok(pb::Versioning::Off)) => Ok(core::Versioning::Off),
         Some(Ok(pb::Versioning::Enabled)) => Ok(core::Versioning::Enabled),
@@ -84,7 +88,7 @@ pub fn versioning_to(v: core::Versioning) -> u32 {
     }) as u32
 }
 
-pub fn lock_mode_from(what: &str, m: u32) -> Result<core::LockMode, MetaError> {
+pub fn lock_mode_from(what: What<'_>, m: u32) -> Result<core::LockMode, MetaError> {
     match i32::try_from(m).ok().map(pb::LockMode::try_from) {
         Some(Ok(pb::LockMode::LockNone)) => Ok(core::LockMode::None),
         Some(Ok(pb::LockMode::LockGovernance)) => Ok(core::LockMode::Governance),
@@ -101,7 +105,7 @@ pub fn lock_mode_to(m: core::LockMode) -> u32 {
     }) as u32
 }
 
-pub fn grant_from(what: &str, g: &pb::BucketGrant) -> Result<core::BucketGrant, MetaError> {
+pub fn grant_from(what: What<'_>, g: &pb::BucketGrant) -> Result<core::BucketGrant, MetaError> {
     use meridian_core::access::Level as L;
     let level = match pb::GrantLevel::try_from(g.level) {
         Ok(pb::GrantLevel::GrantNone) => None,
@@ -133,7 +137,7 @@ pub fn grant_to(g: &core::BucketGrant) -> pb::BucketGrant {
 }
 
 pub fn grants_from(
-    what: &str,
+    what: What<'_>,
     gs: &[pb::BucketGrant],
 ) -> Result<Vec<core::BucketGrant>, MetaError> {
     gs.iter().map(|g| grant_from(what, g)).collect()
@@ -143,7 +147,7 @@ pub fn grants_to(gs: &[core::BucketGrant]) -> Vec<pb::BucketGrant> {
     gs.iter().map(grant_to).collect()
 }
 
-pub fn object_from(what: &str, r: pb::ObjectRecord) -> Result<core::ObjectRecord, MetaError> {
+pub fn object_from(what: What<'_>, r: pb::ObjectRecord) -> Result<core::ObjectRecord, MetaError> {
     let blake3 = if r.blake3.is_empty() && r.delete_marker {
         None
     } else {
@@ -231,7 +235,7 @@ pub fn object_to(r: core::ObjectRecord) -> pb::ObjectRecord {
 }
 
 pub fn lock_config_from(
-    what: &str,
+    what: What<'_>,
     c: &pb::ObjectLockConfig,
 ) -> Result<core::ObjectLockConfig, MetaError> {
     Ok(core::ObjectLockConfig {
@@ -327,7 +331,7 @@ pub fn cors_rule_to(r: core::CorsRule) -> pb::CorsRule {
 
 pub fn bucket_from(r: pb::BucketRecord) -> Result<core::BucketRecord, MetaError> {
     let what = format!("bucket {}", r.name);
-    let what = what.as_str();
+    let what: What<'_> = &what;
     Ok(core::BucketRecord {
         id: r.id,
         created_ms: r.created_ms,
@@ -352,7 +356,7 @@ pub fn bucket_from(r: pb::BucketRecord) -> Result<core::BucketRecord, MetaError>
 
 pub fn upload_from(u: pb::MultipartUpload) -> Result<core::MultipartUpload, MetaError> {
     let what = format!("upload {}", u.upload_id);
-    let what = what.as_str();
+    let what: What<'_> = &what;
     Ok(core::MultipartUpload {
         bucket: u.bucket,
         key: u.key,
@@ -391,7 +395,7 @@ pub fn upload_to(u: core::MultipartUpload) -> pb::MultipartUpload {
     }
 }
 
-pub fn part_from(what: &str, p: pb::PartRecord) -> Result<core::PartRecord, MetaError> {
+pub fn part_from(what: What<'_>, p: pb::PartRecord) -> Result<core::PartRecord, MetaError> {
     Ok(core::PartRecord {
         part_number: p.part_number,
         etag: p.etag,
@@ -415,7 +419,7 @@ pub fn part_to(p: core::PartRecord) -> pb::PartRecord {
 }
 
 pub fn completed_from(
-    what: &str,
+    what: What<'_>,
     c: pb::CompletedUpload,
 ) -> Result<core::CompletedUpload, MetaError> {
     Ok(core::CompletedUpload {
@@ -465,14 +469,14 @@ mod tests {
             }],
             ..Default::default()
         };
-        let back = object_from("o", object_to(rec.clone())).expect("translates");
+        let back = object_from(&"o", object_to(rec.clone())).expect("translates");
         assert_eq!(back, rec);
         let marker = core::ObjectRecord {
             delete_marker: true,
             ..Default::default()
         };
         assert_eq!(
-            object_from("m", object_to(marker.clone())).expect("marker"),
+            object_from(&"m", object_to(marker.clone())).expect("marker"),
             marker
         );
     }
@@ -484,7 +488,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            object_from("o", short),
+            object_from(&"o", short),
             Err(MetaError::Corrupt { .. })
         ));
         let state = pb::ObjectRecord {
@@ -497,11 +501,11 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            object_from("o", state),
+            object_from(&"o", state),
             Err(MetaError::Corrupt { .. })
         ));
         assert!(matches!(
-            versioning_from("b", 7),
+            versioning_from(&"b", 7),
             Err(MetaError::Corrupt { .. })
         ));
     }

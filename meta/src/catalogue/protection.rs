@@ -56,7 +56,7 @@ pub(super) fn merge_acl(
     grants: &[BucketGrant],
     acl: &[BucketGrant],
 ) -> Result<Vec<BucketGrant>, MetaError> {
-    let grants = crate::records::grants_from("the bucket's grants", grants)?;
+    let grants = crate::records::grants_from(&"the bucket's grants", grants)?;
     // An ACL's entries carry permission bits only; their level is not read
     // (a command's, so never a reason to stop the apply).
     let acl: Vec<_> = acl
@@ -132,7 +132,7 @@ pub(super) fn set_public_access_block(
 
 /// Checks an Object Lock configuration's default retention.
 fn check_lock(c: &meridian_proto::v1::ObjectLockConfig) -> Option<String> {
-    match crate::records::lock_config_from("command", c) {
+    match crate::records::lock_config_from(&"command", c) {
         Ok(config) => meridian_core::protection::check_lock_config(&config),
         Err(_) => Some(format!("unknown retention mode {}", c.default_mode)),
     }
@@ -172,7 +172,7 @@ pub(super) fn lock_enabled(b: &BucketRecord) -> bool {
 /// mode (which apply never writes) counts as none.
 fn retention(rec: &ObjectRecord) -> meridian_core::protection::Retention {
     meridian_core::protection::Retention {
-        mode: crate::records::lock_mode_from("record", rec.lock_mode)
+        mode: crate::records::lock_mode_from(&"record", rec.lock_mode)
             .unwrap_or(meridian_core::records::LockMode::None),
         until_ms: rec.lock_until_ms,
         legal_hold: rec.legal_hold,
@@ -207,8 +207,8 @@ pub(super) fn apply_default_retention(b: &BucketRecord, rec: &mut ObjectRecord) 
     let lock = b
         .object_lock
         .as_ref()
-        .and_then(|l| crate::records::lock_config_from("bucket", l).ok());
-    let asked = crate::records::lock_mode_from("record", rec.lock_mode)
+        .and_then(|l| crate::records::lock_config_from(&"bucket", l).ok());
+    let asked = crate::records::lock_mode_from(&"record", rec.lock_mode)
         .unwrap_or(meridian_core::records::LockMode::None);
     if let Some((mode, until_ms)) =
         meridian_core::protection::default_retention(lock.as_ref(), asked, rec.created_ms)
@@ -256,7 +256,7 @@ pub(super) fn set_retention(txn: &mut Txn<'_>, c: &SetRetentionCmd) -> Result<Ou
         Ok(found) => found,
         Err(refused) => return Ok(refused),
     };
-    let wanted = crate::records::lock_mode_from("command", mode as u32)
+    let wanted = crate::records::lock_mode_from(&"command", mode as u32)
         .unwrap_or(meridian_core::records::LockMode::None);
     if let Err(why) = retention(&rec).may_become(wanted, c.until_ms, c.now_ms, c.bypass_governance)
     {

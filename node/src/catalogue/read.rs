@@ -65,7 +65,7 @@ pub(crate) fn to_core(
     key: &str,
     rec: ObjectRecord,
 ) -> Result<core::ObjectRecord, CoreError> {
-    stored::object_from(&format!("object {bucket}/{key}"), rec).map_err(core_error)
+    stored::object_from(&format_args!("object {bucket}/{key}"), rec).map_err(core_error)
 }
 
 /// One page of a listing from `reader`'s local state.

@@ -40,7 +40,7 @@ const IDLE_PASS: Duration = Duration::from_secs(10);
 /// A stored record as the domain's; one that does not translate is
 /// reported and passed over (the others still move).
 fn domain(bucket: &str, key: &str, stored: StoredRecord) -> Option<ObjectRecord> {
-    match meridian_meta::records::object_from(&format!("object {bucket}/{key}"), stored) {
+    match meridian_meta::records::object_from(&format_args!("object {bucket}/{key}"), stored) {
         Ok(rec) => Some(rec),
         Err(e) => {
             tracing::warn!(error = %e, "record does not translate; the reconciler passes it over");
@@ -61,17 +61,17 @@ fn each_object(
         let mut after: Option<String> = None;
         loop {
             let page = reader.list(b.id, "", None, after.as_deref(), PAGE)?;
-            for item in &page.items {
+            for item in page.items {
                 if let ListItem::Object { key, record } = item {
                     if seen >= limit {
                         return Ok((seen, true));
                     }
                     seen += 1;
                     after = Some(key.clone());
-                    let Some(record) = domain(&b.name, key, record.clone()) else {
+                    let Some(record) = domain(&b.name, &key, record) else {
                         continue;
                     };
-                    if !f(&b.name, key, &record)? {
+                    if !f(&b.name, &key, &record)? {
                         return Ok((seen, true));
                     }
                 }

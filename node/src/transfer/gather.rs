@@ -87,7 +87,7 @@ pub(crate) async fn gather(
                 let Some(stored) = reader.object(p.bucket_id, &p.key)? else {
                     continue;
                 };
-                let what = format!("object {bucket}/{}", p.key);
+                let what = format_args!("object {bucket}/{}", p.key);
                 let rec = match meridian_meta::records::object_from(&what, stored) {
                     Ok(rec) => rec,
                     Err(e) => {

@@ -12,32 +12,26 @@ use async_trait::async_trait;
 
 use crate::access::Level;
 use crate::catalogue::{
-    s3_version_id, BucketChange, Catalogue, CopySource, Deleted, KeyOwner, ListEntry, ListPage,
-    ListQuery, NewBucket, VersionChange, VersionEntry, VersionPage, VersionQuery, WriteCondition,
+    s3_version_id, BucketChange, Catalogue, CopySource, Deleted, KeyOwner, ListPage, ListQuery,
+    NewBucket, VersionChange, VersionPage, VersionQuery, WriteCondition,
 };
 use crate::chunks::ChunkHash;
-use crate::protection::{protected, retention_change};
+use crate::protection::protected;
 use crate::records::{
     BucketGrant, BucketRecord, ChunkRef, CompletedUpload, CorsRule, LifecycleRule, LockMode,
     MultipartUpload, ObjectRecord, PartRecord, Replica, ReplicaState, Versioning,
 };
 use crate::{CoreError, SharedClock};
 
-/// S3's BucketOwnerEnforced object ownership: no ACLs.
-const OWNER_ENFORCED: u32 = 3;
-/// Groups an ACL may name besides users.
-const GROUPS: [&str; 2] = [
-    crate::access::acl::ALL_USERS,
-    crate::access::acl::AUTHENTICATED_USERS,
-];
-/// The real catalogue's bounds on what a record may hold.
-const MAX_ACL_GRANTS: usize = 100;
-const MAX_BUCKET_TAGS: usize = 50;
-const MAX_CORS_RULES: usize = 100;
-const MAX_LIFECYCLE_RULES: usize = 1000;
+mod listing;
+mod protection;
+mod rules;
+mod versions;
+
+use rules::*;
 
 #[derive(Default)]
-struct Bucket {
+pub(super) struct Bucket {
     rec: BucketRecord,
     current: BTreeMap<String, ObjectRecord>,
     /// Noncurrent versions and delete markers, newest first.
@@ -45,7 +39,7 @@ struct Bucket {
 }
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     buckets: BTreeMap<String, Bucket>,
     next_bucket_id: u64,
     uploads: BTreeMap<String, MultipartUpload>,
@@ -58,19 +52,15 @@ struct State {
     seen: BTreeSet<(u32, ChunkHash)>,
 }
 
+impl State {
+    fn bucket_mut(&mut self, name: &str) -> Result<&mut Bucket, CoreError> {
+        self.buckets.get_mut(name).ok_or_else(|| no_bucket(name))
+    }
+}
+
 pub struct MemCatalogue {
     clock: SharedClock,
     state: Mutex<State>,
-}
-
-fn no_bucket(name: &str) -> CoreError {
-    CoreError::NoSuchBucket(name.to_string())
-}
-
-fn locked(why: String) -> CoreError {
-    CoreError::ObjectLocked(format!(
-        "Access Denied because object protected by object lock: {why}"
-    ))
 }
 
 impl MemCatalogue {
@@ -124,199 +114,6 @@ impl MemCatalogue {
     }
 }
 
-fn count_references(st: &State, site: u32, hash: &ChunkHash) -> u64 {
-    let lists = |r: &ObjectRecord| r.chunks.iter().filter(|c| &c.hash == hash).count() as u64;
-    let mut n = 0;
-    for b in st.buckets.values() {
-        for r in b.current.values() {
-            n += r.replicas.iter().filter(|x| x.site == site).count() as u64 * lists(r);
-        }
-        for r in b.history.values().flatten() {
-            let held = r
-                .replicas
-                .iter()
-                .filter(|x| x.site == site && !x.state.is_pending())
-                .count() as u64;
-            n += held * lists(r);
-        }
-    }
-    for (id, parts) in &st.parts {
-        if st.uploads.get(id).is_some_and(|u| u.ingest_site == site) {
-            for p in parts.values() {
-                n += p.chunks.iter().filter(|c| &c.hash == hash).count() as u64;
-            }
-        }
-    }
-    n
-}
-
-fn note_chunks(st: &mut State, site: u32, chunks: &[ChunkRef]) {
-    for c in chunks {
-        st.seen.insert((site, c.hash));
-    }
-}
-
-fn check_grants(st: &State, grants: &[BucketGrant]) -> Result<(), CoreError> {
-    if grants.len() > MAX_ACL_GRANTS {
-        return Err(CoreError::InvalidArgument(format!(
-            "an ACL has at most {MAX_ACL_GRANTS} grants"
-        )));
-    }
-    for g in grants.iter().filter(|g| g.acl != 0) {
-        let known = if g.user.contains(':') {
-            GROUPS.contains(&g.user.as_str())
-        } else {
-            st.users.contains(&g.user)
-        };
-        if !known {
-            return Err(CoreError::InvalidArgument(format!(
-                "Invalid id: {}",
-                g.user
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn lock_enabled(b: &BucketRecord) -> bool {
-    b.object_lock.is_some_and(|l| l.enabled)
-}
-
-impl Bucket {
-    fn archive_current(&mut self, key: &str) {
-        if let Some(cur) = self.current.remove(key) {
-            self.history
-                .entry(key.to_string())
-                .or_default()
-                .insert(0, cur);
-        }
-    }
-
-    /// Removes the key's null version wherever it is.
-    fn remove_null(&mut self, key: &str) {
-        if self
-            .current
-            .get(key)
-            .is_some_and(|c| c.versioning != Versioning::Enabled)
-        {
-            self.current.remove(key);
-        }
-        if let Some(h) = self.history.get_mut(key) {
-            h.retain(|r| r.versioning == Versioning::Enabled);
-        }
-    }
-
-    /// With no current version, the newest noncurrent one becomes current
-    /// unless it is a delete marker.
-    fn promote(&mut self, key: &str) {
-        if self.current.contains_key(key) {
-            return;
-        }
-        let Some(h) = self.history.get_mut(key) else {
-            return;
-        };
-        if h.first().is_some_and(|r| !r.delete_marker) {
-            let r = h.remove(0);
-            self.current.insert(key.to_string(), r);
-        }
-        if h.is_empty() {
-            self.history.remove(key);
-        }
-    }
-
-    /// Writes `rec` as the key's current version, as versioning says.
-    fn put(&mut self, key: &str, mut rec: ObjectRecord) -> ObjectRecord {
-        rec.versioning = self.rec.versioning;
-        rec.delete_marker = false;
-        if let Some((mode, until_ms)) = crate::protection::default_retention(
-            self.rec.object_lock.as_ref(),
-            rec.lock_mode,
-            rec.created_ms,
-        ) {
-            rec.lock_mode = mode;
-            rec.lock_until_ms = until_ms;
-        }
-        match self.rec.versioning {
-            Versioning::Enabled => self.archive_current(key),
-            Versioning::Suspended => {
-                self.remove_null(key);
-                self.archive_current(key);
-            }
-            Versioning::Off => {}
-        }
-        self.current.insert(key.to_string(), rec.clone());
-        rec
-    }
-
-    /// The version with internal id `version_id`, current or not (not a
-    /// delete marker).
-    fn version_mut(&mut self, key: &str, version_id: &str) -> Option<&mut ObjectRecord> {
-        if self
-            .current
-            .get(key)
-            .is_some_and(|c| c.version_id == version_id)
-        {
-            return self.current.get_mut(key);
-        }
-        self.history
-            .get_mut(key)?
-            .iter_mut()
-            .find(|r| r.version_id == version_id && !r.delete_marker)
-    }
-
-    /// Every version of the keys in order, each key's newest first.
-    fn all_versions(&self) -> Vec<(String, ObjectRecord, bool)> {
-        let keys: BTreeSet<&String> = self.current.keys().chain(self.history.keys()).collect();
-        let mut out = Vec::new();
-        for key in keys {
-            let cur = self.current.get(key);
-            if let Some(c) = cur {
-                out.push((key.clone(), c.clone(), true));
-            }
-            for (i, r) in self.history.get(key).into_iter().flatten().enumerate() {
-                out.push((key.clone(), r.clone(), cur.is_none() && i == 0));
-            }
-        }
-        out
-    }
-}
-
-fn check_condition(
-    cur: Option<&ObjectRecord>,
-    key: &str,
-    condition: &WriteCondition,
-) -> Result<(), CoreError> {
-    match (condition, cur) {
-        (WriteCondition::IfAbsent, Some(_)) => Err(CoreError::PreconditionFailed(format!(
-            "{key} exists (If-None-Match: *)"
-        ))),
-        (WriteCondition::IfEtag(_), None) => Err(CoreError::NoSuchKey(key.to_string())),
-        (WriteCondition::IfEtag(e), Some(c)) if &c.etag != e => Err(CoreError::PreconditionFailed(
-            format!("{key} has ETag {}, not {e} (If-Match)", c.etag),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn check_new_version(b: &BucketRecord, rec: &ObjectRecord) -> Result<(), CoreError> {
-    if (rec.lock_mode != LockMode::None || rec.legal_hold) && !lock_enabled(b) {
-        return Err(CoreError::NoObjectLock(
-            "Bucket is missing ObjectLockConfiguration".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// The listing name of `key` under `q`: the key, or its common prefix.
-fn listed_name(key: &str, prefix: &str, delimiter: Option<&str>) -> (String, bool) {
-    if let Some(d) = delimiter.filter(|d| !d.is_empty()) {
-        if let Some(i) = key[prefix.len()..].find(d) {
-            return (key[..prefix.len() + i + d.len()].to_string(), true);
-        }
-    }
-    (key.to_string(), false)
-}
-
 impl MemCatalogue {
     fn commit(
         &self,
@@ -365,10 +162,6 @@ impl MemCatalogue {
         let stored = b.put(key, record.clone());
         record.versioning = stored.versioning;
         Ok(record)
-    }
-
-    fn bucket_mut<'a>(st: &'a mut State, name: &str) -> Result<&'a mut Bucket, CoreError> {
-        st.buckets.get_mut(name).ok_or_else(|| no_bucket(name))
     }
 }
 
@@ -495,7 +288,7 @@ impl Catalogue for MemCatalogue {
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted, CoreError> {
         let now = self.clock.now_ms();
         let mut st = self.lock();
-        let b = Self::bucket_mut(&mut st, bucket)?;
+        let b = st.bucket_mut(bucket)?;
         match b.rec.versioning {
             Versioning::Off => {
                 b.current.remove(key);
@@ -535,7 +328,7 @@ impl Catalogue for MemCatalogue {
     ) -> Result<Deleted, CoreError> {
         let now = self.clock.now_ms();
         let mut st = self.lock();
-        let b = Self::bucket_mut(&mut st, bucket)?;
+        let b = st.bucket_mut(bucket)?;
         let gone = Deleted {
             version_id: Some(version_id.to_string()),
             delete_marker: false,
@@ -601,7 +394,7 @@ impl Catalogue for MemCatalogue {
 
     async fn set_versioning(&self, bucket: &str, versioning: Versioning) -> Result<(), CoreError> {
         let mut st = self.lock();
-        let b = Self::bucket_mut(&mut st, bucket)?;
+        let b = st.bucket_mut(bucket)?;
         if versioning == Versioning::Off {
             return Err(CoreError::InvalidArgument(
                 "versioning is Enabled or Suspended (once on, it cannot be turned off)".into(),
@@ -617,65 +410,12 @@ impl Catalogue for MemCatalogue {
     }
 
     async fn list_versions(&self, q: &VersionQuery) -> Result<VersionPage, CoreError> {
-        let st = self.lock();
-        let b = st
-            .buckets
-            .get(&q.bucket)
-            .ok_or_else(|| no_bucket(&q.bucket))?;
-        let max = q.max_keys.clamp(1, 1000);
-        let key_marker = q
-            .key_marker
-            .as_deref()
-            .filter(|m| !m.is_empty() && *m >= q.prefix.as_str());
-        let version_marker = q.version_marker.as_deref().filter(|v| !v.is_empty());
-        let mut page = VersionPage::default();
-        let mut last_prefix: Option<String> = None;
-        // Within the marker's key, entries up to the marker version are skipped.
-        let mut skipping_to: Option<&str> = key_marker.and(version_marker);
-        for (key, record, latest) in b.all_versions() {
-            if !key.starts_with(&q.prefix) {
-                continue;
-            }
-            let (name, is_prefix) = listed_name(&key, &q.prefix, q.delimiter.as_deref());
-            if let Some(m) = key_marker {
-                let resume_here = skipping_to.is_some() && key == m && !is_prefix;
-                if !resume_here && name.as_str() <= m {
-                    continue;
-                }
-                if resume_here {
-                    if let Some(v) = skipping_to {
-                        if s3_version_id(&record) == v {
-                            skipping_to = None;
-                        }
-                        continue;
-                    }
-                }
-            }
-            let entry = if is_prefix {
-                if last_prefix.as_deref() == Some(name.as_str()) {
-                    continue;
-                }
-                last_prefix = Some(name.clone());
-                VersionEntry::Prefix(name)
-            } else {
-                VersionEntry::Version {
-                    key,
-                    record,
-                    latest,
-                }
-            };
-            if page.entries.len() == max {
-                page.truncated = true;
-                break;
-            }
-            page.entries.push(entry);
-        }
-        Ok(page)
+        self.lock().list_versions(q)
     }
 
     async fn set_bucket_cors(&self, bucket: &str, rules: Vec<CorsRule>) -> Result<(), CoreError> {
         let mut st = self.lock();
-        let b = Self::bucket_mut(&mut st, bucket)?;
+        let b = st.bucket_mut(bucket)?;
         if rules.len() > MAX_CORS_RULES {
             return Err(CoreError::InvalidArgument(format!(
                 "at most {MAX_CORS_RULES} CORS rules per bucket"
@@ -691,7 +431,7 @@ impl Catalogue for MemCatalogue {
         rules: Vec<LifecycleRule>,
     ) -> Result<(), CoreError> {
         let mut st = self.lock();
-        let b = Self::bucket_mut(&mut st, bucket)?;
+        let b = st.bucket_mut(bucket)?;
         if rules.len() > MAX_LIFECYCLE_RULES {
             return Err(CoreError::InvalidArgument(format!(
                 "at most {MAX_LIFECYCLE_RULES} lifecycle rules per bucket"
@@ -707,7 +447,7 @@ impl Catalogue for MemCatalogue {
         tags: HashMap<String, String>,
     ) -> Result<(), CoreError> {
         let mut st = self.lock();
-        let b = Self::bucket_mut(&mut st, bucket)?;
+        let b = st.bucket_mut(bucket)?;
         if tags.len() > MAX_BUCKET_TAGS {
             return Err(CoreError::InvalidArgument(format!(
                 "at most {MAX_BUCKET_TAGS} tags per bucket"
@@ -718,45 +458,7 @@ impl Catalogue for MemCatalogue {
     }
 
     async fn list_objects(&self, q: &ListQuery) -> Result<ListPage, CoreError> {
-        let st = self.lock();
-        let b = st
-            .buckets
-            .get(&q.bucket)
-            .ok_or_else(|| no_bucket(&q.bucket))?;
-        let max = q.max_keys.min(1000);
-        let mut page = ListPage::default();
-        if max == 0 {
-            return Ok(page);
-        }
-        for (key, record) in b.current.range(q.prefix.clone()..) {
-            if !key.starts_with(&q.prefix) {
-                break;
-            }
-            let (name, is_prefix) = listed_name(key, &q.prefix, q.delimiter.as_deref());
-            if q.start_after.as_deref().is_some_and(|s| name.as_str() <= s) {
-                continue;
-            }
-            if page.next_after.as_deref() == Some(name.as_str()) {
-                continue;
-            }
-            if page.entries.len() == max {
-                page.truncated = true;
-                break;
-            }
-            page.next_after = Some(name.clone());
-            page.entries.push(if is_prefix {
-                ListEntry::Prefix(name)
-            } else {
-                ListEntry::Object {
-                    key: key.clone(),
-                    record: record.clone(),
-                }
-            });
-        }
-        if !page.truncated {
-            page.next_after = None;
-        }
-        Ok(page)
+        self.lock().list_objects(q)
     }
 
     async fn create_upload(&self, upload: MultipartUpload) -> Result<(), CoreError> {
@@ -926,47 +628,7 @@ impl Catalogue for MemCatalogue {
     }
 
     async fn update_bucket(&self, bucket: &str, change: BucketChange) -> Result<(), CoreError> {
-        let mut st = self.lock();
-        if let BucketChange::Acl(grants) = &change {
-            check_grants(&st, grants)?;
-        }
-        let b = &mut Self::bucket_mut(&mut st, bucket)?.rec;
-        match change {
-            BucketChange::Acl(grants) => {
-                if b.object_ownership == OWNER_ENFORCED {
-                    return Err(CoreError::AclNotSupported(
-                        "The bucket does not allow ACLs".into(),
-                    ));
-                }
-                b.grants = crate::access::acl::with_acl(&b.grants, &grants);
-            }
-            BucketChange::Ownership(o) => {
-                if o > OWNER_ENFORCED {
-                    return Err(CoreError::InvalidArgument(format!(
-                        "unknown object ownership {o}"
-                    )));
-                }
-                if o == OWNER_ENFORCED && b.grants.iter().any(|g| g.acl != 0) {
-                    return Err(CoreError::AclConflictsWithOwnership(
-                        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting".into(),
-                    ));
-                }
-                b.object_ownership = o;
-            }
-            BucketChange::PublicAccessBlock(block) => b.public_access_block = block,
-            BucketChange::ObjectLock(config) => {
-                if let Some(m) = crate::protection::check_lock_config(&config) {
-                    return Err(CoreError::InvalidArgument(m));
-                }
-                if b.versioning != Versioning::Enabled {
-                    return Err(CoreError::InvalidBucketState(
-                        "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration".into(),
-                    ));
-                }
-                b.object_lock = Some(config);
-            }
-        }
-        Ok(())
+        self.lock().update_bucket(bucket, change)
     }
 
     async fn update_version(
@@ -977,60 +639,13 @@ impl Catalogue for MemCatalogue {
         change: VersionChange,
     ) -> Result<bool, CoreError> {
         let now = self.clock.now_ms();
-        let mut st = self.lock();
-        if let VersionChange::Acl(grants) = &change {
-            check_grants(&st, grants)?;
-        }
-        let Some(b) = st.buckets.get_mut(bucket) else {
-            return Ok(false);
-        };
-        let enforced = b.rec.object_ownership == OWNER_ENFORCED;
-        let lock = lock_enabled(&b.rec);
-        if let VersionChange::Retention { mode, until_ms, .. } = &change {
-            if *mode != LockMode::None && *until_ms <= now {
-                return Err(CoreError::InvalidArgument(
-                    "The retain until date must be in the future!".into(),
-                ));
-            }
-        }
-        match &change {
-            VersionChange::Acl(_) if enforced => {
-                return Err(CoreError::AclNotSupported(
-                    "The bucket does not allow ACLs".into(),
-                ))
-            }
-            VersionChange::Retention { .. } | VersionChange::LegalHold(_) if !lock => {
-                return Err(CoreError::NoObjectLock(
-                    "Bucket is missing Object Lock Configuration".into(),
-                ))
-            }
-            _ => {}
-        }
-        let Some(rec) = b.version_mut(key, version_id) else {
-            return Ok(false);
-        };
-        match change {
-            VersionChange::Acl(grants) => {
-                rec.acl = grants.into_iter().filter(|g| g.acl != 0).collect();
-            }
-            VersionChange::Retention {
-                mode,
-                until_ms,
-                bypass_governance,
-            } => {
-                retention_change(rec, mode, until_ms, now, bypass_governance)
-                    .map_err(CoreError::ObjectLocked)?;
-                rec.lock_mode = mode;
-                rec.lock_until_ms = if mode == LockMode::None { 0 } else { until_ms };
-            }
-            VersionChange::LegalHold(on) => rec.legal_hold = on,
-        }
-        Ok(true)
+        self.lock()
+            .update_version(now, bucket, key, version_id, change)
     }
 
     async fn set_bucket_policy(&self, bucket: &str, policy: &str) -> Result<(), CoreError> {
         let mut st = self.lock();
-        Self::bucket_mut(&mut st, bucket)?.rec.policy = policy.to_string();
+        st.bucket_mut(bucket)?.rec.policy = policy.to_string();
         Ok(())
     }
 
