@@ -12,6 +12,7 @@
 
 mod barrier;
 pub mod catalogue;
+pub mod commands;
 pub mod commit;
 mod error;
 pub mod forward;

@@ -194,6 +194,62 @@ pub fn object_from(what: What<'_>, r: pb::ObjectRecord) -> Result<core::ObjectRe
     })
 }
 
+/// Why a command's record would not translate back, if it would not: the
+/// state machine stores only what its readers can hand out, so a command
+/// carrying such a record is refused rather than stored as corruption.
+pub fn object_refused(r: &pb::ObjectRecord) -> Option<String> {
+    let what: What<'_> = &"the record";
+    let check = || -> Result<(), MetaError> {
+        if !(r.blake3.is_empty() && r.delete_marker) {
+            hash(what, &r.blake3)?;
+        }
+        for c in &r.chunks {
+            chunk_from(what, c)?;
+        }
+        for x in &r.replicas {
+            state_from(what, x.state)?;
+        }
+        for g in &r.acl {
+            grant_from(what, g)?;
+        }
+        versioning_from(what, r.versioning)?;
+        lock_mode_from(what, r.lock_mode)?;
+        Ok(())
+    };
+    refusal(check())
+}
+
+/// As [`object_refused`], for a part.
+pub fn part_refused(p: &pb::PartRecord) -> Option<String> {
+    let what: What<'_> = &"the part";
+    refusal(
+        p.chunks
+            .iter()
+            .try_for_each(|c| chunk_from(what, c).map(drop)),
+    )
+}
+
+/// As [`object_refused`], for an upload.
+pub fn upload_refused(u: &pb::MultipartUpload) -> Option<String> {
+    let what: What<'_> = &"the upload";
+    let check = || -> Result<(), MetaError> {
+        for g in &u.acl {
+            grant_from(what, g)?;
+        }
+        lock_mode_from(what, u.lock_mode)?;
+        Ok(())
+    };
+    refusal(check())
+}
+
+fn refusal(r: Result<(), MetaError>) -> Option<String> {
+    match r {
+        Ok(()) => None,
+        Err(MetaError::Corrupt { key, message }) => Some(format!("{key}: {message}")),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 pub fn object_to(r: core::ObjectRecord) -> pb::ObjectRecord {
     pb::ObjectRecord {
         format: RECORD_FORMAT,

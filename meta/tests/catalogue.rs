@@ -23,6 +23,7 @@ fn create_bucket(name: &str) -> Command {
 
 fn record(size: u64, version: &str, replicas: &[(u32, ReplicaState)]) -> ObjectRecord {
     ObjectRecord {
+        blake3: vec![0xB3; 32],
         format: 1,
         size,
         version_id: version.into(),
@@ -686,4 +687,42 @@ async fn transfer_orders_outlive_their_writer_and_finish_once() {
         meridian_meta::Outcome::Stale
     );
     n.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_record_that_would_not_read_back_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    n.write_one(create_bucket("data")).await.expect("bucket");
+    let good = record(10, "v1", &[(1, ReplicaState::Complete)]);
+    n.write_one(put("data", "k", good.clone()))
+        .await
+        .expect("put");
+    let mut short_hash = record(10, "v2", &[(1, ReplicaState::Complete)]);
+    short_hash.blake3 = vec![1; 31];
+    let mut bad_chunk = record(10, "v3", &[(1, ReplicaState::Complete)]);
+    bad_chunk.chunks = vec![ChunkRef {
+        hash: vec![2; 16],
+        size: 10,
+    }];
+    let mut bad_state = record(10, "v4", &[(1, ReplicaState::Complete)]);
+    bad_state.replicas[0].state = 99;
+    for (what, rec) in [
+        ("short hash", short_hash),
+        ("short chunk hash", bad_chunk),
+        ("unknown state", bad_state),
+    ] {
+        match n.write_one(put("data", "k", rec)).await {
+            Err(MetaError::Rejected {
+                code: OutcomeCode::Invalid,
+                message,
+            }) => assert!(message.contains("the record"), "{what}: {message}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    let r = n.reader();
+    let id = r.bucket("data").expect("read").expect("bucket").id;
+    let kept = r.object(id, "k").expect("read").expect("object");
+    assert_eq!(kept.version_id, "v1", "the refused writes changed nothing");
+    assert_eq!(r.bucket_counter(id).expect("counter").objects, 1);
 }

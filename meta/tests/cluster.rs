@@ -36,6 +36,7 @@ fn put(bucket: &str, key: &str) -> Command {
         bucket: bucket.into(),
         key: key.into(),
         record: Some(ObjectRecord {
+            blake3: vec![0xB3; 32],
             format: 1,
             size: 10,
             version_id: format!("v-{key}"),

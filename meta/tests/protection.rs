@@ -81,9 +81,9 @@ async fn acls_live_beside_levels_and_ownership_can_switch_them_off() {
     let b = n.reader().bucket("b").expect("read").expect("bucket");
     assert_eq!(
         b.grants,
-        vec![BucketGrant {
+        vec![meridian_core::records::BucketGrant {
             user: "alice".into(),
-            level: GrantLevel::GrantRead as i32,
+            level: Some(meridian_core::access::Level::Read),
             acl: 15
         }],
         "the public grant replaced, alice's level kept"
@@ -115,6 +115,7 @@ fn put(key: &str, version: &str, created_ms: i64) -> Command {
         bucket: "locked".into(),
         key: key.into(),
         record: Some(ObjectRecord {
+            blake3: vec![0xB3; 32],
             format: 1,
             size: 1,
             version_id: version.into(),
@@ -189,7 +190,7 @@ async fn object_lock_keeps_protected_versions_from_every_removal() {
     .await
     .expect("lock bucket");
     let b = n.reader().bucket("locked").expect("read").expect("bucket");
-    assert_eq!(b.versioning, Versioning::Enabled as u32);
+    assert_eq!(b.versioning, meridian_core::records::Versioning::Enabled);
     assert_eq!(
         code(
             n.write_one(cmd(Op::SetVersioning(SetVersioningCmd {
@@ -215,7 +216,7 @@ async fn object_lock_keeps_protected_versions_from_every_removal() {
     n.write_one(put("g", "vg", 1_000)).await.expect("put");
     let b_id = n.reader().bucket("locked").expect("read").expect("b").id;
     let rec = n.reader().object(b_id, "g").expect("read").expect("object");
-    assert_eq!(rec.lock_mode, LockMode::LockGovernance as u32);
+    assert_eq!(rec.lock_mode, meridian_core::records::LockMode::Governance);
     assert_eq!(rec.lock_until_ms, 1_000 + DAY);
     assert_eq!(
         code(n.write_one(delete_version("g", "vg", 2_000, false)).await),

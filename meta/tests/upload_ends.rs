@@ -131,6 +131,7 @@ async fn uploads_never_go_while_objects_keep_the_bucket() {
         bucket: "b".into(),
         key: "k".into(),
         record: Some(ObjectRecord {
+            blake3: vec![0xB3; 32],
             format: 1,
             size: 1,
             version_id: "v1".into(),
@@ -150,6 +151,7 @@ fn complete(id: &str, etag: &str, chunks: &[u8], at_ms: i64) -> Command {
     cmd(Op::CompleteUpload(CompleteUploadCmd {
         upload_id: id.into(),
         record: Some(ObjectRecord {
+            blake3: vec![0xB3; 32],
             format: 1,
             size: 100 * chunks.len() as u64,
             etag: etag.into(),

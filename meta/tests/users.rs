@@ -116,7 +116,7 @@ async fn users_keys_and_grants() {
         .expect("grant");
     let b = r.bucket("shared").expect("read").expect("bucket");
     assert_eq!(b.grants.len(), 1);
-    assert_eq!(b.grants[0].level, GrantLevel::GrantWrite as i32);
+    assert_eq!(b.grants[0].level, Some(meridian_core::access::Level::Write));
 
     let del = || {
         cmd(Op::DeleteUser(DeleteUserCmd {

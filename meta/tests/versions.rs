@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use meridian_meta::catalogue::{s3_version_id, VersionItem};
+use meridian_core::catalogue::s3_version_id;
+use meridian_meta::catalogue::VersionItem;
 use meridian_meta::{MetaConfig, MetaError, MetaNode, Outcome, OutcomeCode};
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::*;
@@ -18,6 +19,7 @@ fn cmd(op: Op) -> Command {
 
 fn record(version: &str, chunk: u8, sites: &[(u32, ReplicaState)]) -> ObjectRecord {
     ObjectRecord {
+        blake3: vec![0xB3; 32],
         format: 1,
         size: 100,
         version_id: version.into(),
@@ -147,7 +149,7 @@ async fn enabled_bucket_keeps_every_version_and_marker() {
     );
     for (v, chunk) in [("null", 1u8), ("v1", 2), ("v2", 3)] {
         let rec = r.object_version(1, "k", v).expect("get").expect(v);
-        assert_eq!(rec.chunks[0].hash, vec![chunk; 32], "{v}");
+        assert_eq!(rec.chunks[0].hash, [chunk; 32], "{v}");
     }
     assert!(
         r.object_version(1, "k", "v0").expect("get").is_none(),

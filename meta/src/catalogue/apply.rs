@@ -264,6 +264,9 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             let Some(rec) = &c.record else {
                 return Ok(reject(OutcomeCode::Invalid, "put without a record"));
             };
+            if let Some(why) = crate::records::object_refused(rec) {
+                return Ok(reject(OutcomeCode::Invalid, why));
+            }
             if let Some(refused) = super::protection::check_new_version(&b, rec) {
                 return Ok(refused);
             }
@@ -362,6 +365,9 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             let Some(u) = &c.upload else {
                 return Ok(reject(OutcomeCode::Invalid, "upload without a record"));
             };
+            if let Some(why) = crate::records::upload_refused(u) {
+                return Ok(reject(OutcomeCode::Invalid, why));
+            }
             let Some(b) = bucket(txn, &u.bucket)? else {
                 return Ok(reject(OutcomeCode::NoSuchBucket, u.bucket.clone()));
             };
@@ -373,6 +379,9 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             let Some(part) = &c.part else {
                 return Ok(reject(OutcomeCode::Invalid, "part without a record"));
             };
+            if let Some(why) = crate::records::part_refused(part) {
+                return Ok(reject(OutcomeCode::Invalid, why));
+            }
             let Some(u) = get::<MultipartUpload>(txn, &keys::upload(&c.upload_id))? else {
                 return Ok(reject(OutcomeCode::NoSuchUpload, c.upload_id.clone()));
             };

@@ -4,12 +4,17 @@
 
 use std::sync::Arc;
 
-use meridian_proto::v1::{BucketRecord, Counter, MultipartUpload, ObjectRecord, PartRecord};
+use meridian_core::records::{
+    BucketRecord, CompletedUpload, MultipartUpload, ObjectRecord, PartRecord,
+};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::Counter;
 use prost::Message;
 use rocksdb::{ReadOptions, DB};
 
 use super::apply::decode;
 use super::keys;
+use crate::records as stored;
 use crate::store::CF_CATALOGUE;
 use crate::MetaError;
 
@@ -114,7 +119,9 @@ impl CatalogueReader {
     }
 
     pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, MetaError> {
-        self.get(&keys::bucket(name))
+        self.get::<pb::BucketRecord>(&keys::bucket(name))?
+            .map(stored::bucket_from)
+            .transpose()
     }
 
     pub fn bucket_name(&self, id: u64) -> Result<Option<String>, MetaError> {
@@ -247,14 +254,16 @@ impl CatalogueReader {
         let prefix = [keys::BUCKET];
         let mut out = Vec::new();
         self.scan(&prefix, &prefix, |k, v| {
-            out.push(decode(k, v)?);
+            out.push(stored::bucket_from(decode(k, v)?)?);
             Ok(out.len() < 1_000_000)
         })?;
         Ok(out)
     }
 
     pub fn object(&self, bucket_id: u64, key: &str) -> Result<Option<ObjectRecord>, MetaError> {
-        self.get(&keys::object(bucket_id, key))
+        self.get::<pb::ObjectRecord>(&keys::object(bucket_id, key))?
+            .map(|r| stored::object_from(&format_args!("object {bucket_id}/{key}"), r))
+            .transpose()
     }
 
     /// Lists keys under `prefix` after `start_after` (exclusive), grouping
@@ -313,10 +322,9 @@ impl CatalogueReader {
                     found_more = true;
                     return Ok(false);
                 }
-                page.items.push(ListItem::Object {
-                    key,
-                    record: decode(k, v)?,
-                });
+                let record =
+                    stored::object_from(&format_args!("object {bucket_id}/{key}"), decode(k, v)?)?;
+                page.items.push(ListItem::Object { key, record });
                 Ok(true)
             })?;
             if found_more {
@@ -332,15 +340,16 @@ impl CatalogueReader {
     }
 
     pub fn upload(&self, upload_id: &str) -> Result<Option<MultipartUpload>, MetaError> {
-        self.get(&keys::upload(upload_id))
+        self.get::<pb::MultipartUpload>(&keys::upload(upload_id))?
+            .map(stored::upload_from)
+            .transpose()
     }
 
     /// What a completed upload answered, while it is kept for retries.
-    pub fn completed_upload(
-        &self,
-        upload_id: &str,
-    ) -> Result<Option<meridian_proto::v1::CompletedUpload>, MetaError> {
-        self.get(&keys::completed_upload(upload_id))
+    pub fn completed_upload(&self, upload_id: &str) -> Result<Option<CompletedUpload>, MetaError> {
+        self.get::<pb::CompletedUpload>(&keys::completed_upload(upload_id))?
+            .map(|c| stored::completed_from(&format_args!("completed upload {upload_id}"), c))
+            .transpose()
     }
 
     /// Uploads in progress in upload-id order (ids begin with their
@@ -361,7 +370,7 @@ impl CatalogueReader {
         };
         let mut out = Vec::new();
         self.scan(&prefix, &start, |k, v| {
-            out.push(decode(k, v)?);
+            out.push(stored::upload_from(decode(k, v)?)?);
             Ok(out.len() < limit)
         })?;
         Ok(out)
@@ -397,7 +406,8 @@ impl CatalogueReader {
         let prefix = keys::part_prefix(upload_id);
         let mut out = Vec::new();
         self.scan(&prefix, &prefix, |k, v| {
-            out.push(decode(k, v)?);
+            let what = format_args!("part of upload {upload_id}");
+            out.push(stored::part_from(&what, decode(k, v)?)?);
             Ok(out.len() <= 10_000)
         })?;
         Ok(out)

@@ -134,6 +134,9 @@ pub(super) fn complete(txn: &mut Txn<'_>, c: &CompleteUploadCmd) -> Result<Outco
     let Some(rec) = &c.record else {
         return Ok(reject(OutcomeCode::Invalid, "complete without a record"));
     };
+    if let Some(why) = crate::records::object_refused(rec) {
+        return Ok(reject(OutcomeCode::Invalid, why));
+    }
     let Some(b) = bucket(txn, &u.bucket)? else {
         return Ok(reject(OutcomeCode::NoSuchBucket, u.bucket.clone()));
     };

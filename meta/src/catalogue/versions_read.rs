@@ -4,6 +4,7 @@
 //! landing between the two reads cannot show a version twice (once
 //! current, once noncurrent) or not at all.
 
+use meridian_core::records as core;
 use meridian_proto::v1::ObjectRecord;
 use rocksdb::{ColumnFamily, Snapshot};
 
@@ -12,14 +13,19 @@ use super::keys;
 use super::refs::corrupt;
 use super::versions::s3_version_id;
 use super::CatalogueReader;
+use crate::records as stored;
 use crate::MetaError;
+
+fn to_core(bucket_id: u64, key: &str, r: ObjectRecord) -> Result<core::ObjectRecord, MetaError> {
+    stored::object_from(&format_args!("version of object {bucket_id}/{key}"), r)
+}
 
 /// One entry of a version listing.
 #[derive(Debug, Clone)]
 pub enum VersionItem {
     Version {
         key: String,
-        record: ObjectRecord,
+        record: core::ObjectRecord,
         /// The key's newest version (or delete marker).
         latest: bool,
     },
@@ -182,7 +188,7 @@ impl<'a> View<'a> {
             // The current version is always the newest.
             let item = VersionItem::Version {
                 key: key.to_string(),
-                record: cur,
+                record: to_core(bucket_id, key, cur)?,
                 latest: true,
             };
             if !page.push(item, max) {
@@ -198,7 +204,7 @@ impl<'a> View<'a> {
             room = page.push(
                 VersionItem::Version {
                     key: key.to_string(),
-                    record,
+                    record: to_core(bucket_id, key, record)?,
                     latest,
                 },
                 max,
@@ -218,8 +224,11 @@ impl CatalogueReader {
         bucket_id: u64,
         key: &str,
         version_id: &str,
-    ) -> Result<Option<ObjectRecord>, MetaError> {
-        View::of(self)?.version(bucket_id, key, version_id)
+    ) -> Result<Option<core::ObjectRecord>, MetaError> {
+        View::of(self)?
+            .version(bucket_id, key, version_id)?
+            .map(|r| to_core(bucket_id, key, r))
+            .transpose()
     }
 
     /// Lists versions and delete markers under `prefix`: keys in UTF-8

@@ -175,9 +175,7 @@ pub(crate) async fn bucket_access(
             .iter()
             .map(|g| BucketGrantInfo {
                 user: g.user.clone(),
-                level: Level::from_i32(g.level)
-                    .map_or("none", Level::name)
-                    .to_string(),
+                level: g.level.map_or("none", Level::name).to_string(),
             })
             .collect(),
         policy: b.policy,

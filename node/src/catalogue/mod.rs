@@ -1,7 +1,7 @@
 //! The core `Catalogue` over the metadata plane. Placement is decided
-//! here, before proposing, so the state machine applies plain facts; the
-//! stored records are translated to the domain's at this edge
-//! (`meridian_meta::records`). `read.rs` reads, `versions.rs` and
+//! here, before proposing, so the state machine applies plain facts; a
+//! write's domain record becomes the log's command here
+//! (`meridian_meta::records`), reads come back as the domain's. `read.rs` reads, `versions.rs` and
 //! `protection.rs` are the versioning and access halves.
 
 use std::sync::Arc;
@@ -28,7 +28,7 @@ pub mod protection;
 mod read;
 pub mod versions;
 
-use read::{bucket_from, core_error, list_page, object_from, to_core};
+use read::{bucket_from, core_error, list_page, object_from};
 
 /// Pages of unfinished uploads a DeleteBucket aborts before it gives up
 /// (each page is up to 1,000 uploads).
@@ -73,9 +73,9 @@ pub fn load(
     load
 }
 
-/// Longest a write waits for its rule's `ack` copies.
 /// Uploads in progress a listing looks at, per bucket.
 const MAX_LISTED_UPLOADS: usize = 10_000;
+/// Longest a write waits for its rule's `ack` copies.
 const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl MetaCatalogue {
@@ -87,7 +87,7 @@ impl MetaCatalogue {
         &self,
         bucket: &str,
         key: &str,
-        record: &ObjectRecord,
+        record: &core::ObjectRecord,
         ack: usize,
     ) -> Result<(), CoreError> {
         if ack <= 1 {
@@ -101,11 +101,7 @@ impl MetaCatalogue {
                 .ok()
                 .and_then(|b| reader.object(b.id, key).ok().flatten());
             let complete = match &current {
-                Some(r) if r.version_id == record.version_id => r
-                    .replicas
-                    .iter()
-                    .filter(|x| x.state == ReplicaState::Complete as i32)
-                    .count(),
+                Some(r) if r.version_id == record.version_id => r.complete_sites().count(),
                 // Overwritten or deleted: this write's copies no longer matter.
                 _ => return Ok(()),
             };
@@ -150,16 +146,16 @@ impl MetaCatalogue {
         &self,
         bucket: &str,
         key: &str,
-        record: ObjectRecord,
+        record: core::ObjectRecord,
         condition: &WriteCondition,
         source: Option<&CopySource>,
-    ) -> Result<ObjectRecord, CoreError> {
+    ) -> Result<core::ObjectRecord, CoreError> {
         let (mut record, ack) = self.placed(bucket, key, record);
         let out = self
             .write_outcome(Op::PutObject(PutObjectCmd {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
-                record: Some(record.clone()),
+                record: Some(stored::object_to(record.clone())),
                 if_absent: *condition == WriteCondition::IfAbsent,
                 if_etag: match condition {
                     WriteCondition::IfEtag(e) => e.clone(),
@@ -193,7 +189,12 @@ impl MetaCatalogue {
     /// the policy's other sites pending.
     /// The record with its placement, and the copies its rule wants
     /// complete before the write is acknowledged.
-    fn placed(&self, bucket: &str, key: &str, mut record: ObjectRecord) -> (ObjectRecord, usize) {
+    fn placed(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut record: core::ObjectRecord,
+    ) -> (core::ObjectRecord, usize) {
         let subject = Subject {
             bucket,
             key,
@@ -223,13 +224,13 @@ impl MetaCatalogue {
             .sites
             .iter()
             .zip(&p.kinds)
-            .map(|(s, kind)| Replica {
+            .map(|(s, kind)| core::Replica {
                 site: s.0,
                 reason: *kind as u32,
                 state: if s.0 == record.ingest_site {
-                    ReplicaState::Complete as i32
+                    core::ReplicaState::Complete
                 } else {
-                    ReplicaState::Pending as i32
+                    core::ReplicaState::Pending
                 },
                 verified_at_ms: if s.0 == record.ingest_site {
                     record.created_ms
@@ -316,17 +317,11 @@ impl Catalogue for MetaCatalogue {
     }
 
     async fn bucket(&self, name: &str) -> Result<core::BucketRecord, CoreError> {
-        stored::bucket_from(bucket_from(&self.barrier().await?, name)?).map_err(core_error)
+        bucket_from(&self.barrier().await?, name)
     }
 
     async fn list_buckets(&self) -> Result<Vec<core::BucketRecord>, CoreError> {
-        self.barrier()
-            .await?
-            .buckets()
-            .map_err(core_error)?
-            .into_iter()
-            .map(|b| stored::bucket_from(b).map_err(core_error))
-            .collect()
+        self.barrier().await?.buckets().map_err(core_error)
     }
 
     async fn commit_object(
@@ -336,10 +331,7 @@ impl Catalogue for MetaCatalogue {
         record: core::ObjectRecord,
         condition: &WriteCondition,
     ) -> Result<core::ObjectRecord, CoreError> {
-        let rec = self
-            .commit(bucket, key, stored::object_to(record), condition, None)
-            .await?;
-        to_core(bucket, key, rec)
+        self.commit(bucket, key, record, condition, None).await
     }
 
     async fn commit_copy(
@@ -350,16 +342,8 @@ impl Catalogue for MetaCatalogue {
         condition: &WriteCondition,
         source: &CopySource,
     ) -> Result<core::ObjectRecord, CoreError> {
-        let rec = self
-            .commit(
-                bucket,
-                key,
-                stored::object_to(record),
-                condition,
-                Some(source),
-            )
-            .await?;
-        to_core(bucket, key, rec)
+        self.commit(bucket, key, record, condition, Some(source))
+            .await
     }
 
     async fn object(&self, bucket: &str, key: &str) -> Result<core::ObjectRecord, CoreError> {
@@ -500,13 +484,11 @@ impl Catalogue for MetaCatalogue {
     }
 
     async fn upload(&self, upload_id: &str) -> Result<core::MultipartUpload, CoreError> {
-        let u = self
-            .barrier()
+        self.barrier()
             .await?
             .upload(upload_id)
             .map_err(core_error)?
-            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))?;
-        stored::upload_from(u).map_err(core_error)
+            .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))
     }
 
     async fn put_part(&self, upload_id: &str, part: core::PartRecord) -> Result<(), CoreError> {
@@ -523,13 +505,7 @@ impl Catalogue for MetaCatalogue {
             .upload(upload_id)
             .map_err(core_error)?
             .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))?;
-        let what = format!("upload {upload_id}");
-        reader
-            .parts(upload_id)
-            .map_err(core_error)?
-            .into_iter()
-            .map(|p| stored::part_from(&what, p).map_err(core_error))
-            .collect()
+        reader.parts(upload_id).map_err(core_error)
     }
 
     async fn complete_upload(
@@ -538,18 +514,18 @@ impl Catalogue for MetaCatalogue {
         record: core::ObjectRecord,
     ) -> Result<core::ObjectRecord, CoreError> {
         let upload = self.upload(upload_id).await?;
-        let (mut record, ack) = self.placed(&upload.bucket, &upload.key, stored::object_to(record));
+        let (mut record, ack) = self.placed(&upload.bucket, &upload.key, record);
         let out = self
             .write_outcome(Op::CompleteUpload(CompleteUploadCmd {
                 upload_id: upload_id.to_string(),
-                record: Some(record.clone()),
+                record: Some(stored::object_to(record.clone())),
             }))
             .await?;
         record.versioning = versions::versioning_of(&out);
         self.replication.notify_one();
         self.wait_for_ack(&upload.bucket, &upload.key, &record, ack)
             .await?;
-        to_core(&upload.bucket, &upload.key, record)
+        Ok(record)
     }
 
     async fn abort_upload(&self, upload_id: &str) -> Result<(), CoreError> {
@@ -563,13 +539,10 @@ impl Catalogue for MetaCatalogue {
         &self,
         upload_id: &str,
     ) -> Result<Option<core::CompletedUpload>, CoreError> {
-        let what = format!("completed upload {upload_id}");
         self.barrier()
             .await?
             .completed_upload(upload_id)
-            .map_err(core_error)?
-            .map(|c| stored::completed_from(&what, c).map_err(core_error))
-            .transpose()
+            .map_err(core_error)
     }
 
     async fn set_tags(
@@ -601,7 +574,7 @@ impl Catalogue for MetaCatalogue {
             .map_err(core_error)?
         {
             if let Some(u) = reader.upload(&id).map_err(core_error)? {
-                out.push(stored::upload_from(u).map_err(core_error)?);
+                out.push(u);
             }
         }
         Ok(out)

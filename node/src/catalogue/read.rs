@@ -1,13 +1,11 @@
-//! Reads of the catalogue's local state, translated to the domain's records,
+//! Reads of the catalogue's local state as the core's queries ask them,
 //! and the mapping of metadata-plane errors to the domain's.
 
 use meridian_core::catalogue::{ListEntry, ListPage, ListQuery};
 use meridian_core::records as core;
 use meridian_core::CoreError;
 use meridian_meta::catalogue::{CatalogueReader, ListItem};
-use meridian_meta::records as stored;
 use meridian_meta::{MetaError, OutcomeCode};
-use meridian_proto::v1::{BucketRecord, ObjectRecord};
 
 pub(crate) fn core_error(e: MetaError) -> CoreError {
     match e {
@@ -38,7 +36,10 @@ pub(crate) fn core_error(e: MetaError) -> CoreError {
 }
 
 /// A bucket from `reader`'s local state.
-pub(crate) fn bucket_from(reader: &CatalogueReader, name: &str) -> Result<BucketRecord, CoreError> {
+pub(crate) fn bucket_from(
+    reader: &CatalogueReader,
+    name: &str,
+) -> Result<core::BucketRecord, CoreError> {
     reader
         .bucket(name)
         .map_err(core_error)?
@@ -52,20 +53,10 @@ pub(super) fn object_from(
     key: &str,
 ) -> Result<core::ObjectRecord, CoreError> {
     let id = bucket_from(reader, bucket)?.id;
-    let rec = reader
+    reader
         .object(id, key)
         .map_err(core_error)?
-        .ok_or_else(|| CoreError::NoSuchKey(key.to_string()))?;
-    to_core(bucket, key, rec)
-}
-
-/// A stored record as the domain's; corruption if it does not translate.
-pub(crate) fn to_core(
-    bucket: &str,
-    key: &str,
-    rec: ObjectRecord,
-) -> Result<core::ObjectRecord, CoreError> {
-    stored::object_from(&format_args!("object {bucket}/{key}"), rec).map_err(core_error)
+        .ok_or_else(|| CoreError::NoSuchKey(key.to_string()))
 }
 
 /// One page of a listing from `reader`'s local state.
@@ -84,13 +75,10 @@ pub(super) fn list_page(reader: &CatalogueReader, q: &ListQuery) -> Result<ListP
         .items
         .into_iter()
         .map(|i| match i {
-            ListItem::Object { key, record } => Ok(ListEntry::Object {
-                record: to_core(&q.bucket, &key, record)?,
-                key,
-            }),
-            ListItem::Prefix(p) => Ok(ListEntry::Prefix(p)),
+            ListItem::Object { key, record } => ListEntry::Object { record, key },
+            ListItem::Prefix(p) => ListEntry::Prefix(p),
         })
-        .collect::<Result<_, CoreError>>()?;
+        .collect();
     let next_after = if page.truncated {
         entries.last().map(|e| match e {
             ListEntry::Object { key, .. } => key.clone(),

@@ -3,21 +3,19 @@
 
 use meridian_core::catalogue::{Deleted, VersionEntry, VersionPage, VersionQuery};
 use meridian_core::records::ObjectRecord;
+use meridian_core::records::Versioning;
 use meridian_core::CoreError;
 use meridian_meta::catalogue::{CatalogueReader, VersionItem};
 use meridian_meta::Outcome;
-use meridian_proto::v1::Versioning;
 
-use super::read::{bucket_from, core_error, to_core};
+use super::read::{bucket_from, core_error};
 
 /// The versioning a committed record was written under, from its outcome.
-pub fn versioning_of(out: &Outcome) -> u32 {
+pub fn versioning_of(out: &Outcome) -> Versioning {
     match out {
-        Outcome::Versioned { version_id, .. } if version_id == "null" => {
-            Versioning::Suspended as u32
-        }
-        Outcome::Versioned { .. } => Versioning::Enabled as u32,
-        _ => Versioning::Off as u32,
+        Outcome::Versioned { version_id, .. } if version_id == "null" => Versioning::Suspended,
+        Outcome::Versioned { .. } => Versioning::Enabled,
+        _ => Versioning::Off,
     }
 }
 
@@ -41,16 +39,16 @@ pub fn object_version(
     version_id: &str,
 ) -> Result<ObjectRecord, CoreError> {
     let id = bucket_from(reader, bucket)?.id;
-    let rec = reader
+    let record = reader
         .object_version(id, key, version_id)
         .map_err(core_error)?
         .ok_or_else(|| CoreError::NoSuchVersion(format!("{key} version {version_id}")))?;
-    if rec.delete_marker {
+    if record.delete_marker {
         return Err(CoreError::DeleteMarker(format!(
             "{key} version {version_id}"
         )));
     }
-    to_core(bucket, key, rec)
+    Ok(record)
 }
 
 pub fn list_versions(reader: &CatalogueReader, q: &VersionQuery) -> Result<VersionPage, CoreError> {
@@ -74,14 +72,14 @@ pub fn list_versions(reader: &CatalogueReader, q: &VersionQuery) -> Result<Versi
                     key,
                     record,
                     latest,
-                } => Ok(VersionEntry::Version {
-                    record: to_core(&q.bucket, &key, record)?,
+                } => VersionEntry::Version {
+                    record,
                     key,
                     latest,
-                }),
-                VersionItem::Prefix(p) => Ok(VersionEntry::Prefix(p)),
+                },
+                VersionItem::Prefix(p) => VersionEntry::Prefix(p),
             })
-            .collect::<Result<_, CoreError>>()?,
+            .collect(),
         truncated: page.truncated,
     })
 }

@@ -18,12 +18,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use meridian_core::catalogue::s3_version_id;
 use meridian_core::lifecycle::{current_expired, noncurrent_expired, selects, upload_expired};
-use meridian_core::records::LifecycleRule;
-use meridian_meta::catalogue::{s3_version_id, VersionItem};
+use meridian_core::records::{BucketRecord, LifecycleRule, ObjectRecord};
+use meridian_meta::catalogue::VersionItem;
 use meridian_meta::{MetaError, Outcome};
 use meridian_proto::v1::command::Op;
-use meridian_proto::v1::{AbortUploadCmd, BucketRecord, DeleteObjectCmd, ObjectRecord};
+use meridian_proto::v1::{AbortUploadCmd, DeleteObjectCmd};
 use tokio::sync::watch;
 
 use crate::metagroup::MetaGroup;
@@ -123,13 +124,8 @@ impl Lifecycle {
     async fn pass(&self) -> Result<bool, MetaError> {
         let mut unfinished = false;
         for b in self.meta.reader().buckets()? {
-            let rules: Vec<LifecycleRule> = b
-                .lifecycle
-                .iter()
-                .filter(|r| r.enabled)
-                .cloned()
-                .map(meridian_meta::records::lifecycle_rule_from)
-                .collect();
+            let rules: Vec<LifecycleRule> =
+                b.lifecycle.iter().filter(|r| r.enabled).cloned().collect();
             if rules.is_empty() {
                 continue;
             }

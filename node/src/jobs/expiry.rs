@@ -77,7 +77,9 @@ impl Expirer {
                     continue;
                 };
                 if rec.expires_ms != at
-                    || meridian_meta::catalogue::protection::protected(&rec, now, false).is_some()
+                    || meridian_core::protection::Retention::of(&rec)
+                        .protects(now, false)
+                        .is_some()
                 {
                     continue;
                 }

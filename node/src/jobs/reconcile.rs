@@ -20,9 +20,7 @@ use meridian_meta::catalogue::{CatalogueReader, ListItem};
 use meridian_meta::MetaError;
 use meridian_placement::{reconcile, Change, Held, Policy, SiteId, Subject, Transfer, Work};
 use meridian_proto::v1::command::Op;
-use meridian_proto::v1::{
-    LinkChange, ObjectRecord as StoredRecord, PolicyChangeReport, SetPlacementCmd, SiteChange,
-};
+use meridian_proto::v1::{LinkChange, PolicyChangeReport, SetPlacementCmd, SiteChange};
 use tokio::sync::{watch, Notify};
 
 use crate::metagroup::MetaGroup;
@@ -36,18 +34,6 @@ pub const PREVIEW_LIMIT: u64 = 1_000_000;
 /// Pause between passes while copies are still on their way.
 const WAITING_PASS: Duration = Duration::from_secs(1);
 const IDLE_PASS: Duration = Duration::from_secs(10);
-
-/// A stored record as the domain's; one that does not translate is
-/// reported and passed over (the others still move).
-fn domain(bucket: &str, key: &str, stored: StoredRecord) -> Option<ObjectRecord> {
-    match meridian_meta::records::object_from(&format_args!("object {bucket}/{key}"), stored) {
-        Ok(rec) => Some(rec),
-        Err(e) => {
-            tracing::warn!(error = %e, "record does not translate; the reconciler passes it over");
-            None
-        }
-    }
-}
 
 /// Calls `f` for every object of every bucket, in catalogue order, until it
 /// returns false or `limit` objects have been seen. Returns how many were.
@@ -68,9 +54,6 @@ fn each_object(
                     }
                     seen += 1;
                     after = Some(key.clone());
-                    let Some(record) = domain(&b.name, &key, record) else {
-                        continue;
-                    };
                     if !f(&b.name, &key, &record)? {
                         return Ok((seen, true));
                     }
@@ -357,9 +340,7 @@ impl Reconciler {
                     };
                     let Some(b) = b else { continue };
                     if let Some(rec) = reader.object(b.id, &key)? {
-                        if let Some(rec) = domain(&bucket, &key, rec) {
-                            page.push((bucket, key, rec));
-                        }
+                        page.push((bucket, key, rec));
                     }
                     if page.len() == PAGE {
                         self.settle(policy, &topo, std::mem::take(&mut page), &mut t)
@@ -381,9 +362,7 @@ impl Reconciler {
                         for item in listed.items {
                             if let ListItem::Object { key, record } = item {
                                 after = Some(key.clone());
-                                if let Some(record) = domain(&b.name, &key, record) {
-                                    page.push((b.name.clone(), key, record));
-                                }
+                                page.push((b.name.clone(), key, record));
                             }
                         }
                         self.settle(policy, &topo, page, &mut t).await?;

@@ -84,16 +84,15 @@ pub(crate) async fn gather(
                     }
                 };
                 let Some(bucket) = bucket else { continue };
-                let Some(stored) = reader.object(p.bucket_id, &p.key)? else {
-                    continue;
-                };
-                let what = format_args!("object {bucket}/{}", p.key);
-                let rec = match meridian_meta::records::object_from(&what, stored) {
-                    Ok(rec) => rec,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "record does not translate; replica skipped");
+                let rec = match reader.object(p.bucket_id, &p.key) {
+                    Ok(Some(rec)) => rec,
+                    Ok(None) => continue,
+                    // One bad record does not hold up every site's copies.
+                    Err(e @ MetaError::Corrupt { .. }) => {
+                        tracing::warn!(bucket = %bucket, error = %e, "record does not translate; replica skipped");
                         continue;
                     }
+                    Err(e) => return Err(e),
                 };
                 let complete: BTreeSet<SiteId> = rec.complete_sites().map(SiteId).collect();
                 if complete.contains(&SiteId(site)) {

@@ -26,9 +26,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use meridian_core::records::ReplicaState;
 use meridian_placement::Deadline;
-use meridian_proto::v1::command::Op;
-use meridian_proto::v1::{ReplicaState, SetReplicaStateCmd};
 use tokio::sync::{watch, Notify};
 
 use crate::metagroup::MetaGroup;
@@ -314,14 +313,14 @@ impl Scheduler {
     /// Commits a replica complete; false if the catalogue refused it (the
     /// object changed) or could not be reached (the next round retries).
     pub(crate) async fn commit_complete(&self, item: &gather::Item) -> bool {
-        let cmd = meridian_meta::command(Op::SetReplicaState(SetReplicaStateCmd {
-            bucket: item.bucket.clone(),
-            key: item.key.clone(),
-            version_id: item.version.clone(),
-            site: item.dest,
-            state: ReplicaState::Complete as i32,
-            now_ms: self.data.clock().now_ms(),
-        }));
+        let cmd = meridian_meta::commands::set_replica_state(
+            &item.bucket,
+            &item.key,
+            &item.version,
+            item.dest,
+            ReplicaState::Complete,
+            self.data.clock().now_ms(),
+        );
         match self.meta.write_one(cmd).await {
             Ok(meridian_meta::Outcome::Done) => {
                 self.stats.completed.fetch_add(1, Ordering::Relaxed);

@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 
 use meridian_meta::catalogue::PendingReplica;
 
+use meridian_core::records::ReplicaState;
 use meridian_placement::SiteId;
-use meridian_proto::v1::command::Op;
-use meridian_proto::v1::{ReplicaState, SetReplicaStateCmd};
 use tokio::sync::{watch, Notify};
 
 use crate::metagroup::MetaGroup;
@@ -267,12 +266,7 @@ impl Replicator {
         // stops it (checked before every chunk).
         let version = rec.version_id.clone();
         let topo = self.data.topology();
-        let holders: Vec<u32> = rec
-            .replicas
-            .iter()
-            .filter(|r| r.state == ReplicaState::Complete as i32)
-            .map(|r| r.site)
-            .collect();
+        let holders: Vec<u32> = rec.complete_sites().collect();
         let candidates: Vec<u32> = holders
             .iter()
             .copied()
@@ -297,21 +291,21 @@ impl Replicator {
             })
             .ok_or((None, "no complete replica to copy from".to_string()))?;
         let set_state = |state: ReplicaState| {
-            meridian_meta::command(Op::SetReplicaState(SetReplicaStateCmd {
-                bucket: bucket.clone(),
-                key: p.key.clone(),
-                version_id: version.clone(),
-                site: p.site,
-                state: state as i32,
-                now_ms: self.data.clock().now_ms(),
-            }))
+            meridian_meta::commands::set_replica_state(
+                &bucket,
+                &p.key,
+                &version,
+                p.site,
+                state,
+                self.data.clock().now_ms(),
+            )
         };
         let state = rec
             .replicas
             .iter()
             .find(|r| r.site == p.site)
             .map(|r| r.state);
-        if state == Some(ReplicaState::Pending as i32) {
+        if state == Some(ReplicaState::Pending) {
             let o = self
                 .meta
                 .write_one(set_state(ReplicaState::Copying))
@@ -331,14 +325,9 @@ impl Replicator {
             if current.is_none_or(|r| r.version_id != version) {
                 return Ok(());
             }
-            let hash: [u8; 32] = c
-                .hash
-                .as_slice()
-                .try_into()
-                .map_err(|_| (None, "chunk hash in record is not 32 bytes".to_string()))?;
             let n = self
                 .data
-                .copy_chunk(source, p.site, &hash)
+                .copy_chunk(source, p.site, &c.hash)
                 .await
                 .map_err(|e| (Some(source), e.to_string()))?;
             self.stats.bytes_copied.fetch_add(n, Ordering::Relaxed);
