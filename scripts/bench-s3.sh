@@ -67,7 +67,7 @@ run_matrix() {
 
 start_meridian() {
   data="$(mktemp -d /var/tmp/meridian-bench.XXXXXX)"
-  local args=(dev --data-dir "$data/d" --s3-addr 127.0.0.1:19000 --grpc-addr 127.0.0.1:19050)
+  local args=(dev --data-dir "$data/d" --s3-addr 127.0.0.1:19000 --grpc-addr 127.0.0.1:19050 --admin-addr 127.0.0.1:19051 --cluster-addr 127.0.0.1:19052)
   if [ -n "${1:-}" ]; then
     printf '%s\n' "$1" >"$data/policy.toml"
     args+=(--policy "$data/policy.toml")

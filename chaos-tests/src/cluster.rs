@@ -234,8 +234,17 @@ impl DevCluster {
         format!("http://127.0.0.1:{}", self.ports.s3(site))
     }
 
+    /// The client gRPC API.
     pub fn grpc_endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.grpc)
+    }
+
+    pub fn admin_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.admin)
+    }
+
+    pub fn cluster_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.cluster)
     }
 
     /// An S3 client for `site` with the root credentials and default retries.
@@ -248,7 +257,7 @@ impl DevCluster {
     }
 
     pub fn ctl(&self) -> Ctl {
-        Ctl::new(self.meridianctl.clone(), self.grpc_endpoint())
+        Ctl::new(self.meridianctl.clone(), self.admin_endpoint())
     }
 
     /// The last lines the server printed, across restarts.
@@ -267,6 +276,10 @@ impl DevCluster {
             .arg(format!("127.0.0.1:{}", self.ports.s3_base))
             .arg("--grpc-addr")
             .arg(format!("127.0.0.1:{}", self.ports.grpc))
+            .arg("--admin-addr")
+            .arg(format!("127.0.0.1:{}", self.ports.admin))
+            .arg("--cluster-addr")
+            .arg(format!("127.0.0.1:{}", self.ports.cluster))
             .arg("--link-scale")
             .arg(self.opts.link_scale.to_string())
             // Tests move time forward instead of waiting for it.

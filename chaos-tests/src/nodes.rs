@@ -58,10 +58,11 @@ pub struct NodeCluster {
     meridian: PathBuf,
     meridianctl: PathBuf,
     root: Option<TempDir>,
-    /// S3 ports (one per site) and gRPC ports (the first five of the second
-    /// block, one per node).
+    /// S3 ports (one per site), client and admin gRPC ports (the first five
+    /// of their blocks, one per node; the cluster ports are in the files).
     s3_ports: PortBlock,
     grpc_ports: PortBlock,
+    admin_ports: PortBlock,
     nodes: Vec<Node>,
 }
 
@@ -113,7 +114,10 @@ impl NodeCluster {
         };
         let s3_ports = ports::reserve()?;
         let grpc_ports = ports::reserve()?;
-        let grpc = |s: Site| format!("127.0.0.1:{}", grpc_ports.s3(s));
+        let admin_ports = ports::reserve()?;
+        let cluster_ports = ports::reserve()?;
+        let addr = |block: ports::PortBlock, s: Site| format!("127.0.0.1:{}", block.of(s));
+        let grpc = |s: Site| addr(cluster_ports, s);
         let voters: String = Site::ALL[..3]
             .iter()
             .map(|s| format!("{} = \"{}\"\n", node_id(*s), grpc(*s)))
@@ -134,12 +138,15 @@ impl NodeCluster {
             };
             let text = format!(
                 "id = {id}\nsite = \"{site}\"\ndata_dir = \"node-{id}\"\n{policy}\
-                 [listen]\ngrpc = \"{g}\"\ns3 = \"127.0.0.1:{s}\"\n\
+                 [listen]\nclient = \"{c}\"\nadmin = \"{a}\"\ncluster = \"{g}\"\n\
+                 s3 = \"127.0.0.1:{s}\"\n\
                  [meta]\nrole = \"{role}\"\nsnapshot_every = 500\n[meta.voters]\n{voters}\
                  [data]\nchunk_size = \"{chunk_size}\"\nlink_scale = {scale}\n[data.peers]\n{peers}",
                 scale = opts.link_scale,
                 id = node_id(site),
                 peers = peers(site),
+                c = addr(grpc_ports, site),
+                a = addr(admin_ports, site),
                 g = grpc(site),
                 s = s3_ports.s3(site),
             );
@@ -159,6 +166,7 @@ impl NodeCluster {
             root: Some(root),
             s3_ports,
             grpc_ports,
+            admin_ports,
             nodes,
         })
     }
@@ -281,12 +289,17 @@ impl NodeCluster {
         )
     }
 
+    /// The client gRPC API of the node at `site`.
     pub fn grpc_endpoint(&self, site: Site) -> String {
-        format!("http://127.0.0.1:{}", self.grpc_ports.s3(site))
+        format!("http://127.0.0.1:{}", self.grpc_ports.of(site))
+    }
+
+    pub fn admin_endpoint(&self, site: Site) -> String {
+        format!("http://127.0.0.1:{}", self.admin_ports.of(site))
     }
 
     pub fn ctl(&self, site: Site) -> Ctl {
-        Ctl::new(self.meridianctl.clone(), self.grpc_endpoint(site))
+        Ctl::new(self.meridianctl.clone(), self.admin_endpoint(site))
     }
 
     /// Moves every node's clock forward by `by` (all nodes must be up).

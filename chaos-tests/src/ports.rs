@@ -1,5 +1,5 @@
 //! Free loopback ports for one `meridian dev`: five consecutive S3 ports
-//! (one per site) and one gRPC port.
+//! (one per site) and its three gRPC ports (client, admin, cluster).
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, TcpListener};
@@ -15,7 +15,7 @@ use crate::sites::Site;
 /// between the check here and the server's bind.
 const LOW: u16 = 15_000;
 const HIGH: u16 = 32_000;
-const BLOCK: u16 = Site::ALL.len() as u16 + 1;
+const BLOCK: u16 = Site::ALL.len() as u16 + 3;
 const TRIES: usize = 500;
 
 /// Bases handed out by this process, so that tests running in parallel
@@ -26,12 +26,21 @@ static TAKEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 pub struct PortBlock {
     /// The S3 port of Beijing; site i listens on `s3_base + i`.
     pub s3_base: u16,
+    /// The client gRPC API.
     pub grpc: u16,
+    pub admin: u16,
+    pub cluster: u16,
 }
 
 impl PortBlock {
     pub fn s3(&self, site: Site) -> u16 {
         self.s3_base + site.index()
+    }
+
+    /// The block's port for `site`, when it is used as one port per site
+    /// (a cluster of nodes).
+    pub fn of(&self, site: Site) -> u16 {
+        self.s3(site)
     }
 }
 
@@ -47,7 +56,9 @@ pub fn reserve() -> Result<PortBlock> {
         if (base..base + BLOCK).all(bindable) {
             return Ok(PortBlock {
                 s3_base: base,
-                grpc: base + BLOCK - 1,
+                grpc: base + BLOCK - 3,
+                admin: base + BLOCK - 2,
+                cluster: base + BLOCK - 1,
             });
         }
         release(base);
@@ -94,6 +105,7 @@ mod tests {
                 );
             }
             assert_eq!(a.grpc, a.s3(Site::Jiangmen) + 1);
+            assert_eq!(a.cluster, a.s3_base + BLOCK - 1);
         }
     }
 }

@@ -273,31 +273,15 @@ async fn streaming_put_get_stat_list_delete() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_and_reflection_are_served() -> Result<()> {
-    let cluster = DevCluster::start_serving(DevOptions::default()).await?;
-    let channel = Channel::from_shared(cluster.grpc_endpoint())?
-        .connect()
-        .await?;
-
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-    for service in ["", "meridian.v1.ObjectService", "meridian.v1.AdminService"] {
-        let r = health
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: service.into(),
-            })
-            .await?
-            .into_inner();
-        ensure!(
-            r.status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
-            "{service:?} is not serving: {r:?}"
-        );
-    }
-
+/// The services `endpoint`'s reflection lists.
+async fn listed_services(endpoint: &str) -> Result<Vec<String>> {
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     use tonic_reflection::pb::v1::ServerReflectionRequest;
+    let channel = Channel::from_shared(endpoint.to_string())?
+        .connect()
+        .await?;
     let mut refl = ServerReflectionClient::new(channel);
     let req = ServerReflectionRequest {
         host: String::new(),
@@ -311,17 +295,87 @@ async fn health_and_reflection_are_served() -> Result<()> {
     let Some(MessageResponse::ListServicesResponse(list)) = first.message_response else {
         anyhow::bail!("unexpected reflection answer: {first:?}");
     };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for want in [
-        "meridian.v1.ObjectService",
-        "meridian.v1.AdminService",
-        "meridian.v1.DataNodeService",
-        "grpc.health.v1.Health",
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    Ok(names)
+}
+
+async fn serving(endpoint: &str, service: &str) -> Result<bool> {
+    let channel = Channel::from_shared(endpoint.to_string())?
+        .connect()
+        .await?;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    match health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+    {
+        Ok(r) => Ok(r.into_inner().status
+            == tonic_health::pb::health_check_response::ServingStatus::Serving as i32),
+        Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
+        Err(s) => Err(s.into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_port_serves_its_own_callers_only() -> Result<()> {
+    let cluster = DevCluster::start_serving(DevOptions::default()).await?;
+    let (client, admin, internal) = (
+        cluster.grpc_endpoint(),
+        cluster.admin_endpoint(),
+        cluster.cluster_endpoint(),
+    );
+    ensure!(
+        listed_services(&client).await? == ["grpc.health.v1.Health", "meridian.v1.ObjectService"],
+        "the client port lists only client services"
+    );
+    ensure!(
+        listed_services(&admin).await? == ["grpc.health.v1.Health", "meridian.v1.AdminService"],
+        "the admin port lists only the admin service"
+    );
+    for (endpoint, service, want) in [
+        (&client, "meridian.v1.ObjectService", true),
+        (&client, "meridian.v1.AdminService", false),
+        (&admin, "meridian.v1.AdminService", true),
+        (&admin, "meridian.v1.ObjectService", false),
+        (&internal, "meridian.v1.DataNodeService", true),
+        (&internal, "meridian.v1.ObjectService", false),
     ] {
         ensure!(
-            names.iter().any(|n| n == want),
-            "reflection lacks {want}: {names:?}"
+            serving(endpoint, service).await? == want,
+            "{service} serving at {endpoint}: expected {want}"
         );
     }
+
+    // Calls to services a port does not carry are refused whole.
+    let channel = Channel::from_shared(client.clone())?.connect().await?;
+    let mut admin_on_client =
+        meridian_proto::v1::admin_service_client::AdminServiceClient::new(channel.clone());
+    let refused = admin_on_client
+        .status(meridian_proto::v1::StatusRequest::default())
+        .await
+        .expect_err("no admin API on the client port");
+    ensure!(refused.code() == tonic::Code::Unimplemented, "{refused:?}");
+    let mut data_on_client =
+        meridian_proto::v1::data_node_service_client::DataNodeServiceClient::new(channel.clone());
+    let refused = data_on_client
+        .read_chunk(meridian_proto::v1::ReadChunkRequest::default())
+        .await
+        .expect_err("no chunk reads on the client port");
+    ensure!(refused.code() == tonic::Code::Unimplemented, "{refused:?}");
+    let mut raft_on_client =
+        meridian_proto::v1::raft_service_client::RaftServiceClient::new(channel);
+    let refused = raft_on_client
+        .forward_write(meridian_proto::v1::CommandBatch::default())
+        .await
+        .expect_err("no forwarded writes on the client port");
+    ensure!(refused.code() == tonic::Code::Unimplemented, "{refused:?}");
+
+    // The admin API answers on its own port.
+    let channel = Channel::from_shared(admin)?.connect().await?;
+    meridian_proto::v1::admin_service_client::AdminServiceClient::new(channel)
+        .status(meridian_proto::v1::StatusRequest::default())
+        .await?;
     Ok(())
 }

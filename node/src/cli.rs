@@ -51,9 +51,15 @@ pub struct DevArgs {
     /// S3 endpoint of the first site; the others take the following ports in topology order.
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub s3_addr: SocketAddr,
-    /// Client, admin and data-node gRPC API.
+    /// Client gRPC API (experiment software).
     #[arg(long, default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
+    /// Admin gRPC API (meridianctl).
+    #[arg(long, default_value = "127.0.0.1:50052")]
+    pub admin_addr: SocketAddr,
+    /// The cluster's own gRPC traffic (data-node chunk reads, Raft).
+    #[arg(long, default_value = "127.0.0.1:50053")]
+    pub cluster_addr: SocketAddr,
     /// Multiplies every link's bandwidth (0.001: the 2 Gb/s link carries 2 Mb/s).
     #[arg(long, default_value_t = 0.001)]
     pub link_scale: f64,
@@ -164,6 +170,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 data_dir: a.data_dir,
                 s3_addr: a.s3_addr,
                 grpc_addr: a.grpc_addr,
+                admin_addr: a.admin_addr,
+                cluster_addr: a.cluster_addr,
                 link_scale: a.link_scale,
                 chunk_size: usize::try_from(a.chunk_size).context("--chunk-size")?,
                 topology,

@@ -2,8 +2,8 @@
 //!
 //! One metadata node (a single-voter openraft group on RocksDB), one chunk
 //! store per site, the emulated links between them, the replication job, an
-//! S3 endpoint per site and one gRPC endpoint for the client, admin and
-//! data-node APIs. The same components run in production; only the wiring
+//! S3 endpoint per site and three gRPC ports: the client API, the admin
+//! API and the cluster's own (data-node chunk reads). The same components run in production; only the wiring
 //! is in one process.
 
 use std::io::Write;
@@ -26,7 +26,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     let policy = crate::placement_policy::PolicyHandle::new(topology.clone(), cfg.policy.clone());
 
     let meta = Arc::new(if cfg.meta_voters == 1 {
-        MetaGroup::single(&cfg.data_dir.join("meta"), cfg.grpc_addr.to_string())
+        MetaGroup::single(&cfg.data_dir.join("meta"), cfg.cluster_addr.to_string())
             .await
             .context("starting the metadata node")?
     } else {
@@ -64,9 +64,8 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             .with_context(|| format!("binding the S3 endpoint of {} at {addr}", site.name))?;
         s3_listeners.push((site.id.0, site.name.clone(), addr, l));
     }
-    let grpc_listener = TcpListener::bind(cfg.grpc_addr)
-        .await
-        .with_context(|| format!("binding gRPC at {}", cfg.grpc_addr))?;
+    let grpc_listeners =
+        crate::serve::GrpcListeners::bind(cfg.grpc_addr, cfg.admin_addr, cfg.cluster_addr).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -121,12 +120,14 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     };
     crate::serve::spawn_grpc(
         &mut tasks,
-        grpc_listener,
-        gateway.clone(),
-        admin,
-        data.clone(),
-        None,
-        stopped(stop_rx.clone()),
+        grpc_listeners,
+        crate::serve::GrpcServices {
+            gateway: gateway.clone(),
+            admin,
+            data: data.clone(),
+            raft: None,
+        },
+        || Box::pin(stopped(stop_rx.clone())),
     )
     .await?;
 
@@ -153,11 +154,9 @@ fn print_banner(cfg: &DevConfig, topology: &meridian_placement::Topology, endpoi
     for (s, e) in topology.sites().iter().zip(endpoints) {
         let _ = writeln!(out, "  S3 {:<10} {e}", s.name);
     }
-    let _ = writeln!(
-        out,
-        "  gRPC (client, admin, data-node, health, reflection)  http://{}",
-        cfg.grpc_addr
-    );
+    let _ = writeln!(out, "  gRPC client API  http://{}", cfg.grpc_addr);
+    let _ = writeln!(out, "  gRPC admin API   http://{}", cfg.admin_addr);
+    let _ = writeln!(out, "  gRPC cluster     http://{}", cfg.cluster_addr);
     for l in topology.links() {
         let _ = writeln!(
             out,

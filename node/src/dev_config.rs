@@ -19,7 +19,13 @@ pub struct DevConfig {
     pub data_dir: PathBuf,
     /// S3 endpoint of the first site; site i listens on port + i.
     pub s3_addr: SocketAddr,
+    /// The client gRPC API (experiment software).
     pub grpc_addr: SocketAddr,
+    /// The admin gRPC API (`meridianctl`).
+    pub admin_addr: SocketAddr,
+    /// The cluster's own gRPC traffic (data-node chunk reads; Raft between
+    /// the voters of a multi-process cluster).
+    pub cluster_addr: SocketAddr,
     /// Every link's bandwidth is multiplied by this.
     pub link_scale: f64,
     pub chunk_size: usize,
@@ -52,6 +58,20 @@ impl DevConfig {
             ));
         }
         self.gc.validate()?;
+        let grpc = [
+            ("--grpc-addr", self.grpc_addr),
+            ("--admin-addr", self.admin_addr),
+            ("--cluster-addr", self.cluster_addr),
+        ];
+        for (i, (a, x)) in grpc.iter().enumerate() {
+            for (b, y) in &grpc[i + 1..] {
+                if x == y && x.port() != 0 {
+                    return Err(format!(
+                        "{a} and {b} are both {x}: the client, admin and cluster ports are apart"
+                    ));
+                }
+            }
+        }
         if !(64 * 1024..=64 * 1024 * 1024).contains(&self.chunk_size) {
             return Err(format!(
                 "--chunk-size must be between 64KiB and 64MiB, got {}",

@@ -41,9 +41,8 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     let topology = Arc::new(cfg.topology.clone());
     let policy = crate::placement_policy::PolicyHandle::new(topology.clone(), cfg.policy.clone());
 
-    let grpc_listener = TcpListener::bind(cfg.grpc_addr)
-        .await
-        .with_context(|| format!("binding gRPC at {}", cfg.grpc_addr))?;
+    let grpc_listeners =
+        crate::serve::GrpcListeners::bind(cfg.grpc_addr, cfg.admin_addr, cfg.cluster_addr).await?;
     let s3_listener = match cfg.s3_addr {
         Some(a) => Some(
             TcpListener::bind(a)
@@ -146,12 +145,14 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     };
     crate::serve::spawn_grpc(
         &mut tasks,
-        grpc_listener,
-        gateway,
-        admin,
-        data,
-        Some(node.raft_service()),
-        stopped(stop_rx.clone()),
+        grpc_listeners,
+        crate::serve::GrpcServices {
+            gateway,
+            admin,
+            data,
+            raft: Some(node.raft_service()),
+        },
+        || Box::pin(stopped(stop_rx.clone())),
     )
     .await?;
 
@@ -216,10 +217,12 @@ fn print_banner(cfg: &NodeConfig, leader: u64, endpoints: &[String], access_key:
         cfg.site_name,
         cfg.data_dir.display()
     );
+    let _ = writeln!(out, "  gRPC client API  http://{}", cfg.grpc_addr);
+    let _ = writeln!(out, "  gRPC admin API   http://{}", cfg.admin_addr);
     let _ = writeln!(
         out,
-        "  gRPC (client, admin, data-node, Raft)  http://{}",
-        cfg.grpc_addr
+        "  gRPC cluster     http://{} (Raft, chunk reads)",
+        cfg.cluster_addr
     );
     for e in endpoints {
         let _ = writeln!(out, "  S3 {e} (access key {access_key})");

@@ -8,18 +8,20 @@
 //! data_dir = "/var/lib/meridian"
 //!
 //! [listen]
-//! grpc = "10.1.0.1:7100"       # Raft, client, admin and data-node APIs
+//! client = "10.1.0.1:7100"     # the client gRPC API (experiment software)
+//! admin = "10.9.0.1:7101"      # the admin gRPC API (a management network)
+//! cluster = "10.1.0.1:7102"    # Raft, forwarded writes, chunk reads between nodes
 //! s3 = "10.1.0.1:9000"         # optional: no S3 endpoint without it
 //! s3_domain = "s3.ihep.example" # optional: BUCKET.s3.ihep.example addresses a bucket too
-//! advertise = "meta1.bj:7100"  # optional: where peers reach `grpc`
+//! advertise = "meta1.bj:7102"  # optional: where peers reach `cluster`
 //!
 //! [meta]
 //! role = "voter"               # or "learner" (asks the voters to join)
 //! snapshot_every = 20000       # optional
-//! [meta.voters]                # every voter, this node included if voter
-//! 1 = "meta1.bj:7100"
-//! 2 = "meta2.hr:7100"
-//! 3 = "meta3.dg:7100"
+//! [meta.voters]                # every voter's cluster address, this node included if voter
+//! 1 = "meta1.bj:7102"
+//! 2 = "meta2.hr:7102"
+//! 3 = "meta3.dg:7102"
 //!
 //! [data]
 //! chunk_size = "4MiB"          # optional
@@ -29,8 +31,8 @@
 //! gc_period = "30s"            # optional: pause between collector passes
 //! abandoned_uploads = "7d"     # optional: unfinished multipart uploads aborted then
 //! lifecycle_period = "10m"     # optional: pause between bucket lifecycle passes
-//! [data.peers]                 # the nodes keeping the other sites' chunks
-//! Huairou = "meta2.hr:7100"
+//! [data.peers]                 # the cluster addresses of the nodes keeping the other sites' chunks
+//! Huairou = "meta2.hr:7102"
 //!
 //! [s3]
 //! region = "us-east-1"         # optional: the region clients sign for by default
@@ -95,7 +97,11 @@ struct Security {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Listen {
-    grpc: SocketAddr,
+    /// Before the ports were split; refused with what replaced it.
+    grpc: Option<SocketAddr>,
+    client: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+    cluster: Option<SocketAddr>,
     s3: Option<SocketAddr>,
     advertise: Option<String>,
     /// Base domain of virtual-host addressing (`BUCKET.DOMAIN`).
@@ -129,7 +135,7 @@ struct Data {
     gc_period: Option<String>,
     abandoned_uploads: Option<String>,
     lifecycle_period: Option<String>,
-    /// Site name -> gRPC address of the node keeping that site's chunks.
+    /// Site name -> cluster address of the node keeping that site's chunks.
     #[serde(default)]
     peers: BTreeMap<String, String>,
 }
@@ -141,14 +147,19 @@ pub struct NodeConfig {
     pub site: u32,
     pub site_name: String,
     pub data_dir: PathBuf,
+    /// The client gRPC API.
     pub grpc_addr: SocketAddr,
+    /// The admin gRPC API.
+    pub admin_addr: SocketAddr,
+    /// Raft, forwarded writes and chunk reads between nodes.
+    pub cluster_addr: SocketAddr,
     pub s3_addr: Option<SocketAddr>,
     pub s3_domain: Option<String>,
     /// The federation's default S3 region.
     pub s3_region: String,
     /// Whether SigV2 signatures are accepted.
     pub s3_sigv2: bool,
-    /// Where the other members reach this node's gRPC server.
+    /// Where the other members reach this node's cluster port.
     pub advertise: String,
     pub role: MetaRole,
     /// Voter id -> address.
@@ -235,11 +246,30 @@ impl NodeConfig {
         if voters.is_empty() {
             bail!("{origin}: [meta.voters] names no voter");
         }
+        if f.listen.grpc.is_some() {
+            bail!(
+                "{origin}: listen.grpc is split into listen.client (experiment software), \
+                 listen.admin (meridianctl) and listen.cluster (Raft and chunk reads between nodes)"
+            );
+        }
+        let port = |a: Option<SocketAddr>, name: &str| {
+            a.with_context(|| format!("{origin}: listen.{name} is missing"))
+        };
+        let (grpc_addr, admin_addr, cluster_addr) = (
+            port(f.listen.client, "client")?,
+            port(f.listen.admin, "admin")?,
+            port(f.listen.cluster, "cluster")?,
+        );
+        if grpc_addr == admin_addr || grpc_addr == cluster_addr || admin_addr == cluster_addr {
+            bail!(
+                "{origin}: listen.client, listen.admin and listen.cluster must be three addresses"
+            );
+        }
         let advertise = f
             .listen
             .advertise
             .clone()
-            .unwrap_or_else(|| f.listen.grpc.to_string());
+            .unwrap_or_else(|| cluster_addr.to_string());
         match (f.meta.role, voters.get(&f.id)) {
             (MetaRole::Voter, None) => {
                 bail!("{origin}: node {} is a voter but not in [meta.voters]", f.id)
@@ -321,7 +351,9 @@ impl NodeConfig {
             site,
             site_name: f.site,
             data_dir: relative(base, &f.data_dir),
-            grpc_addr: f.listen.grpc,
+            grpc_addr,
+            admin_addr,
+            cluster_addr,
             s3_addr: f.listen.s3,
             s3_domain: f.listen.s3_domain.clone(),
             s3_region,
@@ -355,14 +387,16 @@ id = 4
 site = "Daocheng"
 data_dir = "d"
 [listen]
-grpc = "127.0.0.1:7104"
+client = "127.0.0.1:7104"
+admin = "127.0.0.1:7204"
+cluster = "127.0.0.1:7304"
 s3 = "127.0.0.1:9104"
 [meta]
 role = "learner"
 [meta.voters]
-1 = "127.0.0.1:7101"
-2 = "127.0.0.1:7102"
-3 = "127.0.0.1:7103"
+1 = "127.0.0.1:7301"
+2 = "127.0.0.1:7302"
+3 = "127.0.0.1:7303"
 "#;
 
     fn parse(text: &str) -> anyhow::Result<NodeConfig> {
@@ -376,7 +410,9 @@ role = "learner"
         assert_eq!(c.site_name, "Daocheng");
         assert_eq!(c.voters.len(), 3);
         assert_eq!(c.data_dir, Path::new("/etc/meridian/d"));
-        assert_eq!(c.advertise, "127.0.0.1:7104");
+        assert_eq!(c.advertise, "127.0.0.1:7304", "the cluster port");
+        assert_eq!(c.grpc_addr.port(), 7104);
+        assert_eq!(c.admin_addr.port(), 7204);
         assert_eq!(c.chunk_size, 4 << 20);
         assert_eq!(c.s3_region, "us-east-1");
         assert!(c.s3_sigv2);
@@ -427,8 +463,20 @@ role = "learner"
             (
                 GOOD.replace("id = 4", "id = 1")
                     .replace("\"learner\"", "\"voter\"")
-                    .replace("grpc = \"127.0.0.1:7104\"", "grpc = \"127.0.0.1:7999\""),
+                    .replace(
+                        "cluster = \"127.0.0.1:7304\"",
+                        "cluster = \"127.0.0.1:7999\"",
+                    ),
                 "listens at",
+            ),
+            (GOOD.replace("client = ", "grpc = "), "listen.grpc is split"),
+            (
+                GOOD.replace("admin = \"127.0.0.1:7204\"", "admin = \"127.0.0.1:7104\""),
+                "three addresses",
+            ),
+            (
+                GOOD.replace("cluster = \"127.0.0.1:7304\"\n", ""),
+                "listen.cluster is missing",
             ),
             (
                 format!("{GOOD}[data]\nchunk_size = \"1KiB\"\n"),

@@ -1,6 +1,7 @@
-//! What `meridian dev` and `meridian node` serve alike: the gRPC server
-//! (client, admin, data-node, health, reflection and, in a cluster, Raft),
-//! the S3 endpoints, and the signal that stops them.
+//! What `meridian dev` and `meridian node` serve alike: three gRPC ports
+//! (client; admin; cluster: data-node and, in a cluster, Raft; each with
+//! health, the first two with reflection of their own services), the S3
+//! endpoints, and the signal that stops them.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use meridian_proto::v1::object_service_server::ObjectServiceServer;
 use meridian_proto::v1::raft_service_server::RaftServiceServer;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tonic::server::NamedService;
 
 use meridian_placement::Topology;
 use tokio::sync::Notify;
@@ -163,27 +165,62 @@ pub fn spawn_jobs(
     }
 }
 
-/// Starts the gRPC server on `listener` as a task of `tasks`.
-pub async fn spawn_grpc(
-    tasks: &mut JoinSet<()>,
-    listener: TcpListener,
-    gateway: Arc<Objects>,
-    admin: AdminApi,
-    data: Arc<DataPlane>,
-    raft: Option<RaftServiceServer<RaftGrpc>>,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<ObjectServiceServer<ObjectApi>>().await;
-    health.set_serving::<AdminServiceServer<AdminApi>>().await;
-    health
-        .set_serving::<DataNodeServiceServer<DataNodeApi>>()
-        .await;
-    let reflection = tonic_reflection::server::Builder::configure()
+/// The listeners a node serves gRPC on, each for its own callers: experiment
+/// software on `client`, administrators on `admin`, the other members of
+/// the cluster on `cluster` (Raft, forwarded writes, chunk reads). Nothing
+/// internal is reachable on the client port.
+pub struct GrpcListeners {
+    pub client: TcpListener,
+    pub admin: TcpListener,
+    pub cluster: TcpListener,
+}
+
+impl GrpcListeners {
+    /// Binds the three addresses (before the process says it is ready).
+    pub async fn bind(
+        client: std::net::SocketAddr,
+        admin: std::net::SocketAddr,
+        cluster: std::net::SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let bind = |addr, what: &'static str| async move {
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the {what} gRPC port at {addr}"))
+        };
+        Ok(GrpcListeners {
+            client: bind(client, "client").await?,
+            admin: bind(admin, "admin").await?,
+            cluster: bind(cluster, "cluster").await?,
+        })
+    }
+}
+
+/// Reflection that lists `services` only (and health).
+fn reflection(
+    services: &[&str],
+) -> anyhow::Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+> {
+    let mut b = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(meridian_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building gRPC reflection")?;
+        .with_service_name("grpc.health.v1.Health");
+    for s in services {
+        b = b.with_service_name(*s);
+    }
+    b.build_v1().context("building gRPC reflection")
+}
+
+/// Serves `router` on `listener` as a task of `tasks`.
+fn spawn_router(
+    tasks: &mut JoinSet<()>,
+    listener: TcpListener,
+    router: tonic::transport::server::Router,
+    what: &'static str,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
     // Raft heartbeats, read indexes and small answers are latency-bound:
     // with Nagle's algorithm each waits out the peer's delayed ACK (40 ms).
     // The builder's own setting applies only to listeners it binds.
@@ -193,28 +230,67 @@ pub async fn spawn_grpc(
             Ok(s)
         })
     });
-    let grpc = tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(
-            ObjectServiceServer::new(ObjectApi::new(gateway))
-                .max_decoding_message_size(MAX_GRPC_MESSAGE)
-                .max_encoding_message_size(MAX_GRPC_MESSAGE),
-        )
-        .add_service(AdminServiceServer::new(admin))
-        .add_service(
-            DataNodeServiceServer::new(DataNodeApi { data })
-                .max_encoding_message_size(MAX_GRPC_MESSAGE),
-        )
-        .add_optional_service(raft)
-        .serve_with_incoming_shutdown(incoming, stop);
+    let serving = router.serve_with_incoming_shutdown(incoming, stop);
     tasks.spawn(async move {
-        if let Err(e) = grpc.await {
-            tracing::error!(error = %e, "gRPC server failed");
+        if let Err(e) = serving.await {
+            tracing::error!(error = %e, port = what, "gRPC server failed");
         }
     });
+}
+
+/// What the three gRPC ports serve.
+pub struct GrpcServices {
+    pub gateway: Arc<Objects>,
+    pub admin: AdminApi,
+    pub data: Arc<DataPlane>,
+    /// The Raft service, in a cluster.
+    pub raft: Option<RaftServiceServer<RaftGrpc>>,
+}
+
+/// Starts the client, admin and cluster gRPC servers as tasks of `tasks`.
+pub async fn spawn_grpc(
+    tasks: &mut JoinSet<()>,
+    listeners: GrpcListeners,
+    services: GrpcServices,
+    stop: impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+) -> anyhow::Result<()> {
+    let health = |name: &'static str| async move {
+        let (reporter, service) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+        service
+    };
+    let client = tonic::transport::Server::builder()
+        .add_service(health(CLIENT_SERVICE).await)
+        .add_service(reflection(&[CLIENT_SERVICE])?)
+        .add_service(
+            ObjectServiceServer::new(ObjectApi::new(services.gateway))
+                .max_decoding_message_size(MAX_GRPC_MESSAGE)
+                .max_encoding_message_size(MAX_GRPC_MESSAGE),
+        );
+    spawn_router(tasks, listeners.client, client, "client", stop());
+    let admin = tonic::transport::Server::builder()
+        .add_service(health(ADMIN_SERVICE).await)
+        .add_service(reflection(&[ADMIN_SERVICE])?)
+        .add_service(AdminServiceServer::new(services.admin));
+    spawn_router(tasks, listeners.admin, admin, "admin", stop());
+    let cluster = tonic::transport::Server::builder()
+        .add_service(health(DATA_NODE_SERVICE).await)
+        .add_service(
+            DataNodeServiceServer::new(DataNodeApi {
+                data: services.data,
+            })
+            .max_encoding_message_size(MAX_GRPC_MESSAGE),
+        )
+        .add_optional_service(services.raft);
+    spawn_router(tasks, listeners.cluster, cluster, "cluster", stop());
     Ok(())
 }
+
+const CLIENT_SERVICE: &str = <ObjectServiceServer<ObjectApi> as NamedService>::NAME;
+const ADMIN_SERVICE: &str = <AdminServiceServer<AdminApi> as NamedService>::NAME;
+const DATA_NODE_SERVICE: &str = <DataNodeServiceServer<DataNodeApi> as NamedService>::NAME;
 
 /// Starts one site's S3 endpoint on `listener` as a task of `tasks`.
 /// What an S3 endpoint is served with (the gateway's settings).

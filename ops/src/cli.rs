@@ -20,7 +20,7 @@ pub struct Cli {
         long,
         global = true,
         env = "MERIDIAN_ENDPOINT",
-        default_value = "http://127.0.0.1:50051"
+        default_value = "http://127.0.0.1:50052"
     )]
     pub endpoint: String,
     /// Print JSON for scripts instead of tables.
