@@ -117,16 +117,16 @@ impl NodeCluster {
         let admin_ports = ports::reserve()?;
         let cluster_ports = ports::reserve()?;
         let addr = |block: ports::PortBlock, s: Site| format!("127.0.0.1:{}", block.of(s));
-        let grpc = |s: Site| addr(cluster_ports, s);
+        let cluster = |s: Site| addr(cluster_ports, s);
         let voters: String = Site::ALL[..3]
             .iter()
-            .map(|s| format!("{} = \"{}\"\n", node_id(*s), grpc(*s)))
+            .map(|s| format!("{} = \"{}\"\n", node_id(*s), cluster(*s)))
             .collect();
         let peers = |me: Site| -> String {
             Site::ALL
                 .iter()
                 .filter(|s| **s != me)
-                .map(|s| format!("{} = \"{}\"\n", s.name(), grpc(*s)))
+                .map(|s| format!("{} = \"{}\"\n", s.name(), cluster(*s)))
                 .collect()
         };
         let mut nodes = Vec::new();
@@ -147,7 +147,7 @@ impl NodeCluster {
                 peers = peers(site),
                 c = addr(grpc_ports, site),
                 a = addr(admin_ports, site),
-                g = grpc(site),
+                g = cluster(site),
                 s = s3_ports.s3(site),
             );
             let config = root.path().join(format!("node-{}.toml", node_id(site)));

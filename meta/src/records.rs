@@ -147,7 +147,18 @@ pub fn grants_to(gs: &[core::BucketGrant]) -> Vec<pb::BucketGrant> {
     gs.iter().map(grant_to).collect()
 }
 
-pub fn object_from(what: What<'_>, r: pb::ObjectRecord) -> Result<core::ObjectRecord, MetaError> {
+/// What of a stored object record can fail to translate, translated: read
+/// through borrowed fields, so a record is checked without being consumed.
+struct ObjectParts {
+    blake3: Option<ChunkHash>,
+    chunks: Vec<core::ChunkRef>,
+    replicas: Vec<core::Replica>,
+    versioning: core::Versioning,
+    acl: Vec<core::BucketGrant>,
+    lock_mode: core::LockMode,
+}
+
+fn object_parts(what: What<'_>, r: &pb::ObjectRecord) -> Result<ObjectParts, MetaError> {
     let blake3 = if r.blake3.is_empty() && r.delete_marker {
         None
     } else {
@@ -165,6 +176,25 @@ pub fn object_from(what: What<'_>, r: pb::ObjectRecord) -> Result<core::ObjectRe
             })
         })
         .collect::<Result<_, MetaError>>()?;
+    Ok(ObjectParts {
+        blake3,
+        chunks: chunks_from(what, &r.chunks)?,
+        replicas,
+        versioning: versioning_from(what, r.versioning)?,
+        acl: grants_from(what, &r.acl)?,
+        lock_mode: lock_mode_from(what, r.lock_mode)?,
+    })
+}
+
+pub fn object_from(what: What<'_>, r: pb::ObjectRecord) -> Result<core::ObjectRecord, MetaError> {
+    let ObjectParts {
+        blake3,
+        chunks,
+        replicas,
+        versioning,
+        acl,
+        lock_mode,
+    } = object_parts(what, &r)?;
     Ok(core::ObjectRecord {
         size: r.size,
         blake3,
@@ -172,7 +202,7 @@ pub fn object_from(what: What<'_>, r: pb::ObjectRecord) -> Result<core::ObjectRe
         content_type: r.content_type,
         user_meta: r.user_meta,
         owner: r.owner,
-        chunks: chunks_from(what, &r.chunks)?,
+        chunks,
         chunk_size: r.chunk_size,
         policy: r.policy,
         replicas,
@@ -183,12 +213,12 @@ pub fn object_from(what: What<'_>, r: pb::ObjectRecord) -> Result<core::ObjectRe
         expires_ms: r.expires_ms,
         checksums: r.checksums,
         tags: r.tags,
-        versioning: versioning_from(what, r.versioning)?,
+        versioning,
         delete_marker: r.delete_marker,
         part_sizes: r.part_sizes,
         checksum_type: r.checksum_type,
-        acl: grants_from(what, &r.acl)?,
-        lock_mode: lock_mode_from(what, r.lock_mode)?,
+        acl,
+        lock_mode,
         lock_until_ms: r.lock_until_ms,
         legal_hold: r.legal_hold,
     })
@@ -197,49 +227,19 @@ pub fn object_from(what: What<'_>, r: pb::ObjectRecord) -> Result<core::ObjectRe
 /// Why a command's record would not translate back, if it would not: the
 /// state machine stores only what its readers can hand out, so a command
 /// carrying such a record is refused rather than stored as corruption.
+/// The same translation as [`object_from`]'s, so the two cannot drift.
 pub fn object_refused(r: &pb::ObjectRecord) -> Option<String> {
-    let what: What<'_> = &"the record";
-    let check = || -> Result<(), MetaError> {
-        if !(r.blake3.is_empty() && r.delete_marker) {
-            hash(what, &r.blake3)?;
-        }
-        for c in &r.chunks {
-            chunk_from(what, c)?;
-        }
-        for x in &r.replicas {
-            state_from(what, x.state)?;
-        }
-        for g in &r.acl {
-            grant_from(what, g)?;
-        }
-        versioning_from(what, r.versioning)?;
-        lock_mode_from(what, r.lock_mode)?;
-        Ok(())
-    };
-    refusal(check())
+    refusal(object_parts(&"the record", r).map(drop))
 }
 
-/// As [`object_refused`], for a part.
+/// As [`object_refused`], for a part ([`part_from`]'s translation).
 pub fn part_refused(p: &pb::PartRecord) -> Option<String> {
-    let what: What<'_> = &"the part";
-    refusal(
-        p.chunks
-            .iter()
-            .try_for_each(|c| chunk_from(what, c).map(drop)),
-    )
+    refusal(chunks_from(&"the part", &p.chunks).map(drop))
 }
 
-/// As [`object_refused`], for an upload.
+/// As [`object_refused`], for an upload ([`upload_from`]'s translation).
 pub fn upload_refused(u: &pb::MultipartUpload) -> Option<String> {
-    let what: What<'_> = &"the upload";
-    let check = || -> Result<(), MetaError> {
-        for g in &u.acl {
-            grant_from(what, g)?;
-        }
-        lock_mode_from(what, u.lock_mode)?;
-        Ok(())
-    };
-    refusal(check())
+    refusal(upload_parts(&"the upload", u).map(drop))
 }
 
 fn refusal(r: Result<(), MetaError>) -> Option<String> {
@@ -386,8 +386,8 @@ pub fn cors_rule_to(r: core::CorsRule) -> pb::CorsRule {
 }
 
 pub fn bucket_from(r: pb::BucketRecord) -> Result<core::BucketRecord, MetaError> {
-    let what = format!("bucket {}", r.name);
-    let what: What<'_> = &what;
+    let name = format_args!("bucket {}", r.name);
+    let what: What<'_> = &name;
     Ok(core::BucketRecord {
         id: r.id,
         created_ms: r.created_ms,
@@ -410,9 +410,20 @@ pub fn bucket_from(r: pb::BucketRecord) -> Result<core::BucketRecord, MetaError>
     })
 }
 
+/// What of an upload can fail to translate: its grants and lock mode.
+fn upload_parts(
+    what: What<'_>,
+    u: &pb::MultipartUpload,
+) -> Result<(Vec<core::BucketGrant>, core::LockMode), MetaError> {
+    Ok((
+        grants_from(what, &u.acl)?,
+        lock_mode_from(what, u.lock_mode)?,
+    ))
+}
+
 pub fn upload_from(u: pb::MultipartUpload) -> Result<core::MultipartUpload, MetaError> {
-    let what = format!("upload {}", u.upload_id);
-    let what: What<'_> = &what;
+    let what = format_args!("upload {}", u.upload_id);
+    let (acl, lock_mode) = upload_parts(&what, &u)?;
     Ok(core::MultipartUpload {
         bucket: u.bucket,
         key: u.key,
@@ -423,8 +434,8 @@ pub fn upload_from(u: pb::MultipartUpload) -> Result<core::MultipartUpload, Meta
         owner: u.owner,
         checksum_algorithm: u.checksum_algorithm,
         checksum_type: u.checksum_type,
-        acl: grants_from(what, &u.acl)?,
-        lock_mode: lock_mode_from(what, u.lock_mode)?,
+        acl,
+        lock_mode,
         lock_until_ms: u.lock_until_ms,
         legal_hold: u.legal_hold,
         upload_id: u.upload_id,

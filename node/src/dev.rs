@@ -127,7 +127,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             data: data.clone(),
             raft: None,
         },
-        || Box::pin(stopped(stop_rx.clone())),
+        stop_rx.clone(),
     )
     .await?;
 

@@ -152,7 +152,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
             data,
             raft: Some(node.raft_service()),
         },
-        || Box::pin(stopped(stop_rx.clone())),
+        stop_rx.clone(),
     )
     .await?;
 

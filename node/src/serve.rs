@@ -247,13 +247,20 @@ pub struct GrpcServices {
     pub raft: Option<RaftServiceServer<RaftGrpc>>,
 }
 
-/// Starts the client, admin and cluster gRPC servers as tasks of `tasks`.
+/// Starts the client, admin and cluster gRPC servers as tasks of `tasks`;
+/// each stops once `stop` turns true.
 pub async fn spawn_grpc(
     tasks: &mut JoinSet<()>,
     listeners: GrpcListeners,
     services: GrpcServices,
-    stop: impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let stop = || {
+        let mut rx = stop.clone();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    };
     let health = |name: &'static str| async move {
         let (reporter, service) = tonic_health::server::health_reporter();
         reporter

@@ -89,7 +89,7 @@ pub(crate) async fn gather(
                     Ok(None) => continue,
                     // One bad record does not hold up every site's copies.
                     Err(e @ MetaError::Corrupt { .. }) => {
-                        tracing::warn!(bucket = %bucket, error = %e, "record does not translate; replica skipped");
+                        tracing::warn!(bucket = %bucket, error = %e, "record is corrupt; replica skipped");
                         continue;
                     }
                     Err(e) => return Err(e),
