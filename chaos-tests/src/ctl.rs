@@ -239,6 +239,26 @@ impl Ctl {
         .await
     }
 
+    /// Waits until the link `from -> to` has carried at least `bytes`, as
+    /// the answering process counts it (the puller's); returns the count.
+    pub async fn wait_link_bytes(
+        &self,
+        (from, to): (&str, &str),
+        bytes: u64,
+        timeout: Duration,
+    ) -> Result<u64> {
+        let what = format!("{bytes} bytes over the {from} -> {to} link");
+        poll_until(&what, timeout, Duration::from_millis(50), || async {
+            let n = link_bytes(&self.json(&["status"]).await?, from, to);
+            Ok(if n >= bytes {
+                Check::Done(n)
+            } else {
+                Check::NotYet(format!("{n} bytes"))
+            })
+        })
+        .await
+    }
+
     pub async fn object_stat(&self, bucket: &str, key: &str) -> Result<ObjectStat> {
         ObjectStat::from_json(self.json(&["object", "stat", bucket, key]).await?)
     }

@@ -12,7 +12,6 @@ use meridian_chaos_tests::ctl::link_bytes;
 use meridian_chaos_tests::data::random_bytes;
 use meridian_chaos_tests::nodes::{NodeCluster, NodeOptions};
 use meridian_chaos_tests::s3::{self, S3Options};
-use meridian_chaos_tests::wait::{poll_until, Check};
 use meridian_chaos_tests::Site;
 
 const POLICY: &str = "[default]\ncopies = 3\nsites = \"Beijing | Dongguan\"\n";
@@ -36,20 +35,9 @@ async fn the_relay_feeds_dongguan_and_a_killed_source_resumes() -> Result<()> {
     // The uplink's bytes are counted by the puller: Beijing's process.
     let beijing = cluster.ctl(Site::Beijing);
     let half = (SIZE / 2) as u64;
-    poll_until(
-        "half the object over the Jiangmen uplink",
-        Duration::from_secs(90),
-        Duration::from_millis(100),
-        || async {
-            let n = link_bytes(&beijing.json(&["status"]).await?, "Jiangmen", "Beijing");
-            Ok(if n >= half {
-                Check::Done(n)
-            } else {
-                Check::NotYet(format!("{n} bytes"))
-            })
-        },
-    )
-    .await?;
+    beijing
+        .wait_link_bytes(("Jiangmen", "Beijing"), half, Duration::from_secs(90))
+        .await?;
     cluster.kill9(Site::Jiangmen)?;
     // Down for a moment: the transfers reading from it fail.
     tokio::time::sleep(Duration::from_millis(500)).await;

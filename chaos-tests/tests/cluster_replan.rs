@@ -9,7 +9,6 @@ use meridian_chaos_tests::ctl::link_bytes;
 use meridian_chaos_tests::data::random_bytes;
 use meridian_chaos_tests::nodes::{NodeCluster, NodeOptions};
 use meridian_chaos_tests::s3::{self, S3Options};
-use meridian_chaos_tests::wait::{poll_until, Check};
 use meridian_chaos_tests::{ReplicaState, Site};
 
 const SIZE: usize = 12 << 20;
@@ -31,21 +30,9 @@ async fn a_round_of_orders_gives_way_to_new_work() -> Result<()> {
     s3::put_bytes(&jiangmen, "juno", "raw/big", big.clone()).await?;
     let ctl = cluster.ctl(Site::Beijing);
     // The round is under way once the uplink carries its first chunk.
-    poll_until(
-        "the round's first chunk over the Jiangmen uplink",
-        Duration::from_secs(60),
-        Duration::from_millis(100),
-        || async {
-            let n = link_bytes(&ctl.json(&["status"]).await?, "Jiangmen", "Beijing");
-            Ok(if n > 0 {
-                Check::Done(())
-            } else {
-                Check::NotYet("nothing yet".into())
-            })
-        },
-    )
-    .await
-    .with_context(|| cluster.failure_context())?;
+    ctl.wait_link_bytes(("Jiangmen", "Beijing"), 1, Duration::from_secs(60))
+        .await
+        .with_context(|| cluster.failure_context())?;
     // Past the point (10 s) where a round gives way to new work.
     cluster.advance_clock(Duration::from_secs(11)).await?;
     s3::put_bytes(&beijing, "besiii", "run8", random_bytes(4, 64 << 10)).await?;

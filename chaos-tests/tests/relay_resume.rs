@@ -9,7 +9,6 @@ use anyhow::{ensure, Context, Result};
 use meridian_chaos_tests::ctl::link_bytes;
 use meridian_chaos_tests::data::random_bytes;
 use meridian_chaos_tests::s3;
-use meridian_chaos_tests::wait::{poll_until, Check};
 use meridian_chaos_tests::{DevCluster, DevOptions, Site};
 
 const POLICY: &str = "[default]\ncopies = 3\nsites = \"Beijing | Dongguan\"\n";
@@ -31,21 +30,9 @@ async fn relayed_copy_resumes_from_held_chunks_after_a_crash() -> Result<()> {
 
     let ctl = cluster.ctl();
     let half = (SIZE / 2) as u64;
-    let before = poll_until(
-        "half the object over the Jiangmen uplink",
-        Duration::from_secs(60),
-        Duration::from_millis(50),
-        || async {
-            let s = ctl.json(&["status"]).await?;
-            let n = link_bytes(&s, "Jiangmen", "Beijing");
-            Ok(if n >= half {
-                Check::Done(n)
-            } else {
-                Check::NotYet(format!("{n} bytes"))
-            })
-        },
-    )
-    .await?;
+    let before = ctl
+        .wait_link_bytes(("Jiangmen", "Beijing"), half, Duration::from_secs(60))
+        .await?;
     cluster.kill9()?;
     cluster.restart_serving().await?;
 

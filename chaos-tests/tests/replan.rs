@@ -9,7 +9,6 @@ use anyhow::{ensure, Result};
 use meridian_chaos_tests::ctl::link_bytes;
 use meridian_chaos_tests::data::random_bytes;
 use meridian_chaos_tests::s3;
-use meridian_chaos_tests::wait::{poll_until, Check};
 use meridian_chaos_tests::{DevCluster, DevOptions, ReplicaState, Site};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,20 +27,8 @@ async fn a_long_round_gives_way_to_new_work() -> Result<()> {
     // The round is under way once the uplink carries its first chunk;
     // then the clock moves past the point where it gives way to new work.
     let ctl = cluster.ctl();
-    poll_until(
-        "the round's first chunk over the Jiangmen uplink",
-        Duration::from_secs(30),
-        Duration::from_millis(100),
-        || async {
-            let n = link_bytes(&ctl.json(&["status"]).await?, "Jiangmen", "Beijing");
-            Ok(if n > 0 {
-                Check::Done(())
-            } else {
-                Check::NotYet("nothing yet".into())
-            })
-        },
-    )
-    .await?;
+    ctl.wait_link_bytes(("Jiangmen", "Beijing"), 1, Duration::from_secs(30))
+        .await?;
     ctl.advance_clock(Duration::from_secs(11)).await?;
     s3::put_bytes(&beijing, "besiii", "run7", random_bytes(2, 64 << 10)).await?;
     // Sooner than the round would give way by the system's clock alone.
