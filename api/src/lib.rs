@@ -3,6 +3,8 @@
 //! answers errors and records through these, so the same fault gets the
 //! same status whichever service reports it.
 
+pub mod audit;
+pub mod auth;
 mod object_service;
 
 pub use object_service::ObjectApi;

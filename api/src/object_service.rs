@@ -1,5 +1,7 @@
 //! The gRPC client API (`meridian.v1.ObjectService`) over the object
-//! service ([`Objects`]).
+//! service ([`Objects`]). Every call is authenticated and authorized
+//! ([`ClientAuth`]) before it reads or writes anything; what a caller
+//! writes is theirs.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,6 +14,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use meridian_objects::{NewObject, Objects};
 
+use crate::auth::scope::Access;
+use crate::auth::ClientAuth;
 use crate::{object_info, status};
 use meridian_core::catalogue::{ListEntry, ListQuery};
 
@@ -27,12 +31,24 @@ fn staleness(ms: u32) -> Option<std::time::Duration> {
 
 pub struct ObjectApi {
     gw: Arc<Objects>,
+    auth: Arc<ClientAuth>,
 }
 
 impl ObjectApi {
-    pub fn new(gw: Arc<Objects>) -> Self {
-        ObjectApi { gw }
+    pub fn new(gw: Arc<Objects>, auth: Arc<ClientAuth>) -> Self {
+        ObjectApi { gw, auth }
     }
+}
+
+/// The methods' paths, as signatures cover them.
+pub mod method {
+    pub const CREATE_BUCKET: &str = "/meridian.v1.ObjectService/CreateBucket";
+    pub const LIST_BUCKETS: &str = "/meridian.v1.ObjectService/ListBuckets";
+    pub const PUT: &str = "/meridian.v1.ObjectService/Put";
+    pub const GET: &str = "/meridian.v1.ObjectService/Get";
+    pub const STAT: &str = "/meridian.v1.ObjectService/Stat";
+    pub const LIST: &str = "/meridian.v1.ObjectService/List";
+    pub const DELETE: &str = "/meridian.v1.ObjectService/Delete";
 }
 
 type GetStream = Pin<Box<dyn Stream<Item = Result<GetResponse, Status>> + Send>>;
@@ -69,10 +85,12 @@ impl ObjectService for ObjectApi {
         &self,
         req: Request<CreateBucketRequest>,
     ) -> Result<Response<CreateBucketResponse>, Status> {
+        let id = self.auth.identify(&req, method::CREATE_BUCKET).await?;
         let r = req.into_inner();
+        self.auth.may_create_bucket(&id, &r.bucket).await?;
         let site = self.gw.site_id(&r.site).map_err(status)?;
         self.gw
-            .create_bucket(&r.bucket, "root", site, &Default::default())
+            .create_bucket(&r.bucket, &id.owner(), site, &Default::default())
             .await
             .map_err(status)?;
         Ok(Response::new(CreateBucketResponse {}))
@@ -80,26 +98,34 @@ impl ObjectService for ObjectApi {
 
     async fn list_buckets(
         &self,
-        _req: Request<ListBucketsRequest>,
+        req: Request<ListBucketsRequest>,
     ) -> Result<Response<ListBucketsResponse>, Status> {
-        let buckets = self.gw.catalogue().list_buckets().await.map_err(status)?;
-        Ok(Response::new(ListBucketsResponse {
-            buckets: buckets
-                .into_iter()
-                .map(|b| BucketInfo {
+        let id = self.auth.identify(&req, method::LIST_BUCKETS).await?;
+        if let Some(r) = id.resource.as_deref().filter(|r| *r != "/") {
+            return Err(Status::permission_denied(format!(
+                "the request was signed for {r}, but lists every bucket (/)"
+            )));
+        }
+        let mut buckets = Vec::new();
+        // The caller's own and those granted to them; the admin's: all.
+        for b in self.gw.catalogue().list_buckets().await.map_err(status)? {
+            if self.auth.sees_bucket(&id, &b.name).await {
+                buckets.push(BucketInfo {
                     site: self.gw.site_name(b.ingest_site),
                     name: b.name,
                     created_ms: b.created_ms,
                     owner: b.owner,
-                })
-                .collect(),
-        }))
+                });
+            }
+        }
+        Ok(Response::new(ListBucketsResponse { buckets }))
     }
 
     async fn put(
         &self,
         req: Request<Streaming<PutRequest>>,
     ) -> Result<Response<PutResponse>, Status> {
+        let id = self.auth.identify(&req, method::PUT).await?;
         let mut stream = req.into_inner();
         let header = match stream.message().await? {
             Some(PutRequest {
@@ -111,6 +137,15 @@ impl ObjectService for ObjectApi {
                 ))
             }
         };
+        // Decided on the header, before a byte of data is read.
+        self.auth
+            .authorize(
+                &id,
+                (&header.bucket, Some(&header.key)),
+                "s3:PutObject",
+                (Access::Create, &header.key),
+            )
+            .await?;
         let site = self.gw.site_id(&header.site).map_err(status)?;
         let expected_blake3 = if header.expected_blake3.is_empty() {
             None
@@ -129,7 +164,7 @@ impl ObjectService for ObjectApi {
             key: header.key.clone(),
             content_type: header.content_type.clone(),
             user_meta: header.user_meta.clone(),
-            owner: "root".into(),
+            owner: id.owner(),
             ..Default::default()
         };
         let rec = self
@@ -156,7 +191,16 @@ impl ObjectService for ObjectApi {
     type GetStream = GetStream;
 
     async fn get(&self, req: Request<GetRequest>) -> Result<Response<GetStream>, Status> {
+        let id = self.auth.identify(&req, method::GET).await?;
         let r = req.into_inner();
+        self.auth
+            .authorize(
+                &id,
+                (&r.bucket, Some(&r.key)),
+                "s3:GetObject",
+                (Access::Read, &r.key),
+            )
+            .await?;
         let site = self.gw.site_id(&r.site).map_err(status)?;
         let rec = self
             .gw
@@ -215,7 +259,16 @@ impl ObjectService for ObjectApi {
     }
 
     async fn stat(&self, req: Request<StatRequest>) -> Result<Response<ObjectInfo>, Status> {
+        let id = self.auth.identify(&req, method::STAT).await?;
         let r = req.into_inner();
+        self.auth
+            .authorize(
+                &id,
+                (&r.bucket, Some(&r.key)),
+                "s3:GetObject",
+                (Access::Read, &r.key),
+            )
+            .await?;
         let catalogue = self.gw.catalogue();
         let rec = match staleness(r.max_staleness_ms) {
             Some(max) => catalogue.object_within(&r.bucket, &r.key, max).await,
@@ -231,7 +284,16 @@ impl ObjectService for ObjectApi {
     }
 
     async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
+        let id = self.auth.identify(&req, method::LIST).await?;
         let r = req.into_inner();
+        self.auth
+            .authorize(
+                &id,
+                (&r.bucket, None),
+                "s3:ListBucket",
+                (Access::Read, &r.prefix),
+            )
+            .await?;
         let max_keys = match r.page_size {
             0 => 1000,
             n => n.min(1000) as usize,
@@ -276,12 +338,16 @@ impl ObjectService for ObjectApi {
         &self,
         req: Request<DeleteRequest>,
     ) -> Result<Response<DeleteResponse>, Status> {
+        let id = self.auth.identify(&req, method::DELETE).await?;
         let r = req.into_inner();
-        self.gw
-            .catalogue()
-            .bucket(&r.bucket)
-            .await
-            .map_err(status)?;
+        self.auth
+            .authorize(
+                &id,
+                (&r.bucket, Some(&r.key)),
+                "s3:DeleteObject",
+                (Access::Modify, &r.key),
+            )
+            .await?;
         self.gw
             .catalogue()
             .delete_object(&r.bucket, &r.key)

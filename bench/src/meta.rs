@@ -154,10 +154,18 @@ impl Cluster {
             peers.insert(id, l.local_addr()?.to_string());
             listeners.push((id, l));
         }
+        // The voters talk mutual TLS, as a cluster's do.
+        let now = std::time::SystemTime::now();
+        let tls = meridian_tls::ClusterCa::generate("bench", now)?.identity(
+            "bench",
+            &["127.0.0.1".into()],
+            now,
+        )?;
         let mut nodes = Vec::new();
         let mut servers = Vec::new();
         for (id, listener) in listeners {
-            let mut cfg = MetaConfig::member(dir.join(format!("node-{id}")), id, &peers);
+            let mut cfg =
+                MetaConfig::member(dir.join(format!("node-{id}")), id, &peers, tls.clone());
             cfg.snapshot_every = snapshot_every;
             let node = Arc::new(
                 MetaNode::open(cfg)
@@ -166,8 +174,9 @@ impl Cluster {
             );
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let svc = node.raft_service();
+            let server_tls = tls.clone();
             let server = tokio::spawn(async move {
-                let _ = meridian_meta::raft_service::serve(listener, svc, async {
+                let _ = meridian_meta::raft_service::serve(listener, svc, &server_tls, async {
                     let _ = stopped.await;
                 })
                 .await;

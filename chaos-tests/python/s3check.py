@@ -19,7 +19,7 @@ def check(cond, message):
 
 
 def client(endpoint, access_key, secret_key, max_attempts=2, signature_version=None,
-           region_name="us-east-1"):
+           region_name="us-east-1", verify=None):
     options = dict(
         s3={"addressing_style": "path"},
         retries={"max_attempts": max_attempts, "mode": "standard"},
@@ -35,6 +35,7 @@ def client(endpoint, access_key, secret_key, max_attempts=2, signature_version=N
         aws_secret_access_key=secret_key,
         region_name=region_name,
         config=Config(**options),
+        verify=verify,
     )
 
 

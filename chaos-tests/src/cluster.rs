@@ -47,6 +47,8 @@ pub struct DevOptions {
     /// and passed with `--policy`.
     pub policy: Option<String>,
     pub ready_timeout: Duration,
+    /// `--tls`: S3 and the client and admin APIs over TLS.
+    pub tls: bool,
 }
 
 impl Default for DevOptions {
@@ -57,6 +59,7 @@ impl Default for DevOptions {
             extra_args: Vec::new(),
             policy: None,
             ready_timeout: Duration::from_secs(120),
+            tls: false,
         }
     }
 }
@@ -69,6 +72,11 @@ impl DevOptions {
 
     pub fn with_link_scale(mut self, scale: f64) -> Self {
         self.link_scale = scale;
+        self
+    }
+
+    pub fn with_tls(mut self) -> Self {
+        self.tls = true;
         self
     }
 
@@ -176,6 +184,26 @@ impl DevCluster {
     /// means the listeners are bound, and a catalogue that is still electing
     /// its leader may briefly answer 503.
     pub async fn wait_serving(&self) -> Result<()> {
+        if self.opts.tls {
+            // The SDK client here speaks plain HTTP only: ask the admin API
+            // (over TLS, as meridianctl) instead.
+            let ctl = self.ctl();
+            return poll_until(
+                "the admin API answering status over TLS",
+                SERVING_TIMEOUT,
+                Duration::from_millis(200),
+                || {
+                    let ctl = ctl.clone();
+                    async move {
+                        match ctl.json(&["status"]).await {
+                            Ok(_) => Ok(Check::Done(())),
+                            Err(e) => Ok(Check::NotYet(format!("{e:#}"))),
+                        }
+                    }
+                },
+            )
+            .await;
+        }
         for site in Site::ALL {
             let client = self.s3(site);
             let what = format!("S3 at {site} answering ListBuckets");
@@ -230,21 +258,41 @@ impl DevCluster {
         self.ports
     }
 
+    fn scheme(&self) -> &'static str {
+        if self.opts.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     pub fn s3_endpoint(&self, site: Site) -> String {
-        format!("http://127.0.0.1:{}", self.ports.s3(site))
+        format!("{}://127.0.0.1:{}", self.scheme(), self.ports.s3(site))
     }
 
     /// The client gRPC API.
     pub fn grpc_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.ports.grpc)
+        format!("{}://127.0.0.1:{}", self.scheme(), self.ports.grpc)
     }
 
     pub fn admin_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.ports.admin)
+        format!("{}://127.0.0.1:{}", self.scheme(), self.ports.admin)
     }
 
-    pub fn cluster_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.ports.cluster)
+    /// With `--tls`: the CA that signed the endpoints' certificate.
+    pub fn endpoint_ca(&self) -> PathBuf {
+        self.data_dir.join("tls").join("endpoints").join("ca.pem")
+    }
+
+    /// The cluster port (mutual TLS): host:port.
+    pub fn cluster_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.ports.cluster)
+    }
+
+    /// Where `meridian dev` keeps its cluster CA (ca.pem, ca.key) and its
+    /// own certificate.
+    pub fn cluster_tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
     }
 
     /// An S3 client for `site` with the root credentials and default retries.
@@ -257,7 +305,12 @@ impl DevCluster {
     }
 
     pub fn ctl(&self) -> Ctl {
-        Ctl::new(self.meridianctl.clone(), self.admin_endpoint())
+        let ctl = Ctl::new(self.meridianctl.clone(), self.admin_endpoint());
+        if self.opts.tls {
+            ctl.with_ca(self.endpoint_ca())
+        } else {
+            ctl
+        }
     }
 
     /// The last lines the server printed, across restarts.
@@ -286,6 +339,9 @@ impl DevCluster {
             .arg("--test-clock");
         if let Some(size) = &self.opts.chunk_size {
             cmd.arg("--chunk-size").arg(size);
+        }
+        if self.opts.tls {
+            cmd.arg("--tls");
         }
         cmd.args(&self.opts.extra_args)
             // Pinned so that ambient settings cannot change what the tests sign with.

@@ -17,6 +17,8 @@ const CTL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Ctl {
     bin: PathBuf,
     endpoint: String,
+    /// The CA of an https endpoint's certificate.
+    ca: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,29 +155,61 @@ pub fn link_bytes(status: &Value, from: &str, to: &str) -> u64 {
 
 impl Ctl {
     pub fn new(bin: PathBuf, endpoint: String) -> Self {
-        Self { bin, endpoint }
+        Self {
+            bin,
+            endpoint,
+            ca: None,
+        }
+    }
+
+    /// Trusting `ca` for an https endpoint (`--ca-cert`).
+    pub fn with_ca(mut self, ca: PathBuf) -> Self {
+        self.ca = Some(ca);
+        self
     }
 
     /// Runs `meridianctl --endpoint E --json ARGS...` and parses its stdout as one JSON value.
     pub async fn json(&self, args: &[&str]) -> Result<Value> {
         let mut cmd = Command::new(&self.bin);
-        cmd.arg("--endpoint")
-            .arg(&self.endpoint)
-            .arg("--json")
-            .args(args);
+        cmd.arg("--endpoint").arg(&self.endpoint).arg("--json");
+        // The administrator's credential, as an operator's shell has it.
+        cmd.env("MERIDIAN_ACCESS_KEY", crate::s3::ROOT_ACCESS_KEY)
+            .env("MERIDIAN_SECRET_KEY", crate::s3::ROOT_SECRET_KEY)
+            .env_remove("MERIDIAN_CREDENTIALS");
+        if let Some(ca) = &self.ca {
+            cmd.arg("--ca-cert").arg(ca);
+        }
+        cmd.args(args);
         let out = process::run_ok(&mut cmd, CTL_TIMEOUT).await?;
         let text = String::from_utf8(out.stdout).context("meridianctl printed non-UTF-8")?;
         serde_json::from_str(text.trim())
             .with_context(|| format!("meridianctl {args:?} printed no single JSON value:\n{text}"))
     }
 
+    /// A new user with one access key: (access key, secret).
+    pub async fn new_user(&self, name: &str) -> Result<(String, String)> {
+        self.json(&["user", "create", name]).await?;
+        let k = self.json(&["key", "create", name]).await?;
+        Ok((
+            k["access_key"].as_str().context("access key")?.to_string(),
+            k["secret"].as_str().context("secret")?.to_string(),
+        ))
+    }
+
     /// Moves the process's clock forward (it runs with `--test-clock`);
     /// what it reads afterwards, in ms since the Unix epoch.
     pub async fn advance_clock(&self, by: Duration) -> Result<i64> {
         use meridian_proto::v1::admin_service_client::AdminServiceClient;
-        let mut admin = AdminServiceClient::connect(self.endpoint.clone())
+        let channel = tonic::transport::Endpoint::from_shared(self.endpoint.clone())?
+            .connect()
             .await
             .with_context(|| format!("connecting to {}", self.endpoint))?;
+        let mut admin = AdminServiceClient::new(meridian_api::auth::client::SigningChannel::new(
+            channel,
+            crate::s3::ROOT_ACCESS_KEY,
+            crate::s3::ROOT_SECRET_KEY,
+            meridian_core::clock::system(),
+        ));
         let millis = u64::try_from(by.as_millis()).context("a clock step that large")?;
         let reading = admin
             .advance_clock(meridian_proto::v1::AdvanceClockRequest { millis })

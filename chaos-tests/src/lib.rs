@@ -7,11 +7,14 @@
 //! `cargo build -p meridian-node -p meridian-ops`, or point `MERIDIAN_BIN` and
 //! `MERIDIANCTL_BIN` at them.
 
+pub mod awscli;
 pub mod binaries;
+pub mod certs;
 pub mod chunks;
 pub mod cluster;
 pub mod ctl;
 pub mod data;
+pub mod grpc;
 pub mod listing;
 pub mod nodes;
 pub mod output;

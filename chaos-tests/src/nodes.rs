@@ -129,6 +129,10 @@ impl NodeCluster {
                 .map(|s| format!("{} = \"{}\"\n", s.name(), cluster(*s)))
                 .collect()
         };
+        // The cluster port's CA and certificates, as an administrator makes
+        // them.
+        let ids: Vec<u64> = Site::ALL.iter().map(|s| node_id(*s)).collect();
+        crate::certs::init(&root.path().join("tls"), &ids)?;
         let mut nodes = Vec::new();
         for site in Site::ALL {
             let role = if node_id(site) <= 3 {
@@ -141,7 +145,9 @@ impl NodeCluster {
                  [listen]\nclient = \"{c}\"\nadmin = \"{a}\"\ncluster = \"{g}\"\n\
                  s3 = \"127.0.0.1:{s}\"\n\
                  [meta]\nrole = \"{role}\"\nsnapshot_every = 500\n[meta.voters]\n{voters}\
-                 [data]\nchunk_size = \"{chunk_size}\"\nlink_scale = {scale}\n[data.peers]\n{peers}",
+                 [data]\nchunk_size = \"{chunk_size}\"\nlink_scale = {scale}\n[data.peers]\n{peers}\
+                 [tls]\ncluster_ca = \"tls/ca.pem\"\ncluster_cert = \"tls/node-{id}.pem\"\n\
+                 cluster_key = \"tls/node-{id}.key\"\n",
                 scale = opts.link_scale,
                 id = node_id(site),
                 peers = peers(site),

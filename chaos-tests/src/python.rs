@@ -49,6 +49,11 @@ pub fn script(name: &str) -> Command {
         "AWS_SESSION_TOKEN",
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_S3",
+        // Trust only what a script is told to: the machine's own settings
+        // would decide the TLS tests' outcome.
+        "AWS_CA_BUNDLE",
+        "REQUESTS_CA_BUNDLE",
+        "SSL_CERT_FILE",
         "HTTP_PROXY",
         "HTTPS_PROXY",
         "http_proxy",

@@ -3,129 +3,16 @@
 //! (with changes and `--delete`); a `presign`ed URL fetched without keys.
 
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
+use meridian_chaos_tests::awscli::{require_aws_cli, AwsCli, SMALL_TIMEOUT};
 use meridian_chaos_tests::data::{file_blake3, write_random_file};
-use meridian_chaos_tests::process::{describe, run_bounded, run_ok};
-use meridian_chaos_tests::s3::{REGION, ROOT_ACCESS_KEY, ROOT_SECRET_KEY};
 use meridian_chaos_tests::{DevCluster, DevOptions, Site};
-use tokio::process::Command;
 
 const BIG: u64 = 100 * 1024 * 1024;
-const SMALL_TIMEOUT: Duration = Duration::from_secs(120);
 const BIG_TIMEOUT: Duration = Duration::from_secs(600);
 const BUCKET: &str = "cli-bucket";
-
-/// Runs `aws` with only the settings given here: a private config and
-/// credentials file, fixed keys and region, path-style addressing, no proxy.
-struct AwsCli {
-    endpoint: String,
-    config_dir: tempfile::TempDir,
-}
-
-impl AwsCli {
-    fn new(endpoint: String) -> Result<Self> {
-        let config_dir = tempfile::tempdir().context("temp dir for the aws config")?;
-        std::fs::write(
-            config_dir.path().join("config"),
-            format!("[default]\nregion = {REGION}\ns3 =\n    addressing_style = path\n"),
-        )
-        .context("writing aws config")?;
-        std::fs::write(
-            config_dir.path().join("credentials"),
-            format!("[default]\naws_access_key_id = {ROOT_ACCESS_KEY}\naws_secret_access_key = {ROOT_SECRET_KEY}\n"),
-        )
-        .context("writing aws credentials")?;
-        Ok(Self {
-            endpoint,
-            config_dir,
-        })
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("aws");
-        cmd.arg("--endpoint-url").arg(&self.endpoint).args(args);
-        for var in [
-            "AWS_PROFILE",
-            "AWS_DEFAULT_PROFILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_SECURITY_TOKEN",
-            "AWS_ENDPOINT_URL",
-            "AWS_ENDPOINT_URL_S3",
-            "AWS_CA_BUNDLE",
-            "AWS_ROLE_ARN",
-            "AWS_WEB_IDENTITY_TOKEN_FILE",
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "http_proxy",
-            "https_proxy",
-            "ALL_PROXY",
-            "all_proxy",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("AWS_CONFIG_FILE", self.config_dir.path().join("config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                self.config_dir.path().join("credentials"),
-            )
-            .env("AWS_ACCESS_KEY_ID", ROOT_ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET_KEY)
-            .env("AWS_DEFAULT_REGION", REGION)
-            .env("AWS_REGION", REGION)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_PAGER", "")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("no_proxy", "127.0.0.1,localhost");
-        cmd
-    }
-
-    async fn run(&self, args: &[&str], timeout: Duration) -> Result<Output> {
-        run_ok(&mut self.command(args), timeout).await
-    }
-
-    async fn stdout(&self, args: &[&str]) -> Result<String> {
-        let out = self.run(args, SMALL_TIMEOUT).await?;
-        String::from_utf8(out.stdout).context("aws printed non-UTF-8")
-    }
-
-    async fn json(&self, args: &[&str]) -> Result<serde_json::Value> {
-        let text = self.stdout(args).await?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("aws {args:?} printed no JSON:\n{text}"))
-    }
-
-    /// `aws s3 ls` exits 1 when it lists nothing; that alone is not a failure.
-    async fn stdout_allow_empty(&self, args: &[&str]) -> Result<String> {
-        let out = run_bounded(&mut self.command(args), SMALL_TIMEOUT).await?;
-        let text = String::from_utf8(out.stdout.clone()).context("aws printed non-UTF-8")?;
-        let said_something = !text.trim().is_empty() || !out.stderr.trim_ascii().is_empty();
-        if !out.status.success() && said_something {
-            bail!(
-                "aws {args:?} failed with {}\n{}",
-                out.status,
-                describe(&out)
-            );
-        }
-        Ok(text)
-    }
-}
-
-/// Fails with a clear message when the CLI is not installed.
-async fn require_aws_cli() -> Result<()> {
-    let mut cmd = Command::new("aws");
-    cmd.arg("--version");
-    match run_bounded(&mut cmd, SMALL_TIMEOUT).await {
-        Ok(out) if out.status.success() => Ok(()),
-        Ok(out) => bail!(
-            "the aws CLI is installed but `aws --version` failed (pip install awscli):\n{}",
-            describe(&out)
-        ),
-        Err(e) => bail!("the aws CLI is not installed or not on PATH (pip install awscli): {e:#}"),
-    }
-}
 
 fn ls_has(listing: &str, size: Option<u64>, name: &str) -> bool {
     listing.lines().any(|line| {
@@ -422,21 +309,6 @@ async fn aws_cli_syncs_both_ways_and_presigns() -> Result<()> {
 fn path_str(p: &Path) -> Result<&str> {
     p.to_str()
         .with_context(|| format!("{} is not UTF-8", p.display()))
-}
-
-impl AwsCli {
-    /// Runs a command that must fail with S3 error `code`.
-    async fn refused(&self, args: &[&str], code: &str) -> Result<()> {
-        let out = run_bounded(&mut self.command(args), SMALL_TIMEOUT).await?;
-        let err = String::from_utf8_lossy(&out.stderr);
-        ensure!(
-            !out.status.success() && err.contains(code),
-            "aws {args:?}: expected {code}, got {}\n{}",
-            out.status,
-            describe(&out)
-        );
-        Ok(())
-    }
 }
 
 #[tokio::test]

@@ -60,10 +60,7 @@ async fn three_voters_survive_sigkill() -> Result<()> {
     // A bounded-staleness stat (possibly served by a follower) of objects
     // acknowledged longer ago than the bound sees them, with the right hash.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let mut grpc = meridian_proto::v1::object_service_client::ObjectServiceClient::connect(
-        cluster.grpc_endpoint(),
-    )
-    .await?;
+    let mut grpc = meridian_chaos_tests::grpc::Api::connect(&cluster.grpc_endpoint()).await?;
     for (key, hash) in &written {
         let info = grpc
             .stat(meridian_proto::v1::StatRequest {

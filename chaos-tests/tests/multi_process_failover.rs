@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use meridian_chaos_tests::data::{blake3_hex, random_bytes};
+use meridian_chaos_tests::grpc::Api;
 use meridian_chaos_tests::nodes::{node_id, NodeCluster};
 use meridian_chaos_tests::s3::{self, S3Options};
 use meridian_chaos_tests::wait::{poll_until, Check};
 use meridian_chaos_tests::Site;
-use meridian_proto::v1::object_service_client::ObjectServiceClient;
 use meridian_proto::v1::StatRequest;
 
 const BUCKET: &str = "failover";
@@ -285,7 +285,7 @@ async fn leader_killed_under_load_loses_nothing() -> Result<()> {
     for site in [Site::Beijing, Site::Huairou, Site::Dongguan] {
         cluster.kill9(site)?;
     }
-    let mut grpc = ObjectServiceClient::connect(cluster.grpc_endpoint(Site::Jiangmen)).await?;
+    let mut grpc = Api::connect(&cluster.grpc_endpoint(Site::Jiangmen)).await?;
     let info = grpc
         .stat(StatRequest {
             bucket: BUCKET.into(),

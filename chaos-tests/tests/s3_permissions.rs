@@ -6,14 +6,13 @@
 
 use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 use meridian_chaos_tests::chunks::files_under;
 use meridian_chaos_tests::s3::{self, expect_error, S3Options};
 use meridian_chaos_tests::wait::{poll_until, Check};
 use meridian_chaos_tests::{DevCluster, DevOptions, Site};
-use serde_json::Value;
 
 struct User {
     access_key: String,
@@ -21,13 +20,8 @@ struct User {
 }
 
 async fn new_user(cluster: &DevCluster, name: &str) -> Result<User> {
-    let ctl = cluster.ctl();
-    ctl.json(&["user", "create", name]).await?;
-    let k: Value = ctl.json(&["key", "create", name]).await?;
-    Ok(User {
-        access_key: k["access_key"].as_str().context("access key")?.to_string(),
-        secret: k["secret"].as_str().context("secret")?.to_string(),
-    })
+    let (access_key, secret) = cluster.ctl().new_user(name).await?;
+    Ok(User { access_key, secret })
 }
 
 fn client(cluster: &DevCluster, u: &User) -> Client {

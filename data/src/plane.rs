@@ -57,13 +57,19 @@ impl DataPlane {
         })
     }
 
-    /// Reads chunks of `site` from the data node at `addr` (another process).
-    pub fn with_remote(mut self, site: u32, addr: &str) -> Result<Self, DataError> {
+    /// Reads chunks of `site` from the data node at `addr` (another
+    /// process), over the cluster port's mutual TLS.
+    pub fn with_remote(
+        mut self,
+        site: u32,
+        addr: &str,
+        tls: &meridian_tls::ClusterTls,
+    ) -> Result<Self, DataError> {
         if self.stores.contains_key(&site) {
             return Ok(self);
         }
         let name = self.topology.name(SiteId(site));
-        let remote = RemoteSite::new(&name, addr).map_err(|message| DataError::Remote {
+        let remote = RemoteSite::new(&name, addr, tls).map_err(|message| DataError::Remote {
             site: name.clone(),
             message,
         })?;

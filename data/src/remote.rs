@@ -9,7 +9,8 @@ use bytes::BytesMut;
 use meridian_core::{Chunk, ChunkHash};
 use meridian_proto::v1::data_node_service_client::DataNodeServiceClient;
 use meridian_proto::v1::{HasChunksRequest, ReadChunkRequest};
-use tonic::transport::{Channel, Endpoint};
+use meridian_tls::ClusterTls;
+use tonic::transport::Channel;
 
 use crate::error::DataError;
 use crate::store::{verified, MAX_CHUNK_BYTES};
@@ -25,12 +26,13 @@ pub struct RemoteSite {
 }
 
 impl RemoteSite {
-    /// `addr`: host:port of the site's node gRPC server. Connects lazily
-    /// (and again after a failure), so a node that is down is only an error
-    /// when it is read from.
-    pub fn new(name: &str, addr: &str) -> Result<Self, String> {
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| format!("data node of {name}: bad address {addr:?}: {e}"))?;
+    /// `addr`: host:port of the site's node's cluster port, reached with
+    /// `tls`. Connects lazily (and again after a failure), so a node that is
+    /// down is only an error when it is read from.
+    pub fn new(name: &str, addr: &str, tls: &ClusterTls) -> Result<Self, String> {
+        let endpoint = tls
+            .endpoint(addr)
+            .map_err(|e| format!("data node of {name}: {e}"))?;
         let channel = endpoint
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)

@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use meridian_proto::v1::raft_service_client::RaftServiceClient;
 use meridian_proto::v1::{CommandBatch, JoinRequest, RaftPayload, ReadIndexRequest};
+use meridian_tls::ClusterTls;
 use openraft::Raft;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::network::MAX_RAFT_MESSAGE;
 use crate::types::{Outcome, TypeConfig};
@@ -72,9 +73,10 @@ pub(crate) fn decode_answer<T: DeserializeOwned>(
         .map_err(|e| MetaError::Raft(format!("undecodable answer from {from}: {e}")))
 }
 
-fn client(addr: &str) -> Result<RaftServiceClient<Channel>, MetaError> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| MetaError::Config(format!("bad member address {addr:?}: {e}")))?;
+fn client(addr: &str, tls: &ClusterTls) -> Result<RaftServiceClient<Channel>, MetaError> {
+    let endpoint = tls
+        .endpoint(addr)
+        .map_err(|e| MetaError::Config(format!("bad member address: {e}")))?;
     let channel = endpoint
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
@@ -98,16 +100,23 @@ pub struct LeaderLink {
     /// Addresses from the configuration, for a leader this node knows of
     /// before it has the membership (a learner that has just joined).
     configured: BTreeMap<u64, String>,
+    tls: ClusterTls,
     /// The leader's address and a channel to it.
     cached: Mutex<Option<(String, RaftServiceClient<Channel>)>>,
 }
 
 impl LeaderLink {
-    pub fn new(id: u64, raft: Raft<TypeConfig>, configured: BTreeMap<u64, String>) -> Self {
+    pub fn new(
+        id: u64,
+        raft: Raft<TypeConfig>,
+        configured: BTreeMap<u64, String>,
+        tls: ClusterTls,
+    ) -> Self {
         LeaderLink {
             id,
             raft,
             configured,
+            tls,
             cached: Mutex::new(None),
         }
     }
@@ -140,7 +149,7 @@ impl LeaderLink {
                 return Ok((addr, c.clone()));
             }
         }
-        let c = client(&addr)?;
+        let c = client(&addr, &self.tls)?;
         *cached = Some((addr.clone(), c.clone()));
         Ok((addr, c))
     }
@@ -173,13 +182,18 @@ impl LeaderLink {
 /// Asks the group, through any of `members` (following the leader each
 /// names), to add node `id` at `addr` as a learner. Returns once the leader
 /// has committed the change; catching up happens after.
-pub async fn join(members: &[String], id: u64, addr: &str) -> Result<(), MetaError> {
+pub async fn join(
+    members: &[String],
+    id: u64,
+    addr: &str,
+    tls: &ClusterTls,
+) -> Result<(), MetaError> {
     let mut last = MetaError::Unavailable("no member to ask".into());
     let mut hint: Option<String> = None;
     // One pass over the members, plus the leaders they name.
     for _ in 0..(members.len() * 2).max(1) {
         for target in hint.take().iter().chain(members.iter()) {
-            let mut c = client(target)?;
+            let mut c = client(target, tls)?;
             let req = JoinRequest {
                 node_id: id,
                 addr: addr.to_string(),

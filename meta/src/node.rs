@@ -44,6 +44,9 @@ pub struct MetaConfig {
     pub leader_wait: Duration,
     /// Group commit of concurrent writes.
     pub commit: CommitConfig,
+    /// This node's identity on the cluster port: a group of several
+    /// members talks only mutual TLS under the cluster CA.
+    pub tls: Option<meridian_tls::ClusterTls>,
 }
 
 impl MetaConfig {
@@ -58,15 +61,23 @@ impl MetaConfig {
             snapshot_every: 20_000,
             leader_wait: Duration::from_secs(30),
             commit: CommitConfig::default(),
+            tls: None,
         }
     }
 
     /// Node `id` of a group whose members are `peers` (id -> Raft address,
-    /// this node included). The lowest id forms the group on first start.
-    pub fn member(dir: PathBuf, id: u64, peers: &BTreeMap<u64, String>) -> Self {
+    /// this node included), reached with `tls`. The lowest id forms the
+    /// group on first start.
+    pub fn member(
+        dir: PathBuf,
+        id: u64,
+        peers: &BTreeMap<u64, String>,
+        tls: meridian_tls::ClusterTls,
+    ) -> Self {
         let mut cfg = MetaConfig::new(dir, peers.get(&id).cloned().unwrap_or_default());
         cfg.node_id = id;
         cfg.peers = peers.clone();
+        cfg.tls = Some(tls);
         cfg.initialize = peers.keys().next() == Some(&id);
         cfg
     }
@@ -123,6 +134,17 @@ impl MetaNode {
                 cfg.node_id
             )));
         }
+        let tls = match (&cfg.tls, multi) {
+            (Some(tls), true) => Some(tls.clone()),
+            (None, true) => {
+                return Err(MetaError::Config(format!(
+                    "node {}: the members of a group reach each other over mutual TLS, \
+                     and this node has no cluster certificate",
+                    cfg.node_id
+                )))
+            }
+            (_, false) => None,
+        };
         if multi && !cfg.learner && !cfg.peers.contains_key(&cfg.node_id) {
             return Err(MetaError::Config(format!(
                 "node {} is not among the peers {:?}",
@@ -148,8 +170,8 @@ impl MetaNode {
         .validate()
         .map_err(|e| MetaError::Raft(e.to_string()))?;
         let raft_config = Arc::new(raft_config);
-        let raft = if multi {
-            let net = GrpcNetwork::new(cfg.node_id);
+        let raft = if let Some(tls) = &tls {
+            let net = GrpcNetwork::new(cfg.node_id, tls.clone());
             Raft::new(cfg.node_id, raft_config, net, log, sm).await
         } else {
             Raft::new(cfg.node_id, raft_config, NoPeers, log, sm).await
@@ -171,11 +193,12 @@ impl MetaNode {
             };
             initialize(&raft, members).await?;
         }
-        let link = multi.then(|| {
+        let link = tls.map(|tls| {
             Arc::new(LeaderLink::new(
                 cfg.node_id,
                 raft.clone(),
                 cfg.peers.clone(),
+                tls,
             ))
         });
         Ok(MetaNode {

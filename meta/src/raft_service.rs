@@ -199,6 +199,7 @@ impl RaftGrpc {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     svc: RaftServiceServer<RaftGrpc>,
+    tls: &meridian_tls::ClusterTls,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     use futures::StreamExt;
@@ -209,6 +210,7 @@ pub async fn serve(
         })
     });
     tonic::transport::Server::builder()
+        .tls_config(tls.server())?
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

@@ -21,6 +21,21 @@ use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// The members' identity under one cluster CA (per test process).
+fn tls() -> meridian_tls::ClusterTls {
+    static TLS: std::sync::OnceLock<meridian_tls::ClusterTls> = std::sync::OnceLock::new();
+    TLS.get_or_init(|| identity_under_a_new_ca("test cluster"))
+        .clone()
+}
+
+fn identity_under_a_new_ca(name: &str) -> meridian_tls::ClusterTls {
+    let now = std::time::SystemTime::now();
+    meridian_tls::ClusterCa::generate(name, now)
+        .expect("ca")
+        .identity("member", &["127.0.0.1".into()], now)
+        .expect("identity")
+}
+
 fn create_bucket(name: &str) -> Command {
     meridian_meta::command(Op::CreateBucket(CreateBucketCmd {
         name: name.into(),
@@ -73,9 +88,7 @@ impl Member {
         snapshot_every: u64,
     ) -> Member {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut cfg = MetaConfig::new(dir.path().to_path_buf(), peers[&id].clone());
-        cfg.node_id = id;
-        cfg.peers = peers.clone();
+        let mut cfg = MetaConfig::member(dir.path().to_path_buf(), id, peers, tls());
         cfg.initialize = id == 1;
         cfg.snapshot_every = snapshot_every;
         Member::serve(id, cfg, listener, dir).await
@@ -89,14 +102,14 @@ impl Member {
         dir: tempfile::TempDir,
     ) -> Member {
         let node = Arc::new(MetaNode::open(cfg).await.expect("meta node opens"));
+        let node_service = node.raft_service();
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(meridian_meta::raft_service::serve(
-            listener,
-            node.raft_service(),
-            async {
+        let server = tokio::spawn(async move {
+            meridian_meta::raft_service::serve(listener, node_service, &tls(), async {
                 let _ = stopped.await;
-            },
-        ));
+            })
+            .await
+        });
         Member {
             id,
             node,
@@ -117,6 +130,7 @@ impl Member {
         let mut cfg = MetaConfig::new(dir.path().to_path_buf(), addr);
         cfg.node_id = id;
         cfg.peers = voters.clone();
+        cfg.tls = Some(tls());
         cfg.learner = true;
         cfg.initialize = false;
         Member::serve(id, cfg, listener, dir).await
@@ -363,7 +377,7 @@ async fn transport_failure_is_unreachable_and_raft_failure_is_remote() {
         let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         l.local_addr().expect("addr").to_string()
     };
-    let mut net = GrpcNetwork::new(9);
+    let mut net = GrpcNetwork::new(9, tls());
     let mut conn = net.new_client(1, &BasicNode { addr: closed }).await;
     let option = RPCOption::new(Duration::from_secs(2));
     match conn.vote(vote_request(), option.clone()).await {
@@ -375,6 +389,27 @@ async fn transport_failure_is_unreachable_and_raft_failure_is_remote() {
     // comes back from the remote Raft, not from the transport.
     let (mut ls, peers) = listeners(1).await;
     let mut m = Member::open(1, ls.pop().expect("listener"), &peers, 20_000).await;
+    m.node.wait_for_leader(WAIT).await.expect("leads");
+
+    // A peer under another CA (even one of the same name) is refused in the
+    // handshake: its vote, for a later term, never reaches Raft.
+    let term = m.node.status().term;
+    let mut rogue = GrpcNetwork::new(9, identity_under_a_new_ca("test cluster"));
+    let mut conn = rogue
+        .new_client(
+            1,
+            &BasicNode {
+                addr: peers[&1].clone(),
+            },
+        )
+        .await;
+    let later = VoteRequest::new(Vote::new(term + 5, 9), None);
+    match conn.vote(later, option.clone()).await {
+        Err(RPCError::Unreachable(_)) => {}
+        other => panic!("a peer under a rogue CA is refused: {other:?}"),
+    }
+    assert_eq!(m.node.status().term, term, "the rogue vote reached Raft");
+
     m.node.shutdown().await.expect("shutdown");
     let mut conn = net
         .new_client(
@@ -602,7 +637,18 @@ async fn members_that_do_not_lead_write_and_read_through_the_leader_and_a_learne
     let learner = Member::open_learner(4, l4, &voters).await;
     let addr4 = peers4[&4].clone();
     let via = voters[&follower.id].clone();
-    meridian_meta::forward::join(std::slice::from_ref(&via), 4, &addr4)
+    // A newcomer under another CA cannot ask: its handshake is refused.
+    let rogue = identity_under_a_new_ca("test cluster");
+    let refused = meridian_meta::forward::join(std::slice::from_ref(&via), 4, &addr4, &rogue).await;
+    assert!(
+        matches!(refused, Err(MetaError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert!(
+        !leader.members().iter().any(|m| m.0 == 4),
+        "a rogue join changed the membership"
+    );
+    meridian_meta::forward::join(std::slice::from_ref(&via), 4, &addr4, &tls())
         .await
         .expect("join");
     learner
@@ -627,10 +673,11 @@ async fn members_that_do_not_lead_write_and_read_through_the_leader_and_a_learne
         .expect("a learner forwards writes too");
     assert_eq!(leader.voter_ids(), [1, 2, 3].into_iter().collect());
     // Joining again is a no-op; under another address it is refused.
-    meridian_meta::forward::join(std::slice::from_ref(&via), 4, &addr4)
+    meridian_meta::forward::join(std::slice::from_ref(&via), 4, &addr4, &tls())
         .await
         .expect("joining twice");
-    let moved = meridian_meta::forward::join(std::slice::from_ref(&via), 4, "127.0.0.1:1").await;
+    let moved =
+        meridian_meta::forward::join(std::slice::from_ref(&via), 4, "127.0.0.1:1", &tls()).await;
     assert!(matches!(moved, Err(MetaError::Membership(_))), "{moved:?}");
 
     let mut all = members;

@@ -116,6 +116,11 @@ pub struct DevArgs {
     /// things old without waiting.
     #[arg(long, hide = true)]
     pub test_clock: bool,
+    /// Serve S3 and the client and admin gRPC APIs over TLS, with a
+    /// certificate made (first start) under a CA in <data-dir>/tls/endpoints/;
+    /// the banner says how clients trust it.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 fn parse_secs(text: &str) -> Result<std::time::Duration, String> {
@@ -192,6 +197,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 s3_region: a.s3_region,
                 s3_sigv2: !a.no_sigv2,
                 test_clock: a.test_clock,
+                tls: a.tls,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -3,8 +3,10 @@
 //! One metadata node (a single-voter openraft group on RocksDB), one chunk
 //! store per site, the emulated links between them, the replication job, an
 //! S3 endpoint per site and three gRPC ports: the client API, the admin
-//! API and the cluster's own (data-node chunk reads). The same components run in production; only the wiring
-//! is in one process.
+//! API and the cluster's own (data-node chunk reads, and Raft between the
+//! voters of `--meta-voters`), mutual TLS under a CA the process makes in
+//! `<data_dir>/tls/` on first start. The same components run in production;
+//! only the wiring is in one process.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -25,16 +27,41 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     let topology = Arc::new(cfg.topology.clone());
     let policy = crate::placement_policy::PolicyHandle::new(topology.clone(), cfg.policy.clone());
 
+    let (clock, test_clock) = crate::serve::clock(cfg.test_clock);
+    let cluster_tls = meridian_tls::local_cluster(
+        &dev_cluster_files(&cfg.data_dir),
+        DEV_NODE,
+        &dev_cluster_hosts(cfg.cluster_addr),
+        crate::serve::wall_time(&clock),
+    )
+    .context("the cluster port's certificates")?;
+    let endpoint_tls = if cfg.tls {
+        Some(
+            meridian_tls::local_endpoint(
+                &dev_endpoint_files(&cfg.data_dir),
+                &dev_endpoint_hosts(&cfg),
+                crate::serve::wall_time(&clock),
+            )
+            .context("the endpoints' certificate")?,
+        )
+    } else {
+        None
+    };
+    let scheme = if cfg.tls { "https" } else { "http" };
+
     let meta = Arc::new(if cfg.meta_voters == 1 {
         MetaGroup::single(&cfg.data_dir.join("meta"), cfg.cluster_addr.to_string())
             .await
             .context("starting the metadata node")?
     } else {
-        MetaGroup::local(&cfg.data_dir.join("meta-group"), cfg.meta_voters)
-            .await
-            .context("starting the metadata group")?
+        MetaGroup::local(
+            &cfg.data_dir.join("meta-group"),
+            cfg.meta_voters,
+            &cluster_tls,
+        )
+        .await
+        .context("starting the metadata group")?
     });
-    let (clock, test_clock) = crate::serve::clock(cfg.test_clock);
     let data = Arc::new(
         DataPlane::open_local(topology.clone(), &cfg.data_dir, cfg.link_scale, clock)
             .context("opening chunk stores")?
@@ -83,7 +110,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
 
     let mut endpoints = Vec::new();
     for (site, name, addr, listener) in s3_listeners {
-        endpoints.push(format!("http://{addr}"));
+        endpoints.push(format!("{scheme}://{addr}"));
         crate::serve::spawn_s3(
             &mut tasks,
             listener,
@@ -95,10 +122,24 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
                 region: cfg.s3_region.clone(),
                 sigv2: cfg.s3_sigv2,
                 lifecycle_day: cfg.gc.lifecycle_day,
+                tls: endpoint_tls.as_ref().map(|t| t.https()),
             },
             stopped(stop_rx.clone()),
         );
     }
+    let (token_issuer, token_verifier) =
+        crate::tokens::load(&crate::tokens::TokenSettings::dev(&cfg.data_dir))
+            .context("the bearer tokens' keys")?;
+    let audit = meridian_api::audit::AuditLog::open(&cfg.data_dir.join("audit.log"))
+        .context("opening the audit log")?;
+    let client_auth = Arc::new(meridian_api::auth::ClientAuth::new(
+        gateway.clone(),
+        (cfg.access_key.clone(), cfg.secret_key.clone()),
+        token_verifier,
+        // Requests are stamped by their clients' wall clocks.
+        meridian_core::clock::system(),
+        audit.clone(),
+    ));
     let admin = AdminApi {
         meta: meta.clone(),
         data: data.clone(),
@@ -114,6 +155,8 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
         policy: policy.clone(),
         reconciler: jobs.reconciler.clone(),
         keyring,
+        tokens: Arc::new(token_issuer),
+        audit,
         uploads: jobs.uploads.clone(),
         lifecycle: jobs.lifecycle.clone(),
         test_clock,
@@ -126,6 +169,9 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             admin,
             data: data.clone(),
             raft: None,
+            cluster_tls,
+            endpoint_tls,
+            client_auth,
         },
         stop_rx.clone(),
     )
@@ -143,6 +189,46 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The node name of `meridian dev`'s certificate on its cluster port.
+pub const DEV_NODE: &str = "dev";
+
+/// Where `meridian dev` keeps its cluster CA and certificate.
+pub fn dev_cluster_files(data_dir: &std::path::Path) -> meridian_tls::ClusterFiles {
+    meridian_tls::ClusterFiles::new(data_dir.join("tls"))
+}
+
+/// Where `meridian dev --tls` keeps the endpoints' CA and certificate.
+pub fn dev_endpoint_files(data_dir: &std::path::Path) -> meridian_tls::ClusterFiles {
+    meridian_tls::ClusterFiles::new(data_dir.join("tls").join("endpoints"))
+}
+
+/// The names clients may reach the dev endpoints by: loopback, the
+/// addresses listened on, and the S3 domain with its buckets' names.
+fn dev_endpoint_hosts(cfg: &DevConfig) -> Vec<String> {
+    let mut hosts = dev_cluster_hosts(cfg.s3_addr);
+    for a in [cfg.grpc_addr, cfg.admin_addr] {
+        let ip = a.ip().to_string();
+        if !a.ip().is_unspecified() && !hosts.contains(&ip) {
+            hosts.push(ip);
+        }
+    }
+    if let Some(d) = &cfg.s3_domain {
+        hosts.push(d.clone());
+        hosts.push(format!("*.{d}"));
+    }
+    hosts
+}
+
+/// The names a caller of the dev cluster port may use for it.
+fn dev_cluster_hosts(addr: std::net::SocketAddr) -> Vec<String> {
+    let mut hosts = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    let ip = addr.ip().to_string();
+    if !addr.ip().is_unspecified() && !hosts.contains(&ip) {
+        hosts.push(ip);
+    }
+    hosts
+}
+
 fn print_banner(cfg: &DevConfig, topology: &meridian_placement::Topology, endpoints: &[String]) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
@@ -154,9 +240,16 @@ fn print_banner(cfg: &DevConfig, topology: &meridian_placement::Topology, endpoi
     for (s, e) in topology.sites().iter().zip(endpoints) {
         let _ = writeln!(out, "  S3 {:<10} {e}", s.name);
     }
-    let _ = writeln!(out, "  gRPC client API  http://{}", cfg.grpc_addr);
-    let _ = writeln!(out, "  gRPC admin API   http://{}", cfg.admin_addr);
-    let _ = writeln!(out, "  gRPC cluster     http://{}", cfg.cluster_addr);
+    let scheme = if cfg.tls { "https" } else { "http" };
+    let _ = writeln!(out, "  gRPC client API  {scheme}://{}", cfg.grpc_addr);
+    let _ = writeln!(out, "  gRPC admin API   {scheme}://{}", cfg.admin_addr);
+    let tls = dev_cluster_files(&cfg.data_dir);
+    let _ = writeln!(
+        out,
+        "  gRPC cluster     https://{} (mutual TLS: CA {})",
+        cfg.cluster_addr,
+        tls.ca_cert().display()
+    );
     for l in topology.links() {
         let _ = writeln!(
             out,
@@ -182,6 +275,28 @@ fn print_banner(cfg: &DevConfig, topology: &meridian_placement::Topology, endpoi
         );
     } else {
         let _ = writeln!(out, "  S3 secret key: from MERIDIAN_ROOT_SECRET_KEY");
+    }
+    let _ = writeln!(
+        out,
+        "  admin API and gRPC clients: sign with these keys (meridianctl reads \
+         MERIDIAN_ACCESS_KEY and MERIDIAN_SECRET_KEY, or ~/.config/meridian/credentials)"
+    );
+    if cfg.tls {
+        let ca = dev_endpoint_files(&cfg.data_dir).ca_cert();
+        let ca = ca.display();
+        let _ = writeln!(
+            out,
+            "  TLS: S3 and gRPC certificates are signed by {ca}; trust it with"
+        );
+        let _ = writeln!(
+            out,
+            "    aws --ca-bundle {ca} ...   (or AWS_CA_BUNDLE={ca})"
+        );
+        let _ = writeln!(out, "    boto3.client(\"s3\", verify=\"{ca}\", ...)");
+        let _ = writeln!(
+            out,
+            "    meridianctl --ca-cert {ca} ...   grpcurl -cacert {ca} ..."
+        );
     }
     let _ = writeln!(out, "meridian: ready");
     let _ = out.flush();

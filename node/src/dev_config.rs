@@ -46,6 +46,8 @@ pub struct DevConfig {
     pub s3_sigv2: bool,
     /// Run on a clock the admin API can move forward (tests only).
     pub test_clock: bool,
+    /// TLS on S3 and the client and admin APIs (a certificate of its own).
+    pub tls: bool,
 }
 
 impl DevConfig {

@@ -28,4 +28,5 @@ pub mod node_config;
 pub mod placement_policy;
 pub mod serve;
 pub mod size;
+pub mod tokens;
 pub mod transfer;

@@ -2,9 +2,10 @@
 //!
 //! The node is a member of the metadata group (a voter, or a learner that
 //! asks the voters to add it), keeps its own site's chunks, and serves the
-//! gateway of its site: S3, and on one gRPC port the client, admin,
-//! data-node and Raft services, so the address in the group's membership is
-//! also where `meridianctl` reaches the node. Writes taken by a member that
+//! gateway of its site: S3, the client and admin gRPC APIs, and the cluster
+//! port (Raft, forwarded writes, chunk reads), whose address is the one in
+//! the group's membership. The cluster port speaks mutual TLS only, under the
+//! cluster CA (`meridianctl cluster init`). Writes taken by a member that
 //! does not lead are group-committed here and forwarded to the leader as
 //! one batch; linearizable reads take the leader's read index and are then
 //! served from this node's own state.
@@ -52,7 +53,44 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         None => None,
     };
 
+    let (clock, test_clock) = crate::serve::clock(cfg.test_clock);
+    let tls = &cfg.cluster_tls;
+    let cluster_tls = meridian_tls::ClusterTls::load(
+        &tls.ca,
+        &tls.cert,
+        &tls.key,
+        crate::serve::wall_time(&clock),
+    )
+    .with_context(|| {
+        format!(
+            "the cluster port's certificates (make them with `meridianctl cluster init`; \
+             this node's are {} and {}, under the CA {})",
+            tls.cert.display(),
+            tls.key.display(),
+            tls.ca.display()
+        )
+    })?;
+
+    let endpoint_tls = match &cfg.endpoint_tls {
+        Some((cert, key)) => {
+            Some(meridian_tls::EndpointTls::load(cert, key).with_context(|| {
+                format!(
+                    "the endpoints' certificate {} and key {}",
+                    cert.display(),
+                    key.display()
+                )
+            })?)
+        }
+        None => None,
+    };
+    let scheme = if endpoint_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+
     let mut meta_cfg = MetaConfig::new(cfg.data_dir.join("meta"), cfg.advertise.clone());
+    meta_cfg.tls = Some(cluster_tls.clone());
     meta_cfg.node_id = cfg.id;
     meta_cfg.peers = cfg.voters.clone();
     meta_cfg.learner = cfg.role == MetaRole::Learner;
@@ -66,7 +104,6 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     );
     let meta = Arc::new(MetaGroup::member(node.clone()));
 
-    let (clock, test_clock) = crate::serve::clock(cfg.test_clock);
     let mut data = DataPlane::open_site(
         topology.clone(),
         &cfg.data_dir,
@@ -78,7 +115,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     .with_gc(cfg.gc);
     for (site, addr) in &cfg.data_peers {
         data = data
-            .with_remote(*site, addr)
+            .with_remote(*site, addr, &cluster_tls)
             .context("configuring data peers")?;
     }
     let data = Arc::new(data);
@@ -113,7 +150,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
     );
     let mut endpoints = Vec::new();
     if let Some(listener) = s3_listener {
-        endpoints.push(format!("http://{}", listener.local_addr()?));
+        endpoints.push(format!("{scheme}://{}", listener.local_addr()?));
         crate::serve::spawn_s3(
             &mut tasks,
             listener,
@@ -125,10 +162,23 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
                 region: cfg.s3_region.clone(),
                 sigv2: cfg.s3_sigv2,
                 lifecycle_day: cfg.gc.lifecycle_day,
+                tls: endpoint_tls.as_ref().map(|t| t.https()),
             },
             stopped(stop_rx.clone()),
         );
     }
+    let (token_issuer, token_verifier) =
+        crate::tokens::load(&cfg.tokens.clone()).context("the bearer tokens' keys")?;
+    let audit = meridian_api::audit::AuditLog::open(&cfg.data_dir.join("audit.log"))
+        .context("opening the audit log")?;
+    let client_auth = Arc::new(meridian_api::auth::ClientAuth::new(
+        gateway.clone(),
+        (access_key.clone(), secret_key.clone()),
+        token_verifier,
+        // Requests are stamped by their clients' wall clocks.
+        meridian_core::clock::system(),
+        audit.clone(),
+    ));
     let admin = AdminApi {
         meta: meta.clone(),
         data: data.clone(),
@@ -139,6 +189,8 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         policy: policy.clone(),
         reconciler: jobs.reconciler.clone(),
         keyring,
+        tokens: Arc::new(token_issuer),
+        audit,
         uploads: jobs.uploads.clone(),
         lifecycle: jobs.lifecycle.clone(),
         test_clock,
@@ -151,19 +203,22 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
             admin,
             data,
             raft: Some(node.raft_service()),
+            cluster_tls: cluster_tls.clone(),
+            endpoint_tls,
+            client_auth,
         },
         stop_rx.clone(),
     )
     .await?;
 
     if cfg.role == MetaRole::Learner {
-        join(&cfg).await?;
+        join(&cfg, &cluster_tls).await?;
     }
     let leader = node
         .wait_for_leader(LEADER_WAIT)
         .await
         .context("waiting for the metadata group to have a leader")?;
-    print_banner(&cfg, leader, &endpoints, &access_key);
+    print_banner(&cfg, leader, &endpoints, &access_key, scheme);
 
     crate::serve::shutdown_signal().await;
     tracing::info!("shutting down");
@@ -176,11 +231,11 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
 }
 
 /// Asks the voters, bounded, to add this node as a learner.
-async fn join(cfg: &NodeConfig) -> anyhow::Result<()> {
+async fn join(cfg: &NodeConfig, tls: &meridian_tls::ClusterTls) -> anyhow::Result<()> {
     let voters: Vec<String> = cfg.voters.values().cloned().collect();
     let mut last = None;
     for attempt in 1..=JOIN_ATTEMPTS {
-        match meridian_meta::forward::join(&voters, cfg.id, &cfg.advertise).await {
+        match meridian_meta::forward::join(&voters, cfg.id, &cfg.advertise, tls).await {
             Ok(()) => {
                 tracing::info!(node = cfg.id, "joined the metadata group as a learner");
                 return Ok(());
@@ -204,7 +259,13 @@ async fn join(cfg: &NodeConfig) -> anyhow::Result<()> {
     ))
 }
 
-fn print_banner(cfg: &NodeConfig, leader: u64, endpoints: &[String], access_key: &str) {
+fn print_banner(
+    cfg: &NodeConfig,
+    leader: u64,
+    endpoints: &[String],
+    access_key: &str,
+    scheme: &str,
+) {
     let mut out = std::io::stdout().lock();
     let role = match cfg.role {
         MetaRole::Voter => "voter",
@@ -217,11 +278,11 @@ fn print_banner(cfg: &NodeConfig, leader: u64, endpoints: &[String], access_key:
         cfg.site_name,
         cfg.data_dir.display()
     );
-    let _ = writeln!(out, "  gRPC client API  http://{}", cfg.grpc_addr);
-    let _ = writeln!(out, "  gRPC admin API   http://{}", cfg.admin_addr);
+    let _ = writeln!(out, "  gRPC client API  {scheme}://{}", cfg.grpc_addr);
+    let _ = writeln!(out, "  gRPC admin API   {scheme}://{}", cfg.admin_addr);
     let _ = writeln!(
         out,
-        "  gRPC cluster     http://{} (Raft, chunk reads)",
+        "  gRPC cluster     https://{} (Raft, chunk reads; mutual TLS)",
         cfg.cluster_addr
     );
     for e in endpoints {

@@ -63,7 +63,11 @@ impl MetaGroup {
     /// ports are chosen anew and recorded in the membership only at
     /// formation, so a restart keeps the first ports' addresses: they are
     /// bound again if free.
-    pub async fn local(dir: &Path, voters: u64) -> Result<Self, MetaError> {
+    pub async fn local(
+        dir: &Path,
+        voters: u64,
+        tls: &meridian_tls::ClusterTls,
+    ) -> Result<Self, MetaError> {
         let addrs_file = dir.join("raft-addrs.txt");
         let known: Vec<String> = std::fs::read_to_string(&addrs_file)
             .map(|s| s.lines().map(str::to_string).collect())
@@ -87,19 +91,21 @@ impl MetaGroup {
         let mut nodes = Vec::new();
         let mut servers = BTreeMap::new();
         for (id, listener) in listeners {
-            let cfg = MetaConfig::member(dir.join(format!("node-{id}")), id, &peers);
+            let cfg = MetaConfig::member(dir.join(format!("node-{id}")), id, &peers, tls.clone());
             let node = Arc::new(MetaNode::open(cfg).await?);
             let (stop, stopped) = oneshot::channel::<()>();
             let svc = node.raft_service();
+            let server_tls = tls.clone();
             servers.insert(
                 id,
                 (
                     stop,
                     tokio::spawn(async move {
-                        if let Err(e) = meridian_meta::raft_service::serve(listener, svc, async {
-                            let _ = stopped.await;
-                        })
-                        .await
+                        if let Err(e) =
+                            meridian_meta::raft_service::serve(listener, svc, &server_tls, async {
+                                let _ = stopped.await;
+                            })
+                            .await
                         {
                             tracing::error!(node = id, error = %e, "Raft server failed");
                         }

@@ -44,6 +44,25 @@
 //!                              # created if absent): seals access keys'
 //!                              # secrets; every node of a cluster needs the same file
 //!
+//! [tls]                        # the cluster port: mutual TLS under the cluster CA
+//! cluster_ca = "tls/ca.pem"    # optional (default <data_dir>/tls/ca.pem)
+//! cluster_cert = "tls/node-1.pem"  # optional (default <data_dir>/tls/node-ID.pem)
+//! cluster_key = "tls/node-1.key"   # optional (default <data_dir>/tls/node-ID.key)
+//!                              # all three from `meridianctl cluster init`
+//! cert = "/etc/meridian/s3.pem"  # optional: TLS on S3 and the client and admin
+//! key = "/etc/meridian/s3.key"   # gRPC APIs (a chain, leaf first, and its key)
+//!
+//! [auth]                       # bearer tokens (WLCG JWT profile)
+//! token_key_file = "token.key" # optional (default <data_dir>/token.key, created
+//!                              # if absent): signs this cluster's tokens; the
+//!                              # same file on every node
+//! issuer = "https://meridian.ihep.example"  # optional: their `iss` (default "meridian")
+//! audience = "meridian"        # optional: their `aud`, and what tokens here may name
+//! [[auth.trust]]               # optional, repeated: another issuer's tokens
+//! issuer = "https://wlcg.example/"
+//! public_key = "wlcg-iam.pem"  # EC (ES256) or RSA (RS256) public key
+//! user = "cms-prod"            # optional: the user they act for (default: their sub)
+//!
 //! topology = "topology.toml"   # optional: the brief's five sites
 //! policy = "policy.toml"       # optional: three copies
 //! ```
@@ -75,6 +94,10 @@ struct File {
     s3: S3,
     #[serde(default)]
     security: Security,
+    #[serde(default)]
+    tls: Tls,
+    #[serde(default)]
+    auth: Auth,
     topology: Option<PathBuf>,
     policy: Option<PathBuf>,
 }
@@ -92,6 +115,42 @@ struct S3 {
 #[serde(deny_unknown_fields)]
 struct Security {
     cluster_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Tls {
+    cluster_ca: Option<PathBuf>,
+    cluster_cert: Option<PathBuf>,
+    cluster_key: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Auth {
+    token_key_file: Option<PathBuf>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    #[serde(default)]
+    trust: Vec<Trust>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Trust {
+    issuer: String,
+    public_key: PathBuf,
+    user: Option<String>,
+}
+
+/// Where a node finds the cluster CA and its own certificate and key.
+#[derive(Debug, Clone)]
+pub struct ClusterTlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +230,13 @@ pub struct NodeConfig {
     pub gc: meridian_data::GcConfig,
     /// The cluster key (seals access keys' secrets); the same on every node.
     pub cluster_key_file: PathBuf,
+    /// The cluster port's certificates.
+    pub cluster_tls: ClusterTlsFiles,
+    /// Bearer tokens: this cluster's issuer and the issuers it trusts.
+    pub tokens: crate::tokens::TokenSettings,
+    /// The client-facing listeners' certificate chain and key (S3, client
+    /// and admin gRPC); `None`: plain.
+    pub endpoint_tls: Option<(PathBuf, PathBuf)>,
     /// Site id -> address of the data node keeping that site's chunks.
     pub data_peers: BTreeMap<u32, String>,
     pub topology: Topology,
@@ -346,7 +412,32 @@ impl NodeConfig {
                 "{origin}: s3.region must be lower-case letters, digits and '-', got {s3_region:?}"
             );
         }
+        let endpoint_tls = match (&f.tls.cert, &f.tls.key) {
+            (Some(c), Some(k)) => Some((relative(base, c), relative(base, k))),
+            (None, None) => None,
+            _ => bail!("{origin}: tls.cert and tls.key go together"),
+        };
+        let tokens = crate::tokens::TokenSettings {
+            key_file: match &f.auth.token_key_file {
+                Some(p) => relative(base, p),
+                None => relative(base, &f.data_dir).join("token.key"),
+            },
+            issuer: f.auth.issuer.clone().unwrap_or_else(|| "meridian".into()),
+            audience: f.auth.audience.clone().unwrap_or_else(|| "meridian".into()),
+            trusted: f
+                .auth
+                .trust
+                .iter()
+                .map(|t| crate::tokens::TrustedFile {
+                    issuer: t.issuer.clone(),
+                    public_key: relative(base, &t.public_key),
+                    user: t.user.clone(),
+                })
+                .collect(),
+        };
         Ok(NodeConfig {
+            tokens,
+            endpoint_tls,
             id: f.id,
             site,
             site_name: f.site,
@@ -369,6 +460,20 @@ impl NodeConfig {
             cluster_key_file: match &f.security.cluster_key_file {
                 Some(p) => relative(base, p),
                 None => relative(base, &f.data_dir).join("cluster.key"),
+            },
+            cluster_tls: {
+                let files =
+                    meridian_tls::ClusterFiles::new(relative(base, &f.data_dir).join("tls"));
+                let node = format!("node-{}", f.id);
+                let or = |p: &Option<PathBuf>, default: PathBuf| match p {
+                    Some(p) => relative(base, p),
+                    None => default,
+                };
+                ClusterTlsFiles {
+                    ca: or(&f.tls.cluster_ca, files.ca_cert()),
+                    cert: or(&f.tls.cluster_cert, files.node_cert(&node)),
+                    key: or(&f.tls.cluster_key, files.node_key(&node)),
+                }
             },
             data_peers,
             topology,
@@ -416,6 +521,11 @@ role = "learner"
         assert_eq!(c.chunk_size, 4 << 20);
         assert_eq!(c.s3_region, "us-east-1");
         assert!(c.s3_sigv2);
+        assert_eq!(c.cluster_tls.ca, Path::new("/etc/meridian/d/tls/ca.pem"));
+        assert_eq!(
+            c.cluster_tls.key,
+            Path::new("/etc/meridian/d/tls/node-4.key")
+        );
         let c = parse(&format!(
             "{GOOD}[s3]\nregion = \"cn-ihep-1\"\nsigv2 = false\n"
         ))
@@ -486,6 +596,7 @@ role = "learner"
                 format!("{GOOD}[s3]\nregion = \"Beijing\"\n"),
                 "s3.region must be",
             ),
+            (format!("{GOOD}[tls]\ncert = \"s3.pem\"\n"), "go together"),
         ];
         for (text, want) in cases {
             let err = parse(&text).expect_err(want).to_string();

@@ -245,6 +245,12 @@ pub struct GrpcServices {
     pub data: Arc<DataPlane>,
     /// The Raft service, in a cluster.
     pub raft: Option<RaftServiceServer<RaftGrpc>>,
+    /// The cluster port's identity: mutual TLS under the cluster CA.
+    pub cluster_tls: meridian_tls::ClusterTls,
+    /// The client and admin ports' certificate; `None`: plain HTTP/2.
+    pub endpoint_tls: Option<meridian_tls::EndpointTls>,
+    /// Who may call the client API.
+    pub client_auth: Arc<meridian_api::auth::ClientAuth>,
 }
 
 /// Starts the client, admin and cluster gRPC servers as tasks of `tasks`;
@@ -268,21 +274,37 @@ pub async fn spawn_grpc(
             .await;
         service
     };
-    let client = tonic::transport::Server::builder()
+    let server = || match &services.endpoint_tls {
+        Some(t) => tonic::transport::Server::builder()
+            .tls_config(t.grpc())
+            .context("the client and admin ports' TLS"),
+        None => Ok(tonic::transport::Server::builder()),
+    };
+    let client = server()?
         .add_service(health(CLIENT_SERVICE).await)
         .add_service(reflection(&[CLIENT_SERVICE])?)
         .add_service(
-            ObjectServiceServer::new(ObjectApi::new(services.gateway))
-                .max_decoding_message_size(MAX_GRPC_MESSAGE)
-                .max_encoding_message_size(MAX_GRPC_MESSAGE),
+            ObjectServiceServer::new(ObjectApi::new(
+                services.gateway,
+                services.client_auth.clone(),
+            ))
+            .max_decoding_message_size(MAX_GRPC_MESSAGE)
+            .max_encoding_message_size(MAX_GRPC_MESSAGE),
         );
     spawn_router(tasks, listeners.client, client, "client", stop());
-    let admin = tonic::transport::Server::builder()
+    let admin = server()?
         .add_service(health(ADMIN_SERVICE).await)
         .add_service(reflection(&[ADMIN_SERVICE])?)
-        .add_service(AdminServiceServer::new(services.admin));
+        .add_service(meridian_api::auth::gate::AdminGate::new(
+            AdminServiceServer::new(services.admin),
+            services.client_auth.clone(),
+        ));
     spawn_router(tasks, listeners.admin, admin, "admin", stop());
+    // A caller without a certificate of the cluster CA is refused in the
+    // handshake, before any of these services sees a request.
     let cluster = tonic::transport::Server::builder()
+        .tls_config(services.cluster_tls.server())
+        .context("the cluster port's TLS")?
         .add_service(health(DATA_NODE_SERVICE).await)
         .add_service(
             DataNodeServiceServer::new(DataNodeApi {
@@ -298,6 +320,12 @@ pub async fn spawn_grpc(
 const CLIENT_SERVICE: &str = <ObjectServiceServer<ObjectApi> as NamedService>::NAME;
 const ADMIN_SERVICE: &str = <AdminServiceServer<AdminApi> as NamedService>::NAME;
 const DATA_NODE_SERVICE: &str = <DataNodeServiceServer<DataNodeApi> as NamedService>::NAME;
+
+/// The wall-clock time `clock` reads, as certificates are dated.
+pub fn wall_time(clock: &meridian_core::SharedClock) -> std::time::SystemTime {
+    let ms = u64::try_from(clock.now_ms()).unwrap_or(0);
+    std::time::SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
 
 /// Starts one site's S3 endpoint on `listener` as a task of `tasks`.
 /// What an S3 endpoint is served with (the gateway's settings).

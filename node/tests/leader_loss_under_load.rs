@@ -59,7 +59,16 @@ async fn wait_acked(acked: &AtomicUsize, at_least: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_losing_the_leader() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let group = Arc::new(MetaGroup::local(dir.path(), 3).await.expect("three voters"));
+    let now = std::time::SystemTime::now();
+    let tls = meridian_tls::ClusterCa::generate("test", now)
+        .expect("ca")
+        .identity("voters", &["127.0.0.1".into()], now)
+        .expect("identity");
+    let group = Arc::new(
+        MetaGroup::local(dir.path(), 3, &tls)
+            .await
+            .expect("three voters"),
+    );
     group
         .write_one(create_bucket("load"))
         .await

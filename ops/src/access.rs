@@ -3,10 +3,8 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use meridian_proto::v1::admin_service_client::AdminServiceClient;
 use meridian_proto::v1::*;
 use serde_json::json;
-use tonic::transport::Channel;
 
 use crate::render::{status_error, table};
 
@@ -31,6 +29,69 @@ pub enum KeyCommand {
     List { user: Option<String> },
     /// Revokes a key: requests signed with it are refused within a second.
     Revoke { access_key: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// A bearer token (WLCG JWT profile) for USER: scopes such as
+    /// "storage.read:/juno/raw storage.create:/juno/out", valid for TTL
+    /// (e.g. 1h; at most 1d). Printed once; the cluster keeps no copy.
+    Create {
+        user: String,
+        #[arg(long)]
+        scope: String,
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+}
+
+/// "90s", "15m", "6h", "1d" or a number of seconds.
+fn parse_ttl(s: &str) -> anyhow::Result<u64> {
+    let s = s.trim();
+    let (n, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--ttl {s:?}: expected e.g. 90s, 15m, 6h or 1d"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => anyhow::bail!("--ttl {s:?}: the unit is one of s, m, h, d"),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| anyhow::anyhow!("--ttl {s:?} is too long"))
+}
+
+pub async fn token(
+    client: &mut crate::Admin,
+    json: bool,
+    cmd: TokenCommand,
+) -> anyhow::Result<String> {
+    let TokenCommand::Create { user, scope, ttl } = cmd;
+    let t = client
+        .token_create(TokenCreateRequest {
+            user,
+            scope,
+            ttl_s: parse_ttl(&ttl)?,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    Ok(if json {
+        json!({"token": t.token, "issuer": t.issuer, "expires_ms": t.expires_ms,
+               "jti": t.jti, "scope": t.scope})
+        .to_string()
+    } else {
+        format!(
+            "{}
+(issuer {}, id {}, scope {}, expires at {} ms)",
+            t.token, t.issuer, t.jti, t.scope, t.expires_ms
+        )
+    })
 }
 
 #[derive(Subcommand, Debug)]
@@ -97,7 +158,7 @@ fn access_table(a: &BucketAccessInfo) -> String {
 }
 
 pub async fn user(
-    client: &mut AdminServiceClient<Channel>,
+    client: &mut crate::Admin,
     json: bool,
     cmd: UserCommand,
 ) -> anyhow::Result<String> {
@@ -141,11 +202,7 @@ pub async fn user(
     })
 }
 
-pub async fn key(
-    client: &mut AdminServiceClient<Channel>,
-    json: bool,
-    cmd: KeyCommand,
-) -> anyhow::Result<String> {
+pub async fn key(client: &mut crate::Admin, json: bool, cmd: KeyCommand) -> anyhow::Result<String> {
     Ok(match cmd {
         KeyCommand::Create { user } => {
             let k = client
@@ -203,7 +260,7 @@ pub async fn key(
 }
 
 pub async fn bucket(
-    client: &mut AdminServiceClient<Channel>,
+    client: &mut crate::Admin,
     json: bool,
     cmd: BucketCommand,
 ) -> anyhow::Result<String> {

@@ -23,6 +23,10 @@ pub struct Cli {
         default_value = "http://127.0.0.1:50052"
     )]
     pub endpoint: String,
+    /// The CA that signed an https endpoint's certificate (PEM), if not
+    /// one the system trusts.
+    #[arg(long, global = true, env = "MERIDIAN_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Print JSON for scripts instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -75,6 +79,25 @@ pub enum Command {
     Bucket {
         #[command(subcommand)]
         command: crate::access::BucketCommand,
+    },
+    /// The answering node's audit log: admin changes and refused calls.
+    Audit {
+        /// The last N events.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Only events at or after this time (ms since the Unix epoch).
+        #[arg(long, default_value_t = 0)]
+        since_ms: i64,
+    },
+    /// Bearer tokens for batch jobs.
+    Token {
+        #[command(subcommand)]
+        command: crate::access::TokenCommand,
+    },
+    /// The cluster CA and the nodes' certificates (offline: files only).
+    Cluster {
+        #[command(subcommand)]
+        command: crate::cluster::ClusterCommand,
     },
 }
 
@@ -147,22 +170,72 @@ fn show<T>(
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut client = AdminServiceClient::connect(cli.endpoint.clone())
-        .await
-        .with_context(|| format!("connecting to {}", cli.endpoint))?;
     let out = match cli.command {
-        Command::User { command } => crate::access::user(&mut client, cli.json, command).await?,
-        Command::Key { command } => crate::access::key(&mut client, cli.json, command).await?,
-        Command::Bucket { command } => {
-            crate::access::bucket(&mut client, cli.json, command).await?
+        // Files only: no node need be up.
+        Command::Cluster { command } => crate::cluster::run(command)?,
+        command => {
+            let creds = crate::credentials::resolve(|n| std::env::var(n).ok())?;
+            let channel = connect(&cli.endpoint, cli.ca_cert.as_deref()).await?;
+            let signed = meridian_api::auth::client::SigningChannel::new(
+                channel,
+                &creds.access_key,
+                &creds.secret_key,
+                meridian_core::clock::system(),
+            );
+            call(AdminServiceClient::new(signed), cli.json, command)
+                .await
+                .map_err(|e| e.context(format!("(credentials from {})", creds.source)))?
         }
+    };
+    println!("{out}");
+    Ok(())
+}
+
+/// A channel to the admin API at `endpoint`: over TLS for https, trusting
+/// `ca` or else the system's roots.
+async fn connect(
+    endpoint: &str,
+    ca: Option<&std::path::Path>,
+) -> anyhow::Result<tonic::transport::Channel> {
+    let mut ep = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+        .with_context(|| format!("the endpoint {endpoint:?}"))?;
+    if endpoint.starts_with("https://") {
+        let tls = tonic::transport::ClientTlsConfig::new();
+        let tls = match ca {
+            Some(p) => tls.ca_certificate(tonic::transport::Certificate::from_pem(
+                std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+            )),
+            None => tls.with_native_roots(),
+        };
+        ep = ep.tls_config(tls).context("TLS for the endpoint")?;
+    }
+    ep.connect()
+        .await
+        .with_context(|| format!("connecting to {endpoint}"))
+}
+
+/// A command answered by the admin API.
+async fn call(mut client: crate::Admin, json: bool, command: Command) -> anyhow::Result<String> {
+    let out = match command {
+        Command::User { command } => crate::access::user(&mut client, json, command).await?,
+        Command::Key { command } => crate::access::key(&mut client, json, command).await?,
+        Command::Token { command } => crate::access::token(&mut client, json, command).await?,
+        Command::Audit { limit, since_ms } => {
+            let a = client
+                .audit_tail(meridian_proto::v1::AuditTailRequest { limit, since_ms })
+                .await
+                .map_err(render::status_error)?
+                .into_inner();
+            show(json, &a, render::audit_json, render::audit_table)
+        }
+        Command::Bucket { command } => crate::access::bucket(&mut client, json, command).await?,
         Command::Status => {
             let s = client
                 .status(StatusRequest {})
                 .await
                 .map_err(render::status_error)?
                 .into_inner();
-            show(cli.json, &s, render::status_json, render::status_table)
+            show(json, &s, render::status_json, render::status_table)
         }
         Command::Buckets => {
             let b = client
@@ -170,7 +243,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(render::status_error)?
                 .into_inner();
-            show(cli.json, &b, render::buckets_json, render::buckets_table)
+            show(json, &b, render::buckets_json, render::buckets_table)
         }
         Command::Meta { command } => {
             let m = match command {
@@ -185,7 +258,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             .map_err(render::status_error)?
             .into_inner();
-            show(cli.json, &m, render::members_json, render::members_table)
+            show(json, &m, render::members_json, render::members_table)
         }
         Command::Replication {
             command: ReplicationCommand::Status,
@@ -196,7 +269,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(render::status_error)?
                 .into_inner();
             show(
-                cli.json,
+                json,
                 &r,
                 render_replication::replication_json,
                 render_replication::replication_table,
@@ -211,7 +284,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(render::status_error)?
                 .into_inner();
             show(
-                cli.json,
+                json,
                 &p,
                 render_replication::policy_json,
                 render_replication::policy_table,
@@ -232,7 +305,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(render::status_error)?
                 .into_inner();
             show(
-                cli.json,
+                json,
                 &r,
                 render_replication::change_json,
                 render_replication::change_table,
@@ -256,7 +329,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(render::status_error)?
                 .into_inner();
             show(
-                cli.json,
+                json,
                 &r,
                 render_replication::change_json,
                 render_replication::change_table,
@@ -274,8 +347,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(render::status_error)?
                 .into_inner();
-            show(cli.json, &o, render::object_json, render::object_table)
+            show(json, &o, render::object_json, render::object_table)
         }
+        Command::Cluster { command } => crate::cluster::run(command)?,
         Command::Object {
             command: ObjectCommand::Explain { bucket, key },
         } => {
@@ -288,9 +362,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(render::status_error)?
                 .into_inner();
-            show(cli.json, &e, render::explain_json, render::explain_table)
+            show(json, &e, render::explain_json, render::explain_table)
         }
     };
-    println!("{out}");
-    Ok(())
+    Ok(out)
 }

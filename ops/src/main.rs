@@ -4,8 +4,15 @@ use clap::Parser;
 
 mod access;
 mod cli;
+mod cluster;
+mod credentials;
 mod render;
 mod render_replication;
+
+/// The admin API's client, each call signed.
+pub(crate) type Admin = meridian_proto::v1::admin_service_client::AdminServiceClient<
+    meridian_api::auth::client::SigningChannel<tonic::transport::Channel>,
+>;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();

@@ -320,6 +320,50 @@ pub fn object_table(o: &ObjectInfo) -> String {
     out
 }
 
+pub fn audit_json(a: &meridian_proto::v1::AuditTailResponse) -> Value {
+    json!(a
+        .events
+        .iter()
+        .map(
+            |e| json!({"time_ms": e.time_ms, "who": e.who, "credential": e.credential,
+            "from": e.from, "port": e.port, "method": e.method, "resource": e.resource,
+            "outcome": e.outcome})
+        )
+        .collect::<Vec<_>>())
+}
+
+pub fn audit_table(a: &meridian_proto::v1::AuditTailResponse) -> String {
+    let rows: Vec<Vec<String>> = a
+        .events
+        .iter()
+        .map(|e| {
+            vec![
+                e.time_ms.to_string(),
+                e.who.clone(),
+                e.credential.clone(),
+                e.from.clone(),
+                e.port.clone(),
+                e.method.rsplit('/').next().unwrap_or_default().to_string(),
+                e.resource.clone(),
+                e.outcome.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "TIME MS",
+            "WHO",
+            "CREDENTIAL",
+            "FROM",
+            "PORT",
+            "METHOD",
+            "RESOURCE",
+            "OUTCOME",
+        ],
+        &rows,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

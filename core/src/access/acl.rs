@@ -264,6 +264,18 @@ pub fn with_acl(
     out
 }
 
+/// The ACL grants stored in a record or bucket.
+pub fn grants_of(stored: &[crate::records::BucketGrant]) -> Vec<AclGrant> {
+    stored
+        .iter()
+        .filter(|g| g.acl != 0)
+        .map(|g| AclGrant {
+            grantee: Grantee::from_stored(&g.user),
+            permissions: g.acl,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,17 +19,7 @@ use meridian_core::access::Ownership;
 use meridian_core::catalogue::{BucketChange, VersionChange};
 use meridian_core::CoreError;
 
-/// The ACL grants stored in a record or bucket.
-pub fn grants_of(stored: &[BucketGrant]) -> Vec<AclGrant> {
-    stored
-        .iter()
-        .filter(|g| g.acl != 0)
-        .map(|g| AclGrant {
-            grantee: Grantee::from_stored(&g.user),
-            permissions: g.acl,
-        })
-        .collect()
-}
+pub use meridian_core::access::acl::grants_of;
 
 /// Grants as stored (ACL bits only).
 pub fn to_stored(grants: &[AclGrant]) -> Vec<BucketGrant> {

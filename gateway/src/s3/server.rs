@@ -41,6 +41,8 @@ pub struct ServeOptions {
     /// Requests refused before they reach s3s (SigV2 switched off, dates,
     /// regions); `None`: none are.
     pub front: Option<Arc<super::front::Front>>,
+    /// HTTPS with this configuration; `None`: plain HTTP.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl Default for ServeOptions {
@@ -51,6 +53,7 @@ impl Default for ServeOptions {
             drain_timeout: Duration::from_secs(30),
             cors: None,
             front: None,
+            tls: None,
         }
     }
 }
@@ -75,6 +78,8 @@ pub struct EndpointConfig {
     pub sigv2: bool,
     /// The lifecycle job's day, for the expiry `x-amz-expiration` tells.
     pub lifecycle_day: Duration,
+    /// HTTPS with this configuration; `None`: plain HTTP.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl EndpointConfig {
@@ -85,6 +90,7 @@ impl EndpointConfig {
             region: super::region::DEFAULT_REGION.to_string(),
             sigv2: true,
             lifecycle_day: Duration::from_secs(86_400),
+            tls: None,
         }
     }
 }
@@ -192,6 +198,7 @@ pub async fn serve(
     let opts = ServeOptions {
         cors: Some(Arc::new(cors)),
         front: Some(Arc::new(front)),
+        tls: cfg.tls.clone(),
         ..ServeOptions::default()
     };
     serve_service(listener, svc, opts, shutdown).await;
@@ -266,11 +273,34 @@ async fn serve_connection(
     peer: std::net::SocketAddr,
     svc: S3Service,
     opts: ServeOptions,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
 ) {
     // Small S3 responses (headers, XML) should not wait for Nagle.
     let _ = stream.set_nodelay(true);
+    let Some(tls) = opts.tls.clone() else {
+        return serve_http(stream, (peer, false), svc, opts, stop).await;
+    };
+    // The handshake is bounded as a request's headers are: a client that
+    // opens a connection and says nothing holds a slot no longer.
+    let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+    match tokio::time::timeout(opts.header_read_timeout, accept).await {
+        Ok(Ok(stream)) => serve_http(stream, (peer, true), svc, opts, stop).await,
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "S3 TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "S3 TLS handshake timed out"),
+    }
+}
+
+/// Serves HTTP/1.1 requests on one connection, plain or TLS (`secure`).
+async fn serve_http<IO>(
+    stream: IO,
+    (peer, secure): (std::net::SocketAddr, bool),
+    svc: S3Service,
+    opts: ServeOptions,
+    mut stop: watch::Receiver<bool>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let cors = opts.cors.clone();
     let front = opts.front.clone();
     let handler = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
@@ -279,10 +309,8 @@ async fn serve_connection(
         let front = front.clone();
         // Where it came from: bucket policies' aws:SourceIp and
         // aws:SecureTransport.
-        req.extensions_mut().insert(super::facts::Peer {
-            addr: peer,
-            secure: false,
-        });
+        req.extensions_mut()
+            .insert(super::facts::Peer { addr: peer, secure });
         async move {
             let has_body = has_body(req.headers());
             let refused = match &front {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use meridian_proto::v1::raft_service_client::RaftServiceClient;
 use meridian_proto::v1::RaftPayload;
+use meridian_tls::ClusterTls;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
 };
@@ -22,7 +23,7 @@ use openraft::raft::{
 use openraft::{AnyError, BasicNode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::types::TypeConfig;
 
@@ -37,13 +38,15 @@ pub const MAX_RAFT_MESSAGE: usize = 64 * 1024 * 1024;
 pub struct GrpcNetwork {
     /// This node: timeouts name it.
     id: u64,
+    tls: ClusterTls,
     connect_timeout: Duration,
 }
 
 impl GrpcNetwork {
-    pub fn new(id: u64) -> Self {
+    pub fn new(id: u64, tls: ClusterTls) -> Self {
         GrpcNetwork {
             id,
+            tls,
             // Well under the election timeout, so a dead peer is reported
             // before the next heartbeat round is due.
             connect_timeout: Duration::from_millis(500),
@@ -73,7 +76,9 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetwork {
     type Network = GrpcConnection;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
-        let client = Endpoint::from_shared(format!("http://{}", node.addr))
+        let client = self
+            .tls
+            .endpoint(&node.addr)
             .map(|endpoint| {
                 let channel = endpoint
                     .connect_timeout(self.connect_timeout)

@@ -117,6 +117,37 @@ pub(crate) async fn key_create(api: &AdminApi, user: String) -> Result<NewAccess
     })
 }
 
+pub(crate) async fn token_create(
+    api: &AdminApi,
+    r: TokenCreateRequest,
+) -> Result<NewToken, Status> {
+    use meridian_api::auth::scope::Scopes;
+    let reader = reader(api).await?;
+    if reader
+        .user(&r.user)
+        .map_err(|e| Status::internal(e.to_string()))?
+        .is_none()
+    {
+        return Err(Status::not_found(format!("no such user: {}", r.user)));
+    }
+    let scopes = Scopes::parse(&r.scope).map_err(Status::invalid_argument)?;
+    let jti = hex::encode(rand::random::<[u8; 16]>());
+    let now = api.data.clock().now_ms();
+    let ttl = std::time::Duration::from_secs(r.ttl_s);
+    let token = api
+        .tokens
+        .issue(&r.user, &scopes, ttl, now, &jti)
+        .map_err(Status::invalid_argument)?;
+    tracing::info!(user = %r.user, %jti, scope = %scopes, ttl_s = r.ttl_s, "token issued");
+    Ok(NewToken {
+        token,
+        issuer: api.tokens.issuer().to_string(),
+        expires_ms: now.saturating_add(ttl.as_millis() as i64),
+        jti,
+        scope: scopes.to_string(),
+    })
+}
+
 fn key_info(k: AccessKeyRecord) -> KeyInfo {
     KeyInfo {
         access_key: k.access_key,

@@ -33,6 +33,10 @@ pub struct AdminApi {
     pub reconciler: Arc<crate::jobs::reconcile::Reconciler>,
     /// Seals the secrets of new access keys.
     pub keyring: Arc<crate::keyring::Keyring>,
+    /// The audit log `AuditTail` reads.
+    pub audit: meridian_api::audit::AuditLog,
+    /// Signs the bearer tokens `TokenCreate` makes.
+    pub tokens: Arc<meridian_api::auth::token::TokenIssuer>,
     /// Aborts multipart uploads left unfinished (its count is reported).
     pub uploads: Arc<crate::jobs::abandoned_uploads::AbandonedUploads>,
     /// Carries out buckets' lifecycle rules (its counts are reported).
@@ -351,6 +355,40 @@ impl AdminService for AdminApi {
 
     async fn key_create(&self, r: Request<UserRequest>) -> Result<Response<NewAccessKey>, Status> {
         access::key_create(self, r.into_inner().name)
+            .await
+            .map(Response::new)
+    }
+
+    async fn audit_tail(
+        &self,
+        r: Request<AuditTailRequest>,
+    ) -> Result<Response<AuditTailResponse>, Status> {
+        let r = r.into_inner();
+        let limit = if r.limit == 0 { 100 } else { r.limit as usize };
+        let events = self
+            .audit
+            .tail(limit, r.since_ms)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .into_iter()
+            .map(|e| AuditRecord {
+                time_ms: e.time_ms,
+                who: e.who,
+                credential: e.credential,
+                from: e.from,
+                port: e.port,
+                method: e.method,
+                resource: e.resource,
+                outcome: e.outcome,
+            })
+            .collect();
+        Ok(Response::new(AuditTailResponse { events }))
+    }
+
+    async fn token_create(
+        &self,
+        r: Request<TokenCreateRequest>,
+    ) -> Result<Response<NewToken>, Status> {
+        access::token_create(self, r.into_inner())
             .await
             .map(Response::new)
     }
