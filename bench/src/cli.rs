@@ -27,6 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// PUT or GET objects of one size through the S3 API for a fixed time.
     S3(S3Args),
+    /// The same workload through the gRPC client API (signed requests):
+    /// `--endpoint` is then the client gRPC port, e.g. http://127.0.0.1:50051.
+    Grpc(S3Args),
     /// Insert N file records into a fresh catalogue, then measure stat and list.
     Meta(crate::meta::MetaArgs),
     /// Replicate one workload with the planner and with the naive baseline,
@@ -84,9 +87,19 @@ pub struct S3Args {
         hide_env_values = true
     )]
     pub secret_key: String,
+    /// For an https endpoint: the CA its certificate chains to (PEM).
+    #[arg(long)]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which API the workload drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    S3,
+    Grpc,
 }
 
 /// The arguments after range checks, in the units the workload uses.
@@ -100,10 +113,12 @@ pub struct S3Run {
     pub bucket: String,
     pub access_key: String,
     pub secret_key: String,
+    pub protocol: Protocol,
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl S3Args {
-    pub fn validated(&self) -> Result<S3Run> {
+    pub fn validated(&self, protocol: Protocol) -> Result<S3Run> {
         ensure!(
             (1..=MAX_CONCURRENCY).contains(&self.concurrency),
             "--concurrency must be 1..={MAX_CONCURRENCY}"
@@ -122,6 +137,8 @@ impl S3Args {
             bucket: self.bucket.clone(),
             access_key: self.access_key.clone(),
             secret_key: self.secret_key.clone(),
+            protocol,
+            ca_cert: self.ca_cert.clone(),
         })
     }
 }
@@ -151,7 +168,7 @@ mod tests {
         let Command::S3(args) = cli.command else {
             panic!("parsed as another command");
         };
-        let run = args.validated().expect("valid");
+        let run = args.validated(Protocol::S3).expect("valid");
         assert_eq!(run.op, Op::Get);
         assert_eq!(run.size, 64 << 20);
         assert_eq!(run.concurrency, 4);
@@ -175,7 +192,10 @@ mod tests {
             let Command::S3(args) = cli.command else {
                 panic!("parsed as another command");
             };
-            assert!(args.validated().is_err(), "{flag} {value} accepted");
+            assert!(
+                args.validated(Protocol::Grpc).is_err(),
+                "{flag} {value} accepted"
+            );
         }
     }
 }

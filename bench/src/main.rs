@@ -2,6 +2,7 @@
 
 mod cli;
 mod client;
+mod grpc;
 mod meta;
 mod replicate;
 mod report;
@@ -19,14 +20,8 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 async fn main() -> Result<()> {
     let cli = cli::Cli::parse();
     match cli.command {
-        cli::Command::S3(args) => {
-            let report = workload::run(&args.validated()?).await?;
-            if args.json {
-                println!("{}", report.to_json());
-            } else {
-                print!("{}", report.to_table());
-            }
-        }
+        cli::Command::S3(args) => objects(&args, cli::Protocol::S3).await?,
+        cli::Command::Grpc(args) => objects(&args, cli::Protocol::Grpc).await?,
         cli::Command::Replicate(args) => {
             let report = replicate::run(&args).await?;
             if args.json {
@@ -43,6 +38,17 @@ async fn main() -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }
         }
+    }
+    Ok(())
+}
+
+/// The object workload through `protocol`, printed.
+async fn objects(args: &cli::S3Args, protocol: cli::Protocol) -> Result<()> {
+    let report = workload::run(&args.validated(protocol)?).await?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_table());
     }
     Ok(())
 }

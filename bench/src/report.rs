@@ -97,6 +97,8 @@ mod tests {
             bucket: String::new(),
             access_key: String::new(),
             secret_key: String::new(),
+            protocol: crate::cli::Protocol::S3,
+            ca_cert: None,
         };
         let lat: Vec<f64> = (1..=10).map(f64::from).collect();
         let r = Report::new(&cfg, Duration::from_secs(2), &lat, 1);

@@ -1,5 +1,6 @@
-//! The timed S3 workload: C workers issue back-to-back requests until the
-//! duration ends; each request's latency is recorded.
+//! The timed object workload: C workers issue back-to-back requests, over
+//! the S3 API or the gRPC client API, until the duration ends; each
+//! request's latency is recorded.
 
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,9 @@ use aws_sdk_s3::Client;
 use bytes::Bytes;
 use rand::RngCore;
 
-use crate::cli::{Op, S3Run};
+use crate::cli::{Op, Protocol, S3Run};
 use crate::client;
+use crate::grpc::GrpcClient;
 use crate::report::Report;
 use crate::size::label;
 use crate::stats;
@@ -40,9 +42,65 @@ impl WorkerTally {
     }
 }
 
+/// What the workers call.
+#[derive(Clone)]
+enum Target {
+    S3(Client),
+    Grpc(GrpcClient),
+}
+
+impl Target {
+    async fn connect(cfg: &S3Run) -> Result<Target> {
+        Ok(match cfg.protocol {
+            Protocol::S3 => Target::S3(client::build(
+                &cfg.endpoint,
+                (&cfg.access_key, &cfg.secret_key),
+                cfg.ca_cert.as_deref(),
+                OP_TIMEOUT,
+            )?),
+            Protocol::Grpc => Target::Grpc(
+                GrpcClient::connect(
+                    &cfg.endpoint,
+                    cfg.ca_cert.as_deref(),
+                    (&cfg.access_key, &cfg.secret_key),
+                )
+                .await?,
+            ),
+        })
+    }
+
+    async fn put(&self, bucket: &str, key: &str, body: Bytes) -> Result<()> {
+        match self {
+            Target::S3(c) => put(c, bucket, key, body).await,
+            Target::Grpc(c) => c.put(bucket, key, body).await,
+        }
+    }
+
+    async fn get(&self, bucket: &str, key: &str, size: u64) -> Result<()> {
+        match self {
+            Target::S3(c) => get(c, bucket, key, size).await,
+            Target::Grpc(c) => c.get(bucket, key, size).await,
+        }
+    }
+
+    async fn list(&self, bucket: &str, prefix: &str, want: usize) -> Result<()> {
+        match self {
+            Target::S3(c) => list(c, bucket, prefix, want).await,
+            Target::Grpc(c) => c.list(bucket, prefix, want).await,
+        }
+    }
+
+    async fn ensure_bucket(&self, bucket: &str) -> Result<()> {
+        match self {
+            Target::S3(c) => ensure_bucket(c, bucket).await,
+            Target::Grpc(c) => c.ensure_bucket(bucket).await,
+        }
+    }
+}
+
 pub async fn run(cfg: &S3Run) -> Result<Report> {
-    let client = client::build(&cfg.endpoint, &cfg.access_key, &cfg.secret_key, OP_TIMEOUT);
-    ensure_bucket(&client, &cfg.bucket).await?;
+    let client = Target::connect(cfg).await?;
+    client.ensure_bucket(&cfg.bucket).await?;
     let payload = random_payload(cfg.size);
     let keys = match cfg.op {
         Op::Get => upload_working_set(&client, cfg, &payload, "get").await?,
@@ -54,7 +112,12 @@ pub async fn run(cfg: &S3Run) -> Result<Report> {
     let deadline = start + cfg.duration;
     let mut handles = Vec::with_capacity(cfg.concurrency);
     for w in 0..cfg.concurrency {
-        let client = client.clone();
+        // A connection of its own per gRPC worker, as the S3 client's pool
+        // gives each request in flight one.
+        let client = match cfg.protocol {
+            Protocol::S3 => client.clone(),
+            Protocol::Grpc => Target::connect(cfg).await?,
+        };
         let payload = payload.clone();
         let keys = keys.clone();
         let cfg = cfg.clone();
@@ -91,7 +154,7 @@ pub async fn run(cfg: &S3Run) -> Result<Report> {
 async fn worker(
     w: usize,
     cfg: &S3Run,
-    client: &Client,
+    client: &Target,
     payload: Bytes,
     keys: &[String],
     deadline: Instant,
@@ -107,13 +170,17 @@ async fn worker(
                     label(cfg.size),
                     i % PUT_KEYS_PER_WORKER
                 );
-                put(client, &cfg.bucket, &key, payload.clone()).await
+                client.put(&cfg.bucket, &key, payload.clone()).await
             }
             Op::Get => {
                 let key = &keys[(w + i as usize) % keys.len()];
-                get(client, &cfg.bucket, key, cfg.size).await
+                client.get(&cfg.bucket, key, cfg.size).await
             }
-            Op::List => list(client, &cfg.bucket, &list_prefix(cfg.size), keys.len()).await,
+            Op::List => {
+                client
+                    .list(&cfg.bucket, &list_prefix(cfg.size), keys.len())
+                    .await
+            }
         };
         match result {
             Ok(()) => tally.latencies_ms.push(t0.elapsed().as_secs_f64() * 1000.0),
@@ -210,7 +277,7 @@ fn working_set_len(size: u64, concurrency: usize) -> u64 {
 /// Uploads the objects GET (or LIST) workers read, `concurrency` at a
 /// time. Not timed.
 async fn upload_working_set(
-    client: &Client,
+    client: &Target,
     cfg: &S3Run,
     payload: &Bytes,
     what: &str,
@@ -235,7 +302,7 @@ async fn upload_working_set(
                 payload.clone(),
             );
             tasks.push(tokio::spawn(async move {
-                put(&client, &bucket, &key, body).await
+                client.put(&bucket, &key, body).await
             }));
         }
         for t in tasks {
