@@ -32,7 +32,9 @@ impl GrpcClient {
     ) -> Result<Self> {
         let mut ep = Endpoint::from_shared(endpoint.to_string())
             .with_context(|| format!("the endpoint {endpoint:?}"))?
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            .initial_stream_window_size(4 << 20)
+            .initial_connection_window_size(16 << 20);
         if endpoint.starts_with("https://") {
             let mut tls = ClientTlsConfig::new();
             if let Some(ca) = ca {

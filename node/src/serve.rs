@@ -49,6 +49,10 @@ pub fn clock(
 
 /// Largest gRPC message: a data frame of a Put is at most this.
 const MAX_GRPC_MESSAGE: usize = 16 << 20;
+/// HTTP/2 flow control and framing of the client and admin ports.
+pub const STREAM_WINDOW: u32 = 4 << 20;
+pub const CONNECTION_WINDOW: u32 = 16 << 20;
+pub const MAX_FRAME: u32 = 1 << 20;
 /// How long shutdown waits for servers to finish in-flight requests.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -274,11 +278,20 @@ pub async fn spawn_grpc(
             .await;
         service
     };
-    let server = || match &services.endpoint_tls {
-        Some(t) => tonic::transport::Server::builder()
-            .tls_config(t.grpc())
-            .context("the client and admin ports' TLS"),
-        None => Ok(tonic::transport::Server::builder()),
+    // Bulk streams: HTTP/2's default 64 KiB windows and 16 KiB frames
+    // would cut a 64 MiB Put into 4,096 frames (and as many TLS records)
+    // and stall it on window updates.
+    let server = || {
+        let b = tonic::transport::Server::builder()
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_frame_size(MAX_FRAME);
+        match &services.endpoint_tls {
+            Some(t) => b
+                .tls_config(t.grpc())
+                .context("the client and admin ports' TLS"),
+            None => Ok(b),
+        }
     };
     let client = server()?
         .add_service(health(CLIENT_SERVICE).await)
