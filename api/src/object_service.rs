@@ -298,6 +298,7 @@ impl ObjectService for ObjectApi {
             0 => 1000,
             n => n.min(1000) as usize,
         };
+        let query_bucket = r.bucket.clone();
         let query = ListQuery {
             bucket: r.bucket,
             prefix: r.prefix,
@@ -315,17 +316,24 @@ impl ObjectService for ObjectApi {
             None => catalogue.list_objects(&query).await,
         }
         .map_err(status)?;
+        // A token's scope is a directory: a prefix that is not one ("raw"
+        // under storage.read:/b/raw) would list "rawdata" too.
+        let in_scope = |key: &str| {
+            id.scopes
+                .as_ref()
+                .is_none_or(|s| s.allows(Access::Read, &query_bucket, key))
+        };
         let objects = page
             .entries
             .into_iter()
             .filter_map(|e| match e {
-                ListEntry::Object { key, record } => Some(ObjectSummary {
+                ListEntry::Object { key, record } if in_scope(&key) => Some(ObjectSummary {
                     key,
                     size: record.size,
                     etag: record.etag,
                     created_ms: record.created_ms,
                 }),
-                ListEntry::Prefix(_) => None,
+                ListEntry::Object { .. } | ListEntry::Prefix(_) => None,
             })
             .collect();
         Ok(Response::new(ListResponse {

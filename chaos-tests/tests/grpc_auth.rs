@@ -121,6 +121,9 @@ async fn every_call_is_someones_and_the_s3_rules_decide() -> Result<()> {
         })
         .await?;
     alice.put(frames("alice-data", "raw/a", b"alpha")).await?;
+    alice
+        .put(frames("alice-data", "rawdata/b", b"beta"))
+        .await?;
     let owners: Vec<(String, String)> = alice
         .list_buckets(ListBucketsRequest {})
         .await?
@@ -241,6 +244,18 @@ async fn every_call_is_someones_and_the_s3_rules_decide() -> Result<()> {
         Code::Unauthenticated,
         "outside the 300 s window",
     )?;
+    // A hostile time neither overflows nor wraps into the window.
+    let hostile = Signed {
+        time_ms: i64::MIN,
+        nonce: "hostile-time-000001".into(),
+        ..s.clone()
+    };
+    refused(
+        raw.stat(hand_signed(&hostile, &hostile.sign(&alice_key.secret)))
+            .await,
+        Code::Unauthenticated,
+        "outside the 300 s window",
+    )?;
     // Signed for another method.
     let other = Signed {
         method: "/meridian.v1.ObjectService/Delete".into(),
@@ -287,6 +302,24 @@ async fn every_call_is_someones_and_the_s3_rules_decide() -> Result<()> {
         Code::PermissionDenied,
         "does not allow Read on /alice-data/frozen/x",
     )?;
+    // A listing prefix that is not a directory ("raw") shows only what
+    // the scope's directory holds, not "rawdata/".
+    let listed: Vec<String> = with_token
+        .list(tonic::Request::new(ListRequest {
+            bucket: "alice-data".into(),
+            prefix: "raw".into(),
+            ..Default::default()
+        }))
+        .await?
+        .into_inner()
+        .objects
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    ensure!(
+        listed == ["raw/a", "raw/bob"],
+        "listed beyond the token's scope: {listed:?}"
+    );
     // A create-only token writes new objects, never over old ones.
     let t: Value = ctl
         .json(&[

@@ -160,11 +160,29 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the tokio runtime")?;
-            rt.block_on(crate::member::run(
-                cfg,
-                env_or("MERIDIAN_ROOT_ACCESS_KEY", DEV_ACCESS_KEY),
-                env_or("MERIDIAN_ROOT_SECRET_KEY", DEV_SECRET_KEY),
-            ))
+            // A node has no default administrator: the dev key is public.
+            let root = |name: &str| {
+                std::env::var(name)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .with_context(|| {
+                        format!(
+                            "{name} is not set: `meridian node` takes the administrator's key \
+                             from MERIDIAN_ROOT_ACCESS_KEY and MERIDIAN_ROOT_SECRET_KEY"
+                        )
+                    })
+            };
+            let (access_key, secret_key) = (
+                root("MERIDIAN_ROOT_ACCESS_KEY")?,
+                root("MERIDIAN_ROOT_SECRET_KEY")?,
+            );
+            if secret_key == DEV_SECRET_KEY {
+                tracing::warn!(
+                    "the administrator's secret is meridian dev's documented default: \
+                     anyone can act as the administrator"
+                );
+            }
+            rt.block_on(crate::member::run(cfg, access_key, secret_key))
         }
         Command::Dev(a) => {
             let (text, origin) = read(&a.topology, DEFAULT_TOPOLOGY)?;

@@ -257,10 +257,12 @@ impl ClientAuth {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| unauthenticated("the authorization header is not text"))?;
+        // The scheme is case-insensitive (RFC 7235).
         let token = value
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| unauthenticated("authorization is not `Bearer <token>`"))?
-            .trim();
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .ok_or_else(|| unauthenticated("authorization is not `Bearer <token>`"))?;
         let t = self
             .tokens
             .verify(token, self.objects.now_ms())
@@ -297,11 +299,13 @@ impl ClientAuth {
         let signature = text(meta, signed::SIGNATURE)?;
         let now = self.wall.now_ms();
         let window = signed::WINDOW.as_millis() as i64;
-        if (now - time_ms).abs() > window {
+        // abs_diff: a hostile time (i64::MIN) neither overflows nor wraps
+        // into the window.
+        if now.abs_diff(time_ms) > window.unsigned_abs() {
             return Err(unauthenticated(format!(
                 "the request's time is {} s from the server's, outside the {} s window \
                  (an old or replayed request, or a client clock that is wrong)",
-                (now - time_ms) / 1000,
+                now.saturating_sub(time_ms) / 1000,
                 window / 1000
             )));
         }
@@ -339,8 +343,13 @@ impl ClientAuth {
         // cache.
         match self
             .replay
-            .admit(format!("{access_key}:{nonce}"), time_ms + window, now)
-        {
+            // Remembered one ms past the last instant the window admits
+            // the time, so no instant accepts it twice.
+            .admit(
+                format!("{access_key}:{nonce}"),
+                time_ms.saturating_add(window).saturating_add(1),
+                now,
+            ) {
             Ok(()) => {}
             Err(replay::Refusal::Replayed) => {
                 return Err(unauthenticated(format!(

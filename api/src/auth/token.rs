@@ -186,16 +186,16 @@ impl TokenVerifier {
             .claims;
         let now = now_ms.div_euclid(1000);
         let leeway = LEEWAY.as_secs() as i64;
-        if claims.exp + leeway < now {
-            return Err(TokenError::Expired(now - claims.exp));
+        if claims.exp.saturating_add(leeway) < now {
+            return Err(TokenError::Expired(now.saturating_sub(claims.exp)));
         }
         if let Some(nbf) = claims.nbf {
-            if nbf - leeway > now {
-                return Err(TokenError::NotYetValid(nbf - now));
+            if nbf.saturating_sub(leeway) > now {
+                return Err(TokenError::NotYetValid(nbf.saturating_sub(now)));
             }
         }
-        if claims.exp - now > MAX_LIFE.as_secs() as i64 {
-            return Err(TokenError::TooLong(claims.exp - now));
+        if claims.exp.saturating_sub(now) > MAX_LIFE.as_secs() as i64 {
+            return Err(TokenError::TooLong(claims.exp.saturating_sub(now)));
         }
         let aud: Vec<String> = match claims.aud {
             Some(Audience::One(a)) => vec![a],
