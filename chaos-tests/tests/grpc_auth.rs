@@ -344,6 +344,29 @@ async fn every_call_is_someones_and_the_s3_rules_decide() -> Result<()> {
         Code::PermissionDenied,
         "may create, not modify",
     )?;
+    // A create-only token of a user the bucket refuses is refused by the
+    // bucket's rules, before anything says whether the key exists.
+    ctl.json(&["user", "create", "eve"]).await?;
+    let t: Value = ctl
+        .json(&[
+            "token",
+            "create",
+            "eve",
+            "--scope",
+            "storage.create:/alice-data",
+            "--ttl",
+            "5m",
+        ])
+        .await?;
+    let mut eves = bearer(&cluster, t["token"].as_str().context("token")?).await?;
+    for key in ["raw/a", "raw/not-there"] {
+        refused(
+            eves.put(tokio_stream::iter(frames("alice-data", key, b"x")))
+                .await,
+            Code::PermissionDenied,
+            "user eve may not s3:PutObject",
+        )?;
+    }
     // A token for a user without a grant gets nowhere, whatever its scope.
     let t: Value = ctl
         .json(&[

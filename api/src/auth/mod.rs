@@ -380,9 +380,16 @@ impl ClientAuth {
         action: &'static str,
         (need, scope_key): (Access, &str),
     ) -> Result<(), Status> {
-        let decided = self
+        let mut decided = self
             .decide(id, (bucket, key), action, (need, scope_key))
             .await;
+        if decided.is_ok() {
+            // After the bucket's rules: a caller they refuse does not learn
+            // here whether the key exists.
+            decided = self
+                .creates_only_new(id, (bucket, key), (need, scope_key))
+                .await;
+        }
         if let Err(s) = &decided {
             if matches!(s.code(), tonic::Code::PermissionDenied) {
                 self.record(id, "client", &signed::resource(bucket, key), &outcome(s))
@@ -412,20 +419,6 @@ impl ClientAuth {
                 return Err(denied(format!(
                     "the token's scope ({s}) does not allow {need:?} on {target}"
                 )));
-            }
-            if need == Access::Create && !s.allows(Access::Modify, bucket, scope_key) {
-                if let Some(k) = key {
-                    // storage.create writes new objects only.
-                    match self.objects.catalogue().object(bucket, k).await {
-                        Ok(_) => {
-                            return Err(denied(format!(
-                                "{target} exists, and the token may create, not modify"
-                            )))
-                        }
-                        Err(CoreError::NoSuchKey(_)) | Err(CoreError::DeleteMarker(_)) => {}
-                        Err(e) => return Err(crate::status(e)),
-                    }
-                }
             }
         }
         let access = self
@@ -480,6 +473,29 @@ impl ClientAuth {
                     _ => Err(refused()),
                 }
             }
+        }
+    }
+
+    /// A token that may create but not modify writes new objects only.
+    async fn creates_only_new(
+        &self,
+        id: &Identity,
+        (bucket, key): (&str, Option<&str>),
+        (need, scope_key): (Access, &str),
+    ) -> Result<(), Status> {
+        let (Some(s), Some(k)) = (&id.scopes, key) else {
+            return Ok(());
+        };
+        if need != Access::Create || s.allows(Access::Modify, bucket, scope_key) {
+            return Ok(());
+        }
+        match self.objects.catalogue().object(bucket, k).await {
+            Ok(_) => Err(denied(format!(
+                "{} exists, and the token may create, not modify",
+                signed::resource(bucket, key)
+            ))),
+            Err(CoreError::NoSuchKey(_)) | Err(CoreError::DeleteMarker(_)) => Ok(()),
+            Err(e) => Err(crate::status(e)),
         }
     }
 
