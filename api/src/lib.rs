@@ -6,6 +6,8 @@
 pub mod audit;
 pub mod auth;
 mod object_service;
+pub mod sessions;
+mod wait;
 
 pub use object_service::ObjectApi;
 
@@ -74,6 +76,7 @@ pub fn object_info(topology: &Topology, bucket: &str, key: &str, rec: &ObjectRec
             })
             .collect(),
         version_id: rec.version_id.clone(),
+        read_site: String::new(),
     }
 }
 

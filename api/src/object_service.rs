@@ -18,6 +18,7 @@ use crate::auth::scope::Access;
 use crate::auth::ClientAuth;
 use crate::{object_info, status};
 use meridian_core::catalogue::{ListEntry, ListQuery};
+use meridian_core::records::ObjectRecord;
 
 /// Data frames of a Get are at most this large.
 const FRAME_BYTES: usize = 1 << 20;
@@ -38,6 +39,13 @@ impl ObjectApi {
     pub fn new(gw: Arc<Objects>, auth: Arc<ClientAuth>) -> Self {
         ObjectApi { gw, auth }
     }
+
+    fn sessions(&self) -> crate::sessions::Sessions<'_> {
+        crate::sessions::Sessions {
+            gw: &self.gw,
+            auth: &self.auth,
+        }
+    }
 }
 
 /// The methods' paths, as signatures cover them.
@@ -53,23 +61,47 @@ pub mod method {
 
 type GetStream = Pin<Box<dyn Stream<Item = Result<GetResponse, Status>> + Send>>;
 
+/// `[start, end)` widened to the edges of the chunks it touches.
+fn widen(rec: &ObjectRecord, start: u64, end: u64) -> (u64, u64) {
+    let (mut from, mut to) = (start, end);
+    let mut off = 0u64;
+    for c in &rec.chunks {
+        let ce = off + u64::from(c.size);
+        if off <= start && start < ce {
+            from = off;
+        }
+        if off < end && end <= ce {
+            to = ce;
+        }
+        off = ce;
+    }
+    (from, to)
+}
+
 /// Longest a Put may go without a frame, or a Get's client without taking
 /// one, before the call is abandoned (and, for a Put, nothing committed).
 const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Splits the data frames of a Put stream out of the request stream.
-fn data_frames(stream: Streaming<PutRequest>) -> impl Stream<Item = Result<Bytes, String>> + Send {
-    futures::stream::unfold(Some(stream), |st| async move {
+/// The data of a client stream's frames after its header (`data` takes a
+/// frame's bytes, `None` if it is not a data frame), ending the stream at
+/// the first frame that is not data, a failure, or a pause of [`IDLE`].
+pub(crate) fn data_frames<T, F>(
+    stream: Streaming<T>,
+    data: F,
+) -> impl Stream<Item = Result<Bytes, String>> + Send
+where
+    T: Send + 'static,
+    F: Fn(T) -> Option<Vec<u8>> + Send + Sync + Copy + 'static,
+{
+    futures::stream::unfold(Some(stream), move |st| async move {
         let mut st = st?;
         match tokio::time::timeout(IDLE, st.next()).await {
             Err(_) => Some((Err(format!("no data frame for {IDLE:?}")), None)),
             Ok(None) => None,
             Ok(Some(frame)) => {
-                let item = match frame {
-                    Ok(PutRequest {
-                        frame: Some(put_request::Frame::Data(d)),
-                    }) => Ok(Bytes::from(d)),
-                    Ok(_) => Err("expected a data frame after the header".to_string()),
+                let item = match frame.map(data) {
+                    Ok(Some(d)) => Ok(Bytes::from(d)),
+                    Ok(None) => Err("expected a data frame after the header".to_string()),
                     Err(s) => Err(format!("client stream failed: {}", s.message())),
                 };
                 let next = if item.is_ok() { Some(st) } else { None };
@@ -172,7 +204,10 @@ impl ObjectService for ObjectApi {
             .put_object_checked(
                 site,
                 obj,
-                data_frames(stream),
+                data_frames(stream, |f: PutRequest| match f.frame {
+                    Some(put_request::Frame::Data(d)) => Some(d),
+                    _ => None,
+                }),
                 header.expected_size,
                 expected_blake3,
             )
@@ -219,17 +254,45 @@ impl ObjectService for ObjectApi {
                 rec.size
             )));
         }
-        let info = object_info(self.gw.topology(), &r.bucket, &r.key, &rec);
-        let body = self.gw.read(site, rec, start, end);
-        let frames = body.flat_map(|chunk| {
-            let items: Vec<Result<GetResponse, Status>> = match chunk {
-                Ok(b) => (0..b.len())
+        let mut info = object_info(self.gw.topology(), &r.bucket, &r.key, &rec);
+        let mut rec = rec;
+        if !r.from_site.is_empty() {
+            let from = self.gw.site_id(&r.from_site).map_err(status)?;
+            rec.replicas.retain(|x| x.site == from);
+            if self.gw.nearest_complete(site, &rec).is_none() {
+                return Err(Status::failed_precondition(format!(
+                    "{} holds no complete replica of {}/{}",
+                    r.from_site, r.bucket, r.key
+                )));
+            }
+        }
+        info.read_site = self
+            .gw
+            .nearest_complete(site, &rec)
+            .map(|s| self.gw.site_name(s))
+            .unwrap_or_default();
+        let (start, end) = if r.whole_chunks {
+            widen(&rec, start, end)
+        } else {
+            (start, end)
+        };
+        let body = self.gw.read_pieces(site, rec, start, end);
+        let frames = body.flat_map(|piece| {
+            let items: Vec<Result<GetResponse, Status>> = match piece {
+                Ok(p) => (0..p.data.len())
                     .step_by(FRAME_BYTES)
                     .map(|o| {
                         Ok(GetResponse {
-                            frame: Some(get_response::Frame::Data(
-                                b.slice(o..(o + FRAME_BYTES).min(b.len())).to_vec(),
-                            )),
+                            frame: Some(get_response::Frame::Chunk(ObjectChunk {
+                                data: p
+                                    .data
+                                    .slice(o..(o + FRAME_BYTES).min(p.data.len()))
+                                    .to_vec(),
+                                offset: p.offset + o as u64,
+                                chunk_offset: p.chunk_offset,
+                                chunk_size: p.chunk.size,
+                                chunk_hash: p.chunk.hash.to_vec(),
+                            })),
                         })
                     })
                     .collect(),
@@ -362,5 +425,74 @@ impl ObjectService for ObjectApi {
             .await
             .map_err(status)?;
         Ok(Response::new(DeleteResponse {}))
+    }
+
+    async fn begin_upload(
+        &self,
+        req: Request<BeginUploadRequest>,
+    ) -> Result<Response<UploadStatus>, Status> {
+        self.sessions().begin(req).await.map(Response::new)
+    }
+
+    async fn write_upload(
+        &self,
+        req: Request<Streaming<UploadWriteRequest>>,
+    ) -> Result<Response<UploadWriteResponse>, Status> {
+        self.sessions()
+            .write(self.gw.clone(), req)
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_upload_status(
+        &self,
+        req: Request<UploadRef>,
+    ) -> Result<Response<UploadStatus>, Status> {
+        self.sessions().status(req).await.map(Response::new)
+    }
+
+    async fn commit_upload(
+        &self,
+        req: Request<UploadRef>,
+    ) -> Result<Response<PutResponse>, Status> {
+        self.sessions().commit(req).await.map(Response::new)
+    }
+
+    async fn abort_upload(
+        &self,
+        req: Request<UploadRef>,
+    ) -> Result<Response<AbortUploadResponse>, Status> {
+        self.sessions().abort(req).await.map(Response::new)
+    }
+
+    type WaitReplicatedStream = crate::wait::ProgressStream;
+
+    async fn wait_replicated(
+        &self,
+        req: Request<WaitReplicatedRequest>,
+    ) -> Result<Response<Self::WaitReplicatedStream>, Status> {
+        let id = self.auth.identify(&req, crate::wait::METHOD).await?;
+        let r = req.into_inner();
+        self.auth
+            .authorize(
+                &id,
+                (&r.bucket, Some(&r.key)),
+                "s3:GetObject",
+                (Access::Read, &r.key),
+            )
+            .await?;
+        let timeout = crate::wait::timeout_of(&r)?;
+        let rec = self
+            .gw
+            .catalogue()
+            .object(&r.bucket, &r.key)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(crate::wait::watch(
+            self.gw.clone(),
+            r,
+            rec,
+            timeout,
+        )))
     }
 }

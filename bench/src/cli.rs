@@ -35,6 +35,9 @@ pub enum Command {
     /// Replicate one workload with the planner and with the naive baseline,
     /// on the star and the mesh, against the min-cut lower bound.
     Replicate(crate::replicate::ReplicateArgs),
+    /// Cut an upload session's stream part-way, resume it, and print the
+    /// bytes sent twice (JSON lines, one per cut).
+    Resume(crate::resume::ResumeArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -59,6 +59,11 @@ impl GrpcClient {
         ))
     }
 
+    /// The signed client, for calls this wrapper does not make.
+    pub fn inner(&self) -> ObjectServiceClient<SigningChannel<Channel>> {
+        self.0.clone()
+    }
+
     pub async fn ensure_bucket(&self, bucket: &str) -> Result<()> {
         let req = CreateBucketRequest {
             bucket: bucket.into(),
@@ -114,10 +119,10 @@ impl GrpcClient {
             .into_inner();
         let mut got = 0u64;
         while let Some(frame) = stream.next().await {
-            if let Some(get_response::Frame::Data(d)) =
+            if let Some(get_response::Frame::Chunk(c)) =
                 frame.map_err(|s| anyhow!("GET {key}: {s}"))?.frame
             {
-                got += d.len() as u64;
+                got += c.data.len() as u64;
             }
         }
         if got != size {

@@ -6,6 +6,7 @@ mod grpc;
 mod meta;
 mod replicate;
 mod report;
+mod resume;
 mod size;
 mod stats;
 mod workload;
@@ -22,6 +23,7 @@ async fn main() -> Result<()> {
     match cli.command {
         cli::Command::S3(args) => objects(&args, cli::Protocol::S3).await?,
         cli::Command::Grpc(args) => objects(&args, cli::Protocol::Grpc).await?,
+        cli::Command::Resume(args) => resume::run(&args).await?,
         cli::Command::Replicate(args) => {
             let report = replicate::run(&args).await?;
             if args.json {

@@ -124,6 +124,144 @@ impl Api {
     }
 }
 
+/// Session calls: each signed for the session's object (`bucket`/`key`).
+impl Api {
+    pub async fn begin_upload(
+        &mut self,
+        r: meridian_proto::v1::BeginUploadRequest,
+    ) -> Answer<meridian_proto::v1::UploadStatus> {
+        let (b, k) = (r.bucket.clone(), r.key.clone());
+        self.0.begin_upload(with_resource(r, &b, Some(&k))).await
+    }
+
+    /// A write stream from `offset`: `data` in frames of `frame` bytes.
+    pub async fn write_upload(
+        &mut self,
+        (bucket, key, upload_id): (&str, &str, &str),
+        offset: u64,
+        data: &[u8],
+        frame: usize,
+    ) -> Answer<meridian_proto::v1::UploadWriteResponse> {
+        use meridian_proto::v1::UploadWriteRequest as W;
+        use meridian_proto::v1::{upload_write_request::Frame, UploadWriteHeader};
+        let mut frames = vec![W {
+            frame: Some(Frame::Header(UploadWriteHeader {
+                upload_id: upload_id.into(),
+                offset,
+            })),
+        }];
+        frames.extend(data.chunks(frame.max(1)).map(|c| W {
+            frame: Some(Frame::Data(c.to_vec())),
+        }));
+        let req = with_resource(futures_stream(frames), bucket, Some(key));
+        self.0.write_upload(req).await
+    }
+
+    pub async fn upload_status(
+        &mut self,
+        (bucket, key, upload_id): (&str, &str, &str),
+    ) -> Answer<meridian_proto::v1::UploadStatus> {
+        let r = meridian_proto::v1::UploadRef {
+            upload_id: upload_id.into(),
+        };
+        self.0
+            .get_upload_status(with_resource(r, bucket, Some(key)))
+            .await
+    }
+
+    pub async fn commit_upload(
+        &mut self,
+        (bucket, key, upload_id): (&str, &str, &str),
+    ) -> Answer<meridian_proto::v1::PutResponse> {
+        let r = meridian_proto::v1::UploadRef {
+            upload_id: upload_id.into(),
+        };
+        self.0
+            .commit_upload(with_resource(r, bucket, Some(key)))
+            .await
+    }
+
+    pub async fn abort_upload(
+        &mut self,
+        (bucket, key, upload_id): (&str, &str, &str),
+    ) -> Answer<meridian_proto::v1::AbortUploadResponse> {
+        let r = meridian_proto::v1::UploadRef {
+            upload_id: upload_id.into(),
+        };
+        self.0
+            .abort_upload(with_resource(r, bucket, Some(key)))
+            .await
+    }
+
+    pub async fn wait_replicated(
+        &mut self,
+        r: meridian_proto::v1::WaitReplicatedRequest,
+    ) -> Answer<tonic::Streaming<meridian_proto::v1::ReplicationProgress>> {
+        let (b, k) = (r.bucket.clone(), r.key.clone());
+        self.0.wait_replicated(with_resource(r, &b, Some(&k))).await
+    }
+
+    /// A Get's object info and the bytes of the range asked for, checking
+    /// every chunk that arrives whole against its hash (as a client
+    /// library does); also how many chunks were checked.
+    pub async fn read_verified(
+        &mut self,
+        r: meridian_proto::v1::GetRequest,
+    ) -> Result<(meridian_proto::v1::ObjectInfo, Vec<u8>, usize)> {
+        use meridian_proto::v1::get_response::Frame;
+        use tokio_stream::StreamExt;
+        let (start, length) = (r.offset, r.length);
+        let mut stream = self.get(r).await?.into_inner();
+        let first = stream.next().await.context("empty Get stream")??;
+        let Some(Frame::Info(info)) = first.frame else {
+            anyhow::bail!("the first Get frame is not the object info");
+        };
+        let end = length.map_or(info.size, |n| start.saturating_add(n).min(info.size));
+        let (mut body, mut checked) = (Vec::new(), 0usize);
+        // The chunk being assembled: its offset, size, hash and bytes.
+        let mut cur: Option<(u64, u32, Vec<u8>, Vec<u8>)> = None;
+        let mut next_offset: Option<u64> = None;
+        while let Some(frame) = stream.next().await {
+            let Some(Frame::Chunk(f)) = frame?.frame else {
+                anyhow::bail!("a Get frame that is not a chunk's");
+            };
+            anyhow::ensure!(
+                next_offset.is_none_or(|o| o == f.offset),
+                "frames out of order: {} after {next_offset:?}",
+                f.offset
+            );
+            next_offset = Some(f.offset + f.data.len() as u64);
+            if cur.as_ref().is_none_or(|c| c.0 != f.chunk_offset) {
+                cur = Some((
+                    f.chunk_offset,
+                    f.chunk_size,
+                    f.chunk_hash.clone(),
+                    Vec::new(),
+                ));
+            }
+            let Some(c) = cur.as_mut() else { continue };
+            if f.offset == c.0 + c.3.len() as u64 {
+                c.3.extend_from_slice(&f.data);
+            }
+            if c.3.len() == c.1 as usize {
+                anyhow::ensure!(
+                    blake3::hash(&c.3).as_bytes().as_slice() == c.2.as_slice(),
+                    "chunk at {} does not match its hash",
+                    c.0
+                );
+                checked += 1;
+            }
+            // Keep only what was asked for.
+            let (fs, fe) = (f.offset, f.offset + f.data.len() as u64);
+            let (s, e) = (fs.max(start), fe.min(end));
+            if s < e {
+                body.extend_from_slice(&f.data[(s - fs) as usize..(e - fs) as usize]);
+            }
+        }
+        Ok((info, body, checked))
+    }
+}
+
 fn futures_stream<T: Send + 'static>(items: Vec<T>) -> tokio_stream::Iter<std::vec::IntoIter<T>> {
     tokio_stream::iter(items)
 }

@@ -25,18 +25,7 @@ fn put_frames(header: PutHeader, data: &[u8], frame: usize) -> Vec<PutRequest> {
 }
 
 async fn get(c: &mut Api, req: GetRequest) -> Result<(ObjectInfo, Vec<u8>)> {
-    let mut stream = c.get(req).await?.into_inner();
-    let first = stream.next().await.context("empty Get stream")??;
-    let Some(get_response::Frame::Info(info)) = first.frame else {
-        anyhow::bail!("the first Get frame is not the object info");
-    };
-    let mut body = Vec::new();
-    while let Some(frame) = stream.next().await {
-        match frame?.frame {
-            Some(get_response::Frame::Data(d)) => body.extend_from_slice(&d),
-            _ => anyhow::bail!("a second info frame"),
-        }
-    }
+    let (info, body, _) = c.read_verified(req).await?;
     Ok((info, body))
 }
 
@@ -149,6 +138,7 @@ async fn streaming_put_get_stat_list_delete() -> Result<()> {
                 site: site.into(),
                 offset: 0,
                 length: None,
+                ..Default::default()
             },
         )
         .await?;
@@ -168,6 +158,7 @@ async fn streaming_put_get_stat_list_delete() -> Result<()> {
             site: "Jiangmen".into(),
             offset: off as u64,
             length: Some(len),
+            ..Default::default()
         },
     )
     .await?;
@@ -183,6 +174,7 @@ async fn streaming_put_get_stat_list_delete() -> Result<()> {
             site: String::new(),
             offset: data.len() as u64 + 1,
             length: None,
+            ..Default::default()
         },
     )
     .await;

@@ -16,6 +16,7 @@ pub mod names;
 pub mod protection;
 pub mod records;
 pub mod regions;
+pub mod session;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 

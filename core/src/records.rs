@@ -252,6 +252,9 @@ pub struct MultipartUpload {
     pub lock_mode: LockMode,
     pub lock_until_ms: i64,
     pub legal_hold: bool,
+    /// Set for an upload session of the client API (declared size and
+    /// hash, one part per chunk); `None` for an S3 multipart upload.
+    pub session: Option<crate::session::UploadSession>,
 }
 
 /// One stored part of an upload.
@@ -265,6 +268,10 @@ pub struct PartRecord {
     pub created_ms: i64,
     /// x-amz-checksum-* verified on UploadPart: algorithm -> base64.
     pub checksums: HashMap<String, String>,
+    /// A session's chunk: its BLAKE3 chaining value at its offset in the
+    /// object, from which the object's hash is made without reading the
+    /// chunks again (`crate::session::object_hash`).
+    pub chaining_value: Option<[u8; 32]>,
 }
 
 /// What a completed multipart upload answered, kept for a while so that a

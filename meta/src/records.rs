@@ -234,7 +234,7 @@ pub fn object_refused(r: &pb::ObjectRecord) -> Option<String> {
 
 /// As [`object_refused`], for a part ([`part_from`]'s translation).
 pub fn part_refused(p: &pb::PartRecord) -> Option<String> {
-    refusal(chunks_from(&"the part", &p.chunks).map(drop))
+    refusal(part_from(&"the part", p.clone()).map(drop))
 }
 
 /// As [`object_refused`], for an upload ([`upload_from`]'s translation).
@@ -410,20 +410,53 @@ pub fn bucket_from(r: pb::BucketRecord) -> Result<core::BucketRecord, MetaError>
     })
 }
 
-/// What of an upload can fail to translate: its grants and lock mode.
-fn upload_parts(
-    what: What<'_>,
-    u: &pb::MultipartUpload,
-) -> Result<(Vec<core::BucketGrant>, core::LockMode), MetaError> {
+/// What of an upload can fail to translate: its grants, lock mode and
+/// session.
+type UploadParts = (
+    Vec<core::BucketGrant>,
+    core::LockMode,
+    Option<meridian_core::session::UploadSession>,
+);
+
+fn upload_parts(what: What<'_>, u: &pb::MultipartUpload) -> Result<UploadParts, MetaError> {
     Ok((
         grants_from(what, &u.acl)?,
         lock_mode_from(what, u.lock_mode)?,
+        u.session
+            .as_ref()
+            .map(|s| session_from(what, s))
+            .transpose()?,
     ))
+}
+
+fn session_from(
+    what: What<'_>,
+    s: &pb::UploadSession,
+) -> Result<meridian_core::session::UploadSession, MetaError> {
+    let session = meridian_core::session::UploadSession {
+        size: s.size,
+        blake3: hash(what, &s.blake3)?,
+        chunk_size: s.chunk_size,
+        idle_ms: s.idle_ms,
+        touched_ms: s.touched_ms,
+    };
+    session.check().map_err(|m| corrupt(what, m))?;
+    Ok(session)
+}
+
+fn session_to(s: meridian_core::session::UploadSession) -> pb::UploadSession {
+    pb::UploadSession {
+        size: s.size,
+        blake3: s.blake3.to_vec(),
+        chunk_size: s.chunk_size,
+        idle_ms: s.idle_ms,
+        touched_ms: s.touched_ms,
+    }
 }
 
 pub fn upload_from(u: pb::MultipartUpload) -> Result<core::MultipartUpload, MetaError> {
     let what = format_args!("upload {}", u.upload_id);
-    let (acl, lock_mode) = upload_parts(&what, &u)?;
+    let (acl, lock_mode, session) = upload_parts(&what, &u)?;
     Ok(core::MultipartUpload {
         bucket: u.bucket,
         key: u.key,
@@ -439,6 +472,7 @@ pub fn upload_from(u: pb::MultipartUpload) -> Result<core::MultipartUpload, Meta
         lock_until_ms: u.lock_until_ms,
         legal_hold: u.legal_hold,
         upload_id: u.upload_id,
+        session,
     })
 }
 
@@ -459,6 +493,7 @@ pub fn upload_to(u: core::MultipartUpload) -> pb::MultipartUpload {
         lock_mode: lock_mode_to(u.lock_mode),
         lock_until_ms: u.lock_until_ms,
         legal_hold: u.legal_hold,
+        session: u.session.map(session_to),
     }
 }
 
@@ -470,6 +505,10 @@ pub fn part_from(what: What<'_>, p: pb::PartRecord) -> Result<core::PartRecord, 
         chunks: chunks_from(what, &p.chunks)?,
         created_ms: p.created_ms,
         checksums: p.checksums,
+        chaining_value: match p.chaining_value.as_slice() {
+            [] => None,
+            cv => Some(hash(what, cv)?),
+        },
     })
 }
 
@@ -482,6 +521,7 @@ pub fn part_to(p: core::PartRecord) -> pb::PartRecord {
         chunks: chunks_to(&p.chunks),
         created_ms: p.created_ms,
         checksums: p.checksums,
+        chaining_value: p.chaining_value.map(|cv| cv.to_vec()).unwrap_or_default(),
     }
 }
 

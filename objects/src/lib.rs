@@ -10,8 +10,10 @@ mod bucket_settings;
 mod copy;
 mod etag;
 mod service;
+mod session;
 
 pub use service::{
-    resolve_range, BodyChecksums, Ingested, NewObject, ObjectChecksum, Objects, Protection,
+    resolve_range, BodyChecksums, Ingested, NewObject, ObjectChecksum, Objects, Piece, Protection,
     MAX_PART_NUMBER, MIN_PART_BYTES,
 };
+pub use session::{SessionStatus, WriteFailed, Written};

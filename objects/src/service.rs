@@ -55,6 +55,17 @@ pub type ObjectChecksum = Box<
         + Send,
 >;
 
+/// Verified bytes of one chunk of an object, as a read yields them.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub chunk: ChunkRef,
+    /// Where the chunk begins in the object.
+    pub chunk_offset: u64,
+    /// Where `data` begins in the object.
+    pub offset: u64,
+    pub data: Bytes,
+}
+
 /// Caller-supplied metadata of a new object.
 #[derive(Debug, Clone, Default)]
 pub struct NewObject {
@@ -97,12 +108,12 @@ impl Protection {
 }
 
 pub struct Objects {
-    catalogue: Arc<dyn Catalogue>,
-    chunks: Arc<dyn ChunkStore>,
-    topology: Arc<Topology>,
-    chunk_size: usize,
+    pub(crate) catalogue: Arc<dyn Catalogue>,
+    pub(crate) chunks: Arc<dyn ChunkStore>,
+    pub(crate) topology: Arc<Topology>,
+    pub(crate) chunk_size: usize,
     access: Arc<meridian_core::access_cache::AccessCache>,
-    clock: SharedClock,
+    pub(crate) clock: SharedClock,
 }
 
 impl Objects {
@@ -160,7 +171,7 @@ impl Objects {
     /// request's authorization fetched (kept for a second): a write reads
     /// the bucket once. A bucket deleted within that second is caught at
     /// commit, which the catalogue refuses for a missing bucket.
-    async fn require_bucket(&self, bucket: &str) -> Result<(), CoreError> {
+    pub(crate) async fn require_bucket(&self, bucket: &str) -> Result<(), CoreError> {
         match self.bucket_access(bucket).await? {
             Some(_) => Ok(()),
             None => Err(CoreError::NoSuchBucket(bucket.to_string())),
@@ -485,6 +496,19 @@ impl Objects {
         start: u64,
         end: u64,
     ) -> BoxStream<'static, Result<Bytes, CoreError>> {
+        self.read_pieces(site, record, start, end)
+            .map_ok(|p| p.data)
+            .boxed()
+    }
+
+    /// As [`Objects::read`], each piece with the chunk it comes from.
+    pub fn read_pieces(
+        &self,
+        site: u32,
+        record: ObjectRecord,
+        start: u64,
+        end: u64,
+    ) -> BoxStream<'static, Result<Piece, CoreError>> {
         let holders: Vec<u32> = record
             .replicas
             .iter()
@@ -515,24 +539,45 @@ impl Objects {
             }
             let from = start.saturating_sub(cs) as usize;
             let to = (end.min(ce) - cs) as usize;
-            pieces.push((c, from, to));
+            pieces.push((c, cs, from, to));
         }
         let chunks = self.chunks.clone();
         let holders = Arc::new(holders);
         stream::iter(pieces)
-            .map(move |(c, from, to)| {
+            .map(move |(c, chunk_offset, from, to)| {
                 let chunks = chunks.clone();
                 let holders = holders.clone();
                 async move {
-                    let hash: ChunkHash = c.hash.as_slice().try_into().map_err(|_| {
-                        CoreError::Corrupt("chunk hash in record is not 32 bytes".into())
-                    })?;
-                    let data = chunks.read_chunk(site, &holders, &hash, c.size).await?;
-                    Ok(data.slice(from..to))
+                    let data = chunks.read_chunk(site, &holders, &c.hash, c.size).await?;
+                    Ok(Piece {
+                        chunk: c,
+                        chunk_offset,
+                        offset: chunk_offset + from as u64,
+                        data: data.slice(from..to),
+                    })
                 }
             })
             .buffered(READS_AHEAD)
             .boxed()
+    }
+
+    /// The complete replica a reader at `site` reads from first: the one
+    /// over the fastest route (the data plane's order), ties by site id.
+    pub fn nearest_complete(&self, site: u32, record: &ObjectRecord) -> Option<u32> {
+        record
+            .replicas
+            .iter()
+            .filter(|r| r.state == ReplicaState::Complete)
+            .map(|r| {
+                let bps = self
+                    .topology
+                    .route(SiteId(r.site), SiteId(site))
+                    .map(|route| route.bottleneck_bps)
+                    .unwrap_or(0);
+                (std::cmp::Reverse(bps), r.site)
+            })
+            .min()
+            .map(|(_, s)| s)
     }
 
     /// Reads a whole object into its BLAKE3, verifying every chunk on the way.
@@ -557,6 +602,18 @@ impl Objects {
         Ok(*hasher.finalize().as_bytes())
     }
 
+    /// An S3 multipart upload: an upload session of the client API is
+    /// not one (its parts are its chunks, written and committed there).
+    async fn s3_upload(&self, upload_id: &str) -> Result<MultipartUpload, CoreError> {
+        let upload = self.catalogue.upload(upload_id).await?;
+        if upload.session.is_some() {
+            return Err(CoreError::NoSuchUpload(format!(
+                "{upload_id} is an upload session of the client API; write and commit it there"
+            )));
+        }
+        Ok(upload)
+    }
+
     pub async fn create_upload(&self, site: u32, obj: NewObject) -> Result<String, CoreError> {
         check_key(&obj.key)?;
         self.require_bucket(&obj.bucket).await?;
@@ -577,6 +634,7 @@ impl Objects {
                 lock_mode: obj.protection.lock_mode,
                 lock_until_ms: obj.protection.lock_until_ms,
                 legal_hold: obj.protection.legal_hold,
+                session: None,
             })
             .await?;
         Ok(upload_id)
@@ -602,7 +660,7 @@ impl Objects {
                 "part number {part_number} is outside 1..={MAX_PART_NUMBER}"
             )));
         }
-        let upload = self.catalogue.upload(upload_id).await?;
+        let upload = self.s3_upload(upload_id).await?;
         let written = self.clock.instant();
         let ing = self.ingest(upload.ingest_site, body, expected_len).await?;
         let part = PartRecord {
@@ -617,6 +675,7 @@ impl Objects {
                 .clone()
                 .into_iter()
                 .collect(),
+            chaining_value: None,
         };
         let stored = match self
             .keep_fresh(upload.ingest_site, &part.chunks, written)
@@ -644,7 +703,7 @@ impl Objects {
         requested: &[(u32, String)],
         checksum: ObjectChecksum,
     ) -> Result<ObjectRecord, CoreError> {
-        let upload = self.catalogue.upload(upload_id).await?;
+        let upload = self.s3_upload(upload_id).await?;
         if requested.is_empty() {
             return Err(CoreError::InvalidPart("no parts listed".into()));
         }

@@ -164,7 +164,6 @@ impl ClientAuth {
     /// a refusal is audited.
     pub async fn identify<T>(&self, req: &Request<T>, method: &str) -> Result<Identity, Status> {
         let (peer, secure) = origin(req.extensions());
-        let peer = peer.or_else(|| req.remote_addr());
         self.identify_parts(req.metadata(), method, (peer, secure), "client")
             .await
     }

@@ -65,6 +65,15 @@ fn normal_path(p: &str) -> Result<String, String> {
     Ok(trimmed.to_string())
 }
 
+/// Whether `path` is `dir` or lies under it, as in a directory tree.
+fn within(path: &str, dir: &str) -> bool {
+    dir == "/"
+        || path == dir
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 impl Scopes {
     /// A token's `scope` claim (space-separated).
     pub fn parse(text: &str) -> Result<Scopes, String> {
@@ -96,26 +105,17 @@ impl Scopes {
             (b, "") => format!("/{b}"),
             (b, k) => format!("/{b}/{}", k.trim_end_matches('/')),
         };
-        self.0.iter().any(|s| {
-            s.access.grants(need)
-                && (s.path == "/"
-                    || target == s.path
-                    || target
-                        .strip_prefix(s.path.as_str())
-                        .is_some_and(|rest| rest.starts_with('/')))
-        })
+        self.0
+            .iter()
+            .any(|s| s.access.grants(need) && within(&target, &s.path))
     }
 
     /// Whether some scope reaches into `bucket` at all.
     pub fn touches(&self, bucket: &str) -> bool {
         let root = format!("/{bucket}");
-        self.0.iter().any(|s| {
-            s.path == "/"
-                || s.path == root
-                || s.path
-                    .strip_prefix(root.as_str())
-                    .is_some_and(|rest| rest.starts_with('/'))
-        })
+        self.0
+            .iter()
+            .any(|s| s.path == "/" || within(&s.path, &root))
     }
 
     pub fn is_empty(&self) -> bool {

@@ -4,10 +4,7 @@
 //! command (timestamps and ids travel inside the command), so every replica
 //! that applies the same log reaches the same state.
 
-use meridian_proto::v1::{
-    command::Op, BucketRecord, Command, Counter, MultipartUpload, ObjectRecord, PartRecord,
-    ReplicaState,
-};
+use meridian_proto::v1::{command::Op, BucketRecord, Command, Counter, ObjectRecord, ReplicaState};
 use meridian_proto::RECORD_FORMAT;
 use prost::Message;
 
@@ -375,25 +372,7 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             txn.put(keys::bucket_upload(b.id, &u.upload_id), Vec::new());
             Ok(Outcome::Done)
         }
-        Op::PutPart(c) => {
-            let Some(part) = &c.part else {
-                return Ok(reject(OutcomeCode::Invalid, "part without a record"));
-            };
-            if let Some(why) = crate::records::part_refused(part) {
-                return Ok(reject(OutcomeCode::Invalid, why));
-            }
-            let Some(u) = get::<MultipartUpload>(txn, &keys::upload(&c.upload_id))? else {
-                return Ok(reject(OutcomeCode::NoSuchUpload, c.upload_id.clone()));
-            };
-            let k = keys::part(&c.upload_id, part.part_number);
-            // A part uploaded again replaces the earlier one (and its chunks).
-            super::refs::change(txn, &[u.ingest_site], &part.chunks, 1)?;
-            if let Some(old) = get::<PartRecord>(txn, &k)? {
-                super::refs::change(txn, &[u.ingest_site], &old.chunks, -1)?;
-            }
-            txn.put(k, part.encode_to_vec());
-            Ok(Outcome::Done)
-        }
+        Op::PutPart(c) => super::uploads::put_part(txn, c),
         Op::CompleteUpload(c) => super::uploads::complete(txn, c),
         Op::SetPolicy(c) => super::placement_ops::set_policy(txn, c),
         Op::SetPlacement(c) => super::placement_ops::set_placement(txn, c),

@@ -408,7 +408,7 @@ impl CatalogueReader {
         self.scan(&prefix, &prefix, |k, v| {
             let what = format_args!("part of upload {upload_id}");
             out.push(stored::part_from(&what, decode(k, v)?)?);
-            Ok(out.len() <= 10_000)
+            Ok(out.len() <= super::uploads::MAX_PARTS)
         })?;
         Ok(out)
     }

@@ -4,7 +4,7 @@
 
 use meridian_proto::v1::{
     AbortUploadCmd, CompleteUploadCmd, CompletedUpload, DeleteBucketCmd, MultipartUpload,
-    PartRecord,
+    PartRecord, PutPartCmd,
 };
 use meridian_proto::RECORD_FORMAT;
 use prost::Message;
@@ -48,11 +48,63 @@ fn remove_upload(
     Ok(())
 }
 
-/// Part numbers stored for an upload (S3 allows at most 10,000).
+/// Parts an upload may hold: S3's 10,000, or a session's chunks.
+pub const MAX_PARTS: usize = {
+    let s3 = 10_000;
+    let session = meridian_core::session::MAX_SESSION_CHUNKS as usize;
+    if s3 > session {
+        s3
+    } else {
+        session
+    }
+};
+
+/// Records a part whose chunks are durable. A session's part must be its
+/// grid's chunk, and recording it is the session's sign of life.
+pub(super) fn put_part(txn: &mut Txn<'_>, c: &PutPartCmd) -> Result<Outcome, MetaError> {
+    let Some(part) = &c.part else {
+        return Ok(reject(OutcomeCode::Invalid, "part without a record"));
+    };
+    if let Some(why) = crate::records::part_refused(part) {
+        return Ok(reject(OutcomeCode::Invalid, why));
+    }
+    let Some(mut u) = get::<MultipartUpload>(txn, &keys::upload(&c.upload_id))? else {
+        return Ok(reject(OutcomeCode::NoSuchUpload, c.upload_id.clone()));
+    };
+    if u.session.is_some() {
+        let what = format_args!("upload {}", c.upload_id);
+        let declared = crate::records::upload_from(u.clone())?.session;
+        let checked = crate::records::part_from(&what, part.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|p| declared.map_or(Ok(()), |s| s.check_part(&p)));
+        if let Err(why) = checked {
+            return Ok(reject(OutcomeCode::Invalid, why));
+        }
+        if let Some(session) = u.session.as_mut() {
+            session.touched_ms = session.touched_ms.max(part.created_ms);
+        }
+        txn.put(keys::upload(&c.upload_id), u.encode_to_vec());
+    } else if !part.chaining_value.is_empty() {
+        return Ok(reject(
+            OutcomeCode::Invalid,
+            "a chunk of an upload session sent to a multipart upload",
+        ));
+    }
+    let k = keys::part(&c.upload_id, part.part_number);
+    // A part uploaded again replaces the earlier one (and its chunks).
+    super::refs::change(txn, &[u.ingest_site], &part.chunks, 1)?;
+    if let Some(old) = get::<PartRecord>(txn, &k)? {
+        super::refs::change(txn, &[u.ingest_site], &old.chunks, -1)?;
+    }
+    txn.put(k, part.encode_to_vec());
+    Ok(Outcome::Done)
+}
+
+/// Part numbers stored for an upload.
 fn part_numbers(txn: &Txn<'_>, upload_id: &str) -> Result<Vec<u32>, MetaError> {
     let prefix = keys::part_prefix(upload_id);
     Ok(txn
-        .keys_with_prefix(&prefix, 10_001)?
+        .keys_with_prefix(&prefix, MAX_PARTS + 1)?
         .iter()
         .filter_map(|k| <[u8; 4]>::try_from(&k[prefix.len()..]).ok())
         .map(u32::from_be_bytes)

@@ -1,6 +1,7 @@
 //! Abandoned multipart uploads: an upload neither completed nor aborted
 //! within `--abandoned-uploads` (7 days by default) is aborted, so its parts'
-//! chunks go to chunk reclamation. Runs on the metadata leader; each pass
+//! chunks go to chunk reclamation; so is an upload session of the client
+//! API left idle for its own idle time. Runs on the metadata leader; each pass
 //! pages through the uploads in progress (bounded).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,7 +68,13 @@ impl AbandonedUploads {
         for _ in 0..PAGES {
             let page = self.meta.reader().uploads(after.as_deref(), PAGE)?;
             for u in &page {
-                if now.saturating_sub(u.created_ms) < limit_ms {
+                // An upload session expires once idle for its own time;
+                // an S3 upload by its age.
+                let due = match &u.session {
+                    Some(s) => now >= s.expires_ms(),
+                    None => now.saturating_sub(u.created_ms) >= limit_ms,
+                };
+                if !due {
                     continue;
                 }
                 let cmd = meridian_meta::command(Op::AbortUpload(AbortUploadCmd {
@@ -76,7 +83,7 @@ impl AbandonedUploads {
                 match self.meta.write_one(cmd).await {
                     Ok(_) => {
                         self.aborted.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!(bucket = %u.bucket, key = %u.key, upload = %u.upload_id, "abandoned upload aborted");
+                        tracing::info!(bucket = %u.bucket, key = %u.key, upload = %u.upload_id, session = u.session.is_some(), "abandoned upload aborted");
                     }
                     // Completed or aborted meanwhile.
                     Err(meridian_meta::MetaError::Rejected { .. }) => {}

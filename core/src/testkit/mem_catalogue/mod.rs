@@ -487,11 +487,17 @@ impl Catalogue for MemCatalogue {
 
     async fn put_part(&self, upload_id: &str, part: PartRecord) -> Result<(), CoreError> {
         let mut st = self.lock();
-        let site = st
+        let upload = st
             .uploads
-            .get(upload_id)
-            .map(|u| u.ingest_site)
+            .get_mut(upload_id)
             .ok_or_else(|| CoreError::NoSuchUpload(upload_id.to_string()))?;
+        if let Some(session) = upload.session.as_mut() {
+            session
+                .check_part(&part)
+                .map_err(CoreError::InvalidArgument)?;
+            session.touched_ms = session.touched_ms.max(part.created_ms);
+        }
+        let site = upload.ingest_site;
         note_chunks(&mut st, site, &part.chunks);
         st.parts
             .entry(upload_id.to_string())
