@@ -259,18 +259,17 @@ impl ObjectService for ObjectApi {
         if !r.from_site.is_empty() {
             let from = self.gw.site_id(&r.from_site).map_err(status)?;
             rec.replicas.retain(|x| x.site == from);
-            if self.gw.nearest_complete(site, &rec).is_none() {
+        }
+        match self.gw.nearest_complete(site, &rec) {
+            Some(s) => info.read_site = self.gw.site_name(s),
+            None if !r.from_site.is_empty() => {
                 return Err(Status::failed_precondition(format!(
                     "{} holds no complete replica of {}/{}",
                     r.from_site, r.bucket, r.key
-                )));
+                )))
             }
+            None => {}
         }
-        info.read_site = self
-            .gw
-            .nearest_complete(site, &rec)
-            .map(|s| self.gw.site_name(s))
-            .unwrap_or_default();
         let (start, end) = if r.whole_chunks {
             widen(&rec, start, end)
         } else {

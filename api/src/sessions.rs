@@ -103,7 +103,7 @@ impl Sessions<'_> {
             .begin_session(site, obj, (r.size, blake3), idle)
             .await
             .map_err(status)?;
-        self.status_of(&upload.upload_id).await
+        self.status_of(upload).await
     }
 
     /// The session, if `id` may write it.
@@ -127,23 +127,23 @@ impl Sessions<'_> {
         Ok(upload)
     }
 
-    async fn status_of(&self, upload_id: &str) -> Result<UploadStatus, Status> {
-        let s = self.gw.session_status(upload_id).await.map_err(status)?;
+    async fn status_of(&self, upload: MultipartUpload) -> Result<UploadStatus, Status> {
+        let s = self.gw.session_status(upload).await.map_err(status)?;
         Ok(to_wire(&s))
     }
 
     pub async fn status(&self, req: Request<UploadRef>) -> Result<UploadStatus, Status> {
         let id = self.auth.identify(&req, method::STATUS).await?;
         let r = req.into_inner();
-        self.owned(&id, &r.upload_id).await?;
-        self.status_of(&r.upload_id).await
+        let upload = self.owned(&id, &r.upload_id).await?;
+        self.status_of(upload).await
     }
 
     pub async fn abort(&self, req: Request<UploadRef>) -> Result<AbortUploadResponse, Status> {
         let id = self.auth.identify(&req, method::ABORT).await?;
         let r = req.into_inner();
-        self.owned(&id, &r.upload_id).await?;
-        self.gw.abort_session(&r.upload_id).await.map_err(status)?;
+        let upload = self.owned(&id, &r.upload_id).await?;
+        self.gw.abort_session(&upload).await.map_err(status)?;
         Ok(AbortUploadResponse {})
     }
 
@@ -151,50 +151,56 @@ impl Sessions<'_> {
         let id = self.auth.identify(&req, method::COMMIT).await?;
         let r = req.into_inner();
         let upload = match self.owned(&id, &r.upload_id).await {
-            Ok(u) => Some(u),
+            Ok(u) => u,
             // A commit retried after its answer was lost.
-            Err(s) if s.code() == tonic::Code::NotFound => None,
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                return self.committed(&id, &r.upload_id).await
+            }
             Err(s) => return Err(s),
         };
         // A token that may create but not modify writes new objects only.
-        let condition = match (&upload, &id.scopes) {
-            (Some(u), Some(scopes)) if !scopes.allows(Access::Modify, &u.bucket, &u.key) => {
+        let condition = match &id.scopes {
+            Some(scopes) if !scopes.allows(Access::Modify, &upload.bucket, &upload.key) => {
                 WriteCondition::IfAbsent
             }
             _ => WriteCondition::Always,
         };
         let rec = self
             .gw
-            .commit_session(&r.upload_id, &condition)
+            .commit_session(&upload, &condition)
             .await
             .map_err(status)?;
-        let (bucket, key) = match &upload {
-            Some(u) => (u.bucket.clone(), u.key.clone()),
-            None => {
-                let done = self
-                    .gw
-                    .catalogue()
-                    .completed_upload(&r.upload_id)
-                    .await
-                    .map_err(status)?
-                    .ok_or_else(|| Status::not_found(format!("NoSuchUpload: {}", r.upload_id)))?;
-                // The retry is answered only to whom the first would be.
-                self.auth
-                    .authorize(
-                        &id,
-                        (&done.bucket, Some(&done.key)),
-                        "s3:GetObject",
-                        (Access::Read, &done.key),
-                    )
-                    .await?;
-                if id.caller != Caller::Admin && rec.owner != id.owner() {
-                    return Err(Status::not_found(format!("NoSuchUpload: {}", r.upload_id)));
-                }
-                (done.bucket, done.key)
-            }
-        };
         Ok(PutResponse {
-            info: Some(object_info(self.gw.topology(), &bucket, &key, &rec)),
+            info: Some(object_info(
+                self.gw.topology(),
+                &upload.bucket,
+                &upload.key,
+                &rec,
+            )),
+        })
+    }
+
+    /// The answer to a retried commit, only to whom the first would be.
+    async fn committed(&self, id: &Identity, upload_id: &str) -> Result<PutResponse, Status> {
+        let (done, rec) = self.gw.committed_session(upload_id).await.map_err(status)?;
+        self.auth
+            .authorize(
+                id,
+                (&done.bucket, Some(&done.key)),
+                "s3:GetObject",
+                (Access::Read, &done.key),
+            )
+            .await?;
+        if id.caller != Caller::Admin && rec.owner != id.owner() {
+            return Err(Status::not_found(format!("NoSuchUpload: {upload_id}")));
+        }
+        Ok(PutResponse {
+            info: Some(object_info(
+                self.gw.topology(),
+                &done.bucket,
+                &done.key,
+                &rec,
+            )),
         })
     }
 
@@ -237,7 +243,10 @@ impl Sessions<'_> {
                 chunks_written: w.chunks,
                 bytes_written: w.bytes,
                 discarded_bytes: w.discarded,
-                status: Some(self.status_of(&header.upload_id).await?),
+                status: Some(
+                    self.status_of(self.gw.session(&header.upload_id).await.map_err(status)?)
+                        .await?,
+                ),
             }),
             Err(f) => {
                 let s = status(f.error);

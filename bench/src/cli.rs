@@ -81,6 +81,16 @@ pub struct S3Args {
     pub duration: f64,
     #[arg(long, default_value = "meridian-bench")]
     pub bucket: String,
+    #[command(flatten)]
+    pub creds: Credentials,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Who the benchmark is, and the CA it trusts.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Credentials {
     #[arg(long, env = "MERIDIAN_ROOT_ACCESS_KEY", default_value = "meridian-dev")]
     pub access_key: String,
     #[arg(
@@ -93,9 +103,6 @@ pub struct S3Args {
     /// For an https endpoint: the CA its certificate chains to (PEM).
     #[arg(long)]
     pub ca_cert: Option<std::path::PathBuf>,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Which API the workload drives.
@@ -114,10 +121,8 @@ pub struct S3Run {
     pub concurrency: usize,
     pub duration: Duration,
     pub bucket: String,
-    pub access_key: String,
-    pub secret_key: String,
+    pub creds: Credentials,
     pub protocol: Protocol,
-    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl S3Args {
@@ -138,10 +143,8 @@ impl S3Args {
             concurrency: self.concurrency,
             duration: Duration::from_secs_f64(self.duration),
             bucket: self.bucket.clone(),
-            access_key: self.access_key.clone(),
-            secret_key: self.secret_key.clone(),
+            creds: self.creds.clone(),
             protocol,
-            ca_cert: self.ca_cert.clone(),
         })
     }
 }

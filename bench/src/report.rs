@@ -95,10 +95,8 @@ mod tests {
             concurrency: 2,
             duration: Duration::from_secs(2),
             bucket: String::new(),
-            access_key: String::new(),
-            secret_key: String::new(),
+            creds: Default::default(),
             protocol: crate::cli::Protocol::S3,
-            ca_cert: None,
         };
         let lat: Vec<f64> = (1..=10).map(f64::from).collect();
         let r = Report::new(&cfg, Duration::from_secs(2), &lat, 1);

@@ -4,7 +4,6 @@
 //! client sent before the cut, past the point the server says to resume
 //! from), as a fraction of the object and of a chunk.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -32,17 +31,8 @@ pub struct ResumeArgs {
     pub cuts: Vec<f64>,
     #[arg(long, default_value = "meridian-bench")]
     pub bucket: String,
-    #[arg(long, env = "MERIDIAN_ROOT_ACCESS_KEY", default_value = "meridian-dev")]
-    pub access_key: String,
-    #[arg(
-        long,
-        env = "MERIDIAN_ROOT_SECRET_KEY",
-        default_value = "meridian-dev-secret",
-        hide_env_values = true
-    )]
-    pub secret_key: String,
-    #[arg(long)]
-    pub ca_cert: Option<PathBuf>,
+    #[command(flatten)]
+    pub creds: crate::cli::Credentials,
 }
 
 fn frames(upload_id: &str, offset: u64, data: Bytes) -> Vec<UploadWriteRequest> {
@@ -170,8 +160,8 @@ async fn one_cut(
 pub async fn run(a: &ResumeArgs) -> Result<()> {
     let c = GrpcClient::connect(
         &a.endpoint,
-        a.ca_cert.as_deref(),
-        (&a.access_key, &a.secret_key),
+        a.creds.ca_cert.as_deref(),
+        (&a.creds.access_key, &a.creds.secret_key),
     )
     .await?;
     c.ensure_bucket(&a.bucket).await?;

@@ -54,15 +54,15 @@ impl Target {
         Ok(match cfg.protocol {
             Protocol::S3 => Target::S3(client::build(
                 &cfg.endpoint,
-                (&cfg.access_key, &cfg.secret_key),
-                cfg.ca_cert.as_deref(),
+                (&cfg.creds.access_key, &cfg.creds.secret_key),
+                cfg.creds.ca_cert.as_deref(),
                 OP_TIMEOUT,
             )?),
             Protocol::Grpc => Target::Grpc(
                 GrpcClient::connect(
                     &cfg.endpoint,
-                    cfg.ca_cert.as_deref(),
-                    (&cfg.access_key, &cfg.secret_key),
+                    cfg.creds.ca_cert.as_deref(),
+                    (&cfg.creds.access_key, &cfg.creds.secret_key),
                 )
                 .await?,
             ),

@@ -232,9 +232,10 @@ pub fn object_refused(r: &pb::ObjectRecord) -> Option<String> {
     refusal(object_parts(&"the record", r).map(drop))
 }
 
-/// As [`object_refused`], for a part ([`part_from`]'s translation).
-pub fn part_refused(p: &pb::PartRecord) -> Option<String> {
-    refusal(part_from(&"the part", p.clone()).map(drop))
+/// A proposed part as the domain's, or why it is refused
+/// ([`part_from`]'s translation).
+pub fn part_checked(p: &pb::PartRecord) -> Result<core::PartRecord, String> {
+    part_from(&"the part", p.clone()).map_err(reason)
 }
 
 /// As [`object_refused`], for an upload ([`upload_from`]'s translation).
@@ -243,10 +244,13 @@ pub fn upload_refused(u: &pb::MultipartUpload) -> Option<String> {
 }
 
 fn refusal(r: Result<(), MetaError>) -> Option<String> {
-    match r {
-        Ok(()) => None,
-        Err(MetaError::Corrupt { key, message }) => Some(format!("{key}: {message}")),
-        Err(e) => Some(e.to_string()),
+    r.err().map(reason)
+}
+
+fn reason(e: MetaError) -> String {
+    match e {
+        MetaError::Corrupt { key, message } => format!("{key}: {message}"),
+        e => e.to_string(),
     }
 }
 
@@ -429,7 +433,7 @@ fn upload_parts(what: What<'_>, u: &pb::MultipartUpload) -> Result<UploadParts, 
     ))
 }
 
-fn session_from(
+pub fn session_from(
     what: What<'_>,
     s: &pb::UploadSession,
 ) -> Result<meridian_core::session::UploadSession, MetaError> {

@@ -15,7 +15,9 @@ use futures::{Stream, StreamExt};
 use meridian_core::catalogue::WriteCondition;
 use meridian_core::chunks::Chunk;
 use meridian_core::names::check_key;
-use meridian_core::records::{ChunkRef, MultipartUpload, ObjectRecord, PartRecord, Versioning};
+use meridian_core::records::{
+    ChunkRef, CompletedUpload, MultipartUpload, ObjectRecord, PartRecord, Versioning,
+};
 use meridian_core::session::{chaining_value, object_hash, UploadSession};
 use meridian_core::CoreError;
 use meridian_placement::SiteId;
@@ -113,10 +115,13 @@ impl Objects {
         Ok(upload)
     }
 
-    pub async fn session_status(&self, upload_id: &str) -> Result<SessionStatus, CoreError> {
-        let upload = self.session(upload_id).await?;
+    /// Where a session (as just read) stands: its chunks recorded so far.
+    pub async fn session_status(
+        &self,
+        upload: MultipartUpload,
+    ) -> Result<SessionStatus, CoreError> {
         let session = session_of(&upload)?;
-        let parts = self.catalogue.list_parts(upload_id).await?;
+        let parts = self.catalogue.list_parts(&upload.upload_id).await?;
         let missing = session.missing(&parts);
         let durable = session.size - missing.iter().map(|(s, e)| e - s).sum::<u64>();
         Ok(SessionStatus {
@@ -275,15 +280,11 @@ impl Objects {
     /// answer was lost gets the object it made.
     pub async fn commit_session(
         &self,
-        upload_id: &str,
+        upload: &MultipartUpload,
         condition: &WriteCondition,
     ) -> Result<ObjectRecord, CoreError> {
-        let upload = match self.session(upload_id).await {
-            Ok(u) => u,
-            Err(CoreError::NoSuchUpload(m)) => return self.committed(upload_id, m).await,
-            Err(e) => return Err(e),
-        };
-        let session = session_of(&upload)?;
+        let upload_id = upload.upload_id.as_str();
+        let session = session_of(upload)?;
         let mut parts = self.catalogue.list_parts(upload_id).await?;
         let missing = session.missing(&parts);
         if !missing.is_empty() {
@@ -314,6 +315,7 @@ impl Objects {
                 hex::encode(session.blake3)
             )));
         }
+        let upload = upload.clone();
         let record = ObjectRecord {
             size: session.size,
             blake3: Some(blake3),
@@ -364,26 +366,30 @@ impl Objects {
         self.catalogue.complete_upload(upload_id, record).await
     }
 
-    /// The object a committed session made, if the key still holds it.
-    async fn committed(&self, upload_id: &str, why: String) -> Result<ObjectRecord, CoreError> {
+    /// What a session already committed made, for a commit retried after
+    /// its answer was lost: the completion's record (bucket, key) and the
+    /// object, if the key still holds that version.
+    pub async fn committed_session(
+        &self,
+        upload_id: &str,
+    ) -> Result<(CompletedUpload, ObjectRecord), CoreError> {
         let Some(done) = self.catalogue.completed_upload(upload_id).await? else {
-            return Err(CoreError::NoSuchUpload(why));
+            return Err(CoreError::NoSuchUpload(upload_id.to_string()));
         };
         let rec = self.catalogue.object(&done.bucket, &done.key).await?;
-        if rec.version_id == done.version_id {
-            Ok(rec)
-        } else {
-            Err(CoreError::NoSuchUpload(format!(
+        if rec.version_id != done.version_id {
+            return Err(CoreError::NoSuchUpload(format!(
                 "session {upload_id} was committed, and {}/{} has been written since",
                 done.bucket, done.key
-            )))
+            )));
         }
+        Ok((done, rec))
     }
 
     /// Ends a session without an object; its chunks go to reclamation.
-    pub async fn abort_session(&self, upload_id: &str) -> Result<(), CoreError> {
-        self.session(upload_id).await?;
-        self.catalogue.abort_upload(upload_id).await
+    pub async fn abort_session(&self, upload: &MultipartUpload) -> Result<(), CoreError> {
+        session_of(upload)?;
+        self.catalogue.abort_upload(&upload.upload_id).await
     }
 }
 

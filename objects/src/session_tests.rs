@@ -75,6 +75,11 @@ fn frames(body: &[u8]) -> impl futures::Stream<Item = Result<Bytes, String>> + S
     stream::iter(v)
 }
 
+async fn status(fx: &Fx, up: &MultipartUpload) -> Result<crate::SessionStatus, CoreError> {
+    let now = fx.objects.session(&up.upload_id).await?;
+    fx.objects.session_status(now).await
+}
+
 async fn read_all(fx: &Fx, key: &str) -> Vec<u8> {
     let rec = fx
         .objects
@@ -109,25 +114,30 @@ async fn two_streams_out_of_order_fill_a_session_that_commits_to_its_hash() {
         .await
         .expect("first half");
     assert_eq!(first.bytes, 2 * CHUNK as u64);
-    let st = fx.objects.session_status(&up.upload_id).await.expect("st");
+    let st = status(&fx, &up).await.expect("st");
     assert!(st.missing.is_empty(), "{:?}", st.missing);
     assert_eq!(st.durable, body.len() as u64);
     let rec = fx
         .objects
-        .commit_session(&up.upload_id, &WriteCondition::Always)
+        .commit_session(&up, &WriteCondition::Always)
         .await
         .expect("commit");
     assert_eq!(rec.blake3, Some(*blake3::hash(&body).as_bytes()));
     assert_eq!(rec.owner, "alice");
     assert!(rec.etag.ends_with("-4"), "{}", rec.etag);
     assert_eq!(read_all(&fx, "k").await, body);
-    // A commit retried after its answer was lost gets the same object.
-    let again = fx
+    // The session is gone; a commit retried after its answer was lost
+    // gets the object it made.
+    assert!(matches!(
+        fx.objects.session(&up.upload_id).await,
+        Err(CoreError::NoSuchUpload(_))
+    ));
+    let (done, again) = fx
         .objects
-        .commit_session(&up.upload_id, &WriteCondition::Always)
+        .committed_session(&up.upload_id)
         .await
         .expect("retried commit");
-    assert_eq!(again.version_id, rec.version_id);
+    assert_eq!((done.key.as_str(), again.version_id), ("k", rec.version_id));
 }
 
 #[tokio::test]
@@ -145,7 +155,7 @@ async fn a_broken_stream_keeps_its_whole_chunks_and_the_writer_resumes_there() {
     assert!(matches!(failed.error, CoreError::IncompleteBody(_)));
     assert_eq!(failed.written.chunks, 2);
     assert_eq!(failed.written.discarded, (CHUNK / 2) as u64);
-    let st = fx.objects.session_status(&up.upload_id).await.expect("st");
+    let st = status(&fx, &up).await.expect("st");
     assert_eq!(st.missing, vec![(2 * CHUNK as u64, body.len() as u64)]);
     let from = st.missing[0].0;
     fx.objects
@@ -153,7 +163,7 @@ async fn a_broken_stream_keeps_its_whole_chunks_and_the_writer_resumes_there() {
         .await
         .expect("resume");
     fx.objects
-        .commit_session(&up.upload_id, &WriteCondition::Always)
+        .commit_session(&up, &WriteCondition::Always)
         .await
         .expect("commit");
     assert_eq!(read_all(&fx, "k").await, body);
@@ -170,7 +180,7 @@ async fn a_session_whose_bytes_are_not_what_it_declared_commits_nothing() {
         .expect("write");
     let e = fx
         .objects
-        .commit_session(&up.upload_id, &WriteCondition::Always)
+        .commit_session(&up, &WriteCondition::Always)
         .await
         .expect_err("mismatch");
     assert!(matches!(e, CoreError::BadDigest(_)), "{e:?}");
@@ -179,16 +189,10 @@ async fn a_session_whose_bytes_are_not_what_it_declared_commits_nothing() {
         Err(CoreError::NoSuchKey(_))
     ));
     // The session stays, to write again or abort; aborting frees its chunks.
-    fx.objects
-        .session_status(&up.upload_id)
-        .await
-        .expect("still there");
-    fx.objects
-        .abort_session(&up.upload_id)
-        .await
-        .expect("abort");
+    status(&fx, &up).await.expect("still there");
+    fx.objects.abort_session(&up).await.expect("abort");
     assert!(matches!(
-        fx.objects.session_status(&up.upload_id).await,
+        status(&fx, &up).await,
         Err(CoreError::NoSuchUpload(_))
     ));
     assert_eq!(fx.catalogue.reclaimable(1).len(), 3);
@@ -216,7 +220,7 @@ async fn bad_offsets_overlong_streams_and_early_commits_are_refused() {
     assert_eq!(over.written.chunks, 1, "the whole chunk before stays");
     let early = fx
         .objects
-        .commit_session(&up.upload_id, &WriteCondition::Always)
+        .commit_session(&up, &WriteCondition::Always)
         .await
         .expect_err("incomplete");
     assert!(matches!(early, CoreError::IncompleteBody(_)), "{early:?}");
@@ -244,7 +248,7 @@ async fn sessions_and_s3_multipart_uploads_do_not_take_each_other() {
         .await
         .expect("s3 upload");
     assert!(matches!(
-        fx.objects.session_status(&s3).await,
+        fx.objects.session(&s3).await,
         Err(CoreError::NoSuchUpload(_))
     ));
 }
@@ -264,7 +268,7 @@ async fn a_create_only_commit_is_refused_once_the_key_exists() {
         .expect("another writer");
     let e = fx
         .objects
-        .commit_session(&up.upload_id, &WriteCondition::IfAbsent)
+        .commit_session(&up, &WriteCondition::IfAbsent)
         .await
         .expect_err("exists");
     assert!(matches!(e, CoreError::PreconditionFailed(_)), "{e:?}");

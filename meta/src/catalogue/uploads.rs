@@ -65,30 +65,30 @@ pub(super) fn put_part(txn: &mut Txn<'_>, c: &PutPartCmd) -> Result<Outcome, Met
     let Some(part) = &c.part else {
         return Ok(reject(OutcomeCode::Invalid, "part without a record"));
     };
-    if let Some(why) = crate::records::part_refused(part) {
-        return Ok(reject(OutcomeCode::Invalid, why));
-    }
+    let checked = match crate::records::part_checked(part) {
+        Ok(p) => p,
+        Err(why) => return Ok(reject(OutcomeCode::Invalid, why)),
+    };
     let Some(mut u) = get::<MultipartUpload>(txn, &keys::upload(&c.upload_id))? else {
         return Ok(reject(OutcomeCode::NoSuchUpload, c.upload_id.clone()));
     };
-    if u.session.is_some() {
-        let what = format_args!("upload {}", c.upload_id);
-        let declared = crate::records::upload_from(u.clone())?.session;
-        let checked = crate::records::part_from(&what, part.clone())
-            .map_err(|e| e.to_string())
-            .and_then(|p| declared.map_or(Ok(()), |s| s.check_part(&p)));
-        if let Err(why) = checked {
-            return Ok(reject(OutcomeCode::Invalid, why));
+    match u.session.as_mut() {
+        Some(stored) => {
+            let what = format_args!("upload {}", c.upload_id);
+            let session = crate::records::session_from(&what, stored)?;
+            if let Err(why) = session.check_part(&checked) {
+                return Ok(reject(OutcomeCode::Invalid, why));
+            }
+            stored.touched_ms = stored.touched_ms.max(part.created_ms);
+            txn.put(keys::upload(&c.upload_id), u.encode_to_vec());
         }
-        if let Some(session) = u.session.as_mut() {
-            session.touched_ms = session.touched_ms.max(part.created_ms);
+        None if checked.chaining_value.is_some() => {
+            return Ok(reject(
+                OutcomeCode::Invalid,
+                "a chunk of an upload session sent to a multipart upload",
+            ));
         }
-        txn.put(keys::upload(&c.upload_id), u.encode_to_vec());
-    } else if !part.chaining_value.is_empty() {
-        return Ok(reject(
-            OutcomeCode::Invalid,
-            "a chunk of an upload session sent to a multipart upload",
-        ));
+        None => {}
     }
     let k = keys::part(&c.upload_id, part.part_number);
     // A part uploaded again replaces the earlier one (and its chunks).
