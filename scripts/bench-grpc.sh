@@ -11,40 +11,11 @@
 # SERVER_BIN=/path/to/meridian benchmarks that build of the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/env.sh
-scripts/ensure-deps.sh
-. scripts/env.sh
 duration="${1:-10}"
-cargo build --release -q -p meridian-node -p meridian-bench
-bin="$CARGO_TARGET_DIR/release"
-server="${SERVER_BIN:-$bin/meridian}"
-ak=meridian-dev
-sk=meridian-dev-secret
+. scripts/bench-common.sh
 matrix=("put 64MiB 1" "put 64MiB 4" "put 1GiB 1" "put 1GiB 4" "get 64MiB 1" "get 64MiB 4" "get 1GiB 1" "get 1GiB 4")
-if [ -n "${MATRIX:-}" ]; then
-  IFS=';' read -r -a matrix <<<"$MATRIX"
-fi
-pid=""
-data=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  [ -n "$data" ] && rm -rf "$data" "$data.log"
-  pid=""
-  data=""
-}
-trap cleanup EXIT
-
-start_meridian() {
-  data="$(mktemp -d /var/tmp/meridian-bench.XXXXXX)"
-  printf '[default]\ncopies = 1\n' >"$data/policy.toml"
-  MERIDIAN_ROOT_ACCESS_KEY="$ak" MERIDIAN_ROOT_SECRET_KEY="$sk" "$server" dev --data-dir "$data/d" \
-    --s3-addr 127.0.0.1:19000 --grpc-addr 127.0.0.1:19050 --admin-addr 127.0.0.1:19051 \
-    --cluster-addr 127.0.0.1:19052 --policy "$data/policy.toml" "$@" >"$data.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 240); do grep -q "meridian: ready" "$data.log" && return 0; sleep 0.5; done
-  cat "$data.log" >&2
-  exit 1
-}
+pick_matrix
+one_copy=$'[default]\ncopies = 1'
 
 run_case() {
   local tls="$1" op="$2" size="$3" conc="$4"
@@ -65,7 +36,7 @@ run_case() {
 for tls in off on; do
   for spec in "${matrix[@]}"; do
     set -- $spec
-    if [ "$tls" = on ]; then start_meridian --tls; else start_meridian; fi
+    if [ "$tls" = on ]; then start_meridian "$one_copy" --tls; else start_meridian "$one_copy"; fi
     run_case "$tls" "$1" "$2" "$3"
     cleanup
   done

@@ -13,37 +13,19 @@
 # comparisons across commits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/env.sh
-scripts/ensure-deps.sh
-. scripts/env.sh
 duration="${1:-10}"
 targets="${2:-meridian-3-copies meridian-1-copy s3s-fs}"
-cargo build --release -q -p meridian-node -p meridian-bench
-bin="$CARGO_TARGET_DIR/release"
-server="${SERVER_BIN:-$bin/meridian}"
+. scripts/bench-common.sh
 if ! command -v s3s-fs >/dev/null 2>&1; then
   # Later versions need a newer rustc than some machines have.
   CARGO_TARGET_DIR=/var/tmp/s3s-fs-target cargo install -q --locked s3s-fs --version 0.14.1 --features binary
 fi
-ak=meridian-dev
-sk=meridian-dev-secret
 matrix=(
   "put 4KiB 1" "put 4KiB 16" "put 4KiB 64" "put 1MiB 4" "put 1MiB 16" "put 64MiB 1" "put 64MiB 4"
   "get 4KiB 1" "get 4KiB 16" "get 4KiB 64" "get 1MiB 4" "get 1MiB 16" "get 64MiB 1" "get 64MiB 4"
   "list 4KiB 1" "list 4KiB 16"
 )
-if [ -n "${MATRIX:-}" ]; then
-  IFS=';' read -r -a matrix <<<"$MATRIX"
-fi
-pid=""
-data=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  [ -n "$data" ] && rm -rf "$data" "$data.log"
-  pid=""
-  data=""
-}
-trap cleanup EXIT
+pick_matrix
 
 wait_port() {
   for _ in $(seq 1 240); do
@@ -63,20 +45,6 @@ run_matrix() {
       --duration "$duration" --access-key "$ak" --secret-key "$sk" --json)
     echo "{\"target\":\"$target\",${out#\{}"
   done
-}
-
-start_meridian() {
-  data="$(mktemp -d /var/tmp/meridian-bench.XXXXXX)"
-  local args=(dev --data-dir "$data/d" --s3-addr 127.0.0.1:19000 --grpc-addr 127.0.0.1:19050 --admin-addr 127.0.0.1:19051 --cluster-addr 127.0.0.1:19052)
-  if [ -n "${1:-}" ]; then
-    printf '%s\n' "$1" >"$data/policy.toml"
-    args+=(--policy "$data/policy.toml")
-  fi
-  MERIDIAN_ROOT_ACCESS_KEY="$ak" MERIDIAN_ROOT_SECRET_KEY="$sk" "$server" "${args[@]}" >"$data.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 240); do grep -q "meridian: ready" "$data.log" && return 0; sleep 0.5; done
-  cat "$data.log" >&2
-  exit 1
 }
 
 for target in $targets; do

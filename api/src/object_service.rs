@@ -197,6 +197,7 @@ impl ObjectService for ObjectApi {
             content_type: header.content_type.clone(),
             user_meta: header.user_meta.clone(),
             owner: id.owner(),
+            condition: id.write_condition(&header.bucket, &header.key),
             ..Default::default()
         };
         let rec = self

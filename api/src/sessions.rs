@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use meridian_core::access::Caller;
-use meridian_core::catalogue::WriteCondition;
 use meridian_core::records::MultipartUpload;
 use meridian_objects::{NewObject, Objects, SessionStatus};
 use meridian_proto::v1::*;
@@ -158,13 +157,7 @@ impl Sessions<'_> {
             }
             Err(s) => return Err(s),
         };
-        // A token that may create but not modify writes new objects only.
-        let condition = match &id.scopes {
-            Some(scopes) if !scopes.allows(Access::Modify, &upload.bucket, &upload.key) => {
-                WriteCondition::IfAbsent
-            }
-            _ => WriteCondition::Always,
-        };
+        let condition = id.write_condition(&upload.bucket, &upload.key);
         let rec = self
             .gw
             .commit_session(&upload, &condition)

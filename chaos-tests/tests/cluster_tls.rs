@@ -102,6 +102,12 @@ async fn the_cluster_port_admits_only_certificates_of_the_cluster_ca() -> Result
     // Plain HTTP/2.
     let refused = data_node_health(Endpoint::from_shared(format!("http://{addr}"))?).await;
     refused_in_handshake(refused, "plain HTTP/2 is refused", "")?;
+    // Those three were refusals, not a port gone dead: a member is still
+    // served.
+    ensure!(
+        data_node_health(member.endpoint(&addr, true)?).await?,
+        "a member is served after the refusals"
+    );
 
     // The server is checked too: the rogue CA does not vouch for the dev's
     // certificate, so a member trusting it will not talk.

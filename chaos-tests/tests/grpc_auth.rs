@@ -38,6 +38,23 @@ async fn api(cluster: &DevCluster, u: &User) -> Result<Api> {
     .await?))
 }
 
+/// A `meridian dev` with users alice and bob (their keys and clients),
+/// and alice's bucket `alice-data`.
+async fn alice_and_bob() -> Result<(DevCluster, (User, Api), (User, Api))> {
+    let cluster = DevCluster::start_serving(DevOptions::default()).await?;
+    let alice_key = new_user(&cluster, "alice").await?;
+    let bob_key = new_user(&cluster, "bob").await?;
+    let mut alice = api(&cluster, &alice_key).await?;
+    let bob = api(&cluster, &bob_key).await?;
+    alice
+        .create_bucket(CreateBucketRequest {
+            bucket: "alice-data".into(),
+            site: String::new(),
+        })
+        .await?;
+    Ok((cluster, (alice_key, alice), (bob_key, bob)))
+}
+
 fn frames(bucket: &str, key: &str, data: &[u8]) -> Vec<PutRequest> {
     vec![
         PutRequest {
@@ -97,29 +114,16 @@ fn hand_signed(s: &Signed, signature: &str) -> tonic::Request<StatRequest> {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    meridian_core::clock::system().now_ms()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_is_someones_and_the_s3_rules_decide() -> Result<()> {
-    let cluster = DevCluster::start_serving(DevOptions::default()).await?;
+    let (cluster, (alice_key, mut alice), (bob_key, mut bob)) = alice_and_bob().await?;
     let ctl = cluster.ctl();
     let mut root = Api::connect(&cluster.grpc_endpoint()).await?;
-    let alice_key = new_user(&cluster, "alice").await?;
-    let bob_key = new_user(&cluster, "bob").await?;
-    let mut alice = api(&cluster, &alice_key).await?;
-    let mut bob = api(&cluster, &bob_key).await?;
 
     // Alice's bucket and object are hers, as S3 sees them too.
-    alice
-        .create_bucket(CreateBucketRequest {
-            bucket: "alice-data".into(),
-            site: String::new(),
-        })
-        .await?;
     alice.put(frames("alice-data", "raw/a", b"alpha")).await?;
     alice
         .put(frames("alice-data", "rawdata/b", b"beta"))
@@ -367,7 +371,8 @@ async fn every_call_is_someones_and_the_s3_rules_decide() -> Result<()> {
             "user eve may not s3:PutObject",
         )?;
     }
-    // A token for a user without a grant gets nowhere, whatever its scope.
+    // A token does not lift a bucket policy's explicit deny, whatever its
+    // scope (bob holds a write grant; the policy denies him frozen/).
     let t: Value = ctl
         .json(&[
             "token",
@@ -386,7 +391,18 @@ async fn every_call_is_someones_and_the_s3_rules_decide() -> Result<()> {
         Code::PermissionDenied,
         "may not s3:PutObject",
     )?;
-    // A forged token (our format, another key) and garbage.
+    // A forged token: this cluster's issuer and audience, bob's name, a
+    // wide scope, signed with another key. And garbage.
+    let real = t["token"].as_str().context("token")?;
+    let forged = forge(real)?;
+    refused(
+        bearer(&cluster, &forged)
+            .await?
+            .stat(tonic::Request::new(stat("alice-data", "raw/a")))
+            .await,
+        Code::Unauthenticated,
+        "signature does not verify",
+    )?;
     refused(
         bearer(&cluster, "e30.e30.e30")
             .await?
@@ -445,6 +461,36 @@ async fn every_call_is_someones_and_the_s3_rules_decide() -> Result<()> {
 }
 
 /// A client sending `token` as its bearer credential.
+/// A token with `real`'s issuer, audience and subject, a wide scope, and
+/// a signature by a key of its own.
+fn forge(real: &str) -> Result<String> {
+    use base64::Engine;
+    let payload = real.split('.').nth(1).context("not a JWT")?;
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?)?;
+    let field = |k: &str| {
+        claims[k]
+            .as_str()
+            .map(str::to_string)
+            .context(k.to_string())
+    };
+    let key = meridian_api::auth::token::TokenIssuer::generate_pem().map_err(anyhow::Error::msg)?;
+    let issuer =
+        meridian_api::auth::token::TokenIssuer::from_pem(&field("iss")?, &field("aud")?, &key)
+            .map_err(anyhow::Error::msg)?;
+    let scopes =
+        meridian_api::auth::scope::Scopes::parse("storage.modify:/").map_err(anyhow::Error::msg)?;
+    issuer
+        .issue(
+            &field("sub")?,
+            &scopes,
+            Duration::from_secs(300),
+            now_ms(),
+            "forged-1",
+        )
+        .map_err(anyhow::Error::msg)
+}
+
 async fn bearer(
     cluster: &DevCluster,
     token: &str,
@@ -467,4 +513,65 @@ async fn bearer(
             Ok(req)
         },
     ))
+}
+
+/// A bucket policy's conditions on the object's tags and on the time
+/// decide gRPC calls as they decide S3's: a deny on a tag the object has,
+/// no refusal of a write for a tag condition (a new object has no tags),
+/// and `aws:CurrentTime` known.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_conditions_on_tags_and_time_hold_over_grpc() -> Result<()> {
+    use aws_sdk_s3::types::{Tag, Tagging};
+    let (cluster, (_, mut alice), (_, mut bob)) = alice_and_bob().await?;
+    let ctl = cluster.ctl();
+    alice.put(frames("alice-data", "raw/open", b"o")).await?;
+    alice.put(frames("alice-data", "raw/secret", b"s")).await?;
+    cluster
+        .s3(Site::Beijing)
+        .put_object_tagging()
+        .bucket("alice-data")
+        .key("raw/secret")
+        .tagging(
+            Tagging::builder()
+                .tag_set(Tag::builder().key("security").value("secret").build()?)
+                .build()?,
+        )
+        .send()
+        .await?;
+    ctl.json(&["bucket", "grant", "alice-data", "bob", "write"])
+        .await?;
+    let policy = r#"{"Version": "2012-10-17", "Statement": [
+      {"Effect": "Deny", "Principal": {"AWS": "bob"},
+       "Action": ["s3:GetObject", "s3:PutObject"],
+       "Resource": "arn:aws:s3:::alice-data/*",
+       "Condition": {"StringEquals": {"s3:ExistingObjectTag/security": "secret"}}},
+      {"Effect": "Deny", "Principal": {"AWS": "bob"}, "Action": "s3:ListBucket",
+       "Resource": "arn:aws:s3:::alice-data",
+       "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2000-01-01T00:00:00Z"}}}]}"#;
+    let file = cluster.data_dir().join("tags.json");
+    std::fs::write(&file, policy)?;
+    ctl.json(&[
+        "bucket",
+        "set-policy",
+        "alice-data",
+        &file.display().to_string(),
+    ])
+    .await?;
+    bob.stat(stat("alice-data", "raw/open")).await?;
+    refused(
+        bob.stat(stat("alice-data", "raw/secret")).await,
+        Code::PermissionDenied,
+        "user bob may not s3:GetObject",
+    )?;
+    bob.put(frames("alice-data", "raw/bob", b"b")).await?;
+    refused(
+        bob.list(ListRequest {
+            bucket: "alice-data".into(),
+            ..Default::default()
+        })
+        .await,
+        Code::PermissionDenied,
+        "user bob may not s3:ListBucket",
+    )?;
+    Ok(())
 }

@@ -15,6 +15,13 @@ pub trait Clock: Send + Sync + 'static {
     fn instant(&self) -> Instant;
 }
 
+/// A clock's time as a UTC date and time (the epoch for one out of range).
+pub fn utc_now(clock: &dyn Clock) -> time::OffsetDateTime {
+    let nanos = i128::from(clock.now_ms()) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
 /// The clock shared by the parts of one process.
 pub type SharedClock = Arc<dyn Clock>;
 

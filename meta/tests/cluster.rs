@@ -21,19 +21,53 @@ use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// The members' identity under one cluster CA (per test process).
-fn tls() -> meridian_tls::ClusterTls {
-    static TLS: std::sync::OnceLock<meridian_tls::ClusterTls> = std::sync::OnceLock::new();
-    TLS.get_or_init(|| identity_under_a_new_ca("test cluster"))
-        .clone()
+/// The cluster CA of the members (per test process).
+fn ca() -> &'static meridian_tls::ClusterCa {
+    static CA: std::sync::OnceLock<meridian_tls::ClusterCa> = std::sync::OnceLock::new();
+    CA.get_or_init(|| {
+        meridian_tls::ClusterCa::generate("test cluster", std::time::SystemTime::now()).expect("ca")
+    })
 }
 
-fn identity_under_a_new_ca(name: &str) -> meridian_tls::ClusterTls {
-    let now = std::time::SystemTime::now();
-    meridian_tls::ClusterCa::generate(name, now)
-        .expect("ca")
-        .identity("member", &["127.0.0.1".into()], now)
+/// The members' identity under the cluster CA.
+fn tls() -> meridian_tls::ClusterTls {
+    static TLS: std::sync::OnceLock<meridian_tls::ClusterTls> = std::sync::OnceLock::new();
+    TLS.get_or_init(|| {
+        ca().identity(
+            "member",
+            &["127.0.0.1".into()],
+            std::time::SystemTime::now(),
+        )
         .expect("identity")
+    })
+    .clone()
+}
+
+/// A raw client of `addr`'s cluster port that trusts the cluster's CA (so
+/// the server's certificate passes) and presents a certificate of `issuer`:
+/// whether it gets anywhere is the server's decision alone.
+async fn presenting(
+    issuer: &meridian_tls::ClusterCa,
+    addr: &str,
+) -> meridian_proto::v1::raft_service_client::RaftServiceClient<tonic::transport::Channel> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    let cert = issuer
+        .issue("rogue", &["127.0.0.1".into()], std::time::SystemTime::now())
+        .expect("cert");
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca().cert_pem()))
+        .identity(Identity::from_pem(cert.cert_pem, cert.key_pem));
+    let channel = Endpoint::from_shared(format!("https://{addr}"))
+        .expect("uri")
+        .tls_config(tls)
+        .expect("tls")
+        .connect_lazy();
+    meridian_proto::v1::raft_service_client::RaftServiceClient::new(channel)
+}
+
+fn rogue_ca() -> meridian_tls::ClusterCa {
+    // The same cluster name: only the key tells them apart.
+    meridian_tls::ClusterCa::generate("test cluster", std::time::SystemTime::now()).expect("ca")
 }
 
 fn create_bucket(name: &str) -> Command {
@@ -394,21 +428,25 @@ async fn transport_failure_is_unreachable_and_raft_failure_is_remote() {
     // A peer under another CA (even one of the same name) is refused in the
     // handshake: its vote, for a later term, never reaches Raft.
     let term = m.node.status().term;
-    let mut rogue = GrpcNetwork::new(9, identity_under_a_new_ca("test cluster"));
-    let mut conn = rogue
-        .new_client(
-            1,
-            &BasicNode {
-                addr: peers[&1].clone(),
-            },
-        )
+    let vote = |term: u64| RaftPayload {
+        data: rmp_serde::to_vec_named(&VoteRequest::<u64>::new(Vote::new(term, 9), None))
+            .expect("encode"),
+    };
+    let refused = presenting(&rogue_ca(), &peers[&1])
+        .await
+        .vote(vote(term + 5))
         .await;
-    let later = VoteRequest::new(Vote::new(term + 5, 9), None);
-    match conn.vote(later, option.clone()).await {
-        Err(RPCError::Unreachable(_)) => {}
-        other => panic!("a peer under a rogue CA is refused: {other:?}"),
-    }
+    assert!(
+        refused.is_err(),
+        "a peer under a rogue CA is refused: {refused:?}"
+    );
     assert_eq!(m.node.status().term, term, "the rogue vote reached Raft");
+    // The same call with a certificate of the cluster's CA reaches Raft
+    // (a vote for an old term, which it turns down and which changes
+    // nothing): what refused the rogue was its certificate.
+    let member = presenting(ca(), &peers[&1]).await.vote(vote(0)).await;
+    assert!(member.is_ok(), "a member's vote is answered: {member:?}");
+    assert_eq!(m.node.status().term, term);
 
     m.node.shutdown().await.expect("shutdown");
     let mut conn = net
@@ -638,12 +676,14 @@ async fn members_that_do_not_lead_write_and_read_through_the_leader_and_a_learne
     let addr4 = peers4[&4].clone();
     let via = voters[&follower.id].clone();
     // A newcomer under another CA cannot ask: its handshake is refused.
-    let rogue = identity_under_a_new_ca("test cluster");
-    let refused = meridian_meta::forward::join(std::slice::from_ref(&via), 4, &addr4, &rogue).await;
-    assert!(
-        matches!(refused, Err(MetaError::Unavailable(_))),
-        "{refused:?}"
-    );
+    let refused = presenting(&rogue_ca(), &via)
+        .await
+        .join(JoinRequest {
+            node_id: 4,
+            addr: addr4.clone(),
+        })
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
     assert!(
         !leader.members().iter().any(|m| m.0 == 4),
         "a rogue join changed the membership"

@@ -45,27 +45,6 @@ pub enum TokenCommand {
     },
 }
 
-/// "90s", "15m", "6h", "1d" or a number of seconds.
-fn parse_ttl(s: &str) -> anyhow::Result<u64> {
-    let s = s.trim();
-    let (n, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let n: u64 = n
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--ttl {s:?}: expected e.g. 90s, 15m, 6h or 1d"))?;
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => anyhow::bail!("--ttl {s:?}: the unit is one of s, m, h, d"),
-    };
-    n.checked_mul(scale)
-        .ok_or_else(|| anyhow::anyhow!("--ttl {s:?} is too long"))
-}
-
 pub async fn token(
     client: &mut crate::Admin,
     json: bool,
@@ -76,7 +55,8 @@ pub async fn token(
         .token_create(TokenCreateRequest {
             user,
             scope,
-            ttl_s: parse_ttl(&ttl)?,
+            ttl_s: meridian_placement::parse_duration(&ttl)
+                .map_err(|e| anyhow::anyhow!("--ttl: {e}"))?,
         })
         .await
         .map_err(status_error)?

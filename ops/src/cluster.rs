@@ -26,7 +26,9 @@ pub enum ClusterCommand {
         nodes: Vec<String>,
     },
     /// Certificates for more nodes (a node joining, or one whose
-    /// certificate is due), signed by the CA in DIR.
+    /// certificate is due), signed by the CA in DIR. Files are never
+    /// overwritten: a renewal goes to another --out, then replaces the
+    /// node's files by hand.
     Issue {
         /// The directory `init` wrote (ca.pem, ca.key).
         #[arg(long)]

@@ -20,6 +20,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use meridian_core::access::{decide, Caller, Facts, ObjectAccess, Verdict};
+use meridian_core::catalogue::WriteCondition;
+use meridian_core::clock::utc_now;
 use meridian_core::{CoreError, SharedClock};
 use meridian_objects::Objects;
 use tonic::metadata::MetadataMap;
@@ -80,16 +82,19 @@ impl Identity {
         }
     }
 
-    fn facts(&self) -> Facts {
-        let mut f = Facts::default();
-        if let Some(p) = self.peer {
-            f.set("aws:SourceIp", p.ip().to_string());
+    /// What a write of `bucket/key` by this caller must commit under: a
+    /// token that may create but not modify writes only where nothing is
+    /// (checked in the commit itself, so two writers cannot both pass).
+    pub fn write_condition(&self, bucket: &str, key: &str) -> WriteCondition {
+        match &self.scopes {
+            Some(s) if !s.allows(Access::Modify, bucket, key) => WriteCondition::IfAbsent,
+            _ => WriteCondition::Always,
         }
-        f.set("aws:SecureTransport", self.secure.to_string());
-        if let Caller::User(u) = &self.caller {
-            f.set("aws:username", u.clone());
-        }
-        f
+    }
+
+    /// The condition keys of this call at `now`, as S3's would have.
+    fn facts(&self, now: time::OffsetDateTime) -> Facts {
+        Facts::of_request(&self.caller, self.peer.map(|p| p.ip()), self.secure, now)
     }
 }
 
@@ -426,17 +431,16 @@ impl ClientAuth {
             .await
             .map_err(crate::status)?
             .ok_or_else(|| crate::status(CoreError::NoSuchBucket(bucket.to_string())))?;
-        let facts = id.facts();
-        let refused = || {
-            denied(format!(
-                "{} may not {action} on {target}",
-                match &id.caller {
-                    Caller::Admin => "the administrator".to_string(),
-                    Caller::User(u) => format!("user {u}"),
-                    Caller::Anonymous => "an anonymous caller".to_string(),
-                }
-            ))
-        };
+        let mut facts = id.facts(utc_now(self.objects.clock().as_ref()));
+        if action == "s3:ListBucket" {
+            facts.set("s3:prefix", scope_key);
+        }
+        if action != "s3:GetObject" {
+            // Decided without the object (as S3 decides all but reads):
+            // its tags are not in the request.
+            facts.object_tags = Some(Default::default());
+        }
+        let refused = || denied(format!("{} may not {action} on {target}", id.who()));
         match decide(&id.caller, &access, action, key, &facts, None) {
             Verdict::Allow => Ok(()),
             Verdict::Deny => Err(refused()),
@@ -462,6 +466,7 @@ impl ClientAuth {
                     }
                     Err(e) => return Err(crate::status(e)),
                 };
+                facts.object_tags = Some(rec.tags.clone());
                 let acl = meridian_core::access::acl::grants_of(&rec.acl);
                 let object = ObjectAccess {
                     owner: &rec.owner,

@@ -31,6 +31,36 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// The keys every request has, whatever its protocol: who is calling,
+    /// from where, whether over TLS, and when. Both front ends start here.
+    pub fn of_request(
+        caller: &super::Caller,
+        peer: Option<IpAddr>,
+        secure: bool,
+        now: time::OffsetDateTime,
+    ) -> Facts {
+        use super::Caller;
+        let mut f = Facts::default();
+        if let Some(ip) = peer {
+            f.set("aws:SourceIp", ip.to_string());
+        }
+        f.set("aws:SecureTransport", secure.to_string());
+        if let Ok(t) = now.format(&time::format_description::well_known::Rfc3339) {
+            f.set("aws:CurrentTime", t);
+        }
+        f.set("aws:EpochTime", now.unix_timestamp().to_string());
+        match caller {
+            Caller::User(u) => {
+                f.set("aws:username", u.clone());
+                f.set("aws:userid", u.clone());
+                f.set("aws:PrincipalType", "User");
+            }
+            Caller::Admin => f.set("aws:PrincipalType", "Account"),
+            Caller::Anonymous => f.set("aws:PrincipalType", "Anonymous"),
+        }
+        f
+    }
+
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
         self.keys.insert(normalize_key(key), vec![value.into()]);
     }

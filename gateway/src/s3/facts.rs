@@ -60,32 +60,18 @@ pub fn gather(
     peer: Option<Peer>,
     now: time::OffsetDateTime,
 ) -> Facts {
-    let mut f = Facts::default();
+    let mut f = Facts::of_request(
+        caller,
+        peer.map(|p| p.addr.ip()),
+        peer.is_some_and(|p| p.secure),
+        now,
+    );
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(p) = peer {
-        f.set("aws:SourceIp", p.addr.ip().to_string());
-        f.set("aws:SecureTransport", p.secure.to_string());
-    } else {
-        f.set("aws:SecureTransport", "false");
-    }
     if let Some(r) = header("referer") {
         f.set("aws:Referer", r);
     }
     if let Some(a) = header("user-agent") {
         f.set("aws:UserAgent", a);
-    }
-    if let Ok(t) = now.format(&time::format_description::well_known::Rfc3339) {
-        f.set("aws:CurrentTime", t);
-    }
-    f.set("aws:EpochTime", now.unix_timestamp().to_string());
-    match caller {
-        Caller::User(u) => {
-            f.set("aws:username", u.clone());
-            f.set("aws:userid", u.clone());
-            f.set("aws:PrincipalType", "User");
-        }
-        Caller::Admin => f.set("aws:PrincipalType", "Account"),
-        Caller::Anonymous => f.set("aws:PrincipalType", "Anonymous"),
     }
     for name in HEADER_KEYS {
         if let Some(v) = header(name) {

@@ -63,11 +63,7 @@ mod tests_presign;
 pub use server::{serve, serve_service, service, EndpointConfig, ServeOptions};
 
 /// The clock's reading as a UTC date (the epoch if it cannot be one).
-fn utc_now(clock: &dyn meridian_core::Clock) -> time::OffsetDateTime {
-    let nanos = i128::from(clock.now_ms()) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
+use meridian_core::clock::utc_now;
 
 /// Who owns what an anonymous caller writes (into a bucket whose ACL or
 /// policy lets everyone write). No user can take the name.

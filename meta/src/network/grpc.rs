@@ -7,6 +7,7 @@
 //! chunked transfer: `full_snapshot` reads the snapshot file and calls
 //! `install_snapshot` once per chunk.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use meridian_proto::v1::raft_service_client::RaftServiceClient;
@@ -40,7 +41,15 @@ pub struct GrpcNetwork {
     id: u64,
     tls: ClusterTls,
     connect_timeout: Duration,
+    /// One channel per peer and address, kept: openraft asks for a client
+    /// for every voter on every read barrier, and a new channel would be a
+    /// new TCP connection and mutual-TLS handshake each time.
+    channels: HashMap<(u64, String), Channel>,
 }
+
+/// Peers' channels kept at most; past it the map starts again (members
+/// whose address changed leave entries behind).
+const MAX_CHANNELS: usize = 64;
 
 impl GrpcNetwork {
     pub fn new(id: u64, tls: ClusterTls) -> Self {
@@ -50,7 +59,30 @@ impl GrpcNetwork {
             // Well under the election timeout, so a dead peer is reported
             // before the next heartbeat round is due.
             connect_timeout: Duration::from_millis(500),
+            channels: HashMap::new(),
         }
+    }
+
+    /// The peer's channel, made on first use: it connects lazily and
+    /// reconnects by itself.
+    fn channel(&mut self, target: u64, addr: &str) -> Result<Channel, String> {
+        let key = (target, addr.to_string());
+        if let Some(c) = self.channels.get(&key) {
+            return Ok(c.clone());
+        }
+        let endpoint = self
+            .tls
+            .endpoint(addr)
+            .map_err(|e| format!("node {target}: bad address {addr:?}: {e}"))?;
+        let channel = endpoint
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        if self.channels.len() >= MAX_CHANNELS {
+            self.channels.clear();
+        }
+        self.channels.insert(key, channel.clone());
+        Ok(channel)
     }
 
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
@@ -76,19 +108,11 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetwork {
     type Network = GrpcConnection;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
-        let client = self
-            .tls
-            .endpoint(&node.addr)
-            .map(|endpoint| {
-                let channel = endpoint
-                    .connect_timeout(self.connect_timeout)
-                    .tcp_nodelay(true)
-                    .connect_lazy();
-                RaftServiceClient::new(channel)
-                    .max_decoding_message_size(MAX_RAFT_MESSAGE)
-                    .max_encoding_message_size(MAX_RAFT_MESSAGE)
-            })
-            .map_err(|e| format!("node {target}: bad address {:?}: {e}", node.addr));
+        let client = self.channel(target, &node.addr).map(|channel| {
+            RaftServiceClient::new(channel)
+                .max_decoding_message_size(MAX_RAFT_MESSAGE)
+                .max_encoding_message_size(MAX_RAFT_MESSAGE)
+        });
         GrpcConnection {
             id: self.id,
             target,
