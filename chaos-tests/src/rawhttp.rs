@@ -140,18 +140,7 @@ fn sign_headers_as(
         .collect())
 }
 
-/// Percent-encodes everything but unreserved characters and '/', as S3 expects in a path.
-pub fn uri_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use meridian_core::names::uri_encode;
 
 /// What an unsigned request got back.
 #[derive(Debug, Clone)]

@@ -210,6 +210,27 @@ async fn streaming_put_get_stat_list_delete() -> Result<()> {
         "{seen:?}"
     );
 
+    // A key in any script (and with spaces, '+' and '%') is signed for in
+    // its percent-encoded form, and stored and read back as it is.
+    let odd = "数据/运行 1+2%.root";
+    c.put(put_frames(header("juno", odd, "Beijing"), b"run", 2))
+        .await?;
+    let (info, body) = get(
+        &mut c,
+        GetRequest {
+            bucket: "juno".into(),
+            key: odd.into(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    ensure!(info.key == odd && body == b"run", "{info:?}");
+    c.delete(DeleteRequest {
+        bucket: "juno".into(),
+        key: odd.into(),
+    })
+    .await?;
+
     let buckets = c.list_buckets(ListBucketsRequest {}).await?.into_inner();
     ensure!(
         buckets

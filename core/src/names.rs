@@ -6,6 +6,22 @@
 
 use crate::CoreError;
 
+/// Percent-encodes `s` (as UTF-8) except RFC 3986 unreserved characters and
+/// '/': how a key travels where only visible ASCII may (an S3 path, a listing
+/// with `encoding-type=url`, a signed gRPC resource). '+' is encoded, since
+/// some decoders read it as a space.
+pub fn uri_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The longest key S3 allows, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 
@@ -57,6 +73,14 @@ pub fn check_key(key: &str) -> Result<(), CoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_encoding() {
+        assert_eq!(uri_encode("a/b c+d"), "a/b%20c%2Bd");
+        assert_eq!(uri_encode("ü"), "%C3%BC");
+        assert_eq!(uri_encode("x\u{1}"), "x%01");
+        assert_eq!(uri_encode("Az09-_.~"), "Az09-_.~");
+    }
 
     #[test]
     fn bucket_names() {

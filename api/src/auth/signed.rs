@@ -8,13 +8,16 @@
 //! ```
 //!
 //! sent as the metadata below, `x-meridian-signature` in lower-case hex.
-//! The resource is `/`, `/BUCKET` or `/BUCKET/KEY`; the service checks the
-//! request's own bucket and key are the ones signed. A signature is good
+//! The resource is `/`, `/BUCKET` or `/BUCKET/KEY`, percent-encoded as an
+//! S3 path is (every byte but `A-Za-z0-9-._~/`, so a key in any script
+//! travels in ASCII metadata); the service checks the request's own bucket
+//! and key are the ones signed. A signature is good
 //! within [`WINDOW`] of the server's clock, once: its nonce is remembered
 //! for the window.
 
 use std::time::Duration;
 
+use meridian_core::names::uri_encode;
 use ring::hmac;
 
 pub const ALGORITHM: &str = "MERIDIAN1-HMAC-SHA256";
@@ -71,12 +74,12 @@ pub fn valid_nonce(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The resource a request on `bucket` (and `key`) acts on.
+/// The resource a request on `bucket` (and `key`) acts on, as signed.
 pub fn resource(bucket: &str, key: Option<&str>) -> String {
     match (bucket, key) {
         ("", _) => "/".into(),
-        (b, None) => format!("/{b}"),
-        (b, Some(k)) => format!("/{b}/{k}"),
+        (b, None) => format!("/{}", uri_encode(b)),
+        (b, Some(k)) => format!("/{}/{}", uri_encode(b), uri_encode(k)),
     }
 }
 
@@ -135,5 +138,21 @@ mod tests {
         assert!(valid_nonce("0123456789abcdef"));
         assert!(!valid_nonce("short"));
         assert!(!valid_nonce("0123456789abcdef/"));
+    }
+
+    #[test]
+    fn a_resource_is_ascii_whatever_the_key() {
+        assert_eq!(resource("", Some("k")), "/");
+        assert_eq!(resource("juno", None), "/juno");
+        assert_eq!(
+            resource("juno", Some("raw/run 1.h5")),
+            "/juno/raw/run%201.h5"
+        );
+        assert_eq!(
+            resource("juno", Some("数据/a+b")),
+            "/juno/%E6%95%B0%E6%8D%AE/a%2Bb"
+        );
+        // Distinct keys stay distinct once encoded.
+        assert_ne!(resource("b", Some("a%20")), resource("b", Some("a ")));
     }
 }

@@ -56,20 +56,7 @@ pub fn page_size(max_keys: Option<i32>) -> Result<usize, S3Error> {
     }
 }
 
-/// Percent-encodes a key for `encoding-type=url`: everything but RFC 3986
-/// unreserved characters and '/', so that any URL decoder restores it ('+'
-/// is encoded, since some decoders read it as a space).
-pub fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use meridian_core::names::uri_encode as url_encode;
 
 /// Whether the listing is to be URL-encoded; other encodings are refused.
 pub(super) fn wants_url(encoding: Option<&EncodingType>) -> Result<bool, S3Error> {
@@ -327,14 +314,6 @@ mod tests {
         assert_eq!(page_size(Some(0)).ok(), Some(0));
         assert_eq!(page_size(Some(100_000)).ok(), Some(1000));
         assert!(page_size(Some(-1)).is_err());
-    }
-
-    #[test]
-    fn url_encoding() {
-        assert_eq!(url_encode("a/b c+d"), "a/b%20c%2Bd");
-        assert_eq!(url_encode("ü"), "%C3%BC");
-        assert_eq!(url_encode("x\u{1}"), "x%01");
-        assert_eq!(url_encode("Az09-_.~"), "Az09-_.~");
     }
 
     #[test]
