@@ -53,6 +53,8 @@ const MAX_GRPC_MESSAGE: usize = 16 << 20;
 pub const STREAM_WINDOW: u32 = 4 << 20;
 pub const CONNECTION_WINDOW: u32 = 16 << 20;
 pub const MAX_FRAME: u32 = 1 << 20;
+const KEEPALIVE: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long shutdown waits for servers to finish in-flight requests.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -282,10 +284,15 @@ pub async fn spawn_grpc(
     // would cut a 64 MiB Put into 4,096 frames (and as many TLS records)
     // and stall it on window updates.
     let server = || {
+        // Keepalive pings find a client that vanished without a word (a
+        // cut cable, a stalled link), which would else hold a stream open
+        // until its idle timeout, or a Get blocked on its window forever.
         let b = tonic::transport::Server::builder()
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
-            .max_frame_size(MAX_FRAME);
+            .max_frame_size(MAX_FRAME)
+            .http2_keepalive_interval(Some(KEEPALIVE))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
         match &services.endpoint_tls {
             Some(t) => b
                 .tls_config(t.grpc())

@@ -187,7 +187,19 @@ impl Objects {
         let mut want = session.chunk_len(index).unwrap_or(0) as usize;
         let mut buf = BytesMut::with_capacity(want);
         loop {
-            let frame = match body.next().await {
+            // Chunks in flight go on while the next frame is awaited: a
+            // stream that falls silent (a network that stalls) still has
+            // every whole chunk it sent recorded.
+            let next = tokio::select! {
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    let len = done?;
+                    written.chunks += 1;
+                    written.bytes += u64::from(len);
+                    continue;
+                }
+                next = body.next() => next,
+            };
+            let frame = match next {
                 None => break,
                 Some(Ok(f)) => f,
                 Some(Err(e)) => {

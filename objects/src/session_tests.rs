@@ -170,6 +170,33 @@ async fn a_broken_stream_keeps_its_whole_chunks_and_the_writer_resumes_there() {
 }
 
 #[tokio::test]
+async fn a_stream_that_falls_silent_has_its_whole_chunks_recorded_meanwhile() {
+    let fx = fixture().await;
+    let body = data(4 * CHUNK);
+    let up = begin(&fx, &body, *blake3::hash(&body).as_bytes()).await;
+    // Two and a half chunks, then nothing: a network that stalls, neither
+    // closed nor reset.
+    let stalled = frames(&body[..2 * CHUNK + CHUNK / 2]).chain(stream::pending());
+    let write = fx.objects.write_session(&up, 0, stalled);
+    let watch = async {
+        // Generous: the chunks are in memory; only a write that waits for
+        // the stream before recording them fails this.
+        for _ in 0..500 {
+            let st = status(&fx, &up).await.expect("st");
+            if st.durable == 2 * CHUNK as u64 {
+                return st;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the whole chunks of a silent stream were not recorded");
+    };
+    tokio::select! {
+        r = write => panic!("a stalled stream ended: {:?}", r.map(|w| w.chunks)),
+        st = watch => assert_eq!(st.missing, vec![(2 * CHUNK as u64, body.len() as u64)]),
+    }
+}
+
+#[tokio::test]
 async fn a_session_whose_bytes_are_not_what_it_declared_commits_nothing() {
     let fx = fixture().await;
     let body = data(2 * CHUNK + 7);
