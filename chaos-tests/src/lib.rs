@@ -14,6 +14,7 @@ pub mod chunks;
 pub mod cluster;
 pub mod ctl;
 pub mod data;
+pub mod faulty_link;
 pub mod grpc;
 pub mod listing;
 pub mod nodes;

@@ -31,17 +31,54 @@ pub async fn require_boto3() -> Result<()> {
     }
 }
 
-/// A command running one of the Python scripts (found at run time: nextest
-/// and cargo test set the manifest directory, so a test binary built in
-/// another checkout of the same target directory finds this one's), with no
-/// user configuration or proxy leaking in.
-pub fn script(name: &str) -> Command {
-    let path = PathBuf::from(
+/// This crate's directory, found at run time: nextest and cargo test set
+/// it, so a test binary built in another checkout of the same target
+/// directory finds this checkout's scripts and client.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(
         std::env::var("CARGO_MANIFEST_DIR")
             .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
     )
-    .join("python")
-    .join(name);
+}
+
+/// The checkout's Python client (`clients/python`, package `meridian_client`).
+pub fn client_dir() -> PathBuf {
+    manifest_dir().join("..").join("clients").join("python")
+}
+
+/// Fails with a clear message when grpcio or blake3 are missing, and makes
+/// the client's stubs from `proto/` when they are missing or older than it.
+pub async fn require_grpc_client() -> Result<()> {
+    let mut cmd = Command::new(python());
+    cmd.args([
+        "-c",
+        "import grpc, grpc_tools, blake3; print(grpc.__version__)",
+    ]);
+    match run_bounded(&mut cmd, Duration::from_secs(60)).await {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => bail!(
+            "the Python client needs grpcio, grpcio-tools and blake3 \
+             (scripts/ensure-deps.sh --test installs them):\n{}",
+            describe(&out)
+        ),
+        Err(e) => bail!("{} is not runnable: {e:#}", python()),
+    }
+    let mut gen = Command::new(python());
+    gen.arg(client_dir().join("generate_stubs.py"))
+        .arg("--if-stale");
+    let out = run_bounded(&mut gen, Duration::from_secs(120)).await?;
+    ensure!(
+        out.status.success(),
+        "generating the client's stubs:\n{}",
+        describe(&out)
+    );
+    Ok(())
+}
+
+/// A command running one of the Python scripts with no user configuration
+/// or proxy leaking in; `meridian_client` is this checkout's.
+pub fn script(name: &str) -> Command {
+    let path = manifest_dir().join("python").join(name);
     let mut cmd = Command::new(python());
     cmd.arg(path);
     for var in [
@@ -65,7 +102,8 @@ pub fn script(name: &str) -> Command {
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("PYTHONUNBUFFERED", "1");
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONPATH", client_dir());
     cmd
 }
 
