@@ -5,7 +5,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY of intent: build scripts are single-threaded; prost-build reads PROTOC.
     std::env::set_var("PROTOC", protoc);
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    tonic_prost_build::configure()
+    // Bulk data as `Bytes`: a decoded frame shares the receive buffer and
+    // an encoded one is a slice of the chunk read, instead of a copy each.
+    let mut config = tonic_prost_build::configure();
+    for field in [
+        ".meridian.v1.PutRequest.data",
+        ".meridian.v1.ObjectChunk.data",
+        ".meridian.v1.UploadWriteRequest.data",
+        ".meridian.v1.ChunkFrame.data",
+    ] {
+        config = config.bytes(field);
+    }
+    config
         .file_descriptor_set_path(out.join("meridian_descriptor.bin"))
         .compile_protos(
             &[

@@ -91,7 +91,7 @@ pub(crate) fn data_frames<T, F>(
 ) -> impl Stream<Item = Result<Bytes, String>> + Send
 where
     T: Send + 'static,
-    F: Fn(T) -> Option<Vec<u8>> + Send + Sync + Copy + 'static,
+    F: Fn(T) -> Option<Bytes> + Send + Sync + Copy + 'static,
 {
     futures::stream::unfold(Some(stream), move |st| async move {
         let mut st = st?;
@@ -100,7 +100,7 @@ where
             Ok(None) => None,
             Ok(Some(frame)) => {
                 let item = match frame.map(data) {
-                    Ok(Some(d)) => Ok(Bytes::from(d)),
+                    Ok(Some(d)) => Ok(d),
                     Ok(None) => Err("expected a data frame after the header".to_string()),
                     Err(s) => Err(format!("client stream failed: {}", s.message())),
                 };
@@ -284,10 +284,7 @@ impl ObjectService for ObjectApi {
                     .map(|o| {
                         Ok(GetResponse {
                             frame: Some(get_response::Frame::Chunk(ObjectChunk {
-                                data: p
-                                    .data
-                                    .slice(o..(o + FRAME_BYTES).min(p.data.len()))
-                                    .to_vec(),
+                                data: p.data.slice(o..(o + FRAME_BYTES).min(p.data.len())),
                                 offset: p.offset + o as u64,
                                 chunk_offset: p.chunk_offset,
                                 chunk_size: p.chunk.size,

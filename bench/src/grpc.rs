@@ -91,9 +91,7 @@ impl GrpcClient {
             })),
         };
         let frames = (0..body.len()).step_by(FRAME).map(move |o| PutRequest {
-            frame: Some(Frame::Data(
-                body.slice(o..(o + FRAME).min(body.len())).to_vec(),
-            )),
+            frame: Some(Frame::Data(body.slice(o..(o + FRAME).min(body.len())))),
         });
         let stream = futures::stream::iter(std::iter::once(header).chain(frames));
         self.0

@@ -46,7 +46,7 @@ fn frames(upload_id: &str, offset: u64, data: Bytes) -> Vec<UploadWriteRequest> 
     while o < data.len() {
         let e = (o + FRAME).min(data.len());
         v.push(UploadWriteRequest {
-            frame: Some(Frame::Data(data.slice(o..e).to_vec())),
+            frame: Some(Frame::Data(data.slice(o..e))),
         });
         o = e;
     }

@@ -151,7 +151,7 @@ impl Api {
             })),
         }];
         frames.extend(data.chunks(frame.max(1)).map(|c| W {
-            frame: Some(Frame::Data(c.to_vec())),
+            frame: Some(Frame::Data(bytes::Bytes::copy_from_slice(c))),
         }));
         let req = with_resource(futures_stream(frames), bucket, Some(key));
         self.0.write_upload(req).await

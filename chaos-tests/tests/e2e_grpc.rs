@@ -19,7 +19,7 @@ fn put_frames(header: PutHeader, data: &[u8], frame: usize) -> Vec<PutRequest> {
         frame: Some(put_request::Frame::Header(header)),
     }];
     frames.extend(data.chunks(frame).map(|c| PutRequest {
-        frame: Some(put_request::Frame::Data(c.to_vec())),
+        frame: Some(put_request::Frame::Data(bytes::Bytes::copy_from_slice(c))),
     }));
     frames
 }

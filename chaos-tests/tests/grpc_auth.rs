@@ -65,7 +65,7 @@ fn frames(bucket: &str, key: &str, data: &[u8]) -> Vec<PutRequest> {
             })),
         },
         PutRequest {
-            frame: Some(Frame::Data(data.to_vec())),
+            frame: Some(Frame::Data(bytes::Bytes::copy_from_slice(data))),
         },
     ]
 }

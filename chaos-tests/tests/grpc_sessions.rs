@@ -43,7 +43,11 @@ async fn write_then_cut(c: &mut Api, key: &str, upload_id: &str, data: &[u8], cu
         upload_id: upload_id.into(),
         offset: 0,
     }))
-    .chain(data[..cut].chunks(100_000).map(|d| Frame::Data(d.to_vec())));
+    .chain(
+        data[..cut]
+            .chunks(100_000)
+            .map(|d| Frame::Data(bytes::Bytes::copy_from_slice(d))),
+    );
     for f in frames {
         let _ = tx.send(UploadWriteRequest { frame: Some(f) }).await;
     }

@@ -71,7 +71,7 @@ impl DataNodeService for DataNodeApi {
             .step_by(FRAME_BYTES)
             .map(|o| {
                 Ok(ChunkFrame {
-                    data: data.slice(o..(o + FRAME_BYTES).min(data.len())).to_vec(),
+                    data: data.slice(o..(o + FRAME_BYTES).min(data.len())),
                 })
             })
             .collect();
