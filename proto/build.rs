@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         config = config.bytes(field);
     }
     config
+        .codec_path("crate::codec::SizedCodec")
         .file_descriptor_set_path(out.join("meridian_descriptor.bin"))
         .compile_protos(
             &[
