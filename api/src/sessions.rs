@@ -173,15 +173,17 @@ impl Sessions<'_> {
         })
     }
 
-    /// The answer to a retried commit, only to whom the first would be.
+    /// The answer to a retried commit, only to whom the first would be:
+    /// the session's owner, with the right that committed it (a write-only
+    /// token's commit whose answer was lost is answered, not refused a read).
     async fn committed(&self, id: &Identity, upload_id: &str) -> Result<PutResponse, Status> {
         let (done, rec) = self.gw.committed_session(upload_id).await.map_err(status)?;
         self.auth
-            .authorize(
+            .authorize_made(
                 id,
                 (&done.bucket, Some(&done.key)),
-                "s3:GetObject",
-                (Access::Read, &done.key),
+                "s3:PutObject",
+                (Access::Create, &done.key),
             )
             .await?;
         if id.caller != Caller::Admin && rec.owner != id.owner() {

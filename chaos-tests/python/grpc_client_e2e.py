@@ -13,9 +13,10 @@ killed: a process uploading --small-size bytes through a relay that stalls
 
 Prints one JSON line per phase, then `done`. Exits 1 on a failed check.
 
-Usage: grpc_client_e2e.py --endpoint URL --cut-endpoint URL --stall-endpoint URL
-                          --access-key K --secret-key S --workdir DIR
-                          [--size N] [--small-size N] [--site SITE]
+Usage: MERIDIAN_ACCESS_KEY=K MERIDIAN_SECRET_KEY=S \
+       grpc_client_e2e.py --endpoint URL --cut-endpoint URL --stall-endpoint URL
+                          --workdir DIR [--size N] [--small-size N] [--site SITE]
+(the credential from the environment, as any meridian_client user's; never argv)
 """
 
 import argparse
@@ -30,7 +31,7 @@ import time
 
 import grpc
 
-from meridian_client import Client, Credential
+from meridian_client import Client, credential_from_env
 from meridian_client.signing import resource_metadata
 from meridian_client.upload import file_blake3
 from meridian_client.v1 import client_pb2 as pb
@@ -55,7 +56,7 @@ def write_random(path, size):
 
 
 def client(a, endpoint):
-    return Client(endpoint, Credential(a.access_key, a.secret_key), site=a.site)
+    return Client(endpoint, credential_from_env(), site=a.site)
 
 
 def cut(a, work):
@@ -113,7 +114,7 @@ def killed(a, work):
     state = work / "state-killed"
     child = subprocess.Popen([
         sys.executable, __file__, "--child-upload", "--stall-endpoint", a.stall_endpoint,
-        "--access-key", a.access_key, "--secret-key", a.secret_key, "--site", a.site,
+        "--site", a.site,
         "--path", str(src), "--key", key, "--state-dir", str(state),
         "--endpoint", "-", "--cut-endpoint", "-", "--workdir", str(work)])
     try:
@@ -159,8 +160,7 @@ def killed(a, work):
 
 def main():
     p = argparse.ArgumentParser()
-    for arg in ("--endpoint", "--cut-endpoint", "--stall-endpoint", "--access-key",
-                "--secret-key", "--workdir"):
+    for arg in ("--endpoint", "--cut-endpoint", "--stall-endpoint", "--workdir"):
         p.add_argument(arg, required=True)
     p.add_argument("--size", type=int, default=2_000_000_000)
     p.add_argument("--small-size", type=int, default=256 << 20)

@@ -5,8 +5,9 @@ verified read within the token's scope, a write outside it refused and
 nothing written, a wrong signature refused, and no connection at all when
 the CA is not trusted.
 
-Usage: grpc_client_tls.py --endpoint https://... --ca-cert PEM --token JWT
-                          --access-key K --secret-key S --workdir DIR
+Usage: MERIDIAN_ACCESS_KEY=K MERIDIAN_SECRET_KEY=S MERIDIAN_TOKEN=JWT \
+       grpc_client_tls.py --endpoint https://... --ca-cert PEM --workdir DIR
+(credentials from the environment, never argv)
 Prints `done` when every check passed; exits 1 on a failed check.
 """
 
@@ -39,10 +40,12 @@ def refused(call, code, what):
 
 def main():
     p = argparse.ArgumentParser()
-    for arg in ("--endpoint", "--ca-cert", "--token", "--access-key", "--secret-key",
-                "--workdir"):
+    for arg in ("--endpoint", "--ca-cert", "--workdir"):
         p.add_argument(arg, required=True)
     a = p.parse_args()
+    a.access_key = os.environ["MERIDIAN_ACCESS_KEY"]
+    a.secret_key = os.environ["MERIDIAN_SECRET_KEY"]
+    a.token = os.environ["MERIDIAN_TOKEN"]
     work = pathlib.Path(a.workdir)
     src = work / "tls.bin"
     src.write_bytes(os.urandom(9 * (1 << 20) + 12345))
@@ -78,6 +81,12 @@ def main():
                 options=[("grpc.initial_reconnect_backoff_ms", 100)]) as c:
         refused(lambda: c.stub.ListBuckets(pb.ListBucketsRequest(), timeout=5),
                 grpc.StatusCode.UNAVAILABLE, "a server whose CA is not trusted")
+    # No scheme, no guess: a bare host:port is refused before any byte.
+    try:
+        Client(a.endpoint.split("://", 1)[1], Credential(token=a.token))
+        check(False, "a bare host:port was accepted")
+    except ValueError:
+        pass
     print("done", flush=True)
 
 

@@ -101,7 +101,7 @@ impl FaultyLink {
 impl Drop for FaultyLink {
     fn drop(&mut self) {
         self.accept.abort();
-        let _ = self.shared.release.send(true);
+        self.shared.release.send_replace(true);
     }
 }
 
@@ -145,7 +145,8 @@ async fn relay(client: TcpStream, upstream: TcpStream, s: Arc<Shared>) {
                     let _ = uw.shutdown().await;
                 }
                 s.tripped.store(true, Ordering::SeqCst);
-                let _ = s.trip.send(true);
+                // send_replace: stored even with no connection listening.
+                s.trip.send_replace(true);
                 std::future::pending::<()>().await;
             }
         }
@@ -167,6 +168,7 @@ async fn relay(client: TcpStream, upstream: TcpStream, s: Arc<Shared>) {
     tokio::select! {
         _ = &mut up => return,
         _ = &mut down => return,
+        _ = released.wait_for(|r| *r) => return,
         _ = tripped.wait_for(|t| *t) => {}
     }
     if s.fault == Fault::Stall {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use meridian_api::auth::signed::{self, Signed};
+use meridian_chaos_tests::data::blake3_hex;
 use meridian_chaos_tests::grpc::{client, Api};
 use meridian_chaos_tests::s3::S3Options;
 use meridian_chaos_tests::wait::{poll_until, Check};
@@ -348,6 +349,45 @@ async fn every_call_is_someones_and_the_s3_rules_decide() -> Result<()> {
         Code::PermissionDenied,
         "may create, not modify",
     )?;
+    // Through an upload session too; a commit retried after a lost answer
+    // gets the object it made (with the right that made it, not a read).
+    let body = b"session bytes".to_vec();
+    let begun = creator
+        .begin_upload(tonic::Request::new(BeginUploadRequest {
+            bucket: "alice-data".into(),
+            key: "out/session".into(),
+            size: body.len() as u64,
+            blake3: blake3_hex(&body),
+            ..Default::default()
+        }))
+        .await
+        .context("a create-scoped token begins a session")?
+        .into_inner();
+    let id = begun.upload_id.clone();
+    let writes = [
+        upload_write_request::Frame::Header(UploadWriteHeader {
+            upload_id: id.clone(),
+            offset: 0,
+        }),
+        upload_write_request::Frame::Data(body.clone().into()),
+    ]
+    .map(|f| UploadWriteRequest { frame: Some(f) });
+    creator.write_upload(tokio_stream::iter(writes)).await?;
+    let commit = || UploadRef {
+        upload_id: id.clone(),
+    };
+    let first = creator.commit_upload(commit()).await?.into_inner().info;
+    let again = creator
+        .commit_upload(commit())
+        .await
+        .context("a create-scoped token's retried commit")?
+        .into_inner()
+        .info;
+    ensure!(
+        first.is_some()
+            && first.as_ref().map(|i| &i.version_id) == again.as_ref().map(|i| &i.version_id),
+        "{first:?} then {again:?}"
+    );
     // A create-only token of a user the bucket refuses is refused by the
     // bucket's rules, before anything says whether the key exists.
     ctl.json(&["user", "create", "eve"]).await?;

@@ -19,6 +19,21 @@ const SMALL: u64 = 256 << 20;
 /// The server's default chunk size, which sessions use.
 const CHUNK: u64 = 4 << 20;
 
+/// The user's access key, given to a script as any client's credential
+/// is: in its environment, never on a command line (`ps` shows those).
+fn with_key(cmd: &mut tokio::process::Command, key: &serde_json::Value) -> Result<()> {
+    cmd.env(
+        "MERIDIAN_ACCESS_KEY",
+        key["access_key"].as_str().context("access key")?,
+    )
+    .env(
+        "MERIDIAN_SECRET_KEY",
+        key["secret"].as_str().context("secret")?,
+    )
+    .env_remove("MERIDIAN_TOKEN");
+    Ok(())
+}
+
 fn phase(out: &str, name: &str) -> Result<serde_json::Value> {
     out.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -44,16 +59,13 @@ async fn a_cut_2gb_upload_resumes_replicates_and_reads_back_equal() -> Result<()
         .tempdir()?;
 
     let mut cmd = script("grpc_client_e2e.py");
+    with_key(&mut cmd, &key)?;
     cmd.arg("--endpoint")
         .arg(cluster.grpc_endpoint())
         .arg("--cut-endpoint")
         .arg(cut.endpoint())
         .arg("--stall-endpoint")
         .arg(stall.endpoint())
-        .arg("--access-key")
-        .arg(key["access_key"].as_str().context("access key")?)
-        .arg("--secret-key")
-        .arg(key["secret"].as_str().context("secret")?)
         .arg("--workdir")
         .arg(work.path())
         .arg("--size")
@@ -122,14 +134,10 @@ async fn the_python_client_speaks_tls_with_a_scoped_token() -> Result<()> {
         .arg(cluster.grpc_endpoint())
         .arg("--ca-cert")
         .arg(cluster.endpoint_ca())
-        .arg("--token")
-        .arg(token["token"].as_str().context("token")?)
-        .arg("--access-key")
-        .arg(key["access_key"].as_str().context("access key")?)
-        .arg("--secret-key")
-        .arg(key["secret"].as_str().context("secret")?)
         .arg("--workdir")
         .arg(work.path());
+    with_key(&mut cmd, &key)?;
+    cmd.env("MERIDIAN_TOKEN", token["token"].as_str().context("token")?);
     run_script(&mut cmd, "grpc_client_tls.py", Some("done")).await?;
     Ok(())
 }

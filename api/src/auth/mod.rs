@@ -394,6 +394,32 @@ impl ClientAuth {
                 .creates_only_new(id, (bucket, key), (need, scope_key))
                 .await;
         }
+        self.audited(id, (bucket, key), decided).await
+    }
+
+    /// As [`authorize`](Self::authorize) but for a write already made (a
+    /// commit retried after its answer was lost): a create-only token is
+    /// not refused because the key now holds what it created.
+    pub async fn authorize_made(
+        &self,
+        id: &Identity,
+        (bucket, key): (&str, Option<&str>),
+        action: &'static str,
+        (need, scope_key): (Access, &str),
+    ) -> Result<(), Status> {
+        let decided = self
+            .decide(id, (bucket, key), action, (need, scope_key))
+            .await;
+        self.audited(id, (bucket, key), decided).await
+    }
+
+    /// `decided`, its refusal recorded in the audit.
+    async fn audited(
+        &self,
+        id: &Identity,
+        (bucket, key): (&str, Option<&str>),
+        decided: Result<(), Status>,
+    ) -> Result<(), Status> {
         if let Err(s) = &decided {
             if matches!(s.code(), tonic::Code::PermissionDenied) {
                 self.record(id, "client", &signed::resource(bucket, key), &outcome(s))

@@ -56,8 +56,8 @@ def credential_from_env(env=os.environ):
 
 
 class Client:
-    """The client API at ``endpoint`` (``http://host:port``,
-    ``https://host:port`` or ``host:port``), every call carrying
+    """The client API at ``endpoint`` (``https://host:port``, or
+    ``http://host:port`` for a server without TLS), every call carrying
     ``credential`` (by default from the environment, see
     :func:`credential_from_env`). ``ca_cert`` is the PEM file of the CA to
     trust for https (``meridian dev --tls`` prints its path); without it the
@@ -66,8 +66,13 @@ class Client:
     """
 
     def __init__(self, endpoint, credential=None, *, ca_cert=None, site="", options=()):
-        secure = endpoint.startswith("https://")
-        target = endpoint.split("://", 1)[-1].rstrip("/")
+        # The scheme is required: a bare host:port read as plain HTTP/2
+        # would send a token in the clear to a TLS port before failing.
+        scheme, sep, target = endpoint.partition("://")
+        if not sep or scheme not in ("http", "https"):
+            raise ValueError(f"endpoint {endpoint!r} must begin with http:// or https://")
+        secure = scheme == "https"
+        target = target.rstrip("/")
         self.endpoint = endpoint
         self.site = site
         self.credential = credential or credential_from_env()

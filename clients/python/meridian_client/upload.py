@@ -69,14 +69,16 @@ class _Saved:
         ident = "\0".join([bucket, key, os.path.abspath(path)])
         self.file = pathlib.Path(state_dir) / (hashlib.sha256(ident.encode()).hexdigest() + ".json")
 
-    def load(self, st):
+    def load(self):
         try:
             s = json.loads(self.file.read_text())
         except (OSError, ValueError):
             return None
-        if s.get("size") != st.st_size or s.get("mtime_ns") != st.st_mtime_ns:
-            return None
-        return s
+        return s if isinstance(s, dict) and isinstance(s.get("upload_id"), str) else None
+
+    @staticmethod
+    def same_file(s, st):
+        return s.get("size") == st.st_size and s.get("mtime_ns") == st.st_mtime_ns
 
     def save(self, upload_id, st, digest):
         self.file.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +137,7 @@ class _Stream:
         self.stub, self.path, self.meta = stub, path, resource_metadata(bucket, key)
         self.upload_id, self.ranges, self.frame = upload_id, ranges, frame
         self.sent = []
+        self.failure = None
         self.lock = threading.Lock()
 
     def _frames(self, f, start, end):
@@ -142,9 +145,14 @@ class _Stream:
         f.seek(start)
         pos = start
         while pos < end:
-            data = f.read(min(self.frame, end - pos))
-            if not data:
-                raise IntegrityError(f"{self.path} is shorter than it was ({pos} bytes)")
+            try:
+                data = f.read(min(self.frame, end - pos))
+                if not data:
+                    raise IntegrityError(f"{self.path} is shorter than it was ({pos} bytes)")
+            except (OSError, IntegrityError) as e:
+                # gRPC would report it as UNKNOWN from its own thread.
+                self.failure = e
+                raise
             with self.lock:
                 self.sent.append((pos, pos + len(data)))
             pos += len(data)
@@ -153,8 +161,14 @@ class _Stream:
     def run(self):
         with open(self.path, "rb") as f:
             for start, end in self.ranges:
-                self.stub.WriteUpload(self._frames(f, start, end), metadata=self.meta,
-                                      wait_for_ready=True)
+                # Not wait_for_ready: with the server out of reach the call
+                # fails at once and the bounded retries of upload() decide.
+                try:
+                    self.stub.WriteUpload(self._frames(f, start, end), metadata=self.meta)
+                except grpc.RpcError:
+                    if self.failure is not None:
+                        raise self.failure from None
+                    raise
 
 
 def upload(stub, path, bucket, key, *, resume=True, site="", content_type="",
@@ -164,7 +178,14 @@ def upload(stub, path, bucket, key, *, resume=True, site="", content_type="",
     meta = resource_metadata(bucket, key)
     saved = _Saved(state_dir or default_state_dir(), bucket, key, path) if resume else None
     status, digest, resumes = None, None, 0
-    if saved is not None and (s := saved.load(st)) is not None:
+    s = saved.load() if saved is not None else None
+    if s is not None and not _Saved.same_file(s, st):
+        # The file changed since: its session will never commit; free its
+        # chunks now rather than at its idle expiry.
+        _abort(stub, s["upload_id"], meta)
+        saved.forget()
+        s = None
+    if s is not None:
         try:
             status = stub.GetUploadStatus(pb.UploadRef(upload_id=s["upload_id"]), metadata=meta,
                                           timeout=STATUS_TIMEOUT, wait_for_ready=True)
@@ -172,6 +193,7 @@ def upload(stub, path, bucket, key, *, resume=True, site="", content_type="",
             resumes += 1
             if (status.bucket, status.key, status.size, status.blake3) != (
                     bucket, key, st.st_size, digest):
+                _abort(stub, s["upload_id"], meta)
                 status = None
         except grpc.RpcError as e:
             if e.code() != grpc.StatusCode.NOT_FOUND:
@@ -231,10 +253,27 @@ def upload(stub, path, bucket, key, *, resume=True, site="", content_type="",
                 f"(last error: {errors[0] if errors else 'none'}); it resumes on the next call")
         if errors:
             time.sleep(retry.backoff(stalls))
-    report.info = _commit(stub, upload_id, meta, path, max_stalls)
+    try:
+        report.info = _commit(stub, upload_id, meta, path, max_stalls)
+    except IntegrityError:
+        # The session holds what the file was; it will never commit, and a
+        # saved id would only lead the next call back to it.
+        _abort(stub, upload_id, meta)
+        if saved is not None:
+            saved.forget()
+        raise
     if saved is not None:
         saved.forget()
     return report
+
+
+def _abort(stub, upload_id, meta):
+    """Aborts a session this client gives up on; best effort (the node
+    aborts it at its idle expiry anyway)."""
+    try:
+        stub.AbortUpload(pb.UploadRef(upload_id=upload_id), metadata=meta, timeout=STATUS_TIMEOUT)
+    except grpc.RpcError:
+        pass
 
 
 def _status(stub, upload_id, meta, attempts=8):

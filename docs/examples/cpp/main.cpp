@@ -1,5 +1,6 @@
-// meridian-cpp-example ENDPOINT [--ca-cert PEM] put FILE BUCKET KEY
-// meridian-cpp-example ENDPOINT [--ca-cert PEM] get BUCKET KEY FILE
+// meridian-cpp-example https://HOST:PORT [--ca-cert PEM] put FILE BUCKET KEY
+// meridian-cpp-example https://HOST:PORT [--ca-cert PEM] get BUCKET KEY FILE
+// (http://HOST:PORT for a server without TLS)
 // Credentials from MERIDIAN_TOKEN or MERIDIAN_ACCESS_KEY/MERIDIAN_SECRET_KEY;
 // MERIDIAN_SITE is where this client runs.
 #include <cstdio>
@@ -19,7 +20,8 @@ int main(int argc, char** argv) {
     if (i + 1 < argc && std::string(argv[i]) == "--ca-cert") {
       std::ifstream f(argv[i + 1]);
       std::stringstream s;
-      s << f.rdbuf();
+      if (!(f && s << f.rdbuf()) || s.str().empty())
+        throw std::runtime_error(std::string("cannot read the CA file ") + argv[i + 1]);
       ca = s.str();
       i += 2;
     }

@@ -1,6 +1,5 @@
 #include "meridian_client.hpp"
 
-#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -105,7 +104,12 @@ std::string resource(const std::string& bucket, const std::string* key) {
     std::string out;
     char pct[4];
     for (unsigned char b : s) {
-      if (std::isalnum(b) || b == '-' || b == '_' || b == '.' || b == '~' || b == '/') {
+      // ASCII ranges, not std::isalnum: a locale may call bytes >= 0x80
+      // letters, and the signature would no longer be the server's.
+      const bool unreserved = (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') ||
+                              (b >= '0' && b <= '9') || b == '-' || b == '_' || b == '.' ||
+                              b == '~' || b == '/';
+      if (unreserved) {
         out += static_cast<char>(b);
       } else {
         std::snprintf(pct, sizeof pct, "%%%02X", b);
@@ -139,6 +143,12 @@ void authorize(grpc::ClientContext& ctx, const Credential& cred, const std::stri
 }
 
 std::shared_ptr<grpc::Channel> connect(const std::string& endpoint, const std::string& ca_pem) {
+  // The scheme is required: guessing plain HTTP/2 would send a token in
+  // the clear to a TLS port before the connection failed.
+  const bool tls = endpoint.rfind("https://", 0) == 0;
+  if (!tls && endpoint.rfind("http://", 0) != 0)
+    throw std::runtime_error("endpoint must begin with http:// or https://: " + endpoint);
+  const std::string target = endpoint.substr(tls ? 8 : 7);
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessage);
   args.SetMaxSendMessageSize(kMaxMessage);
@@ -146,14 +156,14 @@ std::shared_ptr<grpc::Channel> connect(const std::string& endpoint, const std::s
   args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 20);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   std::shared_ptr<grpc::ChannelCredentials> creds;
-  if (ca_pem.empty()) {
-    creds = grpc::InsecureChannelCredentials();
+  if (tls) {
+    grpc::SslCredentialsOptions opts;
+    opts.pem_root_certs = ca_pem;  // empty: the system's roots
+    creds = grpc::SslCredentials(opts);
   } else {
-    grpc::SslCredentialsOptions tls;
-    tls.pem_root_certs = ca_pem;
-    creds = grpc::SslCredentials(tls);
+    creds = grpc::InsecureChannelCredentials();
   }
-  return grpc::CreateCustomChannel(endpoint, creds, args);
+  return grpc::CreateCustomChannel(target, creds, args);
 }
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, Credential cred, std::string site)
@@ -194,7 +204,8 @@ v1::ObjectInfo Client::upload_file(const std::string& path, const std::string& b
     for (const auto& r : st.missing()) {
       grpc::ClientContext ctx;
       authorize(ctx, cred_, "WriteUpload", bucket, &key);
-      ctx.set_wait_for_ready(true);
+      // Not wait_for_ready: with the server out of reach the stream fails
+      // at once and the bounded attempts below decide.
       v1::UploadWriteResponse resp;
       auto w = stub_->WriteUpload(&ctx, &resp);
       v1::UploadWriteRequest m;
@@ -243,6 +254,17 @@ v1::ObjectInfo Client::upload_file(const std::string& path, const std::string& b
 
 v1::ObjectInfo Client::download_file(const std::string& bucket, const std::string& key,
                                      const std::string& path) {
+  const std::string part = path + ".meridian-part";
+  try {
+    return download_into(bucket, key, part, path);
+  } catch (...) {
+    std::remove(part.c_str());
+    throw;
+  }
+}
+
+v1::ObjectInfo Client::download_into(const std::string& bucket, const std::string& key,
+                                     const std::string& part, const std::string& path) {
   v1::GetRequest req;
   req.set_bucket(bucket);
   req.set_key(key);
@@ -257,7 +279,6 @@ v1::ObjectInfo Client::download_file(const std::string& bucket, const std::strin
     throw std::runtime_error("the first Get frame is not the object's info");
   }
   const v1::ObjectInfo info = m.info();
-  const std::string part = path + ".meridian-part";
   std::ofstream out(part, std::ios::binary | std::ios::trunc);
   blake3_hasher whole;
   blake3_hasher_init(&whole);

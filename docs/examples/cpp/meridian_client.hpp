@@ -31,8 +31,9 @@ std::string resource(const std::string& bucket, const std::string* key);
 void authorize(grpc::ClientContext& ctx, const Credential& cred, const std::string& method,
                const std::string& bucket, const std::string* key);
 
-// A channel with large HTTP/2 windows and messages; `endpoint` is
-// host:port; `ca_pem` empty means plain HTTP/2 (a test server only).
+// A channel with large HTTP/2 windows and messages to `endpoint`,
+// "https://host:port" (TLS; `ca_pem` the CA to trust, empty for the
+// system's roots) or "http://host:port" (a server without TLS).
 std::shared_ptr<grpc::Channel> connect(const std::string& endpoint, const std::string& ca_pem);
 
 class Client {
@@ -46,7 +47,9 @@ class Client {
                              const std::string& key, int max_stalls = 8);
 
   // Reads the object into `path`, every chunk checked against its BLAKE3
-  // before it is written, the whole against the object's BLAKE3.
+  // before it is written, the whole against the object's BLAKE3; the file
+  // appears under `path` only when complete. (No resume of a broken read:
+  // see the Python client for one.)
   v1::ObjectInfo download_file(const std::string& bucket, const std::string& key,
                                const std::string& path);
 
@@ -54,6 +57,9 @@ class Client {
   bool wait_replicated(const std::string& bucket, const std::string& key, uint32_t timeout_s);
 
  private:
+  v1::ObjectInfo download_into(const std::string& bucket, const std::string& key,
+                               const std::string& part, const std::string& path);
+
   std::unique_ptr<v1::ObjectService::Stub> stub_;
   Credential cred_;
   std::string site_;
