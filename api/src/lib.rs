@@ -46,6 +46,9 @@ pub fn status(e: CoreError) -> Status {
         InvalidBucketState(m) => Status::failed_precondition(format!("InvalidBucketState: {m}")),
         NoObjectLock(m) => Status::failed_precondition(m),
         ObjectLocked(m) => Status::permission_denied(m),
+        NoSuchDataset(m) => Status::not_found(format!("NoSuchDataset: {m}")),
+        DatasetExists(m) => Status::already_exists(format!("DatasetExists: {m}")),
+        DatasetState(m) => Status::failed_precondition(m),
         Internal(m) => Status::internal(m),
     }
 }

@@ -58,6 +58,14 @@ pub enum CoreError {
     /// The version is protected by retention or a legal hold.
     #[error("{0}")]
     ObjectLocked(String),
+    #[error("no such dataset: {0}")]
+    NoSuchDataset(String),
+    #[error("dataset already exists: {0}")]
+    DatasetExists(String),
+    /// The dataset's state (open, closed, published) does not allow the
+    /// change; the message says what would.
+    #[error("{0}")]
+    DatasetState(String),
     /// Stored bytes failed verification and no other replica had good ones.
     #[error("corrupt data: {0}")]
     Corrupt(String),

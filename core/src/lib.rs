@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod chunks;
 pub mod clock;
 pub mod cors;
+pub mod dataset;
 mod error;
 pub mod ids;
 pub mod lifecycle;

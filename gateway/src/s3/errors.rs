@@ -39,6 +39,10 @@ pub fn s3_code(e: &CoreError) -> S3ErrorCode {
         InvalidBucketState(_) => S3ErrorCode::InvalidBucketState,
         NoObjectLock(_) => S3ErrorCode::InvalidRequest,
         ObjectLocked(_) => S3ErrorCode::AccessDenied,
+        // S3 has no datasets; what reaches it is a write refused because
+        // the key is a published dataset's file, answered as Object Lock's.
+        NoSuchDataset(_) | DatasetExists(_) => S3ErrorCode::InvalidRequest,
+        DatasetState(_) => S3ErrorCode::AccessDenied,
         Corrupt(_) => S3ErrorCode::InternalError,
         Unavailable(_) => S3ErrorCode::ServiceUnavailable,
         Internal(_) => S3ErrorCode::InternalError,
@@ -197,6 +201,9 @@ mod tests {
             ),
             (NoObjectLock(m()), S3ErrorCode::InvalidRequest, 400),
             (ObjectLocked(m()), S3ErrorCode::AccessDenied, 403),
+            (NoSuchDataset(m()), S3ErrorCode::InvalidRequest, 400),
+            (DatasetExists(m()), S3ErrorCode::InvalidRequest, 400),
+            (DatasetState(m()), S3ErrorCode::AccessDenied, 403),
             (Corrupt(m()), S3ErrorCode::InternalError, 500),
             (Unavailable(m()), S3ErrorCode::ServiceUnavailable, 503),
             (Internal(m()), S3ErrorCode::InternalError, 500),
