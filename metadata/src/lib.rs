@@ -5,8 +5,12 @@
 //! against exactly the published schema before it is stored, and a refusal
 //! names every field at fault by its JSON pointer.
 //!
+//! Also what can be known without anyone typing it: [`formats`] recognises
+//! a file's format by its magic bytes.
+//!
 //! Pure: no IO; the schemas are compiled into the binary.
 
+pub mod formats;
 mod schemas;
 
 pub use schemas::{validate, FieldError, MAX_DOCUMENT_BYTES};
