@@ -5,11 +5,13 @@
 //! against exactly the published schema before it is stored, and a refusal
 //! names every field at fault by its JSON pointer.
 //!
-//! Also what can be known without anyone typing it: [`formats`] recognises
-//! a file's format by its magic bytes.
+//! Also what can be known without anyone typing it ([`formats`] recognises
+//! a file's format by its magic bytes), and the export to the community
+//! standard for datasets ([`datacite`]).
 //!
 //! Pure: no IO; the schemas are compiled into the binary.
 
+pub mod datacite;
 pub mod formats;
 mod schemas;
 
@@ -91,6 +93,13 @@ pub enum MetadataError {
         package: Package,
         version: u32,
         errors: Vec<FieldError>,
+    },
+    /// A standard's required fields that the packages and the catalogue
+    /// do not supply.
+    #[error("cannot export to {standard}: missing {}", .missing.join(", "))]
+    NotExportable {
+        standard: &'static str,
+        missing: Vec<String>,
     },
     /// A published schema that does not compile: a defect of this build.
     #[error("the {package} schema does not compile: {message}")]
