@@ -180,6 +180,8 @@ pub struct DatasetRecord {
     pub policy: String,
     /// Set when published.
     pub published: Option<Publication>,
+    /// Files attached explicitly (a rule's files are counted when listed).
+    pub files: u64,
 }
 
 /// What publishing fixed.
@@ -316,6 +318,7 @@ mod tests {
             grants: vec![],
             policy: String::new(),
             published: None,
+            files: 0,
         }
     }
 

@@ -14,6 +14,7 @@ mod barrier;
 pub mod catalogue;
 pub mod commands;
 pub mod commit;
+pub mod dataset_records;
 mod error;
 pub mod forward;
 pub mod freshness;

@@ -71,6 +71,10 @@ pub enum OutcomeCode {
     NoObjectLock,
     /// The version is protected by retention or a legal hold.
     ObjectLocked,
+    NoSuchDataset,
+    DatasetExists,
+    /// The dataset's state does not allow the change.
+    DatasetState,
 }
 
 /// The result of one command, in the order of the batch.

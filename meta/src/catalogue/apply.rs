@@ -403,6 +403,11 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::SetBucketGrant(c) => super::users::set_grant(txn, c),
         Op::SetBucketPolicy(c) => super::users::set_policy(txn, c),
         Op::AbortUpload(c) => super::uploads::abort(txn, c),
+        Op::CreateDataset(c) => super::datasets::create(txn, c),
+        Op::SetDatasetState(c) => super::datasets::set_state(txn, c),
+        Op::AttachFiles(c) => super::datasets::attach(txn, c),
+        Op::DescribeDataset(c) => super::datasets::describe(txn, c),
+        Op::DeleteDataset(c) => super::datasets::delete(txn, c),
     }
 }
 

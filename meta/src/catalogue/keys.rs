@@ -32,6 +32,9 @@
 //! | `J` | bucket id, key, 0x00, version id      | seq (u64): where `H` holds it |
 //! | `F` | upload id                             | CompletedUpload: a finished upload's answer |
 //! | `M` | completed ms (u64), upload id         | (empty): when `F` goes |
+//! | `Y` | dataset name                          | DatasetRecord    |
+//! | `Z` | dataset name, 0x00, bucket, 0x00, key | (empty): a file attached to it |
+//! | `y` | bucket, 0x00, key, 0x00, dataset name | (empty): the datasets a file is attached to |
 //!
 //! `H` sorts a key's older versions newest first (the sequence inverted);
 //! `J` finds one by internal version id, and the null version also by
@@ -62,6 +65,9 @@ pub const HISTORY: u8 = b'H';
 pub const VERSION_INDEX: u8 = b'J';
 pub const COMPLETED_UPLOAD: u8 = b'F';
 pub const COMPLETED_EXPIRY: u8 = b'M';
+pub const DATASET: u8 = b'Y';
+pub const DATASET_FILE: u8 = b'Z';
+pub const FILE_DATASET: u8 = b'y';
 
 /// The S3 version id of a null version, and its `J` alias.
 pub const NULL_VERSION: &str = "null";
@@ -155,6 +161,55 @@ pub fn user_keys_prefix(user: &str) -> Vec<u8> {
 pub fn user_key(user: &str, id: &str) -> Vec<u8> {
     let mut k = user_keys_prefix(user);
     k.extend_from_slice(id.as_bytes());
+    k
+}
+
+pub fn dataset(name: &str) -> Vec<u8> {
+    tagged(DATASET, name.as_bytes())
+}
+
+pub fn datasets_prefix() -> Vec<u8> {
+    vec![DATASET]
+}
+
+/// The range of a dataset's attached files.
+pub fn dataset_files_prefix(name: &str) -> Vec<u8> {
+    let mut k = tagged(DATASET_FILE, name.as_bytes());
+    k.push(0);
+    k
+}
+
+/// Dataset names, bucket names and keys hold no NUL, so each part ends
+/// where its 0x00 is.
+pub fn dataset_file(name: &str, bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = dataset_files_prefix(name);
+    k.extend_from_slice(bucket.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+pub fn parse_dataset_file(k: &[u8]) -> Option<(String, String, String)> {
+    let rest = k.strip_prefix(&[DATASET_FILE])?;
+    let mut parts = rest.splitn(3, |b| *b == 0);
+    let name = std::str::from_utf8(parts.next()?).ok()?;
+    let bucket = std::str::from_utf8(parts.next()?).ok()?;
+    let key = std::str::from_utf8(parts.next()?).ok()?;
+    Some((name.into(), bucket.into(), key.into()))
+}
+
+/// The range of the datasets `bucket`/`key` is attached to.
+pub fn file_datasets_prefix(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = tagged(FILE_DATASET, bucket.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k.push(0);
+    k
+}
+
+pub fn file_dataset(bucket: &str, key: &str, name: &str) -> Vec<u8> {
+    let mut k = file_datasets_prefix(bucket, key);
+    k.extend_from_slice(name.as_bytes());
     k
 }
 
@@ -465,6 +520,23 @@ mod tests {
         let k = pending(5, 42, "raw/run-1");
         assert_eq!(parse_pending(&k), Some((5, 42, "raw/run-1".to_string())));
         assert!(k.starts_with(&pending_prefix(5)));
+    }
+
+    #[test]
+    fn dataset_files_roundtrip_and_stay_in_their_range() {
+        let k = dataset_file("juno-run42", "juno", "raw/a b");
+        assert_eq!(
+            parse_dataset_file(&k),
+            Some(("juno-run42".into(), "juno".into(), "raw/a b".into()))
+        );
+        assert!(k.starts_with(&dataset_files_prefix("juno-run42")));
+        assert!(!dataset_file("juno-run42x", "juno", "k")
+            .starts_with(&dataset_files_prefix("juno-run42")));
+        assert!(
+            file_dataset("juno", "raw/a", "d").starts_with(&file_datasets_prefix("juno", "raw/a"))
+        );
+        assert!(!file_dataset("juno", "raw/ab", "d")
+            .starts_with(&file_datasets_prefix("juno", "raw/a")));
     }
 
     #[test]

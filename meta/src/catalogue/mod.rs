@@ -6,6 +6,8 @@
 pub mod apply;
 pub mod apply_once;
 mod bucket_settings;
+mod datasets;
+mod datasets_read;
 pub mod keys;
 mod placement_ops;
 pub mod protection;
@@ -17,6 +19,7 @@ pub mod users;
 pub mod versions;
 mod versions_read;
 
+pub use datasets_read::FilePage;
 pub use read::{CatalogueReader, ListItem, ListPage, PendingReplica};
 pub use refs::GcQueued;
 pub use versions::s3_version_id;

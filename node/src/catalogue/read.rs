@@ -22,6 +22,9 @@ pub(crate) fn core_error(e: MetaError) -> CoreError {
             OutcomeCode::InvalidBucketState => CoreError::InvalidBucketState(message),
             OutcomeCode::NoObjectLock => CoreError::NoObjectLock(message),
             OutcomeCode::ObjectLocked => CoreError::ObjectLocked(message),
+            OutcomeCode::NoSuchDataset => CoreError::NoSuchDataset(message),
+            OutcomeCode::DatasetExists => CoreError::DatasetExists(message),
+            OutcomeCode::DatasetState => CoreError::DatasetState(message),
             // A grant naming a user that does not exist (S3: "Invalid id").
             OutcomeCode::NoSuchUser => CoreError::InvalidArgument(format!("Invalid id: {message}")),
             // Users and keys are the admin API's; the gateway never writes them.

@@ -1,0 +1,98 @@
+//! Reading datasets: a record, a page of records by name, a page of a
+//! dataset's attached files, and the datasets a file is attached to.
+
+use meridian_core::dataset::DatasetRecord;
+use meridian_proto::v1 as pb;
+
+use super::keys;
+use super::read::CatalogueReader;
+use crate::dataset_records::dataset_from;
+use crate::MetaError;
+
+/// The most a page holds.
+pub const MAX_PAGE: usize = 1000;
+
+/// A page of attached files, in (bucket, key) order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilePage {
+    pub files: Vec<(String, String)>,
+    /// Ask again after this (bucket, key) for more.
+    pub next_after: Option<(String, String)>,
+}
+
+impl CatalogueReader {
+    pub fn dataset(&self, name: &str) -> Result<Option<DatasetRecord>, MetaError> {
+        let key = keys::dataset(name);
+        self.get::<pb::DatasetRecord>(&key)?
+            .map(|r| dataset_from(&keys::describe(&key), &r))
+            .transpose()
+    }
+
+    /// Datasets in name order after `after` (exclusive), at most `limit`
+    /// (1..=1000).
+    pub fn datasets(&self, after: &str, limit: usize) -> Result<Vec<DatasetRecord>, MetaError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let prefix = keys::datasets_prefix();
+        let mut start = keys::dataset(after);
+        if !after.is_empty() {
+            start.push(0);
+        }
+        let mut out = Vec::new();
+        self.scan(&prefix, &start, |k, v| {
+            let r: pb::DatasetRecord = super::apply::decode(k, v)?;
+            out.push(dataset_from(&keys::describe(k), &r)?);
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
+    }
+
+    /// `name`'s attached files after `after` (exclusive), at most `limit`.
+    pub fn dataset_files(
+        &self,
+        name: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<FilePage, MetaError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let prefix = keys::dataset_files_prefix(name);
+        let start = match after {
+            Some((b, k)) => {
+                let mut s = keys::dataset_file(name, b, k);
+                s.push(0);
+                s
+            }
+            None => prefix.clone(),
+        };
+        let mut page = FilePage::default();
+        let mut more = false;
+        self.scan(&prefix, &start, |k, _| {
+            if page.files.len() == limit {
+                more = true;
+                return Ok(false);
+            }
+            let Some((_, bucket, key)) = keys::parse_dataset_file(k) else {
+                return Err(MetaError::Corrupt {
+                    key: keys::describe(k),
+                    message: "an attachment key that does not parse".into(),
+                });
+            };
+            page.files.push((bucket, key));
+            Ok(true)
+        })?;
+        if more {
+            page.next_after = page.files.last().cloned();
+        }
+        Ok(page)
+    }
+
+    /// The datasets `bucket`/`key` is attached to, by name (at most 1000).
+    pub fn file_datasets(&self, bucket: &str, key: &str) -> Result<Vec<String>, MetaError> {
+        let prefix = keys::file_datasets_prefix(bucket, key);
+        let mut out = Vec::new();
+        self.scan(&prefix, &prefix, |k, _| {
+            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+            Ok(out.len() < MAX_PAGE)
+        })?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,312 @@
+//! Datasets through a real single-voter Raft node on RocksDB: creation and
+//! its checks, the life (close, reopen), descriptions and rules, files
+//! attached and detached in both indexes, all or none, and deletion.
+
+use std::time::Duration;
+
+use meridian_core::dataset::{DatasetKind, DatasetState};
+use meridian_meta::{MetaConfig, MetaError, MetaNode, OutcomeCode};
+use meridian_proto::v1::command::Op;
+use meridian_proto::v1::*;
+
+fn cmd(op: Op) -> Command {
+    meridian_meta::command(op)
+}
+
+async fn node(dir: &std::path::Path) -> MetaNode {
+    let mut cfg = MetaConfig::new(dir.to_path_buf(), "127.0.0.1:0".into());
+    cfg.leader_wait = Duration::from_secs(30);
+    MetaNode::start(cfg).await.expect("meta node starts")
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, MetaError>) -> Option<OutcomeCode> {
+    match r {
+        Err(MetaError::Rejected { code, .. }) => Some(code),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn create(name: &str, kind: &str, publication: &str) -> Command {
+    cmd(Op::CreateDataset(CreateDatasetCmd {
+        dataset: Some(DatasetRecord {
+            name: name.into(),
+            owner: "alice".into(),
+            kind: kind.into(),
+            publication: publication.into(),
+            facility: "JUNO".into(),
+            description: "run 42".into(),
+            rules: vec![MemberRule {
+                bucket: "juno".into(),
+                prefix: "raw/run42/".into(),
+            }],
+            ..Default::default()
+        }),
+        now_ms: 1_000,
+    }))
+}
+
+fn attach(name: &str, files: &[(&str, &str)], detach: bool) -> Command {
+    cmd(Op::AttachFiles(AttachFilesCmd {
+        name: name.into(),
+        files: files
+            .iter()
+            .map(|(b, k)| FileRef {
+                bucket: (*b).into(),
+                key: (*k).into(),
+            })
+            .collect(),
+        detach,
+        now_ms: 2_000,
+    }))
+}
+
+fn state(name: &str, to: u32, if_version: u64) -> Command {
+    cmd(Op::SetDatasetState(SetDatasetStateCmd {
+        name: name.into(),
+        state: to,
+        if_version,
+        now_ms: 3_000,
+    }))
+}
+
+async fn seed_objects(n: &MetaNode) {
+    n.write_one(cmd(Op::CreateBucket(CreateBucketCmd {
+        name: "juno".into(),
+        owner: "alice".into(),
+        ingest_site: 1,
+        now_ms: 1,
+        ..Default::default()
+    })))
+    .await
+    .expect("bucket");
+    for key in ["raw/a", "raw/b", "raw/c"] {
+        n.write_one(cmd(Op::PutObject(PutObjectCmd {
+            bucket: "juno".into(),
+            key: key.into(),
+            record: Some(ObjectRecord {
+                format: 1,
+                size: 10,
+                blake3: vec![0xB3; 32],
+                version_id: format!("v-{key}"),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })))
+        .await
+        .expect("object");
+    }
+}
+
+#[tokio::test]
+async fn datasets_are_created_checked_and_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    n.write_one(create("juno-run42", "facility", ""))
+        .await
+        .expect("create");
+    n.write_one(create(
+        "daya-bay-2012",
+        "paper",
+        "10.1103/PhysRevLett.108.171803",
+    ))
+    .await
+    .expect("create paper");
+    assert_eq!(
+        code(n.write_one(create("juno-run42", "project", "")).await),
+        Some(OutcomeCode::DatasetExists)
+    );
+    for bad in [
+        create("x", "project", ""),
+        create("has/slash", "project", ""),
+        create("ok-name", "poster", ""),
+        create("ok-name", "paper", "not-an-identifier"),
+    ] {
+        assert_eq!(code(n.write_one(bad).await), Some(OutcomeCode::Invalid));
+    }
+    let r = n.reader();
+    let d = r.dataset("juno-run42").expect("read").expect("there");
+    assert_eq!(
+        (d.state, d.version, d.owner.as_str()),
+        (DatasetState::Open, 1, "alice")
+    );
+    assert!(matches!(d.kind, DatasetKind::Facility { ref facility, .. } if facility == "JUNO"));
+    assert!(d.rule_takes("juno", "raw/run42/f.root"));
+    let names: Vec<String> = r
+        .datasets("", 10)
+        .expect("list")
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names, ["daya-bay-2012", "juno-run42"]);
+    let after: Vec<String> = r
+        .datasets("daya-bay-2012", 10)
+        .expect("list")
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(after, ["juno-run42"]);
+    assert!(r.dataset("nope").expect("read").is_none());
+}
+
+#[tokio::test]
+async fn files_join_and_leave_an_open_dataset_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    seed_objects(&n).await;
+    n.write_one(create("juno-run42", "project", ""))
+        .await
+        .expect("create");
+    n.write_one(attach(
+        "juno-run42",
+        &[("juno", "raw/a"), ("juno", "raw/b")],
+        false,
+    ))
+    .await
+    .expect("attach");
+    // Again: nothing changes (no double count).
+    n.write_one(attach("juno-run42", &[("juno", "raw/a")], false))
+        .await
+        .expect("attach again");
+    // All or none: one missing object refuses the whole command.
+    assert_eq!(
+        code(
+            n.write_one(attach(
+                "juno-run42",
+                &[("juno", "raw/c"), ("juno", "raw/missing")],
+                false
+            ))
+            .await
+        ),
+        Some(OutcomeCode::NoSuchKey)
+    );
+    let r = n.reader();
+    let d = r.dataset("juno-run42").expect("read").expect("there");
+    assert_eq!((d.files, d.version, d.last_join_ms), (2, 2, 2_000));
+    let page = r.dataset_files("juno-run42", None, 1).expect("files");
+    assert_eq!(page.files, [("juno".to_string(), "raw/a".to_string())]);
+    let rest = r
+        .dataset_files(
+            "juno-run42",
+            page.next_after
+                .as_ref()
+                .map(|(b, k)| (b.as_str(), k.as_str())),
+            10,
+        )
+        .expect("files");
+    assert_eq!((rest.files.len(), rest.next_after), (1, None));
+    assert_eq!(
+        r.file_datasets("juno", "raw/a").expect("reverse"),
+        ["juno-run42"]
+    );
+    assert!(r
+        .file_datasets("juno", "raw/c")
+        .expect("reverse")
+        .is_empty());
+
+    // Closed: no file joins or leaves; a stale version is refused.
+    assert_eq!(
+        code(n.write_one(state("juno-run42", 1, 1)).await),
+        Some(OutcomeCode::PreconditionFailed)
+    );
+    n.write_one(state("juno-run42", 1, 2)).await.expect("close");
+    assert_eq!(
+        code(
+            n.write_one(attach("juno-run42", &[("juno", "raw/c")], false))
+                .await
+        ),
+        Some(OutcomeCode::DatasetState)
+    );
+    assert_eq!(
+        code(
+            n.write_one(attach("juno-run42", &[("juno", "raw/a")], true))
+                .await
+        ),
+        Some(OutcomeCode::DatasetState)
+    );
+    assert_eq!(
+        code(n.write_one(state("juno-run42", 1, 0)).await),
+        Some(OutcomeCode::DatasetState),
+        "already closed"
+    );
+    assert_eq!(
+        code(n.write_one(state("juno-run42", 2, 0)).await),
+        Some(OutcomeCode::Invalid),
+        "publishing is its own command"
+    );
+    // Reopened: they may again.
+    n.write_one(state("juno-run42", 0, 0))
+        .await
+        .expect("reopen");
+    n.write_one(attach("juno-run42", &[("juno", "raw/a")], true))
+        .await
+        .expect("detach");
+    let d = r.dataset("juno-run42").expect("read").expect("there");
+    assert_eq!((d.files, d.state), (1, DatasetState::Open));
+    assert!(r
+        .file_datasets("juno", "raw/a")
+        .expect("reverse")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_deleted_dataset_takes_its_attachments_not_its_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    seed_objects(&n).await;
+    for name in ["first-set", "second-set"] {
+        n.write_one(create(name, "project", ""))
+            .await
+            .expect("create");
+        n.write_one(attach(name, &[("juno", "raw/a"), ("juno", "raw/b")], false))
+            .await
+            .expect("attach");
+    }
+    let r = n.reader();
+    assert_eq!(
+        r.file_datasets("juno", "raw/a").expect("reverse"),
+        ["first-set", "second-set"]
+    );
+    n.write_one(cmd(Op::DescribeDataset(DescribeDatasetCmd {
+        name: "first-set".into(),
+        description: "described".into(),
+        rules: vec![],
+        if_version: 0,
+        now_ms: 5,
+    })))
+    .await
+    .expect("describe");
+    assert_eq!(
+        r.dataset("first-set")
+            .expect("read")
+            .expect("there")
+            .description,
+        "described"
+    );
+    n.write_one(cmd(Op::DeleteDataset(DeleteDatasetCmd {
+        name: "first-set".into(),
+        if_version: 0,
+    })))
+    .await
+    .expect("delete");
+    assert!(r.dataset("first-set").expect("read").is_none());
+    assert_eq!(
+        r.file_datasets("juno", "raw/a").expect("reverse"),
+        ["second-set"]
+    );
+    assert!(r
+        .dataset_files("first-set", None, 10)
+        .expect("files")
+        .files
+        .is_empty());
+    assert!(r.bucket("juno").expect("bucket").is_some());
+    assert_eq!(
+        code(
+            n.write_one(cmd(Op::DeleteDataset(DeleteDatasetCmd {
+                name: "first-set".into(),
+                if_version: 0,
+            })))
+            .await
+        ),
+        Some(OutcomeCode::NoSuchDataset)
+    );
+}
