@@ -310,3 +310,247 @@ async fn a_deleted_dataset_takes_its_attachments_not_its_files() {
         Some(OutcomeCode::NoSuchDataset)
     );
 }
+
+fn publish(name: &str, if_version: u64) -> Command {
+    cmd(Op::PublishDataset(PublishDatasetCmd {
+        name: name.into(),
+        if_version,
+        now_ms: 9_000,
+    }))
+}
+
+fn put_object(key: &str, version: &str) -> Command {
+    cmd(Op::PutObject(PutObjectCmd {
+        bucket: "juno".into(),
+        key: key.into(),
+        record: Some(ObjectRecord {
+            format: 1,
+            size: 77,
+            blake3: vec![0xC4; 32],
+            version_id: version.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+fn delete_object(key: &str) -> Command {
+    cmd(Op::DeleteObject(DeleteObjectCmd {
+        bucket: "juno".into(),
+        key: key.into(),
+        ..Default::default()
+    }))
+}
+
+#[tokio::test]
+async fn a_published_dataset_fixes_its_manifest_and_keeps_its_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    seed_objects(&n).await;
+    n.write_one(put_object("raw/run42/f1", "v-f1"))
+        .await
+        .expect("rule file");
+    n.write_one(put_object("other/x", "v-x"))
+        .await
+        .expect("other file");
+    // Attached raw/a, and its rule (juno, raw/run42/) takes raw/run42/f1.
+    n.write_one(create("juno-run42", "project", ""))
+        .await
+        .expect("create");
+    n.write_one(attach("juno-run42", &[("juno", "raw/a")], false))
+        .await
+        .expect("attach");
+    assert_eq!(
+        code(n.write_one(publish("juno-run42", 0)).await),
+        Some(OutcomeCode::DatasetState),
+        "open: close it first"
+    );
+    n.write_one(state("juno-run42", 1, 0)).await.expect("close");
+    let r = n.reader();
+    let v = r
+        .dataset("juno-run42")
+        .expect("read")
+        .expect("there")
+        .version;
+    assert_eq!(
+        code(n.write_one(publish("juno-run42", v - 1)).await),
+        Some(OutcomeCode::PreconditionFailed)
+    );
+    n.write_one(publish("juno-run42", v))
+        .await
+        .expect("publish");
+
+    let d = r.dataset("juno-run42").expect("read").expect("there");
+    assert_eq!(d.state, DatasetState::Published);
+    let manifest = r.manifest("juno-run42", None, 10).expect("manifest");
+    let files: Vec<(&str, &str, &str)> = manifest
+        .iter()
+        .map(|e| (e.bucket.as_str(), e.key.as_str(), e.version_id.as_str()))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("juno", "raw/a", "v-raw/a"),
+            ("juno", "raw/run42/f1", "v-f1")
+        ]
+    );
+    let p = d.published.as_ref().expect("publication");
+    assert_eq!((p.files, p.bytes, p.published_ms), (2, 10 + 77, 9_000));
+    assert_eq!(
+        p.manifest_hash,
+        meridian_core::dataset::manifest_hash(&manifest).expect("hash"),
+        "the hash is the manifest's, recomputable by anyone"
+    );
+    // Paged.
+    let rest = r
+        .manifest("juno-run42", Some(("juno", "raw/a")), 10)
+        .expect("page");
+    assert_eq!(rest.len(), 1);
+
+    // Its files are kept: no overwrite, no delete; others are free.
+    assert_eq!(
+        r.kept_by("juno", "raw/run42/f1").expect("kept"),
+        ["juno-run42"]
+    );
+    for refused in [put_object("raw/a", "v-new"), delete_object("raw/run42/f1")] {
+        assert_eq!(
+            code(n.write_one(refused).await),
+            Some(OutcomeCode::DatasetState)
+        );
+    }
+    n.write_one(put_object("raw/b", "v-b2"))
+        .await
+        .expect("not in the manifest");
+    n.write_one(delete_object("other/x"))
+        .await
+        .expect("not in the manifest");
+    // A file joining the rule's prefix after publication is not in it.
+    n.write_one(put_object("raw/run42/f2", "v-f2"))
+        .await
+        .expect("late file");
+    assert_eq!(
+        r.manifest("juno-run42", None, 10).expect("manifest").len(),
+        2
+    );
+    // Immutable: nothing changes it, nor deletes it.
+    for c in [
+        attach("juno-run42", &[("juno", "raw/b")], false),
+        state("juno-run42", 0, 0),
+        publish("juno-run42", 0),
+        cmd(Op::DeleteDataset(DeleteDatasetCmd {
+            name: "juno-run42".into(),
+            if_version: 0,
+        })),
+    ] {
+        assert_eq!(code(n.write_one(c).await), Some(OutcomeCode::DatasetState));
+    }
+}
+
+#[tokio::test]
+async fn publishing_needs_files_that_are_all_still_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    seed_objects(&n).await;
+    n.write_one(create("empty-set", "project", ""))
+        .await
+        .expect("create");
+    n.write_one(cmd(Op::DescribeDataset(DescribeDatasetCmd {
+        name: "empty-set".into(),
+        description: String::new(),
+        rules: vec![],
+        if_version: 0,
+        now_ms: 5,
+    })))
+    .await
+    .expect("no rules");
+    n.write_one(state("empty-set", 1, 0)).await.expect("close");
+    assert_eq!(
+        code(n.write_one(publish("empty-set", 0)).await),
+        Some(OutcomeCode::DatasetState),
+        "nothing to publish"
+    );
+    n.write_one(create("gone-file", "project", ""))
+        .await
+        .expect("create");
+    n.write_one(attach("gone-file", &[("juno", "raw/c")], false))
+        .await
+        .expect("attach");
+    n.write_one(delete_object("raw/c"))
+        .await
+        .expect("an open dataset's file may go");
+    n.write_one(state("gone-file", 1, 0)).await.expect("close");
+    assert_eq!(
+        code(n.write_one(publish("gone-file", 0)).await),
+        Some(OutcomeCode::DatasetState),
+        "an attached file that is no longer stored"
+    );
+    let r = n.reader();
+    assert_eq!(
+        r.dataset("gone-file").expect("read").expect("there").state,
+        DatasetState::Closed,
+        "a refused publication changes nothing"
+    );
+    assert!(r.kept_by("juno", "raw/c").expect("kept").is_empty());
+}
+
+#[tokio::test]
+async fn a_kept_file_is_not_replaced_by_a_multipart_upload_either() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    seed_objects(&n).await;
+    n.write_one(put_object("up1.bin", "v-up1"))
+        .await
+        .expect("file");
+    n.write_one(create("kept-set", "project", ""))
+        .await
+        .expect("create");
+    n.write_one(attach("kept-set", &[("juno", "up1.bin")], false))
+        .await
+        .expect("attach");
+    n.write_one(state("kept-set", 1, 0)).await.expect("close");
+    n.write_one(publish("kept-set", 0)).await.expect("publish");
+    n.write_one(cmd(Op::CreateUpload(CreateUploadCmd {
+        upload: Some(MultipartUpload {
+            format: 1,
+            upload_id: "up1".into(),
+            bucket: "juno".into(),
+            key: "up1.bin".into(),
+            ingest_site: 1,
+            ..Default::default()
+        }),
+    })))
+    .await
+    .expect("an upload may begin");
+    let chunk = ChunkRef {
+        hash: vec![7; 32],
+        size: 100,
+    };
+    n.write_one(cmd(Op::PutPart(PutPartCmd {
+        upload_id: "up1".into(),
+        part: Some(PartRecord {
+            format: 1,
+            part_number: 1,
+            chunks: vec![chunk.clone()],
+            ..Default::default()
+        }),
+    })))
+    .await
+    .expect("part");
+    let complete = cmd(Op::CompleteUpload(CompleteUploadCmd {
+        upload_id: "up1".into(),
+        record: Some(ObjectRecord {
+            format: 1,
+            blake3: vec![0xB3; 32],
+            size: 100,
+            version_id: "v-up1-new".into(),
+            chunks: vec![chunk],
+            ..Default::default()
+        }),
+    }));
+    assert_eq!(
+        code(n.write_one(complete).await),
+        Some(OutcomeCode::DatasetState)
+    );
+    let m = n.reader().manifest("kept-set", None, 10).expect("manifest");
+    assert_eq!(m[0].version_id, "v-up1");
+}

@@ -267,6 +267,9 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             if let Some(refused) = super::protection::check_new_version(&b, rec) {
                 return Ok(refused);
             }
+            if let Some(refused) = super::publish::kept_refusal(txn, &c.bucket, &c.key)? {
+                return Ok(refused);
+            }
             // A source version, current or not, keeps its chunks referenced
             // while it exists.
             if !c.copy_source_version.is_empty() && !copy_source_exists(txn, c)? {
@@ -308,6 +311,9 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
             let Some(b) = bucket(txn, &c.bucket)? else {
                 return Ok(reject(OutcomeCode::NoSuchBucket, c.bucket.clone()));
             };
+            if let Some(refused) = super::publish::kept_refusal(txn, &c.bucket, &c.key)? {
+                return Ok(refused);
+            }
             super::versions::delete(txn, &b, c)
         }
         Op::SetVersioning(c) => super::bucket_settings::set_versioning(txn, c),
@@ -408,6 +414,7 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::AttachFiles(c) => super::datasets::attach(txn, c),
         Op::DescribeDataset(c) => super::datasets::describe(txn, c),
         Op::DeleteDataset(c) => super::datasets::delete(txn, c),
+        Op::PublishDataset(c) => super::publish::publish(txn, c),
     }
 }
 

@@ -3,7 +3,7 @@
 //! both directions, `Z` and `y`, in the same apply) and deletion. The rules
 //! of the life are the core's (`meridian_core::dataset`); the apply checks
 //! them against the record it holds, so no replica can reach a state they
-//! forbid. Publishing has its own command (it fixes a manifest).
+//! forbid. Publishing has its own module (it fixes a manifest).
 
 use meridian_core::dataset::{self as core, Change, DatasetState};
 use meridian_proto::v1::{
@@ -33,13 +33,13 @@ fn dataset(txn: &Txn<'_>, name: &str) -> Result<Option<core::DatasetRecord>, Met
         .transpose()
 }
 
-fn put(txn: &mut Txn<'_>, d: &core::DatasetRecord) {
+pub(super) fn put(txn: &mut Txn<'_>, d: &core::DatasetRecord) {
     txn.put(keys::dataset(&d.name), dataset_to(d).encode_to_vec());
 }
 
 /// The dataset `name` if the change is allowed: it exists, its version is
 /// the one the caller saw (0: any), and its state allows `change`.
-fn for_change(
+pub(super) fn for_change(
     txn: &Txn<'_>,
     name: &str,
     if_version: u64,

@@ -1,7 +1,8 @@
 //! Reading datasets: a record, a page of records by name, a page of a
-//! dataset's attached files, and the datasets a file is attached to.
+//! dataset's attached files, the datasets a file is attached to, a
+//! published dataset's manifest and the datasets that keep a file.
 
-use meridian_core::dataset::DatasetRecord;
+use meridian_core::dataset::{DatasetRecord, ManifestEntry};
 use meridian_proto::v1 as pb;
 
 use super::keys;
@@ -88,6 +89,58 @@ impl CatalogueReader {
     /// The datasets `bucket`/`key` is attached to, by name (at most 1000).
     pub fn file_datasets(&self, bucket: &str, key: &str) -> Result<Vec<String>, MetaError> {
         let prefix = keys::file_datasets_prefix(bucket, key);
+        let mut out = Vec::new();
+        self.scan(&prefix, &prefix, |k, _| {
+            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+            Ok(out.len() < MAX_PAGE)
+        })?;
+        Ok(out)
+    }
+
+    /// A published dataset's manifest after (bucket, key) `after`
+    /// (exclusive), at most `limit` entries, in (bucket, key) order.
+    pub fn manifest(
+        &self,
+        name: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<ManifestEntry>, MetaError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let prefix = keys::manifest_prefix(name);
+        let start = match after {
+            Some((b, k)) => {
+                let mut s = keys::manifest_entry(name, b, k);
+                s.push(0);
+                s
+            }
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        self.scan(&prefix, &start, |k, v| {
+            let corrupt = |message: String| MetaError::Corrupt {
+                key: keys::describe(k),
+                message,
+            };
+            let (_, bucket, key) = keys::parse_triple(k)
+                .ok_or_else(|| corrupt("a manifest key that does not parse".into()))?;
+            let e: pb::ManifestEntry = super::apply::decode(k, v)?;
+            let blake3 = <[u8; 32]>::try_from(e.blake3.as_slice())
+                .map_err(|_| corrupt("a manifest entry without its BLAKE3".into()))?;
+            out.push(ManifestEntry {
+                bucket,
+                key,
+                version_id: e.version_id,
+                size: e.size,
+                blake3,
+            });
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
+    }
+
+    /// The published datasets that keep `bucket`/`key` (at most 1000).
+    pub fn kept_by(&self, bucket: &str, key: &str) -> Result<Vec<String>, MetaError> {
+        let prefix = keys::kept_prefix(bucket, key);
         let mut out = Vec::new();
         self.scan(&prefix, &prefix, |k, _| {
             out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());

@@ -35,6 +35,8 @@
 //! | `Y` | dataset name                          | DatasetRecord    |
 //! | `Z` | dataset name, 0x00, bucket, 0x00, key | (empty): a file attached to it |
 //! | `y` | bucket, 0x00, key, 0x00, dataset name | (empty): the datasets a file is attached to |
+//! | `z` | dataset name, 0x00, bucket, 0x00, key | ManifestEntry: a published dataset's file |
+//! | `k` | bucket, 0x00, key, 0x00, dataset name | version id: a file a published dataset keeps |
 //!
 //! `H` sorts a key's older versions newest first (the sequence inverted);
 //! `J` finds one by internal version id, and the null version also by
@@ -68,6 +70,8 @@ pub const COMPLETED_EXPIRY: u8 = b'M';
 pub const DATASET: u8 = b'Y';
 pub const DATASET_FILE: u8 = b'Z';
 pub const FILE_DATASET: u8 = b'y';
+pub const MANIFEST: u8 = b'z';
+pub const KEPT: u8 = b'k';
 
 /// The S3 version id of a null version, and its `J` alias.
 pub const NULL_VERSION: &str = "null";
@@ -182,35 +186,65 @@ pub fn dataset_files_prefix(name: &str) -> Vec<u8> {
 /// Dataset names, bucket names and keys hold no NUL, so each part ends
 /// where its 0x00 is.
 pub fn dataset_file(name: &str, bucket: &str, key: &str) -> Vec<u8> {
-    let mut k = dataset_files_prefix(name);
-    k.extend_from_slice(bucket.as_bytes());
-    k.push(0);
-    k.extend_from_slice(key.as_bytes());
-    k
+    triple(DATASET_FILE, name, bucket, key)
 }
 
 pub fn parse_dataset_file(k: &[u8]) -> Option<(String, String, String)> {
-    let rest = k.strip_prefix(&[DATASET_FILE])?;
-    let mut parts = rest.splitn(3, |b| *b == 0);
-    let name = std::str::from_utf8(parts.next()?).ok()?;
-    let bucket = std::str::from_utf8(parts.next()?).ok()?;
-    let key = std::str::from_utf8(parts.next()?).ok()?;
-    Some((name.into(), bucket.into(), key.into()))
+    k.first().filter(|t| **t == DATASET_FILE)?;
+    parse_triple(k)
+}
+
+/// `tag`, then `a`, 0x00, `b`, 0x00, `c`: the shape of every dataset index.
+fn triple(tag: u8, a: &str, b: &str, c: &str) -> Vec<u8> {
+    let mut k = pair_prefix(tag, a, b);
+    k.extend_from_slice(c.as_bytes());
+    k
+}
+
+fn pair_prefix(tag: u8, a: &str, b: &str) -> Vec<u8> {
+    let mut k = tagged(tag, a.as_bytes());
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k.push(0);
+    k
 }
 
 /// The range of the datasets `bucket`/`key` is attached to.
 pub fn file_datasets_prefix(bucket: &str, key: &str) -> Vec<u8> {
-    let mut k = tagged(FILE_DATASET, bucket.as_bytes());
-    k.push(0);
-    k.extend_from_slice(key.as_bytes());
+    pair_prefix(FILE_DATASET, bucket, key)
+}
+
+pub fn file_dataset(bucket: &str, key: &str, name: &str) -> Vec<u8> {
+    triple(FILE_DATASET, bucket, key, name)
+}
+
+pub fn manifest_prefix(name: &str) -> Vec<u8> {
+    let mut k = tagged(MANIFEST, name.as_bytes());
     k.push(0);
     k
 }
 
-pub fn file_dataset(bucket: &str, key: &str, name: &str) -> Vec<u8> {
-    let mut k = file_datasets_prefix(bucket, key);
-    k.extend_from_slice(name.as_bytes());
-    k
+pub fn manifest_entry(name: &str, bucket: &str, key: &str) -> Vec<u8> {
+    triple(MANIFEST, name, bucket, key)
+}
+
+/// The range of the published datasets that keep `bucket`/`key`.
+pub fn kept_prefix(bucket: &str, key: &str) -> Vec<u8> {
+    pair_prefix(KEPT, bucket, key)
+}
+
+pub fn kept(bucket: &str, key: &str, name: &str) -> Vec<u8> {
+    triple(KEPT, bucket, key, name)
+}
+
+/// The three NUL-separated parts after a key's tag.
+pub fn parse_triple(k: &[u8]) -> Option<(String, String, String)> {
+    let (_, rest) = k.split_first()?;
+    let mut parts = rest.splitn(3, |b| *b == 0);
+    let a = std::str::from_utf8(parts.next()?).ok()?;
+    let b = std::str::from_utf8(parts.next()?).ok()?;
+    let c = std::str::from_utf8(parts.next()?).ok()?;
+    Some((a.into(), b.into(), c.into()))
 }
 
 pub fn buckets_prefix() -> Vec<u8> {

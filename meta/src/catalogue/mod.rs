@@ -11,6 +11,7 @@ mod datasets_read;
 pub mod keys;
 mod placement_ops;
 pub mod protection;
+mod publish;
 pub mod read;
 pub mod refs;
 pub(crate) mod txn;

@@ -195,6 +195,9 @@ pub(super) fn complete(txn: &mut Txn<'_>, c: &CompleteUploadCmd) -> Result<Outco
     if let Some(refused) = super::protection::check_new_version(&b, rec) {
         return Ok(refused);
     }
+    if let Some(refused) = super::publish::kept_refusal(txn, &u.bucket, &u.key)? {
+        return Ok(refused);
+    }
     let parts = part_numbers(txn, &c.upload_id)?;
     // Every chunk the object lists must be a stored part's: a part
     // uploaded again while the gateway assembled the record has
