@@ -10,6 +10,7 @@ use crate::records::{
 };
 use async_trait::async_trait;
 
+use crate::dataset::{DatasetChange, DatasetRecord, FilePage, FileRef, ManifestEntry, NewDataset};
 use crate::CoreError;
 
 /// An access key's user and secret.
@@ -380,4 +381,70 @@ pub trait Catalogue: Send + Sync + 'static {
         let _ = access_key;
         Ok(None)
     }
+
+    /// Creates an open dataset (`DatasetExists` if the name is taken).
+    async fn create_dataset(&self, dataset: NewDataset) -> Result<(), CoreError> {
+        let _ = dataset;
+        Err(no_datasets())
+    }
+
+    /// `NoSuchDataset` if absent.
+    async fn dataset(&self, name: &str) -> Result<DatasetRecord, CoreError> {
+        let _ = name;
+        Err(no_datasets())
+    }
+
+    /// Datasets in name order after `after`, at most `limit` (1..=1000).
+    async fn list_datasets(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<DatasetRecord>, CoreError> {
+        let _ = (after, limit);
+        Err(no_datasets())
+    }
+
+    /// Applies `change` if the dataset is at `if_version` (0: any) and its
+    /// state allows it (`DatasetState` otherwise, naming what would).
+    async fn change_dataset(
+        &self,
+        name: &str,
+        change: DatasetChange,
+        if_version: u64,
+    ) -> Result<(), CoreError> {
+        let _ = (name, change, if_version);
+        Err(no_datasets())
+    }
+
+    /// A page of the files attached to `name`, after `after`.
+    async fn dataset_files(
+        &self,
+        name: &str,
+        after: Option<FileRef>,
+        limit: usize,
+    ) -> Result<FilePage, CoreError> {
+        let _ = (name, after, limit);
+        Err(no_datasets())
+    }
+
+    /// A published dataset's manifest after `after`, at most `limit`.
+    async fn manifest(
+        &self,
+        name: &str,
+        after: Option<FileRef>,
+        limit: usize,
+    ) -> Result<Vec<ManifestEntry>, CoreError> {
+        let _ = (name, after, limit);
+        Err(no_datasets())
+    }
+
+    /// The datasets a file is attached to.
+    async fn file_datasets(&self, bucket: &str, key: &str) -> Result<Vec<String>, CoreError> {
+        let _ = (bucket, key);
+        Err(no_datasets())
+    }
+}
+
+fn no_datasets() -> CoreError {
+    CoreError::Internal("this catalogue keeps no datasets".into())
 }

@@ -247,6 +247,73 @@ impl DatasetRecord {
     }
 }
 
+/// A file named by bucket and key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileRef {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// A new dataset: it starts open, at version 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDataset {
+    pub name: String,
+    pub owner: String,
+    pub kind: DatasetKind,
+    pub description: String,
+    pub rules: Vec<MemberRule>,
+}
+
+impl NewDataset {
+    /// The record it starts as: open, version 1, no files.
+    pub fn into_record(self, now_ms: i64) -> DatasetRecord {
+        DatasetRecord {
+            name: self.name,
+            owner: self.owner,
+            kind: self.kind,
+            state: DatasetState::Open,
+            version: 1,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            last_join_ms: 0,
+            description: self.description,
+            rules: self.rules,
+            grants: Vec::new(),
+            policy: String::new(),
+            published: None,
+            files: 0,
+        }
+    }
+}
+
+/// A change to a dataset, as the catalogue applies it (checked against
+/// the state with [`DatasetRecord::check_change`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatasetChange {
+    Close,
+    Reopen,
+    /// New rules are a membership change (open only).
+    Describe {
+        description: String,
+        rules: Vec<MemberRule>,
+    },
+    /// Stored objects only, all or none; at most 10,000 a change.
+    Attach(Vec<FileRef>),
+    Detach(Vec<FileRef>),
+    /// Closed -> published: the catalogue fixes the manifest.
+    Publish,
+    /// An unpublished dataset and its attachments (not its files).
+    Delete,
+}
+
+/// A page of a dataset's attached files, in (bucket, key) order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilePage {
+    pub files: Vec<FileRef>,
+    /// More follow: ask again after it.
+    pub next_after: Option<FileRef>,
+}
+
 /// One file of a published dataset: the exact version it holds.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ManifestEntry {

@@ -57,6 +57,7 @@ fn attach(name: &str, files: &[(&str, &str)], detach: bool) -> Command {
             .collect(),
         detach,
         now_ms: 2_000,
+        if_version: 0,
     }))
 }
 

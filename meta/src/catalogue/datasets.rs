@@ -103,22 +103,14 @@ pub(super) fn create(txn: &mut Txn<'_>, c: &CreateDatasetCmd) -> Result<Outcome,
     if txn.get(&keys::dataset(&r.name))?.is_some() {
         return Ok(reject(OutcomeCode::DatasetExists, r.name.clone()));
     }
-    let d = core::DatasetRecord {
+    let d = core::NewDataset {
         name: r.name.clone(),
         owner: r.owner.clone(),
         kind,
-        state: DatasetState::Open,
-        version: 1,
-        created_ms: c.now_ms,
-        updated_ms: c.now_ms,
-        last_join_ms: 0,
         description: r.description.clone(),
         rules,
-        grants: Vec::new(),
-        policy: String::new(),
-        published: None,
-        files: 0,
-    };
+    }
+    .into_record(c.now_ms);
     put(txn, &d);
     Ok(Outcome::Done)
 }
@@ -190,7 +182,7 @@ pub(super) fn attach(txn: &mut Txn<'_>, c: &AttachFilesCmd) -> Result<Outcome, M
             format!("1 to {MAX_FILES_PER_COMMAND} files per attach or detach"),
         ));
     }
-    let mut d = match for_change(txn, &c.name, 0, Change::Membership)? {
+    let mut d = match for_change(txn, &c.name, c.if_version, Change::Membership)? {
         Ok(d) => d,
         Err(o) => return Ok(o),
     };

@@ -11,6 +11,9 @@ use meridian_core::catalogue::{
     BucketChange, Catalogue, CopySource, Deleted, ListPage, ListQuery, NewBucket, VersionChange,
     VersionPage, VersionQuery, WriteCondition,
 };
+use meridian_core::dataset::{
+    DatasetChange, DatasetRecord, FilePage, FileRef, ManifestEntry, NewDataset,
+};
 use meridian_core::records as core;
 use meridian_core::{CoreError, SharedClock};
 use meridian_meta::catalogue::CatalogueReader;
@@ -24,6 +27,7 @@ use tokio::sync::Notify;
 
 use crate::metagroup::MetaGroup;
 
+mod datasets;
 pub mod protection;
 mod read;
 pub mod versions;
@@ -621,5 +625,52 @@ impl Catalogue for MetaCatalogue {
             user: k.user,
             secret,
         }))
+    }
+
+    async fn create_dataset(&self, d: NewDataset) -> Result<(), CoreError> {
+        self.create_dataset_cmd(d).await
+    }
+
+    async fn dataset(&self, name: &str) -> Result<DatasetRecord, CoreError> {
+        self.dataset_read(name).await
+    }
+
+    async fn list_datasets(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<DatasetRecord>, CoreError> {
+        self.list_datasets_read(after, limit).await
+    }
+
+    async fn change_dataset(
+        &self,
+        name: &str,
+        change: DatasetChange,
+        if_version: u64,
+    ) -> Result<(), CoreError> {
+        self.change_dataset_cmd(name, change, if_version).await
+    }
+
+    async fn dataset_files(
+        &self,
+        name: &str,
+        after: Option<FileRef>,
+        limit: usize,
+    ) -> Result<FilePage, CoreError> {
+        self.dataset_files_read(name, after, limit).await
+    }
+
+    async fn manifest(
+        &self,
+        name: &str,
+        after: Option<FileRef>,
+        limit: usize,
+    ) -> Result<Vec<ManifestEntry>, CoreError> {
+        self.manifest_read(name, after, limit).await
+    }
+
+    async fn file_datasets(&self, bucket: &str, key: &str) -> Result<Vec<String>, CoreError> {
+        self.file_datasets_read(bucket, key).await
     }
 }

@@ -23,6 +23,7 @@ use crate::records::{
 };
 use crate::{CoreError, SharedClock};
 
+mod datasets;
 mod listing;
 mod protection;
 mod rules;
@@ -50,6 +51,12 @@ pub(super) struct State {
     /// (site, chunk) ever referenced or offered there: what may be queued
     /// for reclaiming once nothing references it.
     seen: BTreeSet<(u32, ChunkHash)>,
+    datasets: BTreeMap<String, crate::dataset::DatasetRecord>,
+    /// (dataset, bucket, key) of each explicit attachment.
+    attached: BTreeSet<(String, String, String)>,
+    manifests: BTreeMap<String, Vec<crate::dataset::ManifestEntry>>,
+    /// (bucket, key) -> the published datasets that keep it.
+    kept: BTreeMap<(String, String), BTreeSet<String>>,
 }
 
 impl State {
@@ -126,6 +133,7 @@ impl MemCatalogue {
         let mut st = self.lock();
         let b = st.buckets.get(bucket).ok_or_else(|| no_bucket(bucket))?;
         check_new_version(&b.rec, &record)?;
+        st.kept_refusal(bucket, key)?;
         if let Some(src) = source {
             let present = st.buckets.get(&src.bucket).is_some_and(|sb| {
                 sb.current
@@ -288,6 +296,8 @@ impl Catalogue for MemCatalogue {
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted, CoreError> {
         let now = self.clock.now_ms();
         let mut st = self.lock();
+        st.bucket_mut(bucket)?;
+        st.kept_refusal(bucket, key)?;
         let b = st.bucket_mut(bucket)?;
         match b.rec.versioning {
             Versioning::Off => {
@@ -328,6 +338,8 @@ impl Catalogue for MemCatalogue {
     ) -> Result<Deleted, CoreError> {
         let now = self.clock.now_ms();
         let mut st = self.lock();
+        st.bucket_mut(bucket)?;
+        st.kept_refusal(bucket, key)?;
         let b = st.bucket_mut(bucket)?;
         let gone = Deleted {
             version_id: Some(version_id.to_string()),
@@ -657,6 +669,55 @@ impl Catalogue for MemCatalogue {
 
     async fn access_key(&self, access_key: &str) -> Result<Option<KeyOwner>, CoreError> {
         Ok(self.lock().keys.get(access_key).cloned())
+    }
+
+    async fn create_dataset(&self, d: crate::dataset::NewDataset) -> Result<(), CoreError> {
+        let now = self.clock.now_ms();
+        self.lock().create_dataset(d, now)
+    }
+
+    async fn dataset(&self, name: &str) -> Result<crate::dataset::DatasetRecord, CoreError> {
+        self.lock().dataset(name)
+    }
+
+    async fn list_datasets(
+        &self,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::dataset::DatasetRecord>, CoreError> {
+        Ok(self.lock().list_datasets(after, limit))
+    }
+
+    async fn change_dataset(
+        &self,
+        name: &str,
+        change: crate::dataset::DatasetChange,
+        if_version: u64,
+    ) -> Result<(), CoreError> {
+        let now = self.clock.now_ms();
+        self.lock().change_dataset(name, change, if_version, now)
+    }
+
+    async fn dataset_files(
+        &self,
+        name: &str,
+        after: Option<crate::dataset::FileRef>,
+        limit: usize,
+    ) -> Result<crate::dataset::FilePage, CoreError> {
+        Ok(self.lock().dataset_files(name, after, limit))
+    }
+
+    async fn manifest(
+        &self,
+        name: &str,
+        after: Option<crate::dataset::FileRef>,
+        limit: usize,
+    ) -> Result<Vec<crate::dataset::ManifestEntry>, CoreError> {
+        Ok(self.lock().manifest(name, after, limit))
+    }
+
+    async fn file_datasets(&self, bucket: &str, key: &str) -> Result<Vec<String>, CoreError> {
+        Ok(self.lock().file_datasets(bucket, key))
     }
 }
 

@@ -58,12 +58,14 @@ macro_rules! case {
 }
 
 mod copies;
+mod datasets;
 mod objects;
 mod protection;
 mod settings;
 mod versions;
 
 use copies::*;
+use datasets::*;
 use objects::*;
 use protection::*;
 use settings::*;
@@ -89,6 +91,8 @@ pub async fn test_all<B: Builder>(builder: &B) {
         case!(default_retention_applies_to_new_versions),
         case!(acls_and_ownership_exclude_each_other),
         case!(a_copy_needs_its_source_unchanged),
+        case!(datasets_live_open_closed_and_attach_stored_files),
+        case!(a_published_dataset_keeps_its_files_as_its_manifest_says),
     ];
     let mut failed = Vec::new();
     for (name, case) in cases {
