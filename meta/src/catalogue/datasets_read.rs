@@ -144,6 +144,9 @@ impl CatalogueReader {
 
     /// The published datasets that keep `bucket`/`key` (at most 1000).
     pub fn kept_by(&self, bucket: &str, key: &str) -> Result<Vec<String>, MetaError> {
-        self.names_after(&keys::kept_prefix(bucket, key))
+        Ok(self
+            .get::<pb::KeptBy>(&keys::kept(bucket, key))?
+            .map(|k| k.datasets)
+            .unwrap_or_default())
     }
 }

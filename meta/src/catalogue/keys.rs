@@ -36,7 +36,7 @@
 //! | `Z` | dataset name, 0x00, bucket, 0x00, key | (empty): a file attached to it |
 //! | `y` | bucket, 0x00, key, 0x00, dataset name | (empty): the datasets a file is attached to |
 //! | `z` | dataset name, 0x00, bucket, 0x00, key | ManifestEntry: a published dataset's file |
-//! | `k` | bucket, 0x00, key, 0x00, dataset name | version id: a file a published dataset keeps |
+//! | `k` | bucket, 0x00, key                     | KeptBy: the published datasets that keep the file |
 //!
 //! `H` sorts a key's older versions newest first (the sequence inverted);
 //! `J` finds one by internal version id, and the null version also by
@@ -228,13 +228,13 @@ pub fn manifest_entry(name: &str, bucket: &str, key: &str) -> Vec<u8> {
     triple(MANIFEST, name, bucket, key)
 }
 
-/// The range of the published datasets that keep `bucket`/`key`.
-pub fn kept_prefix(bucket: &str, key: &str) -> Vec<u8> {
-    pair_prefix(KEPT, bucket, key)
-}
-
-pub fn kept(bucket: &str, key: &str, name: &str) -> Vec<u8> {
-    triple(KEPT, bucket, key, name)
+/// Where the published datasets that keep `bucket`/`key` are listed: one
+/// key, so a write checks it with a point read.
+pub fn kept(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = tagged(KEPT, bucket.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
 }
 
 /// The three NUL-separated parts after a key's tag.

@@ -82,10 +82,10 @@ pub(super) fn publish(txn: &mut Txn<'_>, c: &PublishDatasetCmd) -> Result<Outcom
             }
             .encode_to_vec(),
         );
-        txn.put(
-            keys::kept(&e.bucket, &e.key, &c.name),
-            e.version_id.clone().into_bytes(),
-        );
+        let kept_key = keys::kept(&e.bucket, &e.key);
+        let mut kept: pb::KeptBy = get(txn, &kept_key)?.unwrap_or_default();
+        kept.datasets.push(c.name.clone());
+        txn.put(kept_key, kept.encode_to_vec());
     }
     d.state = DatasetState::Published;
     d.published = Some(Publication {
@@ -158,9 +158,8 @@ pub(super) fn kept_refusal(
     bucket: &str,
     key: &str,
 ) -> Result<Option<Outcome>, MetaError> {
-    let prefix = keys::kept_prefix(bucket, key);
-    Ok(txn.first_with_prefix(&prefix)?.map(|k| {
-        let name = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+    let kept: Option<pb::KeptBy> = get(txn, &keys::kept(bucket, key))?;
+    Ok(kept.and_then(|k| k.datasets.into_iter().next()).map(|name| {
         reject(
             OutcomeCode::DatasetState,
             format!("{bucket}/{key} is a file of published dataset {name}: it may not be overwritten or deleted"),
