@@ -362,8 +362,8 @@ pub fn citation_hash(hash: &[u8; 32]) -> String {
     format!("blake3:{}", hex_lower(hash))
 }
 
-fn hex_lower(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+fn hex_lower(b: &[u8; 32]) -> String {
+    blake3::Hash::from_bytes(*b).to_hex().to_string()
 }
 
 #[cfg(test)]

@@ -88,13 +88,9 @@ impl CatalogueReader {
 
     /// The datasets `bucket`/`key` is attached to, by name (at most 1000).
     pub fn file_datasets(&self, bucket: &str, key: &str) -> Result<Vec<String>, MetaError> {
-        self.names_after(&keys::file_datasets_prefix(bucket, key))
-    }
-
-    /// The dataset names that end the keys under `prefix` (at most 1000).
-    fn names_after(&self, prefix: &[u8]) -> Result<Vec<String>, MetaError> {
+        let prefix = keys::file_datasets_prefix(bucket, key);
         let mut out = Vec::new();
-        self.scan(prefix, prefix, |k, _| {
+        self.scan(&prefix, &prefix, |k, _| {
             out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
             Ok(out.len() < MAX_PAGE)
         })?;

@@ -4,7 +4,7 @@
 //! the manifest's hash, in one apply. A kept file may not be overwritten or
 //! deleted while the dataset that keeps it is published (for good).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use meridian_core::dataset::{self as core, Change, DatasetState, ManifestEntry, Publication};
 use meridian_proto::v1::{self as pb, ObjectRecord, PublishDatasetCmd};
@@ -29,22 +29,27 @@ pub(super) fn publish(txn: &mut Txn<'_>, c: &PublishDatasetCmd) -> Result<Outcom
         Ok(f) => f,
         Err(o) => return Ok(o),
     };
-    if files.is_empty() {
-        return Ok(reject(
-            OutcomeCode::DatasetState,
-            format!(
-                "{}: nothing to publish (no file is attached or taken by a rule)",
-                c.name
-            ),
-        ));
-    }
+    // Each file's record read once; bucket ids looked up once per bucket.
+    let mut bucket_ids: BTreeMap<String, Option<u64>> = BTreeMap::new();
     let mut entries = Vec::with_capacity(files.len());
-    for (b, k) in &files {
-        let current = match bucket(txn, b)? {
-            Some(br) => get::<ObjectRecord>(txn, &keys::object(br.id, k))?,
+    for ((b, k), attached) in &files {
+        let id = match bucket_ids.get(b) {
+            Some(id) => *id,
+            None => {
+                let id = bucket(txn, b)?.map(|br| br.id);
+                bucket_ids.insert(b.clone(), id);
+                id
+            }
+        };
+        let current = match id {
+            Some(id) => get::<ObjectRecord>(txn, &keys::object(id, k))?,
             None => None,
         };
         let Some(rec) = current.filter(|r| !r.delete_marker) else {
+            if !attached {
+                // A rule's key whose current version is a delete marker: no file.
+                continue;
+            }
             return Ok(reject(
                 OutcomeCode::DatasetState,
                 format!(
@@ -62,10 +67,19 @@ pub(super) fn publish(txn: &mut Txn<'_>, c: &PublishDatasetCmd) -> Result<Outcom
         entries.push(ManifestEntry {
             bucket: b.clone(),
             key: k.clone(),
-            version_id: rec.version_id.clone(),
+            version_id: rec.version_id,
             size: rec.size,
             blake3,
         });
+    }
+    if entries.is_empty() {
+        return Ok(reject(
+            OutcomeCode::DatasetState,
+            format!(
+                "{}: nothing to publish (no file is attached or taken by a rule)",
+                c.name
+            ),
+        ));
     }
     let hash = core::manifest_hash(&entries).map_err(|e| MetaError::Corrupt {
         key: keys::describe(&keys::dataset(&c.name)),
@@ -100,21 +114,13 @@ pub(super) fn publish(txn: &mut Txn<'_>, c: &PublishDatasetCmd) -> Result<Outcom
     Ok(Outcome::Done)
 }
 
-/// The dataset's files: attached ones and its rules' (bounded).
-fn members(
-    txn: &Txn<'_>,
-    d: &core::DatasetRecord,
-) -> Result<Result<BTreeSet<(String, String)>, Outcome>, MetaError> {
-    let too_many = || {
-        Ok(Err(reject(
-            OutcomeCode::DatasetState,
-            format!(
-                "{}: more than {MAX_MANIFEST} files; publish it as several datasets",
-                d.name
-            ),
-        )))
-    };
-    let mut files = BTreeSet::new();
+/// (bucket, key) -> whether the file is attached (else a rule takes it).
+type Members = BTreeMap<(String, String), bool>;
+
+/// The dataset's files: keys only, bounded; their records are read by the
+/// caller.
+fn members(txn: &Txn<'_>, d: &core::DatasetRecord) -> Result<Result<Members, Outcome>, MetaError> {
+    let mut files = BTreeMap::new();
     for k in txn.keys_with_prefix(&keys::dataset_files_prefix(&d.name), MAX_MANIFEST + 1)? {
         let Some((_, b, key)) = keys::parse_dataset_file(&k) else {
             return Err(MetaError::Corrupt {
@@ -122,9 +128,9 @@ fn members(
                 message: "an attachment key that does not parse".into(),
             });
         };
-        files.insert((b, key));
+        files.insert((b, key), true);
     }
-    for rule in &d.rules {
+    'rules: for rule in &d.rules {
         let Some(b) = bucket(txn, &rule.bucket)? else {
             continue;
         };
@@ -136,17 +142,20 @@ fn members(
                 key: keys::describe(&k),
                 message: format!("an object key that is not UTF-8: {e}"),
             })?;
-            // A delete marker is no file; attached files are checked above.
-            if get::<ObjectRecord>(txn, &k)?.is_some_and(|r| !r.delete_marker) {
-                files.insert((rule.bucket.clone(), key));
-            }
+            files.entry((rule.bucket.clone(), key)).or_insert(false);
             if files.len() > MAX_MANIFEST {
-                return too_many();
+                break 'rules;
             }
         }
     }
     if files.len() > MAX_MANIFEST {
-        return too_many();
+        return Ok(Err(reject(
+            OutcomeCode::DatasetState,
+            format!(
+                "{}: more than {MAX_MANIFEST} files; publish it as several datasets",
+                d.name
+            ),
+        )));
     }
     Ok(Ok(files))
 }
