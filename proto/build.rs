@@ -23,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &[
                 "meridian/v1/catalogue.proto",
                 "meridian/v1/client.proto",
+                "meridian/v1/datasets.proto",
                 "meridian/v1/admin.proto",
                 "meridian/v1/datanode.proto",
                 "meridian/v1/raft.proto",

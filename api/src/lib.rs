@@ -5,10 +5,12 @@
 
 pub mod audit;
 pub mod auth;
+pub mod datasets;
 mod object_service;
 pub mod sessions;
 mod wait;
 
+pub use datasets::DatasetApi;
 pub use object_service::ObjectApi;
 
 use meridian_core::records::ObjectRecord;

@@ -21,6 +21,49 @@ pub struct Ctl {
     ca: Option<PathBuf>,
 }
 
+/// `meridianctl` acting as a user on the client API (datasets): its key
+/// signs, as in that user's shell.
+#[derive(Clone, Debug)]
+pub struct UserCtl {
+    pub bin: PathBuf,
+    pub client_endpoint: String,
+    pub access_key: String,
+    pub secret: String,
+}
+
+impl UserCtl {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--client-endpoint")
+            .arg(&self.client_endpoint)
+            .arg("--json")
+            .env("MERIDIAN_ACCESS_KEY", &self.access_key)
+            .env("MERIDIAN_SECRET_KEY", &self.secret)
+            .env_remove("MERIDIAN_CREDENTIALS")
+            .args(args);
+        cmd
+    }
+
+    /// Runs `meridianctl --json ARGS...` and parses the one JSON value it prints.
+    pub async fn json(&self, args: &[&str]) -> Result<Value> {
+        let out = process::run_ok(&mut self.command(args), CTL_TIMEOUT).await?;
+        let text = String::from_utf8(out.stdout).context("meridianctl printed non-UTF-8")?;
+        serde_json::from_str(text.trim())
+            .with_context(|| format!("meridianctl {args:?} printed no single JSON value:\n{text}"))
+    }
+
+    /// Runs `meridianctl ARGS...` expecting it to fail; what it said on stderr.
+    pub async fn refused(&self, args: &[&str]) -> Result<String> {
+        let out = process::run_bounded(&mut self.command(args), CTL_TIMEOUT).await?;
+        anyhow::ensure!(
+            !out.status.success(),
+            "meridianctl {args:?} succeeded: {}",
+            process::describe(&out)
+        );
+        Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplicaState {
     Pending,
@@ -184,6 +227,16 @@ impl Ctl {
         let text = String::from_utf8(out.stdout).context("meridianctl printed non-UTF-8")?;
         serde_json::from_str(text.trim())
             .with_context(|| format!("meridianctl {args:?} printed no single JSON value:\n{text}"))
+    }
+
+    /// `meridianctl` as user `access_key` against the client API at `client_endpoint`.
+    pub fn as_user(&self, client_endpoint: &str, (access_key, secret): (&str, &str)) -> UserCtl {
+        UserCtl {
+            bin: self.bin.clone(),
+            client_endpoint: client_endpoint.to_string(),
+            access_key: access_key.to_string(),
+            secret: secret.to_string(),
+        }
     }
 
     /// A new user with one access key: (access key, secret).

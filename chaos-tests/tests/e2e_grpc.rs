@@ -322,7 +322,12 @@ async fn each_port_serves_its_own_callers_only() -> Result<()> {
     let cluster = DevCluster::start_serving(DevOptions::default()).await?;
     let (client, admin) = (cluster.grpc_endpoint(), cluster.admin_endpoint());
     ensure!(
-        listed_services(&client).await? == ["grpc.health.v1.Health", "meridian.v1.ObjectService"],
+        listed_services(&client).await?
+            == [
+                "grpc.health.v1.Health",
+                "meridian.v1.DatasetService",
+                "meridian.v1.ObjectService"
+            ],
         "the client port lists only client services"
     );
     ensure!(
@@ -331,9 +336,11 @@ async fn each_port_serves_its_own_callers_only() -> Result<()> {
     );
     for (endpoint, service, want) in [
         (&client, "meridian.v1.ObjectService", true),
+        (&client, "meridian.v1.DatasetService", true),
         (&client, "meridian.v1.AdminService", false),
         (&admin, "meridian.v1.AdminService", true),
         (&admin, "meridian.v1.ObjectService", false),
+        (&admin, "meridian.v1.DatasetService", false),
     ] {
         ensure!(
             serving(endpoint, service).await? == want,

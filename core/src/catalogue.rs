@@ -10,7 +10,9 @@ use crate::records::{
 };
 use async_trait::async_trait;
 
-use crate::dataset::{DatasetChange, DatasetRecord, FilePage, FileRef, ManifestEntry, NewDataset};
+use crate::dataset::{
+    DatasetChange, DatasetRecord, FilePage, FileRef, ManifestEntry, MetadataDoc, NewDataset,
+};
 use crate::CoreError;
 
 /// An access key's user and secret.
@@ -441,6 +443,13 @@ pub trait Catalogue: Send + Sync + 'static {
     /// The datasets a file is attached to.
     async fn file_datasets(&self, bucket: &str, key: &str) -> Result<Vec<String>, CoreError> {
         let _ = (bucket, key);
+        Err(no_datasets())
+    }
+
+    /// A dataset's metadata packages, in package order (`NoSuchDataset`
+    /// if absent).
+    async fn dataset_metadata(&self, name: &str) -> Result<Vec<MetadataDoc>, CoreError> {
+        let _ = name;
         Err(no_datasets())
     }
 }

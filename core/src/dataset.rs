@@ -202,8 +202,11 @@ pub enum Change {
     Close,
     Reopen,
     Publish,
-    /// Description, metadata packages, grants, policy.
+    /// Description and metadata packages.
     Describe,
+    /// Grants and policy: who may read a published dataset can change
+    /// (an embargo lifted) without its content changing.
+    Access,
     Delete,
 }
 
@@ -215,6 +218,7 @@ impl DatasetRecord {
         use DatasetState::*;
         let refuse = |why: String| Err(CoreError::DatasetState(format!("{}: {why}", self.name)));
         match (self.state, change) {
+            (_, Access) => Ok(()),
             (Published, _) => refuse(
                 "published datasets are immutable (their manifest is cited by its hash)".into(),
             ),
@@ -304,7 +308,40 @@ pub enum DatasetChange {
     Publish,
     /// An unpublished dataset and its attachments (not its files).
     Delete,
+    /// Who may do what to it (any state); the policy is checked by the
+    /// caller ([`crate::access::BucketPolicy::parse_dataset`]).
+    SetAccess {
+        grants: Vec<BucketGrant>,
+        policy: String,
+    },
+    /// One metadata package's document (validated by the caller against
+    /// its schema); an empty document removes the package.
+    SetMetadata(MetadataDoc),
 }
+
+/// One metadata package of a dataset: the JSON document and the version of
+/// the package's schema it was validated against.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetadataDoc {
+    /// `dataset`, `sample`, `experiment`, `preprocessing`, `sharing`, `results`.
+    pub package: String,
+    pub schema_version: u32,
+    pub document: String,
+    pub set_ms: i64,
+}
+
+/// The six metadata packages, by name (the metadata crate's schemas).
+pub const METADATA_PACKAGES: [&str; 6] = [
+    "dataset",
+    "sample",
+    "experiment",
+    "preprocessing",
+    "sharing",
+    "results",
+];
+
+/// A metadata document's largest size.
+pub const MAX_METADATA_BYTES: usize = 256 * 1024;
 
 /// A page of a dataset's attached files, in (bucket, key) order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -172,6 +172,9 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             cluster_tls,
             endpoint_tls,
             client_auth,
+            // The one-process federation publishes as itself; a real
+            // centre names itself in `[datasets] publisher`.
+            publisher: "Meridian dev federation".into(),
         },
         stop_rx.clone(),
     )

@@ -206,6 +206,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
             cluster_tls: cluster_tls.clone(),
             endpoint_tls,
             client_auth,
+            publisher: cfg.publisher.clone(),
         },
         stop_rx.clone(),
     )

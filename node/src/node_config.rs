@@ -63,6 +63,10 @@
 //! public_key = "wlcg-iam.pem"  # EC (ES256) or RSA (RS256) public key
 //! user = "cms-prod"            # optional: the user they act for (default: their sub)
 //!
+//! [datasets]
+//! publisher = "IHEP Data Centre" # optional: DataCite's publisher in exports
+//!                              # (without it, exports say it is missing)
+//!
 //! topology = "topology.toml"   # optional: the brief's five sites
 //! policy = "policy.toml"       # optional: three copies
 //! ```
@@ -98,8 +102,16 @@ struct File {
     tls: Tls,
     #[serde(default)]
     auth: Auth,
+    #[serde(default)]
+    datasets: Datasets,
     topology: Option<PathBuf>,
     policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Datasets {
+    publisher: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -244,6 +256,8 @@ pub struct NodeConfig {
     /// Run on a clock the admin API can move forward (tests only; from the
     /// command line, not the file).
     pub test_clock: bool,
+    /// DataCite's publisher of this centre's datasets; empty: unset.
+    pub publisher: String,
 }
 
 fn relative(base: &Path, p: &Path) -> PathBuf {
@@ -479,6 +493,7 @@ impl NodeConfig {
             topology,
             policy,
             test_clock: false,
+            publisher: f.datasets.publisher.unwrap_or_default(),
         })
     }
 }

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::StreamExt;
-use meridian_api::ObjectApi;
+use meridian_api::{DatasetApi, ObjectApi};
 use meridian_meta::raft_service::RaftGrpc;
 use meridian_objects::Objects;
 use meridian_proto::v1::admin_service_server::AdminServiceServer;
 use meridian_proto::v1::data_node_service_server::DataNodeServiceServer;
+use meridian_proto::v1::dataset_service_server::DatasetServiceServer;
 use meridian_proto::v1::object_service_server::ObjectServiceServer;
 use meridian_proto::v1::raft_service_server::RaftServiceServer;
 use tokio::net::TcpListener;
@@ -257,6 +258,8 @@ pub struct GrpcServices {
     pub endpoint_tls: Option<meridian_tls::EndpointTls>,
     /// Who may call the client API.
     pub client_auth: Arc<meridian_api::auth::ClientAuth>,
+    /// DataCite's publisher in dataset exports (empty: unset).
+    pub publisher: String,
 }
 
 /// Starts the client, admin and cluster gRPC servers as tasks of `tasks`;
@@ -273,11 +276,13 @@ pub async fn spawn_grpc(
             let _ = rx.wait_for(|v| *v).await;
         }
     };
-    let health = |name: &'static str| async move {
+    let health = |names: &'static [&'static str]| async move {
         let (reporter, service) = tonic_health::server::health_reporter();
-        reporter
-            .set_service_status(name, tonic_health::ServingStatus::Serving)
-            .await;
+        for name in names {
+            reporter
+                .set_service_status(*name, tonic_health::ServingStatus::Serving)
+                .await;
+        }
         service
     };
     // Bulk streams: HTTP/2's default 64 KiB windows and 16 KiB frames
@@ -301,19 +306,24 @@ pub async fn spawn_grpc(
         }
     };
     let client = server()?
-        .add_service(health(CLIENT_SERVICE).await)
-        .add_service(reflection(&[CLIENT_SERVICE])?)
+        .add_service(health(&[CLIENT_SERVICE, DATASET_SERVICE]).await)
+        .add_service(reflection(&[CLIENT_SERVICE, DATASET_SERVICE])?)
         .add_service(
             ObjectServiceServer::new(ObjectApi::new(
-                services.gateway,
+                services.gateway.clone(),
                 services.client_auth.clone(),
             ))
             .max_decoding_message_size(MAX_GRPC_MESSAGE)
             .max_encoding_message_size(MAX_GRPC_MESSAGE),
-        );
+        )
+        .add_service(DatasetServiceServer::new(DatasetApi::new(
+            services.gateway,
+            services.client_auth.clone(),
+            services.publisher,
+        )));
     spawn_router(tasks, listeners.client, client, "client", stop());
     let admin = server()?
-        .add_service(health(ADMIN_SERVICE).await)
+        .add_service(health(&[ADMIN_SERVICE]).await)
         .add_service(reflection(&[ADMIN_SERVICE])?)
         .add_service(meridian_api::auth::gate::AdminGate::new(
             AdminServiceServer::new(services.admin),
@@ -325,7 +335,7 @@ pub async fn spawn_grpc(
     let cluster = tonic::transport::Server::builder()
         .tls_config(services.cluster_tls.server())
         .context("the cluster port's TLS")?
-        .add_service(health(DATA_NODE_SERVICE).await)
+        .add_service(health(&[DATA_NODE_SERVICE]).await)
         .add_service(
             DataNodeServiceServer::new(DataNodeApi {
                 data: services.data,
@@ -338,6 +348,7 @@ pub async fn spawn_grpc(
 }
 
 const CLIENT_SERVICE: &str = <ObjectServiceServer<ObjectApi> as NamedService>::NAME;
+const DATASET_SERVICE: &str = <DatasetServiceServer<DatasetApi> as NamedService>::NAME;
 const ADMIN_SERVICE: &str = <AdminServiceServer<AdminApi> as NamedService>::NAME;
 const DATA_NODE_SERVICE: &str = <DataNodeServiceServer<DataNodeApi> as NamedService>::NAME;
 

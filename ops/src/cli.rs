@@ -23,6 +23,15 @@ pub struct Cli {
         default_value = "http://127.0.0.1:50052"
     )]
     pub endpoint: String,
+    /// Client gRPC endpoint (datasets are a client API: the caller acts as
+    /// the user whose key signs).
+    #[arg(
+        long,
+        global = true,
+        env = "MERIDIAN_CLIENT_ENDPOINT",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub client_endpoint: String,
     /// The CA that signed an https endpoint's certificate (PEM), if not
     /// one the system trusts.
     #[arg(long, global = true, env = "MERIDIAN_CA_CERT")]
@@ -93,6 +102,12 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         command: crate::access::TokenCommand,
+    },
+    /// Datasets: create, describe, attach files, publish, metadata, grants
+    /// (over the client API, as the signing key's user).
+    Dataset {
+        #[command(subcommand)]
+        command: crate::dataset::DatasetCommand,
     },
     /// The cluster CA and the nodes' certificates (offline: files only).
     Cluster {
@@ -173,6 +188,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let out = match cli.command {
         // Files only: no node need be up.
         Command::Cluster { command } => crate::cluster::run(command)?,
+        Command::Dataset { command } => {
+            let creds = crate::credentials::resolve(|n| std::env::var(n).ok())?;
+            let channel = connect(&cli.client_endpoint, cli.ca_cert.as_deref()).await?;
+            let signed = meridian_api::auth::client::SigningChannel::new(
+                channel,
+                &creds.access_key,
+                &creds.secret_key,
+                meridian_core::clock::system(),
+            );
+            let mut client =
+                meridian_proto::v1::dataset_service_client::DatasetServiceClient::new(signed);
+            crate::dataset::run(&mut client, cli.json, command)
+                .await
+                .map_err(|e| e.context(format!("(credentials from {})", creds.source)))?
+        }
         command => {
             let creds = crate::credentials::resolve(|n| std::env::var(n).ok())?;
             let channel = connect(&cli.endpoint, cli.ca_cert.as_deref()).await?;
@@ -350,6 +380,7 @@ async fn call(mut client: crate::Admin, json: bool, command: Command) -> anyhow:
             show(json, &o, render::object_json, render::object_table)
         }
         Command::Cluster { command } => crate::cluster::run(command)?,
+        Command::Dataset { .. } => anyhow::bail!("datasets are served by the client API"),
         Command::Object {
             command: ObjectCommand::Explain { bucket, key },
         } => {

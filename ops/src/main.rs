@@ -6,7 +6,9 @@ mod access;
 mod cli;
 mod cluster;
 mod credentials;
+mod dataset;
 mod render;
+mod render_dataset;
 mod render_replication;
 
 /// The admin API's client, each call signed.

@@ -10,6 +10,7 @@
 //! deny), and a token's scopes narrow them further.
 
 pub mod client;
+pub mod datasets;
 pub mod gate;
 pub mod replay;
 pub mod scope;

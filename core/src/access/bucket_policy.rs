@@ -17,6 +17,43 @@ use super::actions::{is_object_action, KNOWN};
 use super::conditions::{like, Conditions, Facts, Holds};
 use super::Caller;
 
+/// What a policy may name: a bucket's (S3 actions on `arn:aws:s3:::`) or
+/// a dataset's (Meridian's dataset actions on `arn:meridian:dataset:::`).
+/// The statements, principals and conditions are the same language.
+#[derive(Debug, Clone, Copy)]
+pub struct Dialect {
+    /// The service prefix of its actions, lower case (`s3:`).
+    service: &'static str,
+    /// What its actions are called in a refusal.
+    label: &'static str,
+    arn: &'static str,
+    /// The resource it governs, for messages.
+    what: &'static str,
+    known: &'static [&'static str],
+    /// Whether an action acts on a `NAME/KEY` resource.
+    object_action: fn(&str) -> bool,
+}
+
+/// Bucket policies.
+pub const S3: Dialect = Dialect {
+    service: "s3:",
+    label: "an S3 action",
+    arn: "arn:aws:s3:::",
+    what: "bucket",
+    known: KNOWN,
+    object_action: is_object_action,
+};
+
+/// Dataset policies ([`super::dataset`]).
+pub const DATASET: Dialect = Dialect {
+    service: "meridian:",
+    label: "a Meridian dataset action",
+    arn: "arn:meridian:dataset:::",
+    what: "dataset",
+    known: super::dataset::ACTIONS,
+    object_action: |_| false,
+};
+
 /// Why a policy text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed bucket policy: {0}")]
@@ -135,19 +172,24 @@ fn principals(v: &Value, at: usize) -> Result<Vec<Principal>, PolicyError> {
     }
 }
 
-fn action_pattern(a: &str, at: usize) -> Result<String, PolicyError> {
+fn action_pattern(a: &str, at: usize, d: &Dialect) -> Result<String, PolicyError> {
     let lower = a.to_ascii_lowercase();
     if lower == "*" {
         return Ok(lower);
     }
-    if !lower.starts_with("s3:") {
+    if !lower.starts_with(d.service) {
         return bad(format!(
-            "statement {at}: action {a:?} is not an S3 action (Policy has invalid action)"
+            "statement {at}: action {a:?} is not {} (Policy has invalid action)",
+            d.label
         ));
     }
-    if !KNOWN.iter().any(|k| like(&lower, &k.to_ascii_lowercase())) {
+    if !d
+        .known
+        .iter()
+        .any(|k| like(&lower, &k.to_ascii_lowercase()))
+    {
         return bad(format!(
-            "statement {at}: action {a:?} names no S3 action Meridian has (Policy has invalid action)"
+            "statement {at}: action {a:?} names no action Meridian has (Policy has invalid action)"
         ));
     }
     Ok(lower)
@@ -163,7 +205,17 @@ fn applies_to(pattern: &str, bucket: &str) -> bool {
 impl BucketPolicy {
     /// Parses and checks a policy for `bucket`, as PutBucketPolicy does.
     pub fn parse(text: &str, bucket: &str) -> Result<BucketPolicy, PolicyError> {
-        Self::parse_as(text, bucket, true)
+        Self::parse_as(text, bucket, true, &S3)
+    }
+
+    /// Parses and checks a policy of a dataset `name`, as setting one does.
+    pub fn parse_dataset(text: &str, name: &str) -> Result<BucketPolicy, PolicyError> {
+        Self::parse_as(text, name, true, &DATASET)
+    }
+
+    /// A dataset's stored policy, as [`parse_stored`](Self::parse_stored).
+    pub fn parse_dataset_stored(text: &str, name: &str) -> Result<BucketPolicy, PolicyError> {
+        Self::parse_as(text, name, false, &DATASET)
     }
 
     /// Parses a policy stored earlier: the checks that only make sense when
@@ -171,7 +223,7 @@ impl BucketPolicy {
     /// out, so a policy accepted by an older, laxer version still loads
     /// with every statement it has (its denials included).
     pub fn parse_stored(text: &str, bucket: &str) -> Result<BucketPolicy, PolicyError> {
-        Self::parse_as(text, bucket, false)
+        Self::parse_as(text, bucket, false, &S3)
     }
 
     /// What a stored policy that no longer parses becomes: one that denies
@@ -192,7 +244,12 @@ impl BucketPolicy {
         }
     }
 
-    fn parse_as(text: &str, bucket: &str, strict: bool) -> Result<BucketPolicy, PolicyError> {
+    fn parse_as(
+        text: &str,
+        bucket: &str,
+        strict: bool,
+        dialect: &Dialect,
+    ) -> Result<BucketPolicy, PolicyError> {
         let doc: Value =
             serde_json::from_str(text).map_err(|e| PolicyError(format!("not JSON: {e}")))?;
         let Value::Object(doc) = doc else {
@@ -215,7 +272,7 @@ impl BucketPolicy {
         };
         let mut statements = Vec::new();
         for (i, s) in stmts.iter().enumerate() {
-            statements.push(Self::statement(s, i + 1, bucket, strict)?);
+            statements.push(Self::statement(s, i + 1, bucket, strict, dialect)?);
         }
         Ok(BucketPolicy { statements })
     }
@@ -225,6 +282,7 @@ impl BucketPolicy {
         at: usize,
         bucket: &str,
         strict: bool,
+        d: &Dialect,
     ) -> Result<Statement, PolicyError> {
         let Value::Object(s) = s else {
             return bad(format!("statement {at} is not an object"));
@@ -268,7 +326,7 @@ impl BucketPolicy {
         let (av, not_action) = one_of("Action", "NotAction")?;
         let actions = strings(av, "Action", at)?
             .iter()
-            .map(|a| action_pattern(a, at))
+            .map(|a| action_pattern(a, at, d))
             .collect::<Result<Vec<_>, _>>()?;
         let (rv, not_resource) = one_of("Resource", "NotResource")?;
         let mut resources = Vec::new();
@@ -276,18 +334,21 @@ impl BucketPolicy {
             let pattern = if r == "*" {
                 "*".to_string()
             } else {
-                match r.strip_prefix("arn:aws:s3:::") {
+                match r.strip_prefix(d.arn) {
                     Some(rest) if !rest.is_empty() => rest.to_string(),
                     _ => {
                         return bad(format!(
-                            "statement {at}: resource {r:?} is not arn:aws:s3:::BUCKET[/KEY] (Policy has invalid resource)"
+                            "statement {at}: resource {r:?} is not {}{}[/KEY] (Policy has invalid resource)",
+                            d.arn,
+                            d.what.to_ascii_uppercase()
                         ))
                     }
                 }
             };
             if strict && !not_resource && !applies_to(&pattern, bucket) {
                 return bad(format!(
-                    "statement {at}: resource {r:?} cannot apply to bucket {bucket:?} (Policy has invalid resource)"
+                    "statement {at}: resource {r:?} cannot apply to {} {bucket:?} (Policy has invalid resource)",
+                    d.what
                 ));
             }
             resources.push(pattern);
@@ -295,11 +356,11 @@ impl BucketPolicy {
         if strict && !not_action && !not_resource {
             // AWS: "Action does not apply to any resource(s) in statement".
             let fits = actions.iter().any(|a| {
-                KNOWN
+                d.known
                     .iter()
                     .filter(|k| like(a, &k.to_ascii_lowercase()))
                     .any(|k| {
-                        let object = is_object_action(k);
+                        let object = (d.object_action)(k);
                         resources
                             .iter()
                             .any(|r| r == "*" || r.contains('/') == object || r.ends_with('*'))

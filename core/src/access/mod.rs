@@ -29,6 +29,7 @@ pub mod acl;
 pub mod actions;
 pub mod bucket_policy;
 pub mod conditions;
+pub mod dataset;
 
 pub use acl::{AclGrant, Grantee};
 pub use bucket_policy::{BucketPolicy, PolicyError};
@@ -181,11 +182,11 @@ pub enum Verdict {
 const NOBODY: [&str; 2] = ["root", "anonymous"];
 
 /// Whether `caller` is the user `id`.
-fn is_user(caller: &Caller, id: &str) -> bool {
+pub(crate) fn is_user(caller: &Caller, id: &str) -> bool {
     matches!(caller, Caller::User(c) if c == id && !NOBODY.contains(&id))
 }
 
-fn grantee_is(g: &Grantee, caller: &Caller, ignore_public: bool) -> bool {
+pub(crate) fn grantee_is(g: &Grantee, caller: &Caller, ignore_public: bool) -> bool {
     match g {
         Grantee::User(u) => is_user(caller, u),
         Grantee::AllUsers => !ignore_public,

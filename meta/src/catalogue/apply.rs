@@ -415,6 +415,8 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::DescribeDataset(c) => super::datasets::describe(txn, c),
         Op::DeleteDataset(c) => super::datasets::delete(txn, c),
         Op::PublishDataset(c) => super::publish::publish(txn, c),
+        Op::SetDatasetAccess(c) => super::dataset_settings::set_access(txn, c),
+        Op::SetDatasetMetadata(c) => super::dataset_settings::set_metadata(txn, c),
     }
 }
 

@@ -263,6 +263,7 @@ pub(super) fn delete(txn: &mut Txn<'_>, c: &DeleteDatasetCmd) -> Result<Outcome,
         txn.delete(keys::file_dataset(&bucket, &key, &c.name));
         txn.delete(k);
     }
+    super::dataset_settings::delete_metadata(txn, &c.name);
     txn.delete(keys::dataset(&c.name));
     Ok(Outcome::Done)
 }

@@ -2,7 +2,7 @@
 //! dataset's attached files, the datasets a file is attached to, a
 //! published dataset's manifest and the datasets that keep a file.
 
-use meridian_core::dataset::{DatasetRecord, ManifestEntry};
+use meridian_core::dataset::{DatasetRecord, ManifestEntry, MetadataDoc};
 use meridian_proto::v1 as pb;
 
 use super::keys;
@@ -84,6 +84,24 @@ impl CatalogueReader {
             page.next_after = page.files.last().cloned();
         }
         Ok(page)
+    }
+
+    /// `name`'s metadata packages, in package-name order.
+    pub fn dataset_metadata(&self, name: &str) -> Result<Vec<MetadataDoc>, MetaError> {
+        let prefix = keys::dataset_metadata_prefix(name);
+        let mut out = Vec::new();
+        self.scan(&prefix, &prefix, |k, v| {
+            let m: pb::DatasetMetadata = super::apply::decode(k, v)?;
+            out.push(MetadataDoc {
+                package: m.package,
+                schema_version: m.schema_version,
+                document: m.document,
+                set_ms: m.set_ms,
+            });
+            // Six packages at most; the bound guards a corrupt range.
+            Ok(out.len() < MAX_PAGE)
+        })?;
+        Ok(out)
     }
 
     /// The datasets `bucket`/`key` is attached to, by name (at most 1000).

@@ -72,6 +72,7 @@ pub const DATASET_FILE: u8 = b'Z';
 pub const FILE_DATASET: u8 = b'y';
 pub const MANIFEST: u8 = b'z';
 pub const KEPT: u8 = b'k';
+pub const DATASET_METADATA: u8 = b'm';
 
 /// The S3 version id of a null version, and its `J` alias.
 pub const NULL_VERSION: &str = "null";
@@ -216,6 +217,19 @@ pub fn file_datasets_prefix(bucket: &str, key: &str) -> Vec<u8> {
 
 pub fn file_dataset(bucket: &str, key: &str, name: &str) -> Vec<u8> {
     triple(FILE_DATASET, bucket, key, name)
+}
+
+/// The range of a dataset's metadata packages.
+pub fn dataset_metadata_prefix(name: &str) -> Vec<u8> {
+    let mut k = tagged(DATASET_METADATA, name.as_bytes());
+    k.push(0);
+    k
+}
+
+pub fn dataset_metadata(name: &str, package: &str) -> Vec<u8> {
+    let mut k = dataset_metadata_prefix(name);
+    k.extend_from_slice(package.as_bytes());
+    k
 }
 
 pub fn manifest_prefix(name: &str) -> Vec<u8> {

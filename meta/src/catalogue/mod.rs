@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod apply_once;
 mod bucket_settings;
+mod dataset_settings;
 mod datasets;
 mod datasets_read;
 pub mod keys;

@@ -3,10 +3,12 @@
 //! reads are linearizable.
 
 use meridian_core::dataset::{
-    DatasetChange, DatasetRecord, DatasetState, FilePage, FileRef, ManifestEntry, NewDataset,
+    DatasetChange, DatasetRecord, DatasetState, FilePage, FileRef, ManifestEntry, MetadataDoc,
+    NewDataset,
 };
 use meridian_core::CoreError;
 use meridian_meta::dataset_records::{dataset_to, rules_to, state_to};
+use meridian_meta::records::grants_to;
 use meridian_proto::v1::command::Op;
 use meridian_proto::v1::*;
 
@@ -105,6 +107,26 @@ impl MetaCatalogue {
                 now_ms,
             }),
             DatasetChange::Delete => Op::DeleteDataset(DeleteDatasetCmd { name, if_version }),
+            DatasetChange::SetAccess { grants, policy } => {
+                Op::SetDatasetAccess(SetDatasetAccessCmd {
+                    name,
+                    grants: grants_to(&grants),
+                    policy,
+                    if_version,
+                    now_ms,
+                })
+            }
+            DatasetChange::SetMetadata(m) => Op::SetDatasetMetadata(SetDatasetMetadataCmd {
+                name,
+                metadata: Some(DatasetMetadata {
+                    package: m.package,
+                    schema_version: m.schema_version,
+                    document: m.document,
+                    set_ms: 0,
+                }),
+                if_version,
+                now_ms,
+            }),
         };
         self.write(op).await
     }
@@ -144,6 +166,17 @@ impl MetaCatalogue {
                 limit,
             )
             .map_err(core_error)
+    }
+
+    pub(super) async fn dataset_metadata_read(
+        &self,
+        name: &str,
+    ) -> Result<Vec<MetadataDoc>, CoreError> {
+        let r = self.barrier().await?;
+        if r.dataset(name).map_err(core_error)?.is_none() {
+            return Err(CoreError::NoSuchDataset(name.to_string()));
+        }
+        r.dataset_metadata(name).map_err(core_error)
     }
 
     pub(super) async fn file_datasets_read(

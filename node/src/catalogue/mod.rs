@@ -673,4 +673,11 @@ impl Catalogue for MetaCatalogue {
     async fn file_datasets(&self, bucket: &str, key: &str) -> Result<Vec<String>, CoreError> {
         self.file_datasets_read(bucket, key).await
     }
+
+    async fn dataset_metadata(
+        &self,
+        name: &str,
+    ) -> Result<Vec<meridian_core::dataset::MetadataDoc>, CoreError> {
+        self.dataset_metadata_read(name).await
+    }
 }

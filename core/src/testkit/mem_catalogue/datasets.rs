@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use super::State;
 use crate::dataset::{
     check_dataset_name, manifest_hash, Change, DatasetChange, DatasetRecord, DatasetState,
-    FilePage, FileRef, ManifestEntry, NewDataset, Publication,
+    FilePage, FileRef, ManifestEntry, MetadataDoc, NewDataset, Publication, MAX_METADATA_BYTES,
+    METADATA_PACKAGES,
 };
 use crate::CoreError;
 
@@ -89,6 +90,8 @@ impl State {
             DatasetChange::Attach(_) | DatasetChange::Detach(_) => Change::Membership,
             DatasetChange::Publish => Change::Publish,
             DatasetChange::Delete => Change::Delete,
+            DatasetChange::SetAccess { .. } => Change::Access,
+            DatasetChange::SetMetadata(_) => Change::Describe,
         };
         d.check_change(kind)?;
         match change {
@@ -159,8 +162,31 @@ impl State {
             }
             DatasetChange::Delete => {
                 self.attached.retain(|(n, _, _)| n != name);
+                self.metadata.retain(|(n, _), _| n != name);
                 self.datasets.remove(name);
                 return Ok(());
+            }
+            DatasetChange::SetAccess { grants, policy } => {
+                d.grants = grants;
+                d.policy = policy;
+            }
+            DatasetChange::SetMetadata(mut m) => {
+                if !METADATA_PACKAGES.contains(&m.package.as_str())
+                    || m.document.len() > MAX_METADATA_BYTES
+                {
+                    return Err(CoreError::InvalidArgument(format!(
+                        "metadata package {:?} of {} bytes",
+                        m.package,
+                        m.document.len()
+                    )));
+                }
+                let at = (name.to_string(), m.package.clone());
+                if m.document.is_empty() {
+                    self.metadata.remove(&at);
+                } else {
+                    m.set_ms = now_ms;
+                    self.metadata.insert(at, m);
+                }
             }
         }
         d.version += 1;
@@ -273,6 +299,16 @@ impl State {
             .take(limit.clamp(1, MAX_PAGE))
             .cloned()
             .collect()
+    }
+
+    pub(super) fn dataset_metadata(&self, name: &str) -> Result<Vec<MetadataDoc>, CoreError> {
+        self.dataset(name)?;
+        Ok(self
+            .metadata
+            .range((name.to_string(), String::new())..)
+            .take_while(|((n, _), _)| n == name)
+            .map(|(_, m)| m.clone())
+            .collect())
     }
 
     pub(super) fn file_datasets(&self, bucket: &str, key: &str) -> Vec<String> {

@@ -57,6 +57,8 @@ pub(super) struct State {
     manifests: BTreeMap<String, Vec<crate::dataset::ManifestEntry>>,
     /// (bucket, key) -> the published datasets that keep it.
     kept: BTreeMap<(String, String), BTreeSet<String>>,
+    /// (dataset, package) -> its metadata document.
+    metadata: BTreeMap<(String, String), crate::dataset::MetadataDoc>,
 }
 
 impl State {
@@ -718,6 +720,13 @@ impl Catalogue for MemCatalogue {
 
     async fn file_datasets(&self, bucket: &str, key: &str) -> Result<Vec<String>, CoreError> {
         Ok(self.lock().file_datasets(bucket, key))
+    }
+
+    async fn dataset_metadata(
+        &self,
+        name: &str,
+    ) -> Result<Vec<crate::dataset::MetadataDoc>, CoreError> {
+        self.lock().dataset_metadata(name)
     }
 }
 

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::dataset::{
-    manifest_hash, DatasetChange, DatasetKind, DatasetState, FileRef, MemberRule, NewDataset,
+    manifest_hash, DatasetChange, DatasetKind, DatasetState, FileRef, MemberRule, MetadataDoc,
+    NewDataset,
 };
 
 fn new(name: &str, rules: Vec<MemberRule>) -> NewDataset {
@@ -238,5 +239,99 @@ pub(super) async fn a_published_dataset_keeps_its_files_as_its_manifest_says(
         let r = change(c, "paper-set", ch).await;
         check!(matches!(r, Err(CoreError::DatasetState(_))), "{}", err(&r));
     }
+    Ok(())
+}
+
+fn doc(package: &str, document: &str) -> DatasetChange {
+    DatasetChange::SetMetadata(MetadataDoc {
+        package: package.into(),
+        schema_version: 1,
+        document: document.into(),
+        set_ms: 0,
+    })
+}
+
+pub(super) async fn dataset_metadata_and_access_are_kept_as_the_state_allows(
+    c: &dyn Catalogue,
+    clock: &SharedClock,
+) -> Outcome {
+    bucket(c, "bkt").await?;
+    put(c, clock, "bkt", "raw/1", 1).await?;
+    c.create_dataset(new("described", vec![]))
+        .await
+        .map_err(|e| e.to_string())?;
+    change(
+        c,
+        "described",
+        DatasetChange::Attach(vec![file("bkt", "raw/1")]),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    for (p, d) in [("sample", r#"{"s":1}"#), ("dataset", r#"{"d":1}"#)] {
+        change(c, "described", doc(p, d))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let bad = change(c, "described", doc("colour", "{}")).await;
+    check!(
+        matches!(bad, Err(CoreError::InvalidArgument(_))),
+        "{}",
+        err(&bad)
+    );
+    let m = c
+        .dataset_metadata("described")
+        .await
+        .map_err(|e| e.to_string())?;
+    let got: Vec<(&str, &str)> = m
+        .iter()
+        .map(|m| (m.package.as_str(), m.document.as_str()))
+        .collect();
+    check!(
+        got == [("dataset", r#"{"d":1}"#), ("sample", r#"{"s":1}"#)],
+        "{got:?}"
+    );
+    change(c, "described", doc("sample", ""))
+        .await
+        .map_err(|e| e.to_string())?;
+    let grants = vec![crate::testkit::level_grant(
+        "bob",
+        crate::access::Level::Read,
+    )];
+    change(c, "described", DatasetChange::Close)
+        .await
+        .map_err(|e| e.to_string())?;
+    change(c, "described", DatasetChange::Publish)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Published: its metadata is fixed, who may read it is not.
+    let late = change(c, "described", doc("results", r#"{"r":1}"#)).await;
+    check!(
+        matches!(late, Err(CoreError::DatasetState(_))),
+        "{}",
+        err(&late)
+    );
+    change(
+        c,
+        "described",
+        DatasetChange::SetAccess {
+            grants: grants.clone(),
+            policy: String::new(),
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let d = c.dataset("described").await.map_err(|e| e.to_string())?;
+    check!(d.grants == grants, "{:?}", d.grants);
+    let m = c
+        .dataset_metadata("described")
+        .await
+        .map_err(|e| e.to_string())?;
+    check!(m.len() == 1 && m[0].package == "dataset", "{m:?}");
+    let none = c.dataset_metadata("absent-set").await;
+    check!(
+        matches!(none, Err(CoreError::NoSuchDataset(_))),
+        "{}",
+        err(&none)
+    );
     Ok(())
 }

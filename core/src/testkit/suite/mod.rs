@@ -93,6 +93,7 @@ pub async fn test_all<B: Builder>(builder: &B) {
         case!(a_copy_needs_its_source_unchanged),
         case!(datasets_live_open_closed_and_attach_stored_files),
         case!(a_published_dataset_keeps_its_files_as_its_manifest_says),
+        case!(dataset_metadata_and_access_are_kept_as_the_state_allows),
     ];
     let mut failed = Vec::new();
     for (name, case) in cases {

@@ -1,0 +1,384 @@
+//! Datasets end to end against `meridian dev`, through `meridianctl
+//! dataset` as each user would run it: a facility dataset fed by a rule and
+//! by attachment, its permissions (owner, grants, a policy's deny, files
+//! the owner may not read), its metadata validated on write, publication
+//! fixing a manifest with the files' BLAKE3 and a hash to cite, and the
+//! published files refused to S3 and gRPC writers alike. Every refusal
+//! changes nothing.
+
+use anyhow::{ensure, Context, Result};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use meridian_chaos_tests::ctl::UserCtl;
+use meridian_chaos_tests::data::blake3_hex;
+use meridian_chaos_tests::grpc::{client, Api};
+use meridian_chaos_tests::s3::{expect_error, S3Options};
+use meridian_chaos_tests::{DevCluster, DevOptions, Site};
+use meridian_proto::v1::DeleteRequest;
+use serde_json::Value;
+use tonic::Code;
+
+struct User {
+    ctl: UserCtl,
+    s3: Client,
+    keys: (String, String),
+}
+
+async fn user(cluster: &DevCluster, name: &str) -> Result<User> {
+    let (ak, sk) = cluster.ctl().new_user(name).await?;
+    Ok(User {
+        ctl: cluster.ctl().as_user(&cluster.grpc_endpoint(), (&ak, &sk)),
+        s3: cluster.s3_with(
+            Site::Beijing,
+            &S3Options::default().with_keys(&ak, &sk).without_retries(),
+        ),
+        keys: (ak, sk),
+    })
+}
+
+async fn put(s3: &Client, bucket: &str, key: &str, body: &[u8]) -> Result<()> {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .with_context(|| format!("PUT {bucket}/{key}"))?;
+    Ok(())
+}
+
+fn version(d: &Value) -> u64 {
+    d["version"].as_u64().unwrap_or(0)
+}
+
+/// The refusal is of gRPC `code` (as meridianctl describes it) and says `why`.
+fn says(stderr: &str, code: Code, why: &str) -> Result<()> {
+    ensure!(
+        stderr.contains(code.description()) && stderr.contains(why),
+        "expected {code:?} saying {why:?}, got: {stderr}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_lives_is_described_published_and_keeps_its_files() -> Result<()> {
+    let cluster = DevCluster::start_serving(DevOptions::default()).await?;
+    let alice = user(&cluster, "alice").await?;
+    let bob = user(&cluster, "bob").await?;
+    alice.s3.create_bucket().bucket("juno-raw").send().await?;
+    bob.s3.create_bucket().bucket("bob-notes").send().await?;
+    let files: [(&str, &[u8]); 3] = [
+        (
+            "run42/a.root",
+            b"root\0\0\0\x01 waveforms of run 42, part a",
+        ),
+        (
+            "run42/b.root",
+            b"root\0\0\0\x01 waveforms of run 42, part b",
+        ),
+        ("calib/source.txt", b"Co-60 at the centre"),
+    ];
+    for (k, body) in files {
+        put(&alice.s3, "juno-raw", k, body).await?;
+    }
+    put(&alice.s3, "juno-raw", "run43/x.root", b"not ours").await?;
+    put(&bob.s3, "bob-notes", "private.txt", b"bob's").await?;
+
+    // A facility dataset: the run's prefix joins by rule, a calibration
+    // file by attachment.
+    let d = alice
+        .ctl
+        .json(&[
+            "dataset",
+            "create",
+            "juno-run42",
+            "--kind",
+            "facility",
+            "--facility",
+            "JUNO",
+            "--close-after-idle",
+            "30m",
+            "--rule",
+            "juno-raw/run42/",
+        ])
+        .await?;
+    ensure!(
+        d["state"] == "open" && d["owner"] == "alice" && d["close_after_idle_ms"] == 1_800_000,
+        "{d}"
+    );
+    let d = alice
+        .ctl
+        .json(&[
+            "dataset",
+            "attach",
+            "juno-run42",
+            "juno-raw/calib/source.txt",
+        ])
+        .await?;
+    ensure!(d["attached_files"] == 1, "{d}");
+
+    // Bob sees nothing of it, and cannot change it; Alice cannot attach
+    // what she may not read.
+    says(
+        &bob.ctl.refused(&["dataset", "show", "juno-run42"]).await?,
+        Code::PermissionDenied,
+        "user bob may not meridian:GetDataset",
+    )?;
+    let listed = bob.ctl.json(&["dataset", "list"]).await?;
+    ensure!(
+        listed["datasets"].as_array().is_some_and(|a| a.is_empty()),
+        "{listed}"
+    );
+    says(
+        &bob.ctl
+            .refused(&["dataset", "attach", "juno-run42", "bob-notes/private.txt"])
+            .await?,
+        Code::PermissionDenied,
+        "",
+    )?;
+    says(
+        &alice
+            .ctl
+            .refused(&["dataset", "attach", "juno-run42", "bob-notes/private.txt"])
+            .await?,
+        Code::PermissionDenied,
+        "s3:GetObject on /bob-notes/private.txt",
+    )?;
+    let before = alice.ctl.json(&["dataset", "show", "juno-run42"]).await?;
+    ensure!(
+        before["attached_files"] == 1,
+        "a refused attach changed it: {before}"
+    );
+
+    // A read grant lets Bob read, not close.
+    alice
+        .ctl
+        .json(&["dataset", "grant", "juno-run42", "bob", "read"])
+        .await?;
+    let seen = bob.ctl.json(&["dataset", "show", "juno-run42"]).await?;
+    ensure!(seen["name"] == "juno-run42", "{seen}");
+    says(
+        &bob.ctl.refused(&["dataset", "close", "juno-run42"]).await?,
+        Code::PermissionDenied,
+        "meridian:UpdateDataset",
+    )?;
+
+    // Metadata: a document that breaks its schema is refused naming the
+    // field, and nothing changes; a valid one is kept.
+    let dir = tempfile::tempdir()?;
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"title": "", "creators": [], "licence": "x"}"#)?;
+    let at = version(&alice.ctl.json(&["dataset", "show", "juno-run42"]).await?);
+    let refusal = alice
+        .ctl
+        .refused(&[
+            "dataset",
+            "metadata",
+            "set",
+            "juno-run42",
+            "dataset",
+            bad.to_str().context("path")?,
+        ])
+        .await?;
+    says(&refusal, Code::InvalidArgument, "/title")?;
+    let after = alice.ctl.json(&["dataset", "show", "juno-run42"]).await?;
+    ensure!(
+        version(&after) == at && after["metadata_packages"] == serde_json::json!([]),
+        "{after}"
+    );
+    let good = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/metadata/examples/dataset.json"
+    );
+    let d = alice
+        .ctl
+        .json(&["dataset", "metadata", "set", "juno-run42", "dataset", good])
+        .await?;
+    ensure!(
+        d["metadata_packages"] == serde_json::json!(["dataset"]),
+        "{d}"
+    );
+    let got = bob
+        .ctl
+        .json(&["dataset", "metadata", "get", "juno-run42", "dataset"])
+        .await?;
+    ensure!(
+        got["documents"][0]["document"]["title"] == "JUNO commissioning run 42, raw waveforms",
+        "{got}"
+    );
+
+    // Publishing: closed first; the manifest fixes the rule's and the
+    // attached files with their BLAKE3.
+    says(
+        &alice
+            .ctl
+            .refused(&["dataset", "publish", "juno-run42"])
+            .await?,
+        Code::FailedPrecondition,
+        "close it before publishing",
+    )?;
+    alice.ctl.json(&["dataset", "close", "juno-run42"]).await?;
+    let p = alice
+        .ctl
+        .json(&["dataset", "publish", "juno-run42"])
+        .await?;
+    ensure!(p["state"] == "published" && p["manifest_files"] == 3, "{p}");
+    let m = bob.ctl.json(&["dataset", "manifest", "juno-run42"]).await?;
+    ensure!(m["citation"] == p["citation"], "{m} vs {p}");
+    ensure!(
+        m["citation"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("blake3:") && c.len() == 71),
+        "{m}"
+    );
+    let entries = m["entries"].as_array().context("entries")?;
+    let mut want: Vec<(String, String)> = files
+        .iter()
+        .map(|(k, b)| (format!("juno-raw/{k}"), blake3_hex(b)))
+        .collect();
+    want.sort();
+    let got: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                format!(
+                    "{}/{}",
+                    e["bucket"].as_str().unwrap_or(""),
+                    e["key"].as_str().unwrap_or("")
+                ),
+                e["blake3"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    ensure!(got == want, "manifest {got:?}, files {want:?}");
+
+    // Its files are kept: S3 and gRPC writers are refused, and the bytes stay.
+    expect_error(
+        alice
+            .s3
+            .delete_object()
+            .bucket("juno-raw")
+            .key("run42/a.root")
+            .send()
+            .await,
+        Some(403),
+        "AccessDenied",
+        "S3 delete of a published file",
+    )?;
+    expect_error(
+        alice
+            .s3
+            .put_object()
+            .bucket("juno-raw")
+            .key("calib/source.txt")
+            .body(ByteStream::from_static(b"overwritten"))
+            .send()
+            .await,
+        Some(403),
+        "AccessDenied",
+        "S3 overwrite of a published file",
+    )?;
+    let mut grpc = Api(client(&cluster.grpc_endpoint(), &alice.keys.0, &alice.keys.1).await?);
+    let del = grpc
+        .delete(DeleteRequest {
+            bucket: "juno-raw".into(),
+            key: "run42/b.root".into(),
+        })
+        .await;
+    ensure!(
+        del.as_ref()
+            .is_err_and(|s| s.code() == tonic::Code::FailedPrecondition
+                && s.message().contains("published dataset juno-run42")),
+        "gRPC delete of a published file: {del:?}"
+    );
+    let body = alice
+        .s3
+        .get_object()
+        .bucket("juno-raw")
+        .key("calib/source.txt")
+        .send()
+        .await?
+        .body
+        .collect()
+        .await?
+        .into_bytes();
+    ensure!(body.as_ref() == files[2].1, "a kept file changed");
+    // A file outside the dataset is anyone's to delete as before.
+    alice
+        .s3
+        .delete_object()
+        .bucket("juno-raw")
+        .key("run43/x.root")
+        .send()
+        .await?;
+
+    // Published: metadata and membership are fixed, the dataset stays.
+    says(
+        &alice
+            .ctl
+            .refused(&["dataset", "metadata", "set", "juno-run42", "dataset", good])
+            .await?,
+        Code::FailedPrecondition,
+        "immutable",
+    )?;
+    says(
+        &alice
+            .ctl
+            .refused(&["dataset", "delete", "juno-run42"])
+            .await?,
+        Code::FailedPrecondition,
+        "immutable",
+    )?;
+    let which = alice
+        .ctl
+        .json(&["dataset", "which", "juno-raw/calib/source.txt"])
+        .await?;
+    ensure!(
+        which["datasets"] == serde_json::json!(["juno-run42"]),
+        "{which}"
+    );
+
+    // DataCite export from the packages and the catalogue's facts.
+    let out = alice
+        .ctl
+        .json(&["dataset", "metadata", "export", "juno-run42"])
+        .await?;
+    ensure!(
+        out["titles"][0]["title"] == "JUNO commissioning run 42, raw waveforms"
+            && out["publisher"]["name"] == "Meridian dev federation"
+            && out["sizes"][0] == "3 files",
+        "{out}"
+    );
+
+    // A policy's deny wins over Bob's grant.
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"Statement": {"Effect": "Deny", "Principal": {"AWS": "bob"},
+            "Action": "meridian:GetDataset", "Resource": "arn:meridian:dataset:::juno-run42"}}"#,
+    )?;
+    alice
+        .ctl
+        .json(&[
+            "dataset",
+            "policy",
+            "juno-run42",
+            policy.to_str().context("path")?,
+        ])
+        .await?;
+    says(
+        &bob.ctl.refused(&["dataset", "show", "juno-run42"]).await?,
+        Code::PermissionDenied,
+        "meridian:GetDataset",
+    )?;
+    let which = bob
+        .ctl
+        .json(&["dataset", "which", "juno-raw/calib/source.txt"])
+        .await;
+    // Bob may not read the file either (Alice's bucket): refused.
+    ensure!(
+        which.is_err(),
+        "bob read a file of alice's bucket: {which:?}"
+    );
+    Ok(())
+}
