@@ -6,7 +6,8 @@
 # cargo when missing). Each server starts on a fresh data directory under
 # /var/tmp and is stopped after its runs. Prints one JSON line per run, with
 # the target added. Arguments: [DURATION_S] (default 10) [TARGETS] (default
-# "meridian-3-copies meridian-1-copy s3s-fs"). MATRIX="put 64MiB 1;get 4KiB 16"
+# "meridian-3-copies meridian-1-copy s3s-fs"; also meridian-untracked: three
+# copies, no access log). MATRIX="put 64MiB 1;get 4KiB 16"
 # runs only those cases (op, size, concurrency; separated by ';').
 # SERVER_BIN=/path/to/meridian benchmarks that build of the server instead
 # of this tree's (the same load generator either way): for before/after
@@ -55,6 +56,11 @@ for target in $targets; do
       ;;
     meridian-1-copy)
       start_meridian $'[default]\ncopies = 1'
+      run_matrix "$target" http://127.0.0.1:19000
+      ;;
+    meridian-untracked)
+      # The default, with no access log: what tracking costs.
+      start_meridian "" --no-access-log
       run_matrix "$target" http://127.0.0.1:19000
       ;;
     s3s-fs)

@@ -82,6 +82,7 @@ pub fn object_info(topology: &Topology, bucket: &str, key: &str, rec: &ObjectRec
             .collect(),
         version_id: rec.version_id.clone(),
         read_site: String::new(),
+        file_format: rec.file_format.clone(),
     }
 }
 

@@ -15,10 +15,11 @@ use tonic::{Request, Response, Status, Streaming};
 use meridian_objects::{NewObject, Objects};
 
 use crate::auth::scope::Access;
-use crate::auth::ClientAuth;
+use crate::auth::{ClientAuth, Identity};
 use crate::{object_info, status};
 use meridian_core::catalogue::{ListEntry, ListQuery};
 use meridian_core::records::ObjectRecord;
+use meridian_core::tracking::{AccessEvent, Action};
 
 /// Data frames of a Get are at most this large.
 const FRAME_BYTES: usize = 1 << 20;
@@ -40,12 +41,53 @@ impl ObjectApi {
         ObjectApi { gw, auth }
     }
 
+    /// Queues the access event of one object request of `id`.
+    fn track(
+        &self,
+        id: &Identity,
+        what: (Action, &str, &str),
+        bytes: u64,
+        site: u32,
+        code: tonic::Code,
+    ) {
+        track_on(&self.gw, id, what, bytes, site, code);
+    }
+
     fn sessions(&self) -> crate::sessions::Sessions<'_> {
         crate::sessions::Sessions {
             gw: &self.gw,
             auth: &self.auth,
         }
     }
+}
+
+/// Queues the access event of one object request of `id` on `gw`'s log.
+fn track_on(
+    gw: &Objects,
+    id: &Identity,
+    (action, bucket, key): (Action, &str, &str),
+    bytes: u64,
+    site: u32,
+    code: tonic::Code,
+) {
+    if !gw.tracking() {
+        return;
+    }
+    gw.track(AccessEvent {
+        time_ms: gw.now_ms(),
+        who: match &id.caller {
+            meridian_core::access::Caller::Admin => "admin".into(),
+            meridian_core::access::Caller::User(u) => u.clone(),
+            meridian_core::access::Caller::Anonymous => "anonymous".into(),
+        },
+        protocol: "grpc",
+        action,
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        bytes,
+        site: gw.site_name(site),
+        status: 1000 + code as u32,
+    });
 }
 
 /// The methods' paths, as signatures cover them.
@@ -200,7 +242,7 @@ impl ObjectService for ObjectApi {
             condition: id.write_condition(&header.bucket, &header.key),
             ..Default::default()
         };
-        let rec = self
+        let put = self
             .gw
             .put_object_checked(
                 site,
@@ -213,7 +255,14 @@ impl ObjectService for ObjectApi {
                 expected_blake3,
             )
             .await
-            .map_err(status)?;
+            .map_err(status);
+        let what = (Action::Write, header.bucket.as_str(), header.key.as_str());
+        let (bytes, code) = match &put {
+            Ok(r) => (r.size, tonic::Code::Ok),
+            Err(s) => (0, s.code()),
+        };
+        self.track(&id, what, bytes, site, code);
+        let rec = put?;
         Ok(Response::new(PutResponse {
             info: Some(object_info(
                 self.gw.topology(),
@@ -305,13 +354,39 @@ impl ObjectService for ObjectApi {
         // A bounded channel decouples the client's pace from chunk reads.
         let (tx, rx) = tokio::sync::mpsc::channel(GET_BUFFER);
         let mut all = Box::pin(first.chain(frames));
+        let gw = self.gw.clone();
         tokio::spawn(async move {
+            // What reached the client, for the access log.
+            let (mut sent, mut code) = (0u64, tonic::Code::Ok);
             while let Some(item) = all.next().await {
                 let stop = item.is_err();
-                if tx.send_timeout(item, IDLE).await.is_err() || stop {
+                let bytes = match &item {
+                    Ok(GetResponse {
+                        frame: Some(get_response::Frame::Chunk(c)),
+                    }) => c.data.len() as u64,
+                    Ok(_) => 0,
+                    Err(s) => {
+                        code = s.code();
+                        0
+                    }
+                };
+                if tx.send_timeout(item, IDLE).await.is_err() {
+                    code = tonic::Code::Cancelled;
+                    break;
+                }
+                sent += bytes;
+                if stop {
                     break;
                 }
             }
+            track_on(
+                &gw,
+                &id,
+                (Action::Read, &r.bucket, &r.key),
+                sent,
+                site,
+                code,
+            );
         });
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
@@ -416,11 +491,16 @@ impl ObjectService for ObjectApi {
                 (Access::Modify, &r.key),
             )
             .await?;
-        self.gw
+        let deleted = self
+            .gw
             .catalogue()
             .delete_object(&r.bucket, &r.key)
             .await
-            .map_err(status)?;
+            .map_err(status);
+        let code = deleted.as_ref().err().map_or(tonic::Code::Ok, |s| s.code());
+        let hub = self.gw.site_id("").map_err(status)?;
+        self.track(&id, (Action::Delete, &r.bucket, &r.key), 0, hub, code);
+        deleted?;
         Ok(Response::new(DeleteResponse {}))
     }
 

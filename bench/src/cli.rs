@@ -32,6 +32,9 @@ pub enum Command {
     Grpc(S3Args),
     /// Insert N file records into a fresh catalogue, then measure stat and list.
     Meta(crate::meta::MetaArgs),
+    /// Insert N described files and D datasets with metadata into a fresh
+    /// catalogue, then time selective searches.
+    Query(crate::query::QueryArgs),
     /// Replicate one workload with the planner and with the naive baseline,
     /// on the star and the mesh, against the min-cut lower bound.
     Replicate(crate::replicate::ReplicateArgs),

@@ -4,6 +4,7 @@ mod cli;
 mod client;
 mod grpc;
 mod meta;
+mod query;
 mod replicate;
 mod report;
 mod resume;
@@ -26,6 +27,14 @@ async fn main() -> Result<()> {
         cli::Command::Resume(args) => resume::run(&args).await?,
         cli::Command::Replicate(args) => {
             let report = replicate::run(&args).await?;
+            if args.json {
+                println!("{report}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+        }
+        cli::Command::Query(args) => {
+            let report = query::run(&args).await?;
             if args.json {
                 println!("{report}");
             } else {

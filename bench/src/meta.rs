@@ -57,6 +57,15 @@ pub struct MetaArgs {
     /// (its per-site counts) to the catalogue.
     #[arg(long, default_value_t = 0)]
     pub chunks: usize,
+    /// Give each record what a described file has: a format its bytes
+    /// showed and two user metadata entries (run, detector), each one more
+    /// search index entry.
+    #[arg(long)]
+    pub described: bool,
+    /// Keep no search indexes of files: the same run without them, to
+    /// measure what they cost.
+    #[arg(long)]
+    pub without_file_index: bool,
     /// Build a Raft snapshot (and purge the log) every this many entries.
     #[arg(long, default_value_t = 20_000)]
     pub snapshot_every: u64,
@@ -68,7 +77,7 @@ pub struct MetaArgs {
 }
 
 /// A key of about 60 bytes in one of `prefixes` directories.
-fn key(i: u64, prefixes: u64) -> String {
+pub fn key(i: u64, prefixes: u64) -> String {
     let p = i % prefixes;
     format!(
         "juno/raw/2026/p{p:05}/run{:07}/file-{i:012}.h5",
@@ -76,10 +85,41 @@ fn key(i: u64, prefixes: u64) -> String {
     )
 }
 
+/// Formats a data centre's files show, by share of files.
+pub const FORMATS: [(&str, u32); 6] = [
+    ("ROOT", 40),
+    ("HDF5", 30),
+    ("FITS", 10),
+    ("Parquet", 8),
+    ("NetCDF", 2),
+    ("", 10),
+];
+
+/// Distinct runs among described records.
+pub const RUNS: u64 = 100_000;
+pub const DETECTORS: u64 = 12;
+
+/// `record` with a format and user metadata (run, detector), as a
+/// described file has: the run's number is selective (one in [`RUNS`]).
+pub fn described(mut r: ObjectRecord, i: u64, rng: &mut impl Rng) -> ObjectRecord {
+    let mut pick = rng.random_range(0..100u32);
+    for (f, share) in FORMATS {
+        if pick < share {
+            r.file_format = f.to_string();
+            break;
+        }
+        pick -= share;
+    }
+    r.user_meta.insert("run".into(), format!("{}", i % RUNS));
+    r.user_meta
+        .insert("detector".into(), format!("det{:02}", i % DETECTORS));
+    r
+}
+
 /// A file record as the gateway writes it: size, BLAKE3, ETag, owner,
 /// version id and a three-site replica map (ingest complete, the other two
 /// complete or, with `pending`, that many still pending).
-fn record(i: u64, (pending, chunks): (usize, usize), rng: &mut impl Rng) -> ObjectRecord {
+pub fn record(i: u64, (pending, chunks): (usize, usize), rng: &mut impl Rng) -> ObjectRecord {
     let now = 1_790_000_000_000 + i as i64;
     ObjectRecord {
         format: meridian_proto::RECORD_FORMAT,
@@ -122,9 +162,9 @@ fn record(i: u64, (pending, chunks): (usize, usize), rng: &mut impl Rng) -> Obje
 
 /// The metadata group under test: one voter, or three in this process, each
 /// with its own RocksDB and its own Raft gRPC server on loopback.
-struct Cluster {
+pub struct Cluster {
     nodes: Vec<Arc<MetaNode>>,
-    leader: Arc<MetaNode>,
+    pub leader: Arc<MetaNode>,
     servers: Vec<(
         tokio::sync::oneshot::Sender<()>,
         tokio::task::JoinHandle<()>,
@@ -132,10 +172,16 @@ struct Cluster {
 }
 
 impl Cluster {
-    async fn start(dir: &std::path::Path, voters: usize, snapshot_every: u64) -> Result<Cluster> {
+    pub async fn start(
+        dir: &std::path::Path,
+        voters: usize,
+        snapshot_every: u64,
+        index_files: bool,
+    ) -> Result<Cluster> {
         if voters == 1 {
             let mut cfg = MetaConfig::new(dir.join("node-1"), "127.0.0.1:0".into());
             cfg.snapshot_every = snapshot_every;
+            cfg.index_files = index_files;
             let node = Arc::new(
                 MetaNode::start(cfg)
                     .await
@@ -167,6 +213,7 @@ impl Cluster {
             let mut cfg =
                 MetaConfig::member(dir.join(format!("node-{id}")), id, &peers, tls.clone());
             cfg.snapshot_every = snapshot_every;
+            cfg.index_files = index_files;
             let node = Arc::new(
                 MetaNode::open(cfg)
                     .await
@@ -200,7 +247,7 @@ impl Cluster {
         })
     }
 
-    async fn shutdown(self) {
+    pub async fn shutdown(self) {
         for n in &self.nodes {
             let _ = n.shutdown().await;
         }
@@ -211,7 +258,7 @@ impl Cluster {
     }
 }
 
-fn ms(d: Duration) -> f64 {
+pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
@@ -235,7 +282,13 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
         .prefix("meridian-bench-meta.")
         .tempdir_in(&a.dir)
         .with_context(|| format!("temporary directory in {}", a.dir.display()))?;
-    let cluster = Cluster::start(tmp.path(), a.voters, a.snapshot_every).await?;
+    let cluster = Cluster::start(
+        tmp.path(),
+        a.voters,
+        a.snapshot_every,
+        !a.without_file_index,
+    )
+    .await?;
     let node = cluster.leader.clone();
     node.write_one(meridian_meta::command(Op::CreateBucket(CreateBucketCmd {
         name: BUCKET.into(),
@@ -254,6 +307,7 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
     for c in 0..a.clients {
         let (node, next) = (node.clone(), next.clone());
         let (n, prefixes, shape) = (a.records, a.prefixes, (a.pending_replicas, a.chunks));
+        let described_records = a.described;
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(c as u64);
             let mut lat = Vec::new();
@@ -262,10 +316,14 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
                 if i >= n {
                     break;
                 }
+                let mut rec = record(i, shape, &mut rng);
+                if described_records {
+                    rec = described(rec, i, &mut rng);
+                }
                 let cmd = meridian_meta::command(Op::PutObject(PutObjectCmd {
                     bucket: BUCKET.into(),
                     key: key(i, prefixes),
-                    record: Some(record(i, shape, &mut rng)),
+                    record: Some(rec),
                     ..Default::default()
                 }));
                 let t = Instant::now();
@@ -340,6 +398,8 @@ pub async fn run(a: &MetaArgs) -> Result<Value> {
         "voters": a.voters,
         "pending_replicas": a.pending_replicas,
         "chunks": a.chunks,
+        "described": a.described,
+        "file_index": !a.without_file_index,
         "snapshot_every": a.snapshot_every,
         "records": a.records,
         "clients": a.clients,

@@ -288,8 +288,7 @@ async fn one_run(args: &ReplicateArgs, topo: &Topology, mode: Mode) -> Result<Ru
     )?);
     let wake = Arc::new(Notify::new());
     let gateway = meridian_node::serve::gateway(
-        meta.clone(),
-        data.clone(),
+        (meta.clone(), data.clone()),
         topo.clone(),
         policy.clone(),
         args.chunk_size as usize,
@@ -297,6 +296,7 @@ async fn one_run(args: &ReplicateArgs, topo: &Topology, mode: Mode) -> Result<Ru
         Arc::new(meridian_node::keyring::Keyring::load_or_create(
             &dir.path().join("cluster.key"),
         )?),
+        None,
     );
     let site = |name: &str| -> Result<u32> {
         Ok(topo

@@ -13,8 +13,10 @@ use meridian_chaos_tests::ctl::UserCtl;
 use meridian_chaos_tests::data::blake3_hex;
 use meridian_chaos_tests::grpc::{client, Api};
 use meridian_chaos_tests::s3::{expect_error, S3Options};
+use meridian_chaos_tests::wait::{poll_until, Check};
 use meridian_chaos_tests::{DevCluster, DevOptions, Site};
-use meridian_proto::v1::DeleteRequest;
+use meridian_proto::v1::put_request::Frame;
+use meridian_proto::v1::{DeleteRequest, PutHeader, PutRequest};
 use serde_json::Value;
 use tonic::Code;
 
@@ -62,7 +64,12 @@ fn says(stderr: &str, code: Code, why: &str) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dataset_lives_is_described_published_and_keeps_its_files() -> Result<()> {
-    let cluster = DevCluster::start_serving(DevOptions::default()).await?;
+    // Jobs every second: the idle-close pass below.
+    let opts = DevOptions {
+        extra_args: vec!["--gc-period".into(), "1s".into()],
+        ..DevOptions::default()
+    };
+    let cluster = DevCluster::start_serving(opts).await?;
     let alice = user(&cluster, "alice").await?;
     let bob = user(&cluster, "bob").await?;
     alice.s3.create_bucket().bucket("juno-raw").send().await?;
@@ -350,6 +357,100 @@ async fn a_dataset_lives_is_described_published_and_keeps_its_files() -> Result<
         "{out}"
     );
 
+    // Search: files by the format their first bytes show, datasets by
+    // their packages' fields and state; answers hold only what the caller
+    // may read; an unknown or only-narrowing field is refused.
+    let found = alice
+        .ctl
+        .json(&["dataset", "search", "--files", "format=ROOT", "size>=10"])
+        .await?;
+    let keys: Vec<&str> = found["files"]
+        .as_array()
+        .context("files")?
+        .iter()
+        .filter_map(|f| f["key"].as_str())
+        .collect();
+    ensure!(keys == ["run42/a.root", "run42/b.root"], "{found}");
+    ensure!(
+        found["walked"] == "index format" && found["files"][0]["format"] == "ROOT",
+        "{found}"
+    );
+    let hidden = bob
+        .ctl
+        .json(&["dataset", "search", "--files", "format=ROOT"])
+        .await?;
+    ensure!(
+        hidden["files"] == serde_json::json!([]),
+        "bob sees alice's files: {hidden}"
+    );
+    let ds = alice
+        .ctl
+        .json(&[
+            "dataset",
+            "search",
+            "dataset.keywords=neutrino",
+            "state=published",
+        ])
+        .await?;
+    ensure!(
+        ds["datasets"][0]["name"] == "juno-run42"
+            && ds["datasets"].as_array().map(Vec::len) == Some(1),
+        "{ds}"
+    );
+    says(
+        &alice
+            .ctl
+            .refused(&["dataset", "search", "colour=red"])
+            .await?,
+        Code::InvalidArgument,
+        "no field \"colour\"",
+    )?;
+    says(
+        &alice
+            .ctl
+            .refused(&["dataset", "search", "--files", "replica=complete"])
+            .await?,
+        Code::InvalidArgument,
+        "needs a filter on an indexed field",
+    )?;
+
+    // The data card and its readiness, computed from the catalogue.
+    let card = alice.ctl.json(&["dataset", "card", "juno-run42"]).await?;
+    ensure!(
+        card["title"] == "JUNO commissioning run 42, raw waveforms"
+            && card["files"]["count"] == 3
+            && card["citation"]["manifest"] == p["citation"],
+        "{card}"
+    );
+    let formats: Vec<&str> = card["files"]["formats"]
+        .as_array()
+        .context("formats")?
+        .iter()
+        .filter_map(|f| f["format"].as_str())
+        .collect();
+    ensure!(formats == ["unrecognised", "ROOT"], "{card}");
+    let levels = alice
+        .ctl
+        .json(&["dataset", "readiness", "juno-run42"])
+        .await?;
+    let level = |axis: &str| {
+        levels
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["axis"] == axis))
+            .map(|r| (r["level"].as_u64(), r["next"].as_str().map(String::from)))
+    };
+    // Metadata: a validated dataset package that exports to DataCite.
+    ensure!(
+        level("metadata").is_some_and(|(l, _)| l == Some(3)),
+        "{levels}"
+    );
+    // Consistency: checked on every write and read, no scrub report yet.
+    ensure!(
+        level("consistency")
+            .is_some_and(|(l, n)| l == Some(2) && n.is_some_and(|n| n.contains("scrub"))),
+        "{levels}"
+    );
+
     // A policy's deny wins over Bob's grant.
     let policy = dir.path().join("policy.json");
     std::fs::write(
@@ -379,6 +480,79 @@ async fn a_dataset_lives_is_described_published_and_keeps_its_files() -> Result<
     ensure!(
         which.is_err(),
         "bob read a file of alice's bucket: {which:?}"
+    );
+
+    // Facility datasets close when their run goes idle: one whose prefix
+    // got no file for 30 minutes closes; one still written to stays open.
+    for run in ["quiet", "busy"] {
+        alice
+            .ctl
+            .json(&[
+                "dataset",
+                "create",
+                &format!("daq-{run}"),
+                "--kind",
+                "facility",
+                "--facility",
+                "JUNO",
+                "--close-after-idle",
+                "30m",
+                "--rule",
+                &format!("juno-raw/{run}/"),
+            ])
+            .await?;
+        put(
+            &alice.s3,
+            "juno-raw",
+            &format!("{run}/1.root"),
+            b"root data",
+        )
+        .await?;
+    }
+    cluster
+        .ctl()
+        .advance_clock(std::time::Duration::from_secs(31 * 60))
+        .await?;
+    // Over gRPC: its signatures are held against the wall clock, which
+    // the test clock's jump leaves where it was (S3's front would refuse
+    // a request 31 minutes from the server's time).
+    grpc.put(vec![
+        PutRequest {
+            frame: Some(Frame::Header(PutHeader {
+                bucket: "juno-raw".into(),
+                key: "busy/2.root".into(),
+                ..Default::default()
+            })),
+        },
+        PutRequest {
+            frame: Some(Frame::Data(bytes::Bytes::from_static(b"root data"))),
+        },
+    ])
+    .await?;
+    poll_until(
+        "the quiet run's dataset closes",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(300),
+        || async {
+            let d = alice.ctl.json(&["dataset", "show", "daq-quiet"]).await?;
+            Ok(if d["state"] == "closed" {
+                Check::Done(())
+            } else {
+                Check::NotYet(d.to_string())
+            })
+        },
+    )
+    .await?;
+    let busy = alice.ctl.json(&["dataset", "show", "daq-busy"]).await?;
+    ensure!(
+        busy["state"] == "open",
+        "a run still written to was closed: {busy}"
+    );
+    let status = cluster.ctl().json(&["status"]).await?;
+    ensure!(
+        status["datasets_closed_idle"] == 1,
+        "{}",
+        status["datasets_closed_idle"]
     );
     Ok(())
 }

@@ -452,6 +452,43 @@ pub trait Catalogue: Send + Sync + 'static {
         let _ = name;
         Err(no_datasets())
     }
+
+    /// Adds a shipment of per-file tallies from a node's access log;
+    /// `shipment` names it, so a retry after a lost answer adds nothing.
+    async fn record_access(
+        &self,
+        shipment: &str,
+        files: Vec<crate::tracking::FileTally>,
+    ) -> Result<(), CoreError> {
+        let _ = (shipment, files);
+        Err(CoreError::Internal(
+            "this catalogue keeps no access tallies".into(),
+        ))
+    }
+
+    /// What `bucket`/`key` saw, as shipped so far (`None`: nothing).
+    async fn file_access(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<crate::tracking::Tally>, CoreError> {
+        let _ = (bucket, key);
+        Err(CoreError::Internal(
+            "this catalogue keeps no access tallies".into(),
+        ))
+    }
+
+    /// One page of a search (`crate::search`): the files or datasets that
+    /// meet every filter, in the order of the walk the query's plan picks;
+    /// answered from indexes kept with the records, so never stale against
+    /// a write acknowledged before it.
+    async fn search(
+        &self,
+        query: &crate::search::Query,
+    ) -> Result<crate::search::SearchPage, CoreError> {
+        let _ = query;
+        Err(CoreError::Internal("this catalogue has no search".into()))
+    }
 }
 
 fn no_datasets() -> CoreError {

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod access_cache;
+pub mod card;
 pub mod catalogue;
 pub mod chunks;
 pub mod clock;
@@ -17,9 +18,12 @@ pub mod names;
 pub mod protection;
 pub mod records;
 pub mod regions;
+pub mod search;
 pub mod session;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod tracking;
+pub mod units;
 
 pub use chunks::{Chunk, ChunkHash};
 pub use clock::{Clock, SharedClock};

@@ -134,6 +134,9 @@ pub struct ObjectRecord {
     pub lock_mode: LockMode,
     pub lock_until_ms: i64,
     pub legal_hold: bool,
+    /// The file format its first bytes show (`ROOT`, `HDF5`, ...); empty:
+    /// not recognised.
+    pub file_format: String,
 }
 
 impl ObjectRecord {
@@ -272,6 +275,8 @@ pub struct PartRecord {
     /// object, from which the object's hash is made without reading the
     /// chunks again (`crate::session::object_hash`).
     pub chaining_value: Option<[u8; 32]>,
+    /// What the part's first bytes show (the first part's is the object's).
+    pub file_format: String,
 }
 
 /// What a completed multipart upload answered, kept for a while so that a

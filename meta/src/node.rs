@@ -47,6 +47,11 @@ pub struct MetaConfig {
     /// This node's identity on the cluster port: a group of several
     /// members talks only mutual TLS under the cluster CA.
     pub tls: Option<meridian_tls::ClusterTls>,
+    /// Keep the files' search indexes (always, in a node). Off only to
+    /// measure what they cost (`meridian-bench meta --without-file-index`):
+    /// every member of a group must agree, and a catalogue written without
+    /// them answers searches of files incompletely.
+    pub index_files: bool,
 }
 
 impl MetaConfig {
@@ -62,6 +67,7 @@ impl MetaConfig {
             leader_wait: Duration::from_secs(30),
             commit: CommitConfig::default(),
             tls: None,
+            index_files: true,
         }
     }
 
@@ -152,7 +158,8 @@ impl MetaNode {
                 cfg.peers.keys().collect::<Vec<_>>()
             )));
         }
-        let (log, sm) = store::open(&cfg.dir)?;
+        let (log, mut sm) = store::open(&cfg.dir)?;
+        sm.index_files = cfg.index_files;
         let db = sm.db().clone();
         let raft_config = openraft::Config {
             cluster_name: "meridian-meta".into(),

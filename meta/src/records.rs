@@ -221,6 +221,7 @@ pub fn object_from(what: What<'_>, r: pb::ObjectRecord) -> Result<core::ObjectRe
         lock_mode,
         lock_until_ms: r.lock_until_ms,
         legal_hold: r.legal_hold,
+        file_format: r.file_format,
     })
 }
 
@@ -291,6 +292,7 @@ pub fn object_to(r: core::ObjectRecord) -> pb::ObjectRecord {
         lock_mode: lock_mode_to(r.lock_mode),
         lock_until_ms: r.lock_until_ms,
         legal_hold: r.legal_hold,
+        file_format: r.file_format,
     }
 }
 
@@ -513,6 +515,7 @@ pub fn part_from(what: What<'_>, p: pb::PartRecord) -> Result<core::PartRecord, 
             [] => None,
             cv => Some(hash(what, cv)?),
         },
+        file_format: p.file_format,
     })
 }
 
@@ -526,6 +529,7 @@ pub fn part_to(p: core::PartRecord) -> pb::PartRecord {
         created_ms: p.created_ms,
         checksums: p.checksums,
         chaining_value: p.chaining_value.map(|cv| cv.to_vec()).unwrap_or_default(),
+        file_format: p.file_format,
     }
 }
 

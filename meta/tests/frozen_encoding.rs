@@ -62,6 +62,8 @@ fn object_record() -> ObjectRecord {
         lock_mode: 0,
         lock_until_ms: 0,
         legal_hold: false,
+        // No format recognised: nothing encoded.
+        file_format: String::new(),
     }
 }
 

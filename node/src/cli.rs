@@ -121,6 +121,16 @@ pub struct DevArgs {
     /// the banner says how clients trust it.
     #[arg(long)]
     pub tls: bool,
+    /// Track no object requests (no access log, no access reports).
+    #[arg(long)]
+    pub no_access_log: bool,
+    /// Access log segments (hourly, JSON lines, in <data-dir>/access/) are
+    /// deleted this long after they were shipped.
+    #[arg(long, default_value = "30d", value_parser = parse_secs)]
+    pub access_retention: std::time::Duration,
+    /// How often the access log is shipped to the catalogue.
+    #[arg(long, default_value = "10s", value_parser = parse_secs)]
+    pub access_ship_every: std::time::Duration,
 }
 
 fn parse_secs(text: &str) -> Result<std::time::Duration, String> {
@@ -189,6 +199,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let topology = Topology::from_toml(&text, &origin)?;
             let (text, origin) = read(&a.policy, DEFAULT_POLICY)?;
             let policy = Policy::from_toml(&text, &origin, &topology)?;
+            let access_dir = a.data_dir.join("access");
             let cfg = DevConfig {
                 data_dir: a.data_dir,
                 s3_addr: a.s3_addr,
@@ -216,6 +227,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 s3_sigv2: !a.no_sigv2,
                 test_clock: a.test_clock,
                 tls: a.tls,
+                access_log: (!a.no_access_log).then_some(crate::serve::AccessLogConfig {
+                    dir: access_dir,
+                    retention: a.access_retention,
+                    ship_every: a.access_ship_every,
+                }),
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -72,14 +72,15 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
         crate::keyring::Keyring::load_or_create(&cfg.data_dir.join("cluster.key"))
             .context("loading the cluster key")?,
     );
+    let access_log = crate::serve::open_access_log(cfg.access_log.as_ref())?;
     let gateway = crate::serve::gateway(
-        meta.clone(),
-        data.clone(),
+        (meta.clone(), data.clone()),
         topology.clone(),
         policy.clone(),
         cfg.chunk_size,
         wake.clone(),
         keyring.clone(),
+        access_log,
     );
 
     // Bind everything before saying ready.
@@ -140,6 +141,22 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
         meridian_core::clock::system(),
         audit.clone(),
     ));
+    let access_log = cfg.access_log.as_ref().and_then(|a| {
+        crate::serve::spawn_access_shipper(
+            &gateway,
+            a,
+            ("dev".into(), cfg.access_key.clone()),
+            &mut tasks,
+            stop_rx.clone(),
+        )
+    });
+    let idle_close = crate::serve::spawn_idle_close(
+        meta.clone(),
+        &gateway,
+        cfg.gc.period,
+        &mut tasks,
+        stop_rx.clone(),
+    );
     let admin = AdminApi {
         meta: meta.clone(),
         data: data.clone(),
@@ -160,6 +177,8 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
         uploads: jobs.uploads.clone(),
         lifecycle: jobs.lifecycle.clone(),
         test_clock,
+        access_log,
+        idle_close,
     };
     crate::serve::spawn_grpc(
         &mut tasks,
@@ -175,6 +194,15 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
             // The one-process federation publishes as itself; a real
             // centre names itself in `[datasets] publisher`.
             publisher: "Meridian dev federation".into(),
+            points: meridian_api::datasets::AccessPoints {
+                s3: topology
+                    .sites()
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .zip(endpoints.iter().cloned())
+                    .collect(),
+                grpc: format!("{scheme}://{}", cfg.grpc_addr),
+            },
         },
         stop_rx.clone(),
     )

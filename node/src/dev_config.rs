@@ -48,6 +48,8 @@ pub struct DevConfig {
     pub test_clock: bool,
     /// TLS on S3 and the client and admin APIs (a certificate of its own).
     pub tls: bool,
+    /// The access log; `None`: requests are not tracked.
+    pub access_log: Option<crate::serve::AccessLogConfig>,
 }
 
 impl DevConfig {

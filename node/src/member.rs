@@ -124,14 +124,15 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         crate::keyring::Keyring::load_or_create(&cfg.cluster_key_file)
             .context("loading the cluster key")?,
     );
+    let access_log = crate::serve::open_access_log(cfg.access_log.as_ref())?;
     let gateway = crate::serve::gateway(
-        meta.clone(),
-        data.clone(),
+        (meta.clone(), data.clone()),
         topology.clone(),
         policy.clone(),
         cfg.chunk_size,
         wake.clone(),
         keyring.clone(),
+        access_log,
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -179,6 +180,22 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         meridian_core::clock::system(),
         audit.clone(),
     ));
+    let access_log = cfg.access_log.as_ref().and_then(|a| {
+        crate::serve::spawn_access_shipper(
+            &gateway,
+            a,
+            (format!("node-{}", cfg.id), access_key.clone()),
+            &mut tasks,
+            stop_rx.clone(),
+        )
+    });
+    let idle_close = crate::serve::spawn_idle_close(
+        meta.clone(),
+        &gateway,
+        cfg.gc.period,
+        &mut tasks,
+        stop_rx.clone(),
+    );
     let admin = AdminApi {
         meta: meta.clone(),
         data: data.clone(),
@@ -194,6 +211,8 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         uploads: jobs.uploads.clone(),
         lifecycle: jobs.lifecycle.clone(),
         test_clock,
+        access_log,
+        idle_close,
     };
     crate::serve::spawn_grpc(
         &mut tasks,
@@ -207,6 +226,13 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
             endpoint_tls,
             client_auth,
             publisher: cfg.publisher.clone(),
+            points: meridian_api::datasets::AccessPoints {
+                s3: endpoints
+                    .iter()
+                    .map(|e| (cfg.site_name.clone(), e.clone()))
+                    .collect(),
+                grpc: format!("{scheme}://{}", cfg.grpc_addr),
+            },
         },
         stop_rx.clone(),
     )

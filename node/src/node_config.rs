@@ -67,6 +67,12 @@
 //! publisher = "IHEP Data Centre" # optional: DataCite's publisher in exports
 //!                              # (without it, exports say it is missing)
 //!
+//! [access]                     # the access log: object requests, JSON lines
+//! enabled = true               # optional (default true)
+//! dir = "/var/log/meridian/access" # optional (default <data_dir>/access)
+//! retention = "30d"            # optional: shipped segments kept this long
+//! ship_every = "60s"           # optional: how often it is shipped to the catalogue
+//!
 //! topology = "topology.toml"   # optional: the brief's five sites
 //! policy = "policy.toml"       # optional: three copies
 //! ```
@@ -104,8 +110,19 @@ struct File {
     auth: Auth,
     #[serde(default)]
     datasets: Datasets,
+    #[serde(default)]
+    access: Access,
     topology: Option<PathBuf>,
     policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Access {
+    enabled: Option<bool>,
+    dir: Option<PathBuf>,
+    retention: Option<String>,
+    ship_every: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -258,6 +275,8 @@ pub struct NodeConfig {
     pub test_clock: bool,
     /// DataCite's publisher of this centre's datasets; empty: unset.
     pub publisher: String,
+    /// The access log; `None`: requests are not tracked.
+    pub access_log: Option<crate::serve::AccessLogConfig>,
 }
 
 fn relative(base: &Path, p: &Path) -> PathBuf {
@@ -398,6 +417,12 @@ impl NodeConfig {
                 .map_err(|e| anyhow::anyhow!("{origin}: data.{field}: {e}")),
             None => Ok(default),
         };
+        let access_secs = |v: &Option<String>, field: &str, default: u64| match v {
+            Some(t) => meridian_placement::parse_duration(t)
+                .map(std::time::Duration::from_secs)
+                .map_err(|e| anyhow::anyhow!("{origin}: access.{field}: {e}")),
+            None => Ok(std::time::Duration::from_secs(default)),
+        };
         let defaults = meridian_data::GcConfig::default();
         let gc = meridian_data::GcConfig {
             grace: secs(&f.data.gc_grace, "gc_grace", defaults.grace)?,
@@ -494,6 +519,17 @@ impl NodeConfig {
             policy,
             test_clock: false,
             publisher: f.datasets.publisher.unwrap_or_default(),
+            access_log: match f.access.enabled {
+                Some(false) => None,
+                _ => Some(crate::serve::AccessLogConfig {
+                    dir: match &f.access.dir {
+                        Some(d) => relative(base, d),
+                        None => relative(base, &f.data_dir).join("access"),
+                    },
+                    retention: access_secs(&f.access.retention, "retention", 30 * 86_400)?,
+                    ship_every: access_secs(&f.access.ship_every, "ship_every", 60)?,
+                }),
+            },
         })
     }
 }

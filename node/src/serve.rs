@@ -85,13 +85,13 @@ pub async fn shutdown_signal() {
 /// The gateway over the metadata group and the data plane; `wake` tells
 /// the replication job about new pending replicas.
 pub fn gateway(
-    meta: Arc<MetaGroup>,
-    data: Arc<DataPlane>,
+    (meta, data): (Arc<MetaGroup>, Arc<DataPlane>),
     topology: Arc<Topology>,
     policy: Arc<crate::placement_policy::PolicyHandle>,
     chunk_size: usize,
     wake: Arc<Notify>,
     keyring: Arc<crate::keyring::Keyring>,
+    access_log: Option<Arc<meridian_objects::access_log::AccessLog>>,
 ) -> Arc<Objects> {
     let clock = data.clock().clone();
     let catalogue = Arc::new(MetaCatalogue::new(
@@ -103,7 +103,71 @@ pub fn gateway(
         keyring,
         clock.clone(),
     ));
-    Arc::new(Objects::new(catalogue, data, topology, chunk_size, clock))
+    let objects = Objects::new(catalogue, data, topology, chunk_size, clock);
+    Arc::new(match access_log {
+        Some(l) => objects.with_access_log(l),
+        None => objects,
+    })
+}
+
+/// Where and how long a node keeps its access log, and how often it ships it.
+#[derive(Debug, Clone)]
+pub struct AccessLogConfig {
+    pub dir: std::path::PathBuf,
+    pub retention: std::time::Duration,
+    pub ship_every: std::time::Duration,
+}
+
+/// Starts the job that closes idle facility datasets, every `period`.
+pub fn spawn_idle_close(
+    meta: Arc<MetaGroup>,
+    gateway: &Arc<Objects>,
+    period: std::time::Duration,
+    tasks: &mut JoinSet<()>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Arc<crate::jobs::idle_close::IdleClose> {
+    let job = crate::jobs::idle_close::IdleClose::new(
+        meta,
+        gateway.catalogue().clone(),
+        gateway.clock().clone(),
+        period,
+    );
+    tasks.spawn(job.clone().run(stop));
+    job
+}
+
+/// The access log `cfg` asks for (`None`: requests are not tracked).
+pub fn open_access_log(
+    cfg: Option<&AccessLogConfig>,
+) -> anyhow::Result<Option<Arc<meridian_objects::access_log::AccessLog>>> {
+    cfg.map(|a| {
+        meridian_objects::access_log::AccessLog::start(&a.dir)
+            .with_context(|| format!("opening the access log in {}", a.dir.display()))
+    })
+    .transpose()
+}
+
+/// Starts the shipper of `gateway`'s access log (if it has one) as a task.
+pub fn spawn_access_shipper(
+    gateway: &Arc<Objects>,
+    cfg: &AccessLogConfig,
+    (node, root_key): (String, String),
+    tasks: &mut JoinSet<()>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<(
+    Arc<meridian_objects::access_log::AccessLog>,
+    Arc<crate::jobs::access_ship::AccessShipper>,
+)> {
+    let log = gateway.access_log()?.clone();
+    let shipper = crate::jobs::access_ship::AccessShipper::new(
+        gateway.clone(),
+        cfg.dir.clone(),
+        (node, root_key),
+        (cfg.ship_every, cfg.retention),
+        gateway.clock().clone(),
+    );
+    tasks.spawn(shipper.clone().run(stop));
+    Some((log, shipper))
 }
 
 /// The background jobs whose progress the admin API reports.
@@ -260,6 +324,8 @@ pub struct GrpcServices {
     pub client_auth: Arc<meridian_api::auth::ClientAuth>,
     /// DataCite's publisher in dataset exports (empty: unset).
     pub publisher: String,
+    /// Where this node serves data, for data cards.
+    pub points: meridian_api::datasets::AccessPoints,
 }
 
 /// Starts the client, admin and cluster gRPC servers as tasks of `tasks`;
@@ -320,6 +386,7 @@ pub async fn spawn_grpc(
             services.gateway,
             services.client_auth.clone(),
             services.publisher,
+            services.points,
         )));
     spawn_router(tasks, listeners.client, client, "client", stop());
     let admin = server()?

@@ -6,6 +6,7 @@
 //! back only verified bytes. It keeps no state beyond a one-second cache of
 //! access records.
 
+pub mod access_log;
 mod bucket_settings;
 mod copy;
 mod etag;

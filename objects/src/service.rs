@@ -37,6 +37,18 @@ pub struct Ingested {
     pub blake3: [u8; 32],
     pub md5: [u8; 16],
     pub chunks: Vec<ChunkRef>,
+    /// The format the first bytes show (empty: none recognised).
+    pub file_format: String,
+}
+
+use meridian_metadata::formats::HEAD_BYTES;
+
+/// The name of the format `head` (a file's first bytes) shows; empty if
+/// none is recognised.
+pub fn file_format(head: &[u8]) -> String {
+    meridian_metadata::formats::detect(head)
+        .map(|f| f.name.to_string())
+        .unwrap_or_default()
 }
 
 /// Checksums of an upload by algorithm name (base64 values), filled by
@@ -114,6 +126,8 @@ pub struct Objects {
     pub(crate) chunk_size: usize,
     access: Arc<meridian_core::access_cache::AccessCache>,
     pub(crate) clock: SharedClock,
+    /// Where object requests are tracked (`None`: not tracked).
+    access_log: Option<Arc<crate::access_log::AccessLog>>,
 }
 
 impl Objects {
@@ -132,12 +146,35 @@ impl Objects {
             chunk_size,
             access: Arc::new(meridian_core::access_cache::AccessCache::new(clock.clone())),
             clock,
+            access_log: None,
         }
     }
 
     /// The clock every decision by time in this gateway reads.
     pub fn clock(&self) -> &SharedClock {
         &self.clock
+    }
+
+    /// Object requests are tracked in `log`.
+    pub fn with_access_log(mut self, log: Arc<crate::access_log::AccessLog>) -> Self {
+        self.access_log = Some(log);
+        self
+    }
+
+    pub fn access_log(&self) -> Option<&Arc<crate::access_log::AccessLog>> {
+        self.access_log.as_ref()
+    }
+
+    /// Tracks one object request (queued, never waited for).
+    pub fn track(&self, e: meridian_core::tracking::AccessEvent) {
+        if let Some(l) = &self.access_log {
+            l.record(e);
+        }
+    }
+
+    /// Whether requests are tracked (so a caller can skip building events).
+    pub fn tracking(&self) -> bool {
+        self.access_log.is_some()
     }
 
     /// The service clock's time, ms since the Unix epoch.
@@ -289,6 +326,8 @@ impl Objects {
             crate::etag::Md5Sink::inline()
         };
         let mut size: u64 = 0;
+        // The first bytes, for the format (harvested, never typed in).
+        let mut head = Vec::new();
         let mut buf = BytesMut::with_capacity(self.chunk_size);
         loop {
             let frame = body
@@ -308,6 +347,10 @@ impl Objects {
                 }
                 whole.update(&data);
                 md5.update(&data).await?;
+                if head.len() < HEAD_BYTES {
+                    let take = (HEAD_BYTES - head.len()).min(data.len());
+                    head.extend_from_slice(&data[..take]);
+                }
                 while !data.is_empty() {
                     let take = (self.chunk_size - buf.len()).min(data.len());
                     buf.extend_from_slice(&data.split_to(take));
@@ -351,6 +394,7 @@ impl Objects {
             blake3: *whole.finalize().as_bytes(),
             md5: md5.finish().await?,
             chunks: std::mem::take(chunks),
+            file_format: file_format(&head),
         })
     }
 
@@ -455,6 +499,7 @@ impl Objects {
             delete_marker: false,
             part_sizes: Vec::new(),
             checksum_type: String::new(),
+            file_format: ing.file_format,
             ..Default::default()
         };
         obj.protection.apply(&mut record);
@@ -676,6 +721,7 @@ impl Objects {
                 .into_iter()
                 .collect(),
             chaining_value: None,
+            file_format: ing.file_format,
         };
         let stored = match self
             .keep_fresh(upload.ingest_site, &part.chunks, written)
@@ -776,6 +822,10 @@ impl Objects {
             lock_mode: upload.lock_mode,
             lock_until_ms: upload.lock_until_ms,
             legal_hold: upload.legal_hold,
+            file_format: used
+                .first()
+                .map(|p| p.file_format.clone())
+                .unwrap_or_default(),
         };
         self.catalogue.complete_upload(upload_id, record).await
     }

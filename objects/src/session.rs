@@ -255,9 +255,15 @@ impl Objects {
         let offset = session.chunk_offset(index);
         async move {
             let written = clock.instant();
-            let (chunk, cv) = tokio::task::spawn_blocking(move || {
+            let (chunk, cv, file_format) = tokio::task::spawn_blocking(move || {
                 let cv = chaining_value(&data, offset);
-                (Chunk::hash_of(data), cv)
+                // The object's format shows in its first chunk only.
+                let format = if offset == 0 {
+                    crate::service::file_format(&data)
+                } else {
+                    String::new()
+                };
+                (Chunk::hash_of(data), cv, format)
             })
             .await
             .map_err(|e| CoreError::Internal(format!("hash task: {e}")))?;
@@ -277,6 +283,7 @@ impl Objects {
                 created_ms: clock.now_ms(),
                 checksums: Default::default(),
                 chaining_value: Some(cv),
+                file_format,
             };
             if let Err(e) = catalogue.put_part(&upload_id, part).await {
                 catalogue.release_chunks(site, &[r]).await;
@@ -347,6 +354,10 @@ impl Objects {
             lock_mode: upload.lock_mode,
             lock_until_ms: upload.lock_until_ms,
             legal_hold: upload.legal_hold,
+            file_format: parts
+                .first()
+                .map(|p| p.file_format.clone())
+                .unwrap_or_default(),
             ..Default::default()
         };
         // The catalogue's completion has no condition of its own: the

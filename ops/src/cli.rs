@@ -109,6 +109,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::dataset::DatasetCommand,
     },
+    /// Who read and wrote a dataset's files (over the client API).
+    Access {
+        #[command(subcommand)]
+        command: crate::dataset::AccessCommand,
+    },
     /// The cluster CA and the nodes' certificates (offline: files only).
     Cluster {
         #[command(subcommand)]
@@ -188,7 +193,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let out = match cli.command {
         // Files only: no node need be up.
         Command::Cluster { command } => crate::cluster::run(command)?,
-        Command::Dataset { command } => {
+        command @ (Command::Dataset { .. } | Command::Access { .. }) => {
             let creds = crate::credentials::resolve(|n| std::env::var(n).ok())?;
             let channel = connect(&cli.client_endpoint, cli.ca_cert.as_deref()).await?;
             let signed = meridian_api::auth::client::SigningChannel::new(
@@ -199,9 +204,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             let mut client =
                 meridian_proto::v1::dataset_service_client::DatasetServiceClient::new(signed);
-            crate::dataset::run(&mut client, cli.json, command)
-                .await
-                .map_err(|e| e.context(format!("(credentials from {})", creds.source)))?
+            let done = match command {
+                Command::Access { command } => {
+                    crate::dataset::access(&mut client, cli.json, command).await
+                }
+                Command::Dataset { command } => {
+                    crate::dataset::run(&mut client, cli.json, command).await
+                }
+                _ => anyhow::bail!("not a client API command"),
+            };
+            done.map_err(|e| e.context(format!("(credentials from {})", creds.source)))?
         }
         command => {
             let creds = crate::credentials::resolve(|n| std::env::var(n).ok())?;
@@ -380,7 +392,9 @@ async fn call(mut client: crate::Admin, json: bool, command: Command) -> anyhow:
             show(json, &o, render::object_json, render::object_table)
         }
         Command::Cluster { command } => crate::cluster::run(command)?,
-        Command::Dataset { .. } => anyhow::bail!("datasets are served by the client API"),
+        Command::Dataset { .. } | Command::Access { .. } => {
+            anyhow::bail!("datasets are served by the client API")
+        }
         Command::Object {
             command: ObjectCommand::Explain { bucket, key },
         } => {

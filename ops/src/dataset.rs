@@ -117,11 +117,87 @@ pub enum DatasetCommand {
     },
     /// Sets the dataset's policy from FILE (JSON; `-` clears it).
     Policy { name: String, file: String },
+    /// Datasets (or with --files, files) by their fields: FIELD=VALUE,
+    /// FIELD^=PREFIX, FIELD>=VALUE ... all must hold; e.g.
+    /// `dataset.keywords=neutrino state=published`,
+    /// `--files format=ROOT size>=1GiB site=Jiangmen`.
+    Search {
+        filters: Vec<String>,
+        #[arg(long)]
+        files: bool,
+        #[arg(long, default_value = "")]
+        sort: String,
+        #[arg(long)]
+        desc: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Go on from a previous answer's cursor.
+        #[arg(long, default_value = "")]
+        cursor: String,
+    },
+    /// The dataset's data card: Markdown (or with --json, JSON), computed
+    /// from what the catalogue knows.
+    Card { name: String },
+    /// Its AI-readiness: levels 0-3 on consistency, access and metadata,
+    /// with the evidence and what the next level needs.
+    Readiness { name: String },
     /// The six metadata packages.
     Metadata {
         #[command(subcommand)]
         command: MetadataCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccessCommand {
+    /// Reads, writes, bytes and distinct users of DATASET's files (or of
+    /// one file with --file BUCKET/KEY), as shipped from the nodes' access
+    /// logs; the most read files first.
+    Report {
+        dataset: Option<String>,
+        #[arg(long)]
+        file: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        top: u32,
+    },
+}
+
+pub async fn access(c: &mut Datasets, json: bool, cmd: AccessCommand) -> anyhow::Result<String> {
+    let AccessCommand::Report {
+        dataset,
+        file: f,
+        top,
+    } = cmd;
+    let req = match (dataset, f) {
+        (Some(name), None) => on(
+            AccessReportRequest {
+                name: name.clone(),
+                file: None,
+                top,
+            },
+            &name,
+        ),
+        (None, Some(f)) => {
+            let f = file(&f)?;
+            let (b, k) = (f.bucket.clone(), f.key.clone());
+            with_resource(
+                AccessReportRequest {
+                    name: String::new(),
+                    file: Some(f),
+                    top,
+                },
+                &b,
+                Some(&k),
+            )
+        }
+        _ => bail!("name a dataset, or a file with --file BUCKET/KEY"),
+    };
+    let r = c
+        .access_report(req)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    Ok(show::access(json, &r))
 }
 
 #[derive(Subcommand, Debug)]
@@ -410,6 +486,51 @@ pub async fn run(c: &mut Datasets, json: bool, cmd: DatasetCommand) -> anyhow::R
             )
         }
         Metadata { command } => metadata(c, json, command).await?,
+        Card { name } => {
+            let r = c
+                .get_card(on(GetCardRequest { name: name.clone() }, &name))
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            if json {
+                r.json
+            } else {
+                r.markdown
+            }
+        }
+        Readiness { name } => {
+            let r = c
+                .get_card(on(GetCardRequest { name: name.clone() }, &name))
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            show::readiness(json, &r.readiness)
+        }
+        Search {
+            filters,
+            files,
+            sort,
+            desc,
+            limit,
+            cursor,
+        } => {
+            let target = if files { "files" } else { "datasets" };
+            let req = SearchRequest {
+                target: target.into(),
+                filters,
+                sort,
+                descending: desc,
+                limit,
+                cursor,
+            };
+            let req = if files {
+                with_resource(req, "", None)
+            } else {
+                with_resource(req, DATASETS, None)
+            };
+            let r = c.search(req).await.map_err(status_error)?.into_inner();
+            show::search(json, &r)
+        }
     })
 }
 

@@ -9,20 +9,7 @@ pub fn status_error(s: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", s.code(), s.message())
 }
 
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub use meridian_core::units::human_bytes;
 
 pub(crate) fn bps(n: u64) -> String {
     if n >= 1_000_000_000 {
@@ -73,10 +60,17 @@ pub fn status_json(s: &StatusResponse) -> Value {
         "objects": s.objects,
         "bytes": s.bytes,
         "abandoned_uploads_aborted": s.abandoned_uploads_aborted,
+        "datasets_closed_idle": s.datasets_closed_idle,
         "lifecycle": {
             "passes": lc.passes, "expired": lc.expired, "noncurrent_removed": lc.noncurrent_removed,
             "markers_removed": lc.markers_removed, "uploads_aborted": lc.uploads_aborted,
         },
+        "access_log": s.access_log.map(|a| json!({
+            "events_written": a.events_written, "events_dropped": a.events_dropped,
+            "events_shipped": a.events_shipped, "shipments": a.shipments,
+            "behind_bytes": a.behind_bytes, "last_ship_ms": a.last_ship_ms,
+            "bad_lines": a.bad_lines, "segments_removed": a.segments_removed,
+        })),
         "raft": {
             "node_id": raft.node_id, "leader": raft.leader, "term": raft.term,
             "applied_index": raft.applied_index, "last_log_index": raft.last_log_index,
@@ -125,6 +119,28 @@ pub fn status_table(s: &StatusResponse) -> String {
         lc.markers_removed,
         lc.uploads_aborted
     );
+    if s.datasets_closed_idle > 0 {
+        out.insert_str(
+            out.len() - 1,
+            &format!(
+                "Facility datasets closed when their run went idle: {}\n",
+                s.datasets_closed_idle
+            ),
+        );
+    }
+    if let Some(a) = s.access_log {
+        out.insert_str(
+            out.len() - 1,
+            &format!(
+                "Access log (this node): {} written, {} dropped, {} shipped in {} shipments, {} behind\n",
+                a.events_written,
+                a.events_dropped,
+                a.events_shipped,
+                a.shipments,
+                human_bytes(a.behind_bytes)
+            ),
+        );
+    }
     let rows: Vec<Vec<String>> = s
         .sites
         .iter()

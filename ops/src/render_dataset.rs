@@ -186,3 +186,137 @@ pub fn metadata(json: bool, r: &GetMetadataResponse) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+pub fn search(json: bool, r: &SearchResponse) -> String {
+    if json {
+        return json!({
+            "datasets": r.datasets.iter().map(info_json).collect::<Vec<_>>(),
+            "files": r.files.iter().map(|f| json!({
+                "bucket": f.bucket, "key": f.key, "size": f.size, "blake3": f.blake3,
+                "format": f.file_format, "created_ms": f.created_ms,
+                "replicas": f.replicas.iter().map(|x| json!({"site": x.site, "state": x.state})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "cursor": r.cursor, "examined": r.examined, "walked": r.walked,
+        })
+        .to_string();
+    }
+    let mut out = if !r.datasets.is_empty() || r.files.is_empty() {
+        list(
+            false,
+            &ListDatasetsResponse {
+                datasets: r.datasets.clone(),
+                next_after: String::new(),
+            },
+        )
+    } else {
+        let rows: Vec<Vec<String>> = r
+            .files
+            .iter()
+            .map(|f| {
+                vec![
+                    format!("{}/{}", f.bucket, f.key),
+                    human_bytes(f.size),
+                    f.file_format.clone(),
+                    f.replicas
+                        .iter()
+                        .filter(|x| x.state == "complete")
+                        .map(|x| x.site.clone())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ]
+            })
+            .collect();
+        table(&["FILE", "SIZE", "FORMAT", "COMPLETE AT"], &rows)
+    };
+    out.push_str(&format!("\n({} read by {}", r.examined, r.walked));
+    if !r.cursor.is_empty() {
+        out.push_str(&format!("; more: --cursor {}", r.cursor));
+    }
+    out.push(')');
+    out
+}
+
+fn counts_json(c: &AccessCounts) -> Value {
+    json!({
+        "reads": c.reads, "read_bytes": c.read_bytes, "writes": c.writes,
+        "write_bytes": c.write_bytes, "deletes": c.deletes,
+        "distinct_users": c.distinct_users, "users_overflow": c.users_overflow,
+        "users": c.users, "first_ms": c.first_ms, "last_ms": c.last_ms,
+    })
+}
+
+pub fn access(json: bool, r: &AccessReportResponse) -> String {
+    let total = r.total.clone().unwrap_or_default();
+    if json {
+        return json!({
+            "total": counts_json(&total),
+            "files": r.files.iter().map(|f| json!({
+                "bucket": f.bucket, "key": f.key,
+                "counts": counts_json(&f.counts.clone().unwrap_or_default()),
+            })).collect::<Vec<_>>(),
+            "files_counted": r.files_counted,
+            "truncated": r.truncated,
+        })
+        .to_string();
+    }
+    let users = |c: &AccessCounts| {
+        let more = if c.users_overflow { "+" } else { "" };
+        format!("{}{more}", c.distinct_users)
+    };
+    let mut out = format!(
+        "{} files: {} reads ({}), {} writes ({}), {} deletes, {} distinct users{}",
+        r.files_counted,
+        total.reads,
+        human_bytes(total.read_bytes),
+        total.writes,
+        human_bytes(total.write_bytes),
+        total.deletes,
+        users(&total),
+        if total.users.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", total.users.join(", "))
+        }
+    );
+    if r.truncated {
+        out.push_str(" (the dataset's walk stopped at its bound)");
+    }
+    let rows: Vec<Vec<String>> = r
+        .files
+        .iter()
+        .map(|f| {
+            let c = f.counts.clone().unwrap_or_default();
+            vec![
+                format!("{}/{}", f.bucket, f.key),
+                c.reads.to_string(),
+                human_bytes(c.read_bytes),
+                c.writes.to_string(),
+                users(&c),
+            ]
+        })
+        .collect();
+    out.push('\n');
+    out.push_str(&table(&["FILE", "READS", "READ", "WRITES", "USERS"], &rows));
+    out
+}
+
+pub fn readiness(json: bool, r: &[Readiness]) -> String {
+    if json {
+        return json!(r
+            .iter()
+            .map(|x| json!({"axis": x.axis, "level": x.level, "evidence": x.evidence, "next": x.next}))
+            .collect::<Vec<_>>())
+        .to_string();
+    }
+    let mut out = Vec::new();
+    for x in r {
+        out.push(format!("{}: level {}", x.axis, x.level));
+        for e in &x.evidence {
+            out.push(format!("  + {e}"));
+        }
+        if !x.next.is_empty() {
+            out.push(format!("  next: {}", x.next));
+        }
+    }
+    out.join("\n")
+}

@@ -82,6 +82,12 @@ impl ClientAuth {
         decide_dataset(&id.caller, d, policy.as_ref(), action, &facts)
     }
 
+    /// Whether `id` may do `action` to `d`, asked quietly (nothing is
+    /// refused or audited: it only decides what an answer shows).
+    pub fn sees_dataset_as(&self, id: &Identity, d: &DatasetRecord, action: &str) -> bool {
+        self.decide_dataset(id, d, action).is_ok()
+    }
+
     /// Whether `id` sees `d` in a listing: it may read it, and a token's
     /// scope reaches it.
     pub fn sees_dataset(&self, id: &Identity, d: &DatasetRecord) -> bool {

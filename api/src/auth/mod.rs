@@ -552,6 +552,17 @@ impl ClientAuth {
         }
     }
 
+    /// Whether `id` may list `bucket` where `key` is (a search's answer is
+    /// a listing): no refusal is audited, the answer is only narrowed.
+    pub async fn may_see_listed(&self, id: &Identity, bucket: &str, key: &str) -> bool {
+        let mut quiet = id.clone();
+        // The signature covers the search, not each answer.
+        quiet.resource = None;
+        self.decide(&quiet, (bucket, None), "s3:ListBucket", (Access::Read, key))
+            .await
+            .is_ok()
+    }
+
     /// Whether `id` sees bucket `name` (owned or granted) in a listing.
     pub async fn sees_bucket(&self, id: &Identity, name: &str) -> bool {
         if let Some(s) = &id.scopes {

@@ -5,6 +5,8 @@
 //! grant revoked meanwhile cannot slip a change through (the call retries
 //! on the new record, and is decided again).
 
+mod access;
+mod card;
 pub mod members;
 pub mod wire;
 
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use meridian_core::access::bucket_policy::BucketPolicy;
 use meridian_core::access::dataset::{DELETE, GET, PUBLISH, SET_ACCESS, UPDATE};
 use meridian_core::dataset::{DatasetChange, DatasetRecord, MetadataDoc, NewDataset};
+use meridian_core::search::{parse_filter, Op, Query, Target, Value};
 use meridian_core::CoreError;
 use meridian_metadata::{datacite, Package};
 use meridian_objects::Objects;
@@ -49,20 +52,30 @@ fn page(limit: u32) -> usize {
     }
 }
 
+pub use card::AccessPoints;
+
 pub struct DatasetApi {
     gw: Arc<Objects>,
     auth: Arc<ClientAuth>,
     /// Who publishes the centre's datasets (DataCite's `publisher`);
     /// empty: exports say it is missing.
     publisher: String,
+    /// Where the data is served, for cards.
+    points: AccessPoints,
 }
 
 impl DatasetApi {
-    pub fn new(gw: Arc<Objects>, auth: Arc<ClientAuth>, publisher: String) -> Self {
+    pub fn new(
+        gw: Arc<Objects>,
+        auth: Arc<ClientAuth>,
+        publisher: String,
+        points: AccessPoints,
+    ) -> Self {
         DatasetApi {
             gw,
             auth,
             publisher,
+            points,
         }
     }
 
@@ -531,6 +544,92 @@ impl DatasetService for DatasetApi {
         let text = serde_json::to_string_pretty(&doc)
             .map_err(|e| Status::internal(format!("encoding the export: {e}")))?;
         Ok(Response::new(ExportMetadataResponse { document: text }))
+    }
+
+    async fn get_card(
+        &self,
+        req: Request<GetCardRequest>,
+    ) -> Result<Response<CardResponse>, Status> {
+        let id = self.identify(&req, "GetCard").await?;
+        Ok(Response::new(self.card(&id, &req.get_ref().name).await?))
+    }
+
+    async fn access_report(
+        &self,
+        req: Request<AccessReportRequest>,
+    ) -> Result<Response<AccessReportResponse>, Status> {
+        let id = self.identify(&req, "AccessReport").await?;
+        Ok(Response::new(self.report(&id, req.into_inner()).await?))
+    }
+
+    async fn search(
+        &self,
+        req: Request<SearchRequest>,
+    ) -> Result<Response<SearchResponse>, Status> {
+        let id = self.identify(&req, "Search").await?;
+        let r = req.into_inner();
+        let q = self.query(&r)?;
+        if q.target == Target::Datasets {
+            self.auth.may_list_datasets(&id).await?;
+        }
+        let page = self.gw.catalogue().search(&q).await.map_err(status)?;
+        let mut out = SearchResponse {
+            cursor: page.next.unwrap_or_default(),
+            examined: page.examined,
+            walked: page.walked,
+            ..Default::default()
+        };
+        for d in &page.datasets {
+            if self.auth.sees_dataset(&id, d) {
+                out.datasets.push(self.info(d).await?);
+            }
+        }
+        let topology = self.gw.topology();
+        for (bucket, key, rec) in &page.files {
+            let scoped = id
+                .scopes
+                .as_ref()
+                .is_none_or(|s| s.allows(Access::Read, bucket, key));
+            if scoped && self.auth.may_see_listed(&id, bucket, key).await {
+                out.files
+                    .push(crate::object_info(topology, bucket, key, rec));
+            }
+        }
+        Ok(Response::new(out))
+    }
+}
+
+impl DatasetApi {
+    /// `r`'s query, its site names resolved to the ids records hold.
+    fn query(&self, r: &SearchRequest) -> Result<Query, Status> {
+        let target = match r.target.as_str() {
+            "" | "files" => Target::Files,
+            "datasets" => Target::Datasets,
+            t => {
+                return Err(Status::invalid_argument(format!(
+                    "target {t:?}: files or datasets"
+                )))
+            }
+        };
+        let mut filters = Vec::with_capacity(r.filters.len());
+        for f in &r.filters {
+            let mut f = parse_filter(target, f).map_err(status)?;
+            if f.field == "site" {
+                if let Op::Eq(Value::Text(name)) = &f.op {
+                    let id = self.gw.site_id(name).map_err(status)?;
+                    f.op = Op::Eq(Value::Text(id.to_string()));
+                }
+            }
+            filters.push(f);
+        }
+        Ok(Query {
+            target,
+            filters,
+            sort: (!r.sort.is_empty()).then(|| r.sort.clone()),
+            descending: r.descending,
+            limit: r.limit as usize,
+            after: (!r.cursor.is_empty()).then(|| r.cursor.clone()),
+        })
     }
 }
 

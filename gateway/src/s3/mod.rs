@@ -46,6 +46,7 @@ mod request_time;
 mod retention;
 pub mod server;
 mod tagging;
+pub mod tracking;
 mod uploads_list;
 mod versioning;
 

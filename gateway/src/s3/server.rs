@@ -43,6 +43,8 @@ pub struct ServeOptions {
     pub front: Option<Arc<super::front::Front>>,
     /// HTTPS with this configuration; `None`: plain HTTP.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// Object requests go to the node's access log; `None`: not tracked.
+    pub tracking: Option<Arc<super::tracking::S3Tracking>>,
 }
 
 impl Default for ServeOptions {
@@ -54,6 +56,7 @@ impl Default for ServeOptions {
             cors: None,
             front: None,
             tls: None,
+            tracking: None,
         }
     }
 }
@@ -190,6 +193,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let cors = super::cors::CorsFront::new(gateway.clone(), cfg.domain.clone());
+    let tracking = gateway.tracking().then(|| {
+        super::tracking::S3Tracking::new(
+            gateway.clone(),
+            gateway.site_name(site),
+            cfg.domain.clone(),
+        )
+    });
     let s3 = endpoint(gateway.clone(), site, &cfg);
     let front =
         super::front::Front::new(gateway, cfg.domain.clone(), s3.regions().clone(), cfg.sigv2);
@@ -199,6 +209,7 @@ pub async fn serve(
         cors: Some(Arc::new(cors)),
         front: Some(Arc::new(front)),
         tls: cfg.tls.clone(),
+        tracking,
         ..ServeOptions::default()
     };
     serve_service(listener, svc, opts, shutdown).await;
@@ -303,16 +314,21 @@ async fn serve_http<IO>(
 {
     let cors = opts.cors.clone();
     let front = opts.front.clone();
+    let tracking = opts.tracking.clone();
     let handler = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         let svc = svc.clone();
         let cors = cors.clone();
         let front = front.clone();
+        let tracking = tracking.clone();
         // Where it came from: bucket policies' aws:SourceIp and
         // aws:SecureTransport.
         req.extensions_mut()
             .insert(super::facts::Peer { addr: peer, secure });
         async move {
             let has_body = has_body(req.headers());
+            let tracked = tracking
+                .as_ref()
+                .and_then(|t| Some((t.clone(), t.begin(&req)?)));
             let refused = match &front {
                 Some(f) => f.refusal(&req).await,
                 None => None,
@@ -333,6 +349,9 @@ async fn serve_http<IO>(
                     http::header::CONNECTION,
                     http::HeaderValue::from_static("close"),
                 );
+            }
+            if let Some((t, pending)) = tracked {
+                t.finish(pending, &resp);
             }
             let id = request_id();
             tracing::debug!(request_id = %id, status = resp.status().as_u16(), "S3 request answered");

@@ -105,6 +105,7 @@ pub(super) fn object_effects(
     for r in &rec.replicas {
         replica_effects(txn, bucket_id, key, rec, r.site, r.state, sign)?;
     }
+    super::search_index::file(txn, bucket_id, key, rec, sign);
     super::refs::record(txn, rec, sign)
 }
 
@@ -417,6 +418,7 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::PublishDataset(c) => super::publish::publish(txn, c),
         Op::SetDatasetAccess(c) => super::dataset_settings::set_access(txn, c),
         Op::SetDatasetMetadata(c) => super::dataset_settings::set_metadata(txn, c),
+        Op::RecordAccess(c) => super::access_tallies::record(txn, c),
     }
 }
 

@@ -13,6 +13,7 @@ use super::apply::reject;
 use super::datasets::{for_change, put};
 use super::keys;
 use super::txn::Txn;
+use crate::dataset_records::dataset_to;
 use crate::records::grants_from;
 use crate::types::{Outcome, OutcomeCode};
 use crate::MetaError;
@@ -43,7 +44,7 @@ pub(super) fn set_access(txn: &mut Txn<'_>, c: &SetDatasetAccessCmd) -> Result<O
     d.policy = c.policy.clone();
     d.version += 1;
     d.updated_ms = c.now_ms;
-    put(txn, &d);
+    put(txn, &d)?;
     Ok(Outcome::Done)
 }
 
@@ -74,6 +75,9 @@ pub(super) fn set_metadata(
         Ok(d) => d,
         Err(o) => return Ok(o),
     };
+    // The entries as they stand before the document changes: `put`
+    // alone would see the new document on both sides.
+    let before = super::search_index::dataset_entries(txn, &c.name)?;
     let key = keys::dataset_metadata(&c.name, &m.package);
     if m.document.is_empty() {
         txn.delete(key);
@@ -84,7 +88,8 @@ pub(super) fn set_metadata(
     }
     d.version += 1;
     d.updated_ms = c.now_ms;
-    put(txn, &d);
+    txn.put(keys::dataset(&d.name), dataset_to(&d).encode_to_vec());
+    super::search_index::reindex_dataset(txn, &c.name, before)?;
     Ok(Outcome::Done)
 }
 

@@ -33,8 +33,11 @@ fn dataset(txn: &Txn<'_>, name: &str) -> Result<Option<core::DatasetRecord>, Met
         .transpose()
 }
 
-pub(super) fn put(txn: &mut Txn<'_>, d: &core::DatasetRecord) {
+/// Writes the record and brings its search entries up to date.
+pub(super) fn put(txn: &mut Txn<'_>, d: &core::DatasetRecord) -> Result<(), MetaError> {
+    let before = super::search_index::dataset_entries(txn, &d.name)?;
     txn.put(keys::dataset(&d.name), dataset_to(d).encode_to_vec());
+    super::search_index::reindex_dataset(txn, &d.name, before)
 }
 
 /// The dataset `name` if the change is allowed: it exists, its version is
@@ -111,7 +114,7 @@ pub(super) fn create(txn: &mut Txn<'_>, c: &CreateDatasetCmd) -> Result<Outcome,
         rules,
     }
     .into_record(c.now_ms);
-    put(txn, &d);
+    put(txn, &d)?;
     Ok(Outcome::Done)
 }
 
@@ -137,7 +140,7 @@ pub(super) fn set_state(txn: &mut Txn<'_>, c: &SetDatasetStateCmd) -> Result<Out
     d.state = to;
     d.version += 1;
     d.updated_ms = c.now_ms;
-    put(txn, &d);
+    put(txn, &d)?;
     Ok(Outcome::Done)
 }
 
@@ -163,7 +166,7 @@ pub(super) fn describe(txn: &mut Txn<'_>, c: &DescribeDatasetCmd) -> Result<Outc
     d.rules = rules;
     d.version += 1;
     d.updated_ms = c.now_ms;
-    put(txn, &d);
+    put(txn, &d)?;
     Ok(Outcome::Done)
 }
 
@@ -233,7 +236,7 @@ pub(super) fn attach(txn: &mut Txn<'_>, c: &AttachFilesCmd) -> Result<Outcome, M
     }
     d.version += 1;
     d.updated_ms = c.now_ms;
-    put(txn, &d);
+    put(txn, &d)?;
     Ok(Outcome::Done)
 }
 
@@ -263,7 +266,9 @@ pub(super) fn delete(txn: &mut Txn<'_>, c: &DeleteDatasetCmd) -> Result<Outcome,
         txn.delete(keys::file_dataset(&bucket, &key, &c.name));
         txn.delete(k);
     }
+    let before = super::search_index::dataset_entries(txn, &c.name)?;
     super::dataset_settings::delete_metadata(txn, &c.name);
     txn.delete(keys::dataset(&c.name));
+    super::search_index::reindex_dataset(txn, &c.name, before)?;
     Ok(Outcome::Done)
 }

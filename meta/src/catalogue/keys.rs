@@ -73,6 +73,10 @@ pub const FILE_DATASET: u8 = b'y';
 pub const MANIFEST: u8 = b'z';
 pub const KEPT: u8 = b'k';
 pub const DATASET_METADATA: u8 = b'm';
+/// Search indexes (`meridian_core::search`'s keys after this byte).
+pub const SEARCH: u8 = b'q';
+/// A file's access tally.
+pub const ACCESS_TALLY: u8 = b'a';
 
 /// The S3 version id of a null version, and its `J` alias.
 pub const NULL_VERSION: &str = "null";
@@ -217,6 +221,22 @@ pub fn file_datasets_prefix(bucket: &str, key: &str) -> Vec<u8> {
 
 pub fn file_dataset(bucket: &str, key: &str, name: &str) -> Vec<u8> {
     triple(FILE_DATASET, bucket, key, name)
+}
+
+/// Where `bucket`/`key`'s access tally is.
+pub fn access_tally(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = tagged(ACCESS_TALLY, bucket.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// A search index entry: the core's index key under [`SEARCH`].
+pub fn search(index_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + index_key.len());
+    k.push(SEARCH);
+    k.extend_from_slice(index_key);
+    k
 }
 
 /// The range of a dataset's metadata packages.

@@ -3,6 +3,7 @@
 //! was), the deterministic apply function ([`apply`]) and the read paths
 //! ([`read`]).
 
+pub mod access_tallies;
 pub mod apply;
 pub mod apply_once;
 mod bucket_settings;
@@ -15,6 +16,8 @@ pub mod protection;
 mod publish;
 pub mod read;
 pub mod refs;
+mod search_index;
+mod search_read;
 pub(crate) mod txn;
 pub mod uploads;
 pub mod users;

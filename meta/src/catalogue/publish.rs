@@ -110,7 +110,7 @@ pub(super) fn publish(txn: &mut Txn<'_>, c: &PublishDatasetCmd) -> Result<Outcom
     });
     d.version += 1;
     d.updated_ms = c.now_ms;
-    super::datasets::put(txn, &d);
+    super::datasets::put(txn, &d)?;
     Ok(Outcome::Done)
 }
 

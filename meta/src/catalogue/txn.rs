@@ -14,6 +14,8 @@ pub struct Txn<'a> {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// The log index of the entry being applied (0 outside a log).
     index: u64,
+    /// Whether files' search indexes are kept (`MetaConfig::index_files`).
+    pub(crate) index_files: bool,
 }
 
 impl<'a> Txn<'a> {
@@ -23,6 +25,7 @@ impl<'a> Txn<'a> {
             cf,
             writes: BTreeMap::new(),
             index: 0,
+            index_files: true,
         }
     }
 

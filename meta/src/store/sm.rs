@@ -35,6 +35,8 @@ pub struct StateMachine {
     /// Held while a snapshot is built or installed: a build must never see
     /// a half-loaded catalogue.
     snapshot_lock: Arc<std::sync::Mutex<()>>,
+    /// `MetaConfig::index_files`.
+    pub(crate) index_files: bool,
 }
 
 fn synced() -> rocksdb::WriteOptions {
@@ -91,6 +93,7 @@ impl StateMachine {
             db,
             dir,
             snapshot_lock: Arc::new(std::sync::Mutex::new(())),
+            index_files: true,
         };
         sm.finish_interrupted_install()?;
         Ok(sm)
@@ -298,6 +301,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let cat = cf(db, CF_CATALOGUE).map_err(|e| StorageIOError::write_state_machine(io(e)))?;
         let sm = cf(db, CF_SM).map_err(|e| StorageIOError::write_state_machine(io(e)))?;
         let mut txn = Txn::new(db, cat);
+        txn.index_files = self.index_files;
         let mut batch = WriteBatch::default();
         let mut responses = Vec::new();
         let mut last = None;

@@ -44,6 +44,33 @@ pub struct AdminApi {
     /// The process's clock when it runs on a test clock (`--test-clock`),
     /// which `AdvanceClock` moves.
     pub test_clock: Option<Arc<meridian_core::clock::OffsetClock>>,
+    /// Closes facility datasets whose run went idle (its count is reported).
+    pub idle_close: Arc<crate::jobs::idle_close::IdleClose>,
+    /// This node's access log and its shipper, when requests are tracked.
+    pub access_log: Option<(
+        Arc<meridian_objects::access_log::AccessLog>,
+        Arc<crate::jobs::access_ship::AccessShipper>,
+    )>,
+}
+
+fn access_log_status(
+    (log, ship): &(
+        Arc<meridian_objects::access_log::AccessLog>,
+        Arc<crate::jobs::access_ship::AccessShipper>,
+    ),
+) -> AccessLogStatus {
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let (s, p) = (log.stats(), &ship.progress);
+    AccessLogStatus {
+        events_written: n(&s.written),
+        events_dropped: n(&s.dropped) + n(&s.failed_writes),
+        events_shipped: n(&p.events_shipped),
+        shipments: n(&p.shipments),
+        behind_bytes: n(&p.behind_bytes),
+        last_ship_ms: p.last_ship_ms.load(Ordering::Relaxed),
+        bad_lines: n(&p.bad_lines),
+        segments_removed: n(&p.segments_removed),
+    }
 }
 
 fn lifecycle_status(p: &crate::jobs::bucket_lifecycle::LifecycleProgress) -> LifecycleStatus {
@@ -207,6 +234,8 @@ impl AdminService for AdminApi {
             abandoned_uploads_aborted: self.uploads.aborted.load(Ordering::Relaxed),
             lifecycle: Some(lifecycle_status(&self.lifecycle.progress)),
             clock: Some(self.clock_reading()),
+            access_log: self.access_log.as_ref().map(access_log_status),
+            datasets_closed_idle: self.idle_close.progress.closed.load(Ordering::Relaxed),
         }))
     }
 

@@ -680,4 +680,47 @@ impl Catalogue for MetaCatalogue {
     ) -> Result<Vec<meridian_core::dataset::MetadataDoc>, CoreError> {
         self.dataset_metadata_read(name).await
     }
+
+    async fn record_access(
+        &self,
+        shipment: &str,
+        files: Vec<meridian_core::tracking::FileTally>,
+    ) -> Result<(), CoreError> {
+        let op = Op::RecordAccess(meridian_meta::catalogue::access_tallies::shipment_cmd(
+            shipment, &files,
+        ));
+        // The shipment's name is the request id: a retry is answered, not
+        // added again.
+        let command = Command {
+            op: Some(op),
+            request_id: blake3::hash(shipment.as_bytes()).as_bytes().to_vec(),
+        };
+        self.meta
+            .write_one(command)
+            .await
+            .map(|_| ())
+            .map_err(core_error)
+    }
+
+    async fn file_access(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<meridian_core::tracking::Tally>, CoreError> {
+        self.barrier()
+            .await?
+            .file_access(bucket, key)
+            .map_err(core_error)
+    }
+
+    async fn search(
+        &self,
+        query: &meridian_core::search::Query,
+    ) -> Result<meridian_core::search::SearchPage, CoreError> {
+        let plan = meridian_core::search::plan(query)?;
+        self.barrier()
+            .await?
+            .search(query, &plan)
+            .map_err(read::core_error)
+    }
 }

@@ -2,11 +2,15 @@
 //! status: objects whose lifetime ended ([`expiry`]), multipart uploads
 //! left unfinished ([`abandoned_uploads`]), buckets' lifecycle rules
 //! ([`bucket_lifecycle`]) and the reconciler of placement policy changes
-//! ([`reconcile`]); and the catalogue's queue of unreferenced chunks that
-//! every node's collector reads ([`reclaim_queue`]).
+//! ([`reconcile`]), facility datasets whose run went idle ([`idle_close`]);
+//! the catalogue's queue of unreferenced chunks that
+//! every node's collector reads ([`reclaim_queue`]); and, on every node,
+//! the shipping of its access log to the catalogue ([`access_ship`]).
 
 pub mod abandoned_uploads;
+pub mod access_ship;
 pub mod bucket_lifecycle;
 pub mod expiry;
+pub mod idle_close;
 pub mod reclaim_queue;
 pub mod reconcile;

@@ -27,6 +27,7 @@ mod datasets;
 mod listing;
 mod protection;
 mod rules;
+mod search;
 mod versions;
 
 use rules::*;
@@ -59,6 +60,9 @@ pub(super) struct State {
     kept: BTreeMap<(String, String), BTreeSet<String>>,
     /// (dataset, package) -> its metadata document.
     metadata: BTreeMap<(String, String), crate::dataset::MetadataDoc>,
+    /// (bucket, key) -> what it saw; and the shipments already added.
+    access: BTreeMap<(String, String), crate::tracking::Tally>,
+    shipments: BTreeSet<String>,
 }
 
 impl State {
@@ -727,6 +731,48 @@ impl Catalogue for MemCatalogue {
         name: &str,
     ) -> Result<Vec<crate::dataset::MetadataDoc>, CoreError> {
         self.lock().dataset_metadata(name)
+    }
+
+    async fn search(
+        &self,
+        query: &crate::search::Query,
+    ) -> Result<crate::search::SearchPage, CoreError> {
+        self.lock().search(query)
+    }
+
+    async fn record_access(
+        &self,
+        shipment: &str,
+        files: Vec<crate::tracking::FileTally>,
+    ) -> Result<(), CoreError> {
+        let mut s = self.lock();
+        if files.len() > crate::tracking::MAX_SHIPMENT_FILES {
+            return Err(CoreError::InvalidArgument(
+                "too many files a shipment".into(),
+            ));
+        }
+        if !s.shipments.insert(shipment.to_string()) {
+            return Ok(());
+        }
+        for f in files {
+            s.access
+                .entry((f.bucket, f.key))
+                .or_default()
+                .merge(&f.tally);
+        }
+        Ok(())
+    }
+
+    async fn file_access(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<crate::tracking::Tally>, CoreError> {
+        Ok(self
+            .lock()
+            .access
+            .get(&(bucket.to_string(), key.to_string()))
+            .cloned())
     }
 }
 

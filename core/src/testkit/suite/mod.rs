@@ -61,6 +61,7 @@ mod copies;
 mod datasets;
 mod objects;
 mod protection;
+mod search;
 mod settings;
 mod versions;
 
@@ -68,6 +69,7 @@ use copies::*;
 use datasets::*;
 use objects::*;
 use protection::*;
+use search::*;
 use settings::*;
 use versions::*;
 
@@ -94,6 +96,7 @@ pub async fn test_all<B: Builder>(builder: &B) {
         case!(datasets_live_open_closed_and_attach_stored_files),
         case!(a_published_dataset_keeps_its_files_as_its_manifest_says),
         case!(dataset_metadata_and_access_are_kept_as_the_state_allows),
+        case!(searches_walk_their_indexes_and_check_every_filter),
     ];
     let mut failed = Vec::new();
     for (name, case) in cases {
