@@ -2,7 +2,8 @@
 # Installs what building and testing Meridian needs, only when missing:
 #   libclang (rocksdb's bindgen), sccache (compile cache), and with --test
 #   the end-to-end clients: the aws CLI and boto3 (PyPI), rclone and s3cmd
-#   (Debian), and what the Python gRPC client (clients/python) is built
+#   (Debian), the MCP client the agent test drives (Python `mcp`), and
+#   what the Python gRPC client (clients/python) is built
 #   and run with: grpcio, grpcio-tools, protobuf, blake3, setuptools (PyPI).
 set -euo pipefail
 
@@ -36,6 +37,8 @@ if [ "${1:-}" = "--test" ]; then
   python3 -c 'import grpc, grpc_tools, google.protobuf' 2>/dev/null || py_missing+=(grpcio grpcio-tools protobuf)
   python3 -c 'import blake3' 2>/dev/null || py_missing+=(blake3)
   python3 -c 'import setuptools' 2>/dev/null || py_missing+=(setuptools)
+  # The reference MCP client, for the agent test (it brings httpx2).
+  python3 -c 'import mcp, httpx2' 2>/dev/null || py_missing+=(mcp)
   if [ ${#py_missing[@]} -gt 0 ]; then
     echo "installing from PyPI: ${py_missing[*]}" >&2
     python3 -m pip install -q "${py_missing[@]}"

@@ -30,6 +30,36 @@ pub enum Command {
     /// Run one node of a multi-process cluster, as its TOML file says
     /// (see docs/examples/cluster/).
     Node(NodeArgs),
+    /// An MCP server for AI agents over the client API: over stdio as the
+    /// user of MERIDIAN_ACCESS_KEY/MERIDIAN_SECRET_KEY (or MERIDIAN_TOKEN),
+    /// or over streamable HTTP (--http) as whoever's bearer token comes
+    /// with each request.
+    Mcp(McpArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct McpArgs {
+    /// The client gRPC API.
+    #[arg(
+        long,
+        env = "MERIDIAN_CLIENT_ENDPOINT",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub endpoint: String,
+    /// The CA of an https endpoint's certificate (PEM).
+    #[arg(long, env = "MERIDIAN_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// Serve streamable HTTP at http://ADDR/mcp instead of stdio.
+    #[arg(long)]
+    pub http: Option<std::net::SocketAddr>,
+    /// The S3 endpoint presigned download URLs point at.
+    #[arg(long)]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, default_value = meridian_core::regions::DEFAULT_REGION)]
+    pub s3_region: String,
+    /// Offer tools that change things (still within the user's rights).
+    #[arg(long)]
+    pub allow_writes: bool,
 }
 
 #[derive(Args, Debug)]
@@ -163,6 +193,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Mcp(a) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?;
+            rt.block_on(crate::mcp::run(a))
+        }
         Command::Node(a) => {
             let mut cfg = crate::node_config::NodeConfig::load(&a.config)?;
             cfg.test_clock = a.test_clock;

@@ -22,6 +22,7 @@ pub mod dev;
 pub mod dev_config;
 pub mod jobs;
 pub mod keyring;
+pub mod mcp;
 pub mod member;
 pub mod metagroup;
 pub mod node_config;

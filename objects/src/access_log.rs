@@ -1,22 +1,25 @@
 //! This node's access log: object requests as JSON lines
 //! (`meridian_core::tracking`), appended to hourly segments
-//! (`YYYYMMDDHH.jsonl`) by one task. A request only queues its event (a
-//! bounded queue: when it is full the event is dropped and counted, never
-//! waited for), so tracking costs a request no disk write and no Raft
-//! write; the shipper (`node`'s access job) reads the segments behind it.
+//! (`YYYYMMDDHH.jsonl`) by one thread of its own. A request only queues
+//! its event (a bounded queue: when it is full the event is dropped and
+//! counted, never waited for); the writer wakes on a timer and drains
+//! what came, so a request costs no disk write, no Raft write and no
+//! wake-up of another thread; the shipper (`node`'s access job) reads the
+//! segments behind it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use meridian_core::tracking::AccessEvent;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 /// Events queued at most; more are dropped (and counted).
 pub const QUEUE: usize = 65_536;
-/// Events written per flush at most.
-const BATCH: usize = 4096;
+/// How often the writer drains the queue: events reach the file within it.
+const TICK: Duration = Duration::from_millis(50);
 
 /// Counters of the log, for status.
 #[derive(Debug, Default)]
@@ -52,7 +55,10 @@ impl AccessLog {
         std::fs::create_dir_all(dir)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(LogStats::default());
-        tokio::spawn(write(dir.to_path_buf(), rx, stats.clone()));
+        let (d, st) = (dir.to_path_buf(), stats.clone());
+        std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || write(d, rx, st))?;
         Ok(Arc::new(AccessLog {
             tx,
             dir: dir.to_path_buf(),
@@ -76,54 +82,86 @@ impl AccessLog {
     }
 }
 
-async fn write(dir: PathBuf, mut rx: mpsc::Receiver<AccessEvent>, stats: Arc<LogStats>) {
-    let mut open: Option<(String, tokio::fs::File)> = None;
-    let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        // Lines by segment, in arrival order (a batch may cross an hour).
-        let mut runs: Vec<(String, String)> = Vec::new();
-        for e in batch.drain(..) {
-            let seg = segment_name(e.time_ms);
-            match runs.last_mut() {
-                Some((s, text)) if *s == seg => {
-                    text.push_str(&e.to_line());
-                    text.push('\n');
+/// The segment file open for appending.
+struct Open {
+    name: String,
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+fn write(dir: PathBuf, mut rx: mpsc::Receiver<AccessEvent>, stats: Arc<LogStats>) {
+    let mut open: Option<Open> = None;
+    loop {
+        std::thread::sleep(TICK);
+        let mut lines = 0u64;
+        let mut closed = false;
+        loop {
+            let e = match rx.try_recv() {
+                Ok(e) => e,
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
                 }
-                _ => runs.push((seg, format!("{}\n", e.to_line()))),
-            }
-        }
-        for (seg, text) in runs {
-            let lines = text.bytes().filter(|b| *b == b'\n').count() as u64;
-            if open.as_ref().is_none_or(|(s, _)| *s != seg) {
-                open = match tokio::fs::OpenOptions::new()
+            };
+            let seg = segment_name(e.time_ms);
+            if open.as_ref().is_none_or(|o| o.name != seg) {
+                if let Some(mut o) = open.take() {
+                    flush(&mut o, &mut lines, &stats);
+                }
+                match std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(dir.join(&seg))
-                    .await
                 {
-                    Ok(f) => Some((seg.clone(), f)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, segment = %seg, "access log: cannot open");
-                        None
+                    Ok(f) => {
+                        open = Some(Open {
+                            name: seg,
+                            file: std::io::BufWriter::with_capacity(256 << 10, f),
+                        })
                     }
-                };
-            }
-            let written = match open.as_mut() {
-                Some((_, f)) => f.write_all(text.as_bytes()).await.and(f.flush().await),
-                None => Err(std::io::Error::other("no segment open")),
-            };
-            match written {
-                Ok(()) => {
-                    stats.written.fetch_add(lines, Ordering::Relaxed);
+                    Err(err) => {
+                        tracing::warn!(error = %err, segment = %seg, "access log: cannot open");
+                        stats.failed_writes.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                 }
-                Err(e) => {
-                    stats.failed_writes.fetch_add(lines, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "access log: write failed; events lost");
-                    open = None;
+            }
+            if let Some(o) = open.as_mut() {
+                let mut line = e.to_line();
+                line.push('\n');
+                match o.file.write_all(line.as_bytes()) {
+                    Ok(()) => lines += 1,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "access log: write failed; events lost");
+                        stats.failed_writes.fetch_add(lines + 1, Ordering::Relaxed);
+                        lines = 0;
+                        open = None;
+                    }
                 }
             }
         }
+        if let Some(o) = open.as_mut() {
+            flush(o, &mut lines, &stats);
+        }
+        if closed {
+            return;
+        }
     }
+}
+
+/// Hands the buffered lines to the file (the shipper reads them from
+/// there); counts them written, or lost.
+fn flush(o: &mut Open, lines: &mut u64, stats: &LogStats) {
+    match o.file.flush() {
+        Ok(()) => {
+            stats.written.fetch_add(*lines, Ordering::Relaxed);
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "access log: write failed; events lost");
+            stats.failed_writes.fetch_add(*lines, Ordering::Relaxed);
+        }
+    }
+    *lines = 0;
 }
 
 #[cfg(test)]
@@ -139,6 +177,7 @@ mod tests {
 
     #[tokio::test]
     async fn events_land_in_their_hours_segment_in_order() {
+        // (the writer is a thread: the runtime only hosts the test)
         let dir = tempfile::tempdir().expect("tempdir");
         let log = AccessLog::start(dir.path()).expect("log");
         for i in 0..3 {
