@@ -160,6 +160,20 @@ impl Meridian {
         AuthChannel::new(self.settings.channel.clone(), &cred).map_err(|e| e.to_string())
     }
 
+    async fn card(
+        &self,
+        parts: Option<&http::request::Parts>,
+        name: &str,
+    ) -> Result<CardResponse, String> {
+        let c = self.channel(parts)?;
+        let req = with_resource(GetCardRequest { name: name.into() }, DATASETS, Some(name));
+        Ok(c.datasets()
+            .get_card(req)
+            .await
+            .map_err(refused)?
+            .into_inner())
+    }
+
     async fn search(
         &self,
         parts: Option<&http::request::Parts>,
@@ -241,19 +255,7 @@ impl Meridian {
         description = "A dataset's data card: facility and experiment, method, files with sizes and formats, placement and integrity, metadata, how to access it, citation and AI-readiness. Markdown, or JSON with format=json."
     )]
     async fn get_card(&self, p: Parts, Parameters(c): Parameters<Card>) -> Answer {
-        let ch = self.channel(parts(&p))?;
-        let r = ch
-            .datasets()
-            .get_card(with_resource(
-                GetCardRequest {
-                    name: c.name.clone(),
-                },
-                DATASETS,
-                Some(&c.name),
-            ))
-            .await
-            .map_err(refused)?
-            .into_inner();
+        let r = self.card(parts(&p), &c.name).await?;
         Ok(if c.format == "json" {
             r.json
         } else {
@@ -265,19 +267,7 @@ impl Meridian {
         description = "A dataset's AI-readiness: its level 0-3 on consistency, access and metadata, with the evidence and what the next level needs."
     )]
     async fn get_readiness(&self, p: Parts, Parameters(n): Parameters<Named>) -> Answer {
-        let c = self.channel(parts(&p))?;
-        let r = c
-            .datasets()
-            .get_card(with_resource(
-                GetCardRequest {
-                    name: n.name.clone(),
-                },
-                DATASETS,
-                Some(&n.name),
-            ))
-            .await
-            .map_err(refused)?
-            .into_inner();
+        let r = self.card(parts(&p), &n.name).await?;
         shown(json!(r
             .readiness
             .iter()
