@@ -476,6 +476,59 @@ async fn a_dataset_lives_is_described_published_and_keeps_its_files() -> Result<
         .ctl
         .json(&["dataset", "which", "juno-raw/calib/source.txt"])
         .await;
+    // Nor walk the dataset's files through a search.
+    says(
+        &bob.ctl
+            .refused(&["dataset", "search", "--files", "dataset=juno-run42"])
+            .await?,
+        Code::PermissionDenied,
+        "meridian:GetDataset",
+    )?;
+    // Search cursors go on from where they were and cannot be forged.
+    let first = alice
+        .ctl
+        .json(&[
+            "dataset",
+            "search",
+            "--files",
+            "format=ROOT",
+            "--limit",
+            "1",
+        ])
+        .await?;
+    let cursor = first["cursor"].as_str().context("cursor")?.to_string();
+    let next = alice
+        .ctl
+        .json(&[
+            "dataset",
+            "search",
+            "--files",
+            "format=ROOT",
+            "--limit",
+            "1",
+            "--cursor",
+            &cursor,
+        ])
+        .await?;
+    ensure!(
+        first["files"][0]["key"] == "run42/a.root" && next["files"][0]["key"] == "run42/b.root",
+        "{first} then {next}"
+    );
+    says(
+        &alice
+            .ctl
+            .refused(&[
+                "dataset",
+                "search",
+                "--files",
+                "format=ROOT",
+                "--cursor",
+                "66665254",
+            ])
+            .await?,
+        Code::InvalidArgument,
+        "not one this node gave",
+    )?;
     // Bob may not read the file either (Alice's bucket): refused.
     ensure!(
         which.is_err(),

@@ -9,6 +9,14 @@ use meridian_proto::v1::dataset_service_client::DatasetServiceClient;
 use meridian_proto::v1::object_service_client::ObjectServiceClient;
 use tonic::transport::Channel;
 
+/// The token of an `Authorization` value `Bearer <token>` (the scheme
+/// in any case, as RFC 7235 has it); `None` for anything else.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// Who the agent acts as.
 #[derive(Clone)]
 pub enum Credential {

@@ -136,7 +136,8 @@ pub async fn serve_http(
                         .headers()
                         .get(http::header::AUTHORIZATION)
                         .and_then(|v| v.to_str().ok())
-                        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7);
+                        .and_then(crate::client::bearer_token)
+                        .is_some();
                     if bearer {
                         next.run(req).await
                     } else {

@@ -143,8 +143,8 @@ impl Meridian {
                 .headers
                 .get(http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(|t| Credential::Bearer(t.trim().to_string()));
+                .and_then(crate::client::bearer_token)
+                .map(|t| Credential::Bearer(t.to_string()));
             if let Some(b) = bearer {
                 return Ok(b);
             }

@@ -109,6 +109,17 @@ impl ClientAuth {
         decided
     }
 
+    /// Whether `id` may call a search of files (over every bucket: the
+    /// answers are narrowed to what it may list).
+    pub async fn may_search_files(&self, id: &Identity) -> Result<(), Status> {
+        let all = signed::resource("", None);
+        let decided = id.acts_on(&all);
+        if let Err(s) = &decided {
+            self.record(id, "client", &all, &outcome(s)).await;
+        }
+        decided
+    }
+
     /// Whether `id` may create dataset `name`: any signed user may, as
     /// buckets, within a token's scope; nobody anonymous.
     pub async fn may_create_dataset(&self, id: &Identity, name: &str) -> Result<(), Status> {

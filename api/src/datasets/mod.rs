@@ -7,6 +7,7 @@
 
 mod access;
 mod card;
+mod cursor;
 pub mod members;
 pub mod wire;
 
@@ -62,6 +63,7 @@ pub struct DatasetApi {
     publisher: String,
     /// Where the data is served, for cards.
     points: AccessPoints,
+    cursors: cursor::Cursors,
 }
 
 impl DatasetApi {
@@ -76,6 +78,7 @@ impl DatasetApi {
             auth,
             publisher,
             points,
+            cursors: cursor::Cursors::default(),
         }
     }
 
@@ -132,9 +135,7 @@ impl DatasetApi {
                 d.version
             };
             match self.gw.catalogue().change_dataset(name, make(&d), at).await {
-                Ok(()) if deleting => return Ok(DatasetInfo::default()),
                 Ok(()) => {
-                    let after = self.record(name).await?;
                     self.auth
                         .record(
                             id,
@@ -143,6 +144,10 @@ impl DatasetApi {
                             "OK",
                         )
                         .await;
+                    if deleting {
+                        return Ok(DatasetInfo::default());
+                    }
+                    let after = self.record(name).await?;
                     return self.info(&after).await;
                 }
                 Err(CoreError::PreconditionFailed(_))
@@ -571,11 +576,31 @@ impl DatasetService for DatasetApi {
         let q = self.query(&r)?;
         if q.target == Target::Datasets {
             self.auth.may_list_datasets(&id).await?;
+        } else {
+            self.auth.may_search_files(&id).await?;
+            // The files of a dataset are walked only for who may read it.
+            let walked = q.filters.iter().find_map(|f| match (&f.field[..], &f.op) {
+                ("dataset", Op::Eq(Value::Text(n))) => Some(n.clone()),
+                _ => None,
+            });
+            if let Some(name) = walked {
+                let mut quiet = id.clone();
+                // The signature covers the search, not the dataset.
+                quiet.resource = None;
+                self.allowed(&quiet, &name, GET).await?;
+            }
         }
         let page = self.gw.catalogue().search(&q).await.map_err(status)?;
+        let admin = id.caller == meridian_core::access::Caller::Admin;
         let mut out = SearchResponse {
-            cursor: page.next.unwrap_or_default(),
-            examined: page.examined,
+            cursor: page
+                .next
+                .as_deref()
+                .map(|c| self.cursors.seal(c))
+                .unwrap_or_default(),
+            // How many candidates were read counts what the caller may not
+            // see: the administrator's only.
+            examined: if admin { page.examined } else { 0 },
             walked: page.walked,
             ..Default::default()
         };
@@ -628,7 +653,11 @@ impl DatasetApi {
             sort: (!r.sort.is_empty()).then(|| r.sort.clone()),
             descending: r.descending,
             limit: r.limit as usize,
-            after: (!r.cursor.is_empty()).then(|| r.cursor.clone()),
+            after: if r.cursor.is_empty() {
+                None
+            } else {
+                Some(self.cursors.open(&r.cursor)?)
+            },
         })
     }
 }
