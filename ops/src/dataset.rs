@@ -536,31 +536,25 @@ pub async fn run(c: &mut Datasets, json: bool, cmd: DatasetCommand) -> anyhow::R
 
 async fn metadata(c: &mut Datasets, json: bool, cmd: MetadataCommand) -> anyhow::Result<String> {
     Ok(match cmd {
-        MetadataCommand::Set {
-            name,
-            package,
-            file,
-        } => {
-            let document = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let req = SetMetadataRequest {
-                name: name.clone(),
-                package,
-                document,
-                if_version: 0,
+        MetadataCommand::Set { .. } | MetadataCommand::Remove { .. } => {
+            let (name, package, document) = match cmd {
+                MetadataCommand::Set {
+                    name,
+                    package,
+                    file,
+                } => {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    (name, package, text)
+                }
+                MetadataCommand::Remove { name, package } => (name, package, String::new()),
+                _ => bail!("not a change of a package"),
             };
-            let d = c
-                .set_metadata(on(req, &name))
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            show::info(json, &d)
-        }
-        MetadataCommand::Remove { name, package } => {
             let req = SetMetadataRequest {
                 name: name.clone(),
                 package,
-                document: String::new(),
+                // Empty removes the package.
+                document,
                 if_version: 0,
             };
             let d = c

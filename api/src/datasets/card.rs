@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use meridian_core::access::dataset::GET;
 use meridian_core::card::{card_json, card_markdown, readiness, CardFacts, FileFacts};
 use meridian_core::tracking::Tally;
-use meridian_metadata::{datacite, Package};
+use meridian_metadata::datacite;
 use meridian_placement::SiteId;
 use meridian_proto::v1::{CardResponse, Readiness};
 use tonic::Status;
@@ -29,16 +29,11 @@ impl DatasetApi {
     pub(super) async fn card(&self, id: &Identity, name: &str) -> Result<CardResponse, Status> {
         let d = self.allowed(id, name, GET).await?;
         let c = self.gw.catalogue();
-        let mut packages = BTreeMap::new();
-        let mut docs = BTreeMap::new();
-        for m in c.dataset_metadata(&d.name).await.map_err(status)? {
-            let v: serde_json::Value = serde_json::from_str(&m.document)
-                .map_err(|e| Status::internal(format!("stored {} package: {e}", m.package)))?;
-            if let Ok(p) = Package::parse(&m.package) {
-                docs.insert(p, v.clone());
-            }
-            packages.insert(m.package, v);
-        }
+        let docs = self.packages(&d.name).await?;
+        let packages: BTreeMap<String, serde_json::Value> = docs
+            .iter()
+            .map(|(p, v)| (p.name().to_string(), v.clone()))
+            .collect();
         let walk = members::walk(c.as_ref(), &d).await.map_err(status)?;
         let topology = self.gw.topology();
         let mut files = FileFacts {

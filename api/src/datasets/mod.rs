@@ -102,6 +102,26 @@ impl DatasetApi {
         Ok(d)
     }
 
+    /// `name`'s stored packages, parsed: a stored document that does not
+    /// parse (or names no package) is an internal fault, never ignored.
+    async fn packages(&self, name: &str) -> Result<BTreeMap<Package, serde_json::Value>, Status> {
+        let mut docs = BTreeMap::new();
+        for m in self
+            .gw
+            .catalogue()
+            .dataset_metadata(name)
+            .await
+            .map_err(status)?
+        {
+            let package = Package::parse(&m.package)
+                .map_err(|e| Status::internal(format!("stored metadata of {name}: {e}")))?;
+            let value = serde_json::from_str(&m.document)
+                .map_err(|e| Status::internal(format!("stored {} package: {e}", m.package)))?;
+            docs.insert(package, value);
+        }
+        Ok(docs)
+    }
+
     async fn info(&self, d: &DatasetRecord) -> Result<DatasetInfo, Status> {
         let packages = self
             .gw
@@ -512,14 +532,7 @@ impl DatasetService for DatasetApi {
         }
         let d = self.allowed(&id, &r.name, GET).await?;
         let c = self.gw.catalogue();
-        let mut docs = BTreeMap::new();
-        for m in c.dataset_metadata(&d.name).await.map_err(status)? {
-            let package = Package::parse(&m.package)
-                .map_err(|e| Status::internal(format!("stored metadata of {}: {e}", d.name)))?;
-            let value = serde_json::from_str(&m.document)
-                .map_err(|e| Status::internal(format!("stored {} package: {e}", m.package)))?;
-            docs.insert(package, value);
-        }
+        let docs = self.packages(&d.name).await?;
         let members = members::walk(c.as_ref(), &d).await.map_err(status)?;
         let at_ms = d
             .published
