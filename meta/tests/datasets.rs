@@ -555,3 +555,98 @@ async fn a_kept_file_is_not_replaced_by_a_multipart_upload_either() {
     let m = n.reader().manifest("kept-set", None, 10).expect("manifest");
     assert_eq!(m[0].version_id, "v-up1");
 }
+
+#[tokio::test]
+async fn membership_changes_are_logged_in_order_within_a_window() {
+    use meridian_meta::catalogue::membership_log::RETAINED;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = node(dir.path()).await;
+    seed_objects(&n).await;
+    let r = n.reader();
+    assert_eq!(r.membership_changes(0, 10).expect("log").head, 0);
+    n.write_one(create("set", "project", ""))
+        .await
+        .expect("create");
+    n.write_one(attach(
+        "set",
+        &[("juno", "raw/a"), ("juno", "raw/b")],
+        false,
+    ))
+    .await
+    .expect("attach");
+    // Attaching what is attached changes nothing and logs nothing.
+    n.write_one(attach("set", &[("juno", "raw/a")], false))
+        .await
+        .expect("again");
+    n.write_one(attach("set", &[("juno", "raw/b")], true))
+        .await
+        .expect("detach");
+    n.write_one(cmd(Op::DescribeDataset(DescribeDatasetCmd {
+        name: "set".into(),
+        description: "no rules now".into(),
+        rules: vec![],
+        if_version: 0,
+        now_ms: 5,
+    })))
+    .await
+    .expect("describe");
+    n.write_one(cmd(Op::DeleteDataset(DeleteDatasetCmd {
+        name: "set".into(),
+        if_version: 0,
+    })))
+    .await
+    .expect("delete");
+    let log = r.membership_changes(0, 100).expect("log");
+    assert!(log.complete);
+    assert_eq!(log.head, 5);
+    type Seen = (u64, Vec<(String, String)>, Vec<String>);
+    let seen: Vec<Seen> = log
+        .changes
+        .iter()
+        .map(|c| {
+            assert_eq!(c.dataset, "set");
+            (
+                c.seq,
+                c.files.clone(),
+                c.rules
+                    .iter()
+                    .map(|r| format!("{}/{}", r.bucket, r.prefix))
+                    .collect(),
+            )
+        })
+        .collect();
+    let f = |k: &str| ("juno".to_string(), k.to_string());
+    let run42 = || vec!["juno/raw/run42/".to_string()];
+    assert_eq!(
+        seen,
+        vec![
+            (1, vec![], run42()),
+            (2, vec![f("raw/a"), f("raw/b")], vec![]),
+            (3, vec![f("raw/b")], vec![]),
+            (4, vec![], run42()),
+            (5, vec![f("raw/a")], vec![]),
+        ]
+    );
+    assert_eq!(r.membership_changes(3, 100).expect("log").changes.len(), 2);
+    assert!(r
+        .membership_changes(5, 100)
+        .expect("log")
+        .changes
+        .is_empty());
+
+    // Past the window, a reader that fell behind is told to look at all.
+    n.write_one(create("busy", "project", ""))
+        .await
+        .expect("create");
+    for i in 0..RETAINED {
+        n.write_one(attach("busy", &[("juno", "raw/c")], i % 2 == 1))
+            .await
+            .expect("attach or detach");
+    }
+    let log = r.membership_changes(0, 10).expect("log");
+    assert!(!log.complete);
+    assert_eq!(log.head, 6 + RETAINED);
+    let recent = r.membership_changes(log.head - 3, 10).expect("log");
+    assert!(recent.complete);
+    assert_eq!(recent.changes.len(), 3);
+}

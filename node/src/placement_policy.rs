@@ -72,3 +72,19 @@ impl PolicyHandle {
         &self.topology
     }
 }
+
+/// The datasets `policy`'s rules select by, as the catalogue holds them now
+/// (one that does not exist selects nothing). Read once per placement or
+/// per reconcile page and handed to [`CatalogueReader::belongs_to`].
+pub fn named_datasets(
+    reader: &CatalogueReader,
+    policy: &Policy,
+) -> Result<Vec<meridian_core::dataset::DatasetRecord>, meridian_meta::MetaError> {
+    let mut out = Vec::new();
+    for name in policy.datasets() {
+        if let Some(d) = reader.dataset(name)? {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}

@@ -14,16 +14,19 @@ pub struct Subject<'a> {
     pub bucket: &'a str,
     pub key: &'a str,
     pub metadata: Option<&'a HashMap<String, String>>,
+    /// Which of the policy's [`Policy::datasets`] the object belongs to.
+    pub datasets: &'a [String],
     pub size: u64,
 }
 
 impl<'a> Subject<'a> {
-    /// An object known only by name (size 0, no metadata).
+    /// An object known only by name (size 0, no metadata, no dataset).
     pub fn new(bucket: &'a str, key: &'a str) -> Self {
         Subject {
             bucket,
             key,
             metadata: None,
+            datasets: &[],
             size: 0,
         }
     }

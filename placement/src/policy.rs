@@ -1,7 +1,7 @@
 //! Placement policies: which sites must hold an object.
 //!
-//! Rules match on bucket, key prefix and user metadata; the first matching
-//! rule wins, else the default. A rule names how many copies to keep, how
+//! Rules match on bucket, key prefix, user metadata and dataset; the first
+//! matching rule wins, else the default. A rule names how many copies to keep, how
 //! many must exist before a write is acknowledged, a priority, an optional
 //! deadline (`within`) and lifetime, and optionally which sites to prefer and
 //! a site expression (`sites = "region=south | role=hub"`) limiting where the
@@ -26,6 +26,9 @@ pub struct Rule {
     pub prefix: Option<String>,
     /// User metadata the object must carry (every pair, exactly).
     pub metadata: BTreeMap<String, String>,
+    /// A dataset the object must belong to (attached, taken by one of its
+    /// rules, or kept by its publication).
+    pub dataset: Option<String>,
     /// Total copies, the ingest site's included.
     pub copies: u32,
     /// Copies that must exist before a write is acknowledged (1..=copies).
@@ -73,6 +76,8 @@ struct RuleFile {
     prefix: Option<String>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    dataset: Option<String>,
     copies: Spanned<u32>,
     #[serde(default)]
     ack: Option<Spanned<u32>>,
@@ -242,6 +247,7 @@ impl Policy {
                 bucket: r.bucket,
                 prefix: r.prefix,
                 metadata: r.metadata,
+                dataset: r.dataset,
                 copies,
                 ack,
                 priority,
@@ -256,11 +262,22 @@ impl Policy {
         for (i, r) in file.rules.into_iter().enumerate() {
             let rule_at = at_line(origin, text, r.span().start);
             let r = r.into_inner();
-            if r.bucket.is_none() && r.prefix.is_none() && r.metadata.is_empty() {
+            if r.bucket.is_none()
+                && r.prefix.is_none()
+                && r.metadata.is_empty()
+                && r.dataset.is_none()
+            {
                 return Err(PlacementError::invalid(
                     &rule_at,
                     format!("rule #{} matches everything", i + 1),
-                    "a [[rule]] has a bucket, a prefix or metadata; use [default] for the rest",
+                    "a [[rule]] has a bucket, a prefix, metadata or a dataset; use [default] for the rest",
+                ));
+            }
+            if r.dataset.as_deref().is_some_and(str::is_empty) {
+                return Err(PlacementError::invalid(
+                    &rule_at,
+                    format!("rule #{}: dataset = \"\"", i + 1),
+                    "dataset names a dataset",
                 ));
             }
             rules.push(convert(r, format!("rule-{}", i + 1))?);
@@ -286,6 +303,9 @@ impl Policy {
                     && r.metadata
                         .iter()
                         .all(|(k, v)| object.metadata.and_then(|m| m.get(k)) == Some(v))
+                    && r.dataset
+                        .as_deref()
+                        .is_none_or(|d| object.datasets.iter().any(|o| o == d))
             })
             .unwrap_or(&self.default)
     }
@@ -318,6 +338,15 @@ impl Policy {
     /// The policy file's text, as given.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The datasets the rules select by: a caller placing an object tells
+    /// [`Subject::datasets`] which of these it belongs to.
+    pub fn datasets(&self) -> std::collections::BTreeSet<&str> {
+        self.rules
+            .iter()
+            .filter_map(|r| r.dataset.as_deref())
+            .collect()
     }
 
     /// Every rule, the default last.
@@ -414,6 +443,56 @@ bandwidth_gbps = 2
                 "{want:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn rules_select_by_dataset() {
+        let t = topo();
+        let p = Policy::from_toml(
+            r#"
+[default]
+copies = 1
+[[rule]]
+name = "golden"
+dataset = "juno-golden"
+copies = 4
+[[rule]]
+name = "raw"
+bucket = "juno"
+dataset = "juno-raw"
+copies = 2
+"#,
+            "p",
+            &t,
+        )
+        .expect("policy");
+        assert_eq!(
+            p.datasets().into_iter().collect::<Vec<_>>(),
+            ["juno-golden", "juno-raw"]
+        );
+        let golden = ["juno-golden".to_string()];
+        let raw = ["juno-raw".to_string()];
+        let rule = |bucket, datasets: &[String]| {
+            let s = Subject {
+                datasets,
+                ..Subject::new(bucket, "k")
+            };
+            p.rule_for(&s).name.clone()
+        };
+        assert_eq!(rule("any", &golden), "golden");
+        assert_eq!(rule("juno", &raw), "raw");
+        // Both selectors must hold: the dataset alone is not enough.
+        assert_eq!(rule("other", &raw), "default");
+        assert_eq!(rule("juno", &[]), "default");
+
+        let e = Policy::from_toml(
+            "[default]\ncopies = 1\n[[rule]]\ndataset = \"\"\ncopies = 2\n",
+            "p.toml",
+            &t,
+        )
+        .expect_err("empty dataset")
+        .to_string();
+        assert!(e.contains("names a dataset"), "{e}");
     }
 
     #[test]

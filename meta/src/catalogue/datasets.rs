@@ -114,6 +114,7 @@ pub(super) fn create(txn: &mut Txn<'_>, c: &CreateDatasetCmd) -> Result<Outcome,
         rules,
     }
     .into_record(c.now_ms);
+    super::membership_log::log(txn, &d.name, [], &d.rules)?;
     put(txn, &d)?;
     Ok(Outcome::Done)
 }
@@ -163,6 +164,17 @@ pub(super) fn describe(txn: &mut Txn<'_>, c: &DescribeDatasetCmd) -> Result<Outc
         return Ok(reject(OutcomeCode::Invalid, "description over 16 KiB"));
     }
     d.description = c.description.clone();
+    if rules != d.rules {
+        // The files of the rules dropped leave, those of the rules added join.
+        let moved: Vec<core::MemberRule> = d
+            .rules
+            .iter()
+            .filter(|r| !rules.contains(r))
+            .chain(rules.iter().filter(|r| !d.rules.contains(r)))
+            .cloned()
+            .collect();
+        super::membership_log::log(txn, &c.name, [], &moved)?;
+    }
     d.rules = rules;
     d.version += 1;
     d.updated_ms = c.now_ms;
@@ -204,23 +216,25 @@ pub(super) fn attach(txn: &mut Txn<'_>, c: &AttachFilesCmd) -> Result<Outcome, M
             ));
         }
     }
-    let mut changed: u64 = 0;
+    let mut moved = Vec::new();
     for f in &c.files {
         let member = keys::dataset_file(&c.name, &f.bucket, &f.key);
         let present = txn.get(&member)?.is_some();
         if c.detach && present {
             txn.delete(member);
             txn.delete(keys::file_dataset(&f.bucket, &f.key, &c.name));
-            changed += 1;
+            moved.push((f.bucket.clone(), f.key.clone()));
         } else if !c.detach && !present {
             txn.put(member, Vec::new());
             txn.put(keys::file_dataset(&f.bucket, &f.key, &c.name), Vec::new());
-            changed += 1;
+            moved.push((f.bucket.clone(), f.key.clone()));
         }
     }
+    let changed = moved.len() as u64;
     if changed == 0 {
         return Ok(Outcome::Done);
     }
+    super::membership_log::log(txn, &c.name, moved, &[])?;
     d.files = if c.detach {
         d.files
             .checked_sub(changed)
@@ -256,6 +270,7 @@ pub(super) fn delete(txn: &mut Txn<'_>, c: &DeleteDatasetCmd) -> Result<Outcome,
         ));
     }
     let prefix = keys::dataset_files_prefix(&c.name);
+    let mut left = Vec::new();
     for k in txn.keys_with_prefix(&prefix, MAX_FILES_PER_COMMAND + 1)? {
         let Some((_, bucket, key)) = keys::parse_dataset_file(&k) else {
             return Err(MetaError::Corrupt {
@@ -265,7 +280,9 @@ pub(super) fn delete(txn: &mut Txn<'_>, c: &DeleteDatasetCmd) -> Result<Outcome,
         };
         txn.delete(keys::file_dataset(&bucket, &key, &c.name));
         txn.delete(k);
+        left.push((bucket, key));
     }
+    super::membership_log::log(txn, &c.name, left, &d.rules)?;
     let before = super::search_index::dataset_entries(txn, &c.name)?;
     super::dataset_settings::delete_metadata(txn, &c.name);
     txn.delete(keys::dataset(&c.name));

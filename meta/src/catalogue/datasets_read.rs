@@ -156,6 +156,43 @@ impl CatalogueReader {
         Ok(out)
     }
 
+    /// Which of `named` `bucket`/`key` belongs to: a published dataset's
+    /// files are those its publication keeps; an open or closed one's are
+    /// those attached to it and those its rules take. For placement rules
+    /// that select by dataset; no read at all when `named` is empty.
+    pub fn belongs_to(
+        &self,
+        named: &[DatasetRecord],
+        bucket: &str,
+        key: &str,
+    ) -> Result<Vec<String>, MetaError> {
+        if named.is_empty() {
+            return Ok(Vec::new());
+        }
+        let published = |d: &&DatasetRecord| d.published.is_some();
+        let kept = if named.iter().any(|d| published(&d)) {
+            self.kept_by(bucket, key)?
+        } else {
+            Vec::new()
+        };
+        let attached = if named.iter().any(|d| !published(&d)) {
+            self.file_datasets(bucket, key)?
+        } else {
+            Vec::new()
+        };
+        Ok(named
+            .iter()
+            .filter(|d| {
+                if d.published.is_some() {
+                    kept.contains(&d.name)
+                } else {
+                    attached.contains(&d.name) || d.rules.iter().any(|r| r.matches(bucket, key))
+                }
+            })
+            .map(|d| d.name.clone())
+            .collect())
+    }
+
     /// The published datasets that keep `bucket`/`key` (at most 1000).
     pub fn kept_by(&self, bucket: &str, key: &str) -> Result<Vec<String>, MetaError> {
         Ok(self

@@ -77,6 +77,8 @@ pub const DATASET_METADATA: u8 = b'm';
 pub const SEARCH: u8 = b'q';
 /// A file's access tally.
 pub const ACCESS_TALLY: u8 = b'a';
+/// Changes to datasets' membership, by sequence (`membership_log`).
+pub const MEMBERSHIP: u8 = b'r';
 
 /// The S3 version id of a null version, and its `J` alias.
 pub const NULL_VERSION: &str = "null";
@@ -147,6 +149,15 @@ pub fn version_index(bucket_id: u64, key: &str, version_id: &str) -> Vec<u8> {
 
 pub fn next_version_seq() -> Vec<u8> {
     tagged(SEQUENCE, b"version")
+}
+
+/// The sequence of the last membership change logged.
+pub fn membership_head() -> Vec<u8> {
+    tagged(SEQUENCE, b"membership")
+}
+
+pub fn membership_change(seq: u64) -> Vec<u8> {
+    tagged(MEMBERSHIP, &seq.to_be_bytes())
 }
 
 pub fn user(name: &str) -> Vec<u8> {

@@ -11,6 +11,7 @@ mod dataset_settings;
 mod datasets;
 mod datasets_read;
 pub mod keys;
+pub mod membership_log;
 mod placement_ops;
 pub mod protection;
 mod publish;

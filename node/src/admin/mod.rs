@@ -258,15 +258,22 @@ impl AdminService for AdminApi {
         let rec = self.record(&r).await?;
         let topo = self.data.topology();
         let ingest = meridian_placement::SiteId(rec.ingest_site);
+        let reader = self.meta.reader();
+        let policy = self.policy.current(&reader).1;
+        let named = crate::placement_policy::named_datasets(&reader, &policy).map_err(internal)?;
+        let datasets = reader
+            .belongs_to(&named, &r.bucket, &r.key)
+            .map_err(internal)?;
         let subject = meridian_placement::Subject {
             bucket: &r.bucket,
             key: &r.key,
             metadata: Some(&rec.user_meta),
+            datasets: &datasets,
             size: rec.size,
         };
         let p = meridian_placement::place(
             topo,
-            &self.policy.current(&self.meta.reader()).1,
+            &policy,
             &subject,
             ingest,
             &crate::catalogue::load(&self.meta.reader(), topo, self.data.links()),

@@ -154,7 +154,7 @@ impl MetaCatalogue {
         condition: &WriteCondition,
         source: Option<&CopySource>,
     ) -> Result<core::ObjectRecord, CoreError> {
-        let (mut record, ack) = self.placed(bucket, key, record);
+        let (mut record, ack) = self.placed(bucket, key, record)?;
         let out = self
             .write_outcome(Op::PutObject(PutObjectCmd {
                 bucket: bucket.to_string(),
@@ -189,24 +189,27 @@ impl MetaCatalogue {
         self.meta.read_barrier().await.map_err(core_error)
     }
 
-    /// Fills the policy name and the replica map: the ingest site complete,
-    /// the policy's other sites pending.
-    /// The record with its placement, and the copies its rule wants
-    /// complete before the write is acknowledged.
+    /// The record with its placement (the policy's rule, the ingest site
+    /// complete, the rule's other sites pending), and the copies the rule
+    /// wants complete before the write is acknowledged.
     fn placed(
         &self,
         bucket: &str,
         key: &str,
         mut record: core::ObjectRecord,
-    ) -> (core::ObjectRecord, usize) {
+    ) -> Result<(core::ObjectRecord, usize), CoreError> {
+        let reader = self.meta.reader();
+        let (_, policy) = self.policy.current(&reader);
+        let named =
+            crate::placement_policy::named_datasets(&reader, &policy).map_err(core_error)?;
+        let datasets = reader.belongs_to(&named, bucket, key).map_err(core_error)?;
         let subject = Subject {
             bucket,
             key,
             metadata: Some(&record.user_meta),
+            datasets: &datasets,
             size: record.size,
         };
-        let reader = self.meta.reader();
-        let (_, policy) = self.policy.current(&reader);
         let p = place(
             &self.topology,
             &policy,
@@ -243,7 +246,7 @@ impl MetaCatalogue {
                 },
             })
             .collect();
-        (record, ack)
+        Ok((record, ack))
     }
 }
 
@@ -518,7 +521,7 @@ impl Catalogue for MetaCatalogue {
         record: core::ObjectRecord,
     ) -> Result<core::ObjectRecord, CoreError> {
         let upload = self.upload(upload_id).await?;
-        let (mut record, ack) = self.placed(&upload.bucket, &upload.key, record);
+        let (mut record, ack) = self.placed(&upload.bucket, &upload.key, record)?;
         let out = self
             .write_outcome(Op::CompleteUpload(CompleteUploadCmd {
                 upload_id: upload_id.to_string(),

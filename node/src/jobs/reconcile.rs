@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use meridian_core::records::{ObjectRecord, ReplicaState};
 use meridian_core::ChunkHash;
-use meridian_meta::catalogue::{CatalogueReader, ListItem};
+use meridian_meta::catalogue::{membership_log, CatalogueReader, ListItem};
 use meridian_meta::MetaError;
 use meridian_placement::{reconcile, Change, Held, Policy, SiteId, Subject, Transfer, Work};
 use meridian_proto::v1::command::Op;
@@ -24,7 +24,7 @@ use meridian_proto::v1::{LinkChange, PolicyChangeReport, SetPlacementCmd, SiteCh
 use tokio::sync::{watch, Notify};
 
 use crate::metagroup::MetaGroup;
-use crate::placement_policy::PolicyHandle;
+use crate::placement_policy::{named_datasets, PolicyHandle};
 use meridian_data::DataPlane;
 
 /// Objects read per catalogue page.
@@ -33,7 +33,9 @@ const PAGE: usize = 1000;
 pub const PREVIEW_LIMIT: u64 = 1_000_000;
 /// Pause between passes while copies are still on their way.
 const WAITING_PASS: Duration = Duration::from_secs(1);
-const IDLE_PASS: Duration = Duration::from_secs(10);
+/// How often an idle job looks for a policy change or files that joined
+/// or left a dataset the policy selects by (a point read or two).
+const IDLE_PASS: Duration = Duration::from_secs(2);
 
 /// Calls `f` for every object of every bucket, in catalogue order, until it
 /// returns false or `limit` objects have been seen. Returns how many were.
@@ -73,6 +75,7 @@ fn change_for(
     bucket: &str,
     key: &str,
     rec: &ObjectRecord,
+    datasets: &[String],
 ) -> Change {
     let held: Vec<Held> = rec
         .replicas
@@ -86,6 +89,7 @@ fn change_for(
         bucket,
         key,
         metadata: Some(&rec.user_meta),
+        datasets,
         size: rec.size,
     };
     reconcile(topo, policy, &subject, SiteId(rec.ingest_site), &held)
@@ -109,8 +113,10 @@ pub fn preview(
         relays: None,
         link_busy_s: Vec::new(),
     };
+    let named = named_datasets(reader, policy)?;
     let (seen, truncated) = each_object(reader, limit, |bucket, key, rec| {
-        let c = change_for(policy, &topo, bucket, key, rec);
+        let datasets = reader.belongs_to(&named, bucket, key)?;
+        let c = change_for(policy, &topo, bucket, key, rec, &datasets);
         if c.blocked {
             r.blocked += 1;
         }
@@ -199,6 +205,14 @@ pub fn preview(
 /// the whole catalogue again.
 const MAX_WAITING: usize = 1_000_000;
 
+/// What joined or left the datasets a policy selects by.
+enum Moved {
+    /// These files (none, often).
+    Files(Vec<(String, String)>),
+    /// Too many to name, or not known: walk the catalogue.
+    Everything,
+}
+
 /// What a pass saw and did.
 struct Tally {
     scanned: u64,
@@ -286,22 +300,54 @@ impl Reconciler {
         // until they settle, instead of walking the whole catalogue.
         let mut waiting: Option<Vec<(String, String)>> = Some(Vec::new());
         let mut kicked = false;
+        // The last membership change looked at, while the policy selects by
+        // dataset; `None`: not known, so the next pass walks everything.
+        let mut membership: Option<u64> = None;
         loop {
             if *shutdown.borrow() {
                 return;
             }
             let (version, policy) = self.policy.current(&self.meta.reader());
-            let full = version != done_version || kicked || waiting.is_none();
-            let busy = waiting.as_ref().is_some_and(|w| !w.is_empty());
-            if (full || busy) && self.leads() {
-                let only = if full { None } else { waiting.take() };
+            let mut full = version != done_version || kicked || waiting.is_none();
+            let mut moved = Vec::new();
+            let mut head = None;
+            let leads = self.leads();
+            if !leads || policy.datasets().is_empty() {
+                membership = None;
+            } else {
+                match self.moved(membership, &policy) {
+                    Ok((h, Moved::Files(files))) => {
+                        head = Some(h);
+                        moved = files;
+                    }
+                    Ok((h, Moved::Everything)) => {
+                        head = Some(h);
+                        full = true;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "membership changes unread; retrying"),
+                }
+            }
+            let busy = waiting.as_ref().is_some_and(|w| !w.is_empty()) || !moved.is_empty();
+            if (full || busy) && leads {
+                let only = if full {
+                    None
+                } else {
+                    let mut keys = waiting.take().unwrap_or_default();
+                    keys.extend(moved);
+                    keys.sort();
+                    keys.dedup();
+                    Some(keys)
+                };
                 match self.pass(version, &policy, only).await {
                     Ok(w) => {
                         waiting = w;
                         done_version = version;
+                        membership = head.or(membership);
                     }
                     Err(e) => tracing::warn!(error = %e, "reconcile pass failed; retrying"),
                 }
+            } else if head.is_some() {
+                membership = head;
             }
             let busy = waiting.as_ref().is_none_or(|w| !w.is_empty());
             let pause = if busy { WAITING_PASS } else { IDLE_PASS };
@@ -311,6 +357,54 @@ impl Reconciler {
                 _ = shutdown.changed() => false,
             };
         }
+    }
+
+    /// The files that joined or left a dataset `policy` selects by since
+    /// membership change `after`, and the last change logged.
+    fn moved(&self, after: Option<u64>, policy: &Policy) -> Result<(u64, Moved), MetaError> {
+        let reader = self.meta.reader();
+        let Some(after) = after else {
+            let head = reader.membership_changes(u64::MAX, 1)?.head;
+            return Ok((head, Moved::Everything));
+        };
+        let log = reader.membership_changes(after, membership_log::RETAINED as usize)?;
+        if !log.complete {
+            return Ok((log.head, Moved::Everything));
+        }
+        let named = policy.datasets();
+        let mut files = Vec::new();
+        let too_many = |files: &Vec<(String, String)>| files.len() > MAX_WAITING;
+        for change in log.changes {
+            if !named.contains(change.dataset.as_str()) {
+                continue;
+            }
+            files.extend(change.files);
+            for rule in &change.rules {
+                let Some(b) = reader.bucket(&rule.bucket)? else {
+                    continue;
+                };
+                let mut after: Option<String> = None;
+                loop {
+                    let page = reader.list(b.id, &rule.prefix, None, after.as_deref(), PAGE)?;
+                    for item in page.items {
+                        if let ListItem::Object { key, .. } = item {
+                            after = Some(key.clone());
+                            files.push((rule.bucket.clone(), key));
+                        }
+                    }
+                    if too_many(&files) {
+                        return Ok((log.head, Moved::Everything));
+                    }
+                    if !page.truncated {
+                        break;
+                    }
+                }
+            }
+            if too_many(&files) {
+                return Ok((log.head, Moved::Everything));
+            }
+        }
+        Ok((log.head, Moved::Files(files)))
     }
 
     /// One pass over the catalogue (or over `only` those objects), a page
@@ -397,9 +491,12 @@ impl Reconciler {
         page: Vec<(String, String, ObjectRecord)>,
         t: &mut Tally,
     ) -> Result<(), MetaError> {
+        let reader = self.meta.reader();
+        let named = named_datasets(&reader, policy)?;
         for (bucket, key, rec) in page {
             t.scanned += 1;
-            let c = change_for(policy, topo, &bucket, &key, &rec);
+            let datasets = reader.belongs_to(&named, &bucket, &key)?;
+            let c = change_for(policy, topo, &bucket, &key, &rec, &datasets);
             if c.blocked {
                 t.blocked += 1;
             }

@@ -102,11 +102,14 @@ pub(crate) async fn gather(
                     .rules()
                     .find(|r| r.name == rec.policy)
                     .unwrap_or_else(|| {
+                        // The record's rule is gone: its priority and
+                        // deadline from today's rules, datasets aside.
                         policy.rule_for(&Subject {
                             bucket: &bucket,
                             key: &p.key,
                             metadata: Some(&rec.user_meta),
                             size: rec.size,
+                            ..Subject::new(&bucket, &p.key)
                         })
                     });
                 // Deadlines are wall-clock; plans are in the topology's
