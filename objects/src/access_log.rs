@@ -84,12 +84,15 @@ impl AccessLog {
 
 /// The segment file open for appending.
 struct Open {
-    name: String,
     file: std::io::BufWriter<std::fs::File>,
 }
 
 fn write(dir: PathBuf, mut rx: mpsc::Receiver<AccessEvent>, stats: Arc<LogStats>) {
     let mut open: Option<Open> = None;
+    // The hour of the segment open (its name made only when it changes),
+    // and one line buffer for every event.
+    let mut hour = i64::MIN;
+    let mut line = String::with_capacity(512);
     loop {
         std::thread::sleep(TICK);
         let mut lines = 0u64;
@@ -103,8 +106,10 @@ fn write(dir: PathBuf, mut rx: mpsc::Receiver<AccessEvent>, stats: Arc<LogStats>
                     break;
                 }
             };
-            let seg = segment_name(e.time_ms);
-            if open.as_ref().is_none_or(|o| o.name != seg) {
+            let h = e.time_ms.div_euclid(3_600_000);
+            if open.is_none() || h != hour {
+                let seg = segment_name(e.time_ms);
+                hour = h;
                 if let Some(mut o) = open.take() {
                     flush(&mut o, &mut lines, &stats);
                 }
@@ -115,7 +120,6 @@ fn write(dir: PathBuf, mut rx: mpsc::Receiver<AccessEvent>, stats: Arc<LogStats>
                 {
                     Ok(f) => {
                         open = Some(Open {
-                            name: seg,
                             file: std::io::BufWriter::with_capacity(256 << 10, f),
                         })
                     }
@@ -127,7 +131,8 @@ fn write(dir: PathBuf, mut rx: mpsc::Receiver<AccessEvent>, stats: Arc<LogStats>
                 }
             }
             if let Some(o) = open.as_mut() {
-                let mut line = e.to_line();
+                line.clear();
+                e.write_line(&mut line);
                 line.push('\n');
                 match o.file.write_all(line.as_bytes()) {
                     Ok(()) => lines += 1,
