@@ -401,19 +401,24 @@ impl MetaNode {
         }
     }
 
-    /// Flushes and compacts the catalogue, then returns the bytes its SST
-    /// files take on disk (what a record costs at rest).
+    /// Flushes and compacts the catalogue and its search indexes, then
+    /// returns the bytes their SST files take on disk (what a record costs
+    /// at rest).
     pub fn catalogue_disk_bytes(&self) -> Result<u64, MetaError> {
-        let cf = self
-            .db
-            .cf_handle(crate::store::CF_CATALOGUE)
-            .ok_or_else(|| MetaError::Unavailable("catalogue column family missing".into()))?;
-        self.db.flush_cf(cf)?;
-        self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
-        Ok(self
-            .db
-            .property_int_value_cf(cf, "rocksdb.total-sst-files-size")?
-            .unwrap_or(0))
+        let mut total = 0;
+        for name in [crate::store::CF_CATALOGUE, crate::store::CF_SEARCH] {
+            let cf = self
+                .db
+                .cf_handle(name)
+                .ok_or_else(|| MetaError::Unavailable(format!("{name} column family missing")))?;
+            self.db.flush_cf(cf)?;
+            self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+            total += self
+                .db
+                .property_int_value_cf(cf, "rocksdb.total-sst-files-size")?
+                .unwrap_or(0);
+        }
+        Ok(total)
     }
 
     /// Stops Raft and flushes the database.

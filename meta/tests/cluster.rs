@@ -394,6 +394,33 @@ async fn lagging_voter_catches_up_by_snapshot() {
     // snapshot leaves its log purged this far.
     let st = third.node.status();
     assert!(st.purged_index > 1000, "{st:?}");
+    // The search indexes came with it: a size search on node 3 walks its
+    // index (not the records) and finds every file.
+    let q = meridian_core::search::Query {
+        target: meridian_core::search::Target::Files,
+        filters: vec![meridian_core::search::parse_filter(
+            meridian_core::search::Target::Files,
+            "size=10",
+        )
+        .expect("filter")],
+        sort: None,
+        descending: false,
+        limit: 1000,
+        after: None,
+    };
+    let mut found = 0;
+    let mut q = q;
+    for _ in 0..=keys.len() {
+        let plan = meridian_core::search::plan(&q).expect("plan");
+        let page = third.node.reader().search(&q, &plan).expect("search");
+        assert!(page.walked.contains("index size"), "{}", page.walked);
+        found += page.files.len();
+        match page.next {
+            Some(next) => q.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(found, keys.len());
     third.stop().await;
     for m in &mut members {
         m.stop().await;

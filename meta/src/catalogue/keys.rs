@@ -242,6 +242,12 @@ pub fn access_tally(bucket: &str, key: &str) -> Vec<u8> {
     k
 }
 
+/// Whether `k` lives in the search column family (`store::CF_SEARCH`)
+/// rather than beside the records.
+pub fn in_search_family(k: &[u8]) -> bool {
+    k.first() == Some(&SEARCH)
+}
+
 /// A search index entry: the core's index key under [`SEARCH`].
 pub fn search(index_key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + index_key.len());

@@ -94,6 +94,12 @@ impl CatalogueReader {
             .ok_or_else(|| MetaError::Unavailable("catalogue column family missing".into()))
     }
 
+    pub(super) fn search_cf(&self) -> Result<&rocksdb::ColumnFamily, MetaError> {
+        self.db
+            .cf_handle(crate::store::CF_SEARCH)
+            .ok_or_else(|| MetaError::Unavailable("search column family missing".into()))
+    }
+
     pub(super) fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
         Ok(self.db.get_cf(self.cf()?, key)?)
     }

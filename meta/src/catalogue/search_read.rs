@@ -64,7 +64,12 @@ impl CatalogueReader {
         if let Some(t) = to {
             opts.set_iterate_upper_bound(t.to_vec());
         }
-        let mut it = self.db.raw_iterator_cf_opt(self.cf()?, opts);
+        let cf = if keys::in_search_family(from) {
+            self.search_cf()?
+        } else {
+            self.cf()?
+        };
+        let mut it = self.db.raw_iterator_cf_opt(cf, opts);
         let inside = |a: &[u8]| a >= from && to.is_none_or(|t| a < t);
         match (desc, after.filter(|a| inside(a))) {
             (false, Some(a)) => {

@@ -1,6 +1,7 @@
-//! A read-your-writes overlay over the catalogue column family, so that the
-//! commands of one Raft batch see each other's effects and the whole batch
-//! lands in a single WriteBatch.
+//! A read-your-writes overlay over the catalogue column families, so that
+//! the commands of one Raft batch see each other's effects and the whole
+//! batch lands in a single WriteBatch (records and their search index
+//! entries together, each in its family).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,9 @@ use crate::MetaError;
 pub struct Txn<'a> {
     db: &'a DB,
     cf: &'a ColumnFamily,
+    /// Where search index entries go (`keys::in_search_family`); the
+    /// catalogue's own family for a database opened without it.
+    search: &'a ColumnFamily,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// The log index of the entry being applied (0 outside a log).
     index: u64,
@@ -23,6 +27,7 @@ impl<'a> Txn<'a> {
         Txn {
             db,
             cf,
+            search: db.cf_handle(crate::store::CF_SEARCH).unwrap_or(cf),
             writes: BTreeMap::new(),
             index: 0,
             index_files: true,
@@ -38,11 +43,19 @@ impl<'a> Txn<'a> {
         self.index
     }
 
+    fn family(&self, key: &[u8]) -> &'a ColumnFamily {
+        if super::keys::in_search_family(key) {
+            self.search
+        } else {
+            self.cf
+        }
+    }
+
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
         if let Some(v) = self.writes.get(key) {
             return Ok(v.clone());
         }
-        Ok(self.db.get_cf(self.cf, key)?)
+        Ok(self.db.get_cf(self.family(key), key)?)
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
@@ -68,7 +81,7 @@ impl<'a> Txn<'a> {
             .find(|(_, v)| v.is_some())
             .map(|(k, _)| k.clone());
         let mut stored = None;
-        let mut it = self.db.raw_iterator_cf(self.cf);
+        let mut it = self.db.raw_iterator_cf(self.family(prefix));
         it.seek(prefix);
         // Only keys deleted in this batch are skipped: bounded by its size.
         while it.valid() {
@@ -92,7 +105,7 @@ impl<'a> Txn<'a> {
     /// Live keys starting with `prefix`, at most `limit`, in key order.
     pub fn keys_with_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, MetaError> {
         let mut out = std::collections::BTreeSet::new();
-        let mut it = self.db.raw_iterator_cf(self.cf);
+        let mut it = self.db.raw_iterator_cf(self.family(prefix));
         it.seek(prefix);
         while it.valid() && out.len() < limit {
             let Some(k) = it.key() else { break };
@@ -118,9 +131,14 @@ impl<'a> Txn<'a> {
 
     pub fn write_into(self, batch: &mut WriteBatch) {
         for (k, v) in self.writes {
+            let cf = if super::keys::in_search_family(&k) {
+                self.search
+            } else {
+                self.cf
+            };
             match v {
-                Some(v) => batch.put_cf(self.cf, k, v),
-                None => batch.delete_cf(self.cf, k),
+                Some(v) => batch.put_cf(cf, k, v),
+                None => batch.delete_cf(cf, k),
             }
         }
     }
