@@ -16,6 +16,7 @@ pub mod ctl;
 pub mod data;
 pub mod faulty_link;
 pub mod grpc;
+pub mod linearizable;
 pub mod listing;
 pub mod nodes;
 pub mod output;
