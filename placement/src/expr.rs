@@ -30,6 +30,8 @@ pub enum ExprError {
         expected: &'static str,
         found: String,
     },
+    #[error("site expression of {len} bytes: at most {MAX_LEN}")]
+    TooLong { len: usize },
     #[error("site expression {expr:?}: no site is named {name:?} (sites: {known})")]
     UnknownSite {
         expr: String,
@@ -214,9 +216,17 @@ impl Parser<'_> {
 }
 
 const MAX_DEPTH: usize = 32;
+/// Longer expressions are refused before parsing: a chain of operators
+/// builds a tree as deep as it is long, and evaluating or dropping one of
+/// hundreds of thousands of terms overflows the stack. A federation's
+/// expression names a few sites or attributes.
+pub const MAX_LEN: usize = 4096;
 
 impl SiteExpr {
     pub fn parse(expr: &str) -> Result<SiteExpr, ExprError> {
+        if expr.len() > MAX_LEN {
+            return Err(ExprError::TooLong { len: expr.len() });
+        }
         let mut p = Parser {
             expr,
             tokens: lex(expr)?,
