@@ -67,30 +67,31 @@ impl AccessEvent {
 
     /// One line of the log (no newline).
     pub fn to_line(&self) -> String {
-        let mut line = String::with_capacity(128 + self.key.len());
+        let mut line = Vec::with_capacity(128 + self.key.len());
         self.write_line(&mut line);
-        line
+        // Only `str`s and numbers went in: always UTF-8.
+        String::from_utf8_lossy(&line).into_owned()
     }
 
     /// Appends the line (no newline) to `out`. Written field by field, the
-    /// strings escaped in place: the writer makes one per request, and a
-    /// JSON tree per line cost several allocations each.
-    pub fn write_line(&self, out: &mut String) {
-        use std::fmt::Write;
-        // Writing to a String cannot fail.
+    /// strings escaped by serde_json straight into `out`: the writer makes
+    /// one per request, and a JSON tree per line cost several allocations.
+    pub fn write_line(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        // Writing to a Vec cannot fail, nor can serializing a str.
         let _ = write!(out, r#"{{"t":{},"who":"#, self.time_ms);
-        json_str(out, &self.who);
+        let _ = serde_json::to_writer(&mut *out, &self.who);
         let _ = write!(
             out,
             r#","proto":"{}","op":"{}","bucket":"#,
             self.protocol,
             self.action.name()
         );
-        json_str(out, &self.bucket);
-        out.push_str(r#","key":"#);
-        json_str(out, &self.key);
+        let _ = serde_json::to_writer(&mut *out, &self.bucket);
+        out.extend_from_slice(br#","key":"#);
+        let _ = serde_json::to_writer(&mut *out, &self.key);
         let _ = write!(out, r#","bytes":{},"site":"#, self.bytes);
-        json_str(out, &self.site);
+        let _ = serde_json::to_writer(&mut *out, &self.site);
         let _ = write!(out, r#","status":{}}}"#, self.status);
     }
 
@@ -117,34 +118,6 @@ impl AccessEvent {
             status: l.status,
         })
     }
-}
-
-/// Appends `s` as a JSON string: quotes, backslashes and control
-/// characters escaped, everything else as it is (JSON is UTF-8).
-fn json_str(out: &mut String, s: &str) {
-    use std::fmt::Write;
-    out.push('"');
-    let mut plain = 0;
-    for (i, c) in s.char_indices() {
-        let esc = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            c if (c as u32) < 0x20 => "",
-            _ => continue,
-        };
-        out.push_str(&s[plain..i]);
-        if esc.is_empty() {
-            let _ = write!(out, "\\u{:04x}", c as u32);
-        } else {
-            out.push_str(esc);
-        }
-        plain = i + c.len_utf8();
-    }
-    out.push_str(&s[plain..]);
-    out.push('"');
 }
 
 /// A log line as it is parsed.

@@ -92,7 +92,7 @@ fn write(dir: PathBuf, mut rx: mpsc::Receiver<AccessEvent>, stats: Arc<LogStats>
     // The hour of the segment open (its name made only when it changes),
     // and one line buffer for every event.
     let mut hour = i64::MIN;
-    let mut line = String::with_capacity(512);
+    let mut line = Vec::with_capacity(512);
     loop {
         std::thread::sleep(TICK);
         let mut lines = 0u64;
@@ -133,8 +133,8 @@ fn write(dir: PathBuf, mut rx: mpsc::Receiver<AccessEvent>, stats: Arc<LogStats>
             if let Some(o) = open.as_mut() {
                 line.clear();
                 e.write_line(&mut line);
-                line.push('\n');
-                match o.file.write_all(line.as_bytes()) {
+                line.push(b'\n');
+                match o.file.write_all(&line) {
                     Ok(()) => lines += 1,
                     Err(err) => {
                         tracing::warn!(error = %err, "access log: write failed; events lost");

@@ -92,6 +92,11 @@ pub(super) fn log(
 }
 
 impl CatalogueReader {
+    /// The sequence of the last change logged (0: none ever).
+    pub fn membership_head(&self) -> Result<u64, MetaError> {
+        head(self.get_raw(&keys::membership_head())?)
+    }
+
     /// The changes logged after sequence `after`, at most `limit`
     /// (1..=[`RETAINED`]).
     pub fn membership_changes(
@@ -100,7 +105,7 @@ impl CatalogueReader {
         limit: usize,
     ) -> Result<MembershipChanges, MetaError> {
         let limit = limit.clamp(1, RETAINED as usize);
-        let head = head(self.get_raw(&keys::membership_head())?)?;
+        let head = self.membership_head()?;
         let mut out = MembershipChanges {
             head,
             complete: true,

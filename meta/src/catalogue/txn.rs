@@ -44,11 +44,7 @@ impl<'a> Txn<'a> {
     }
 
     fn family(&self, key: &[u8]) -> &'a ColumnFamily {
-        if super::keys::in_search_family(key) {
-            self.search
-        } else {
-            self.cf
-        }
+        family(self.cf, self.search, key)
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
@@ -131,15 +127,20 @@ impl<'a> Txn<'a> {
 
     pub fn write_into(self, batch: &mut WriteBatch) {
         for (k, v) in self.writes {
-            let cf = if super::keys::in_search_family(&k) {
-                self.search
-            } else {
-                self.cf
-            };
+            let cf = family(self.cf, self.search, &k);
             match v {
                 Some(v) => batch.put_cf(cf, k, v),
                 None => batch.delete_cf(cf, k),
             }
         }
+    }
+}
+
+/// The column family `key` lives in: the search indexes' or the records'.
+fn family<'a>(records: &'a ColumnFamily, search: &'a ColumnFamily, key: &[u8]) -> &'a ColumnFamily {
+    if super::keys::in_search_family(key) {
+        search
+    } else {
+        records
     }
 }

@@ -364,8 +364,7 @@ impl Reconciler {
     fn moved(&self, after: Option<u64>, policy: &Policy) -> Result<(u64, Moved), MetaError> {
         let reader = self.meta.reader();
         let Some(after) = after else {
-            let head = reader.membership_changes(u64::MAX, 1)?.head;
-            return Ok((head, Moved::Everything));
+            return Ok((reader.membership_head()?, Moved::Everything));
         };
         let log = reader.membership_changes(after, membership_log::RETAINED as usize)?;
         if !log.complete {

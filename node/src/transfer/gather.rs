@@ -105,8 +105,6 @@ pub(crate) async fn gather(
                         // The record's rule is gone: its priority and
                         // deadline from today's rules, datasets aside.
                         policy.rule_for(&Subject {
-                            bucket: &bucket,
-                            key: &p.key,
                             metadata: Some(&rec.user_meta),
                             size: rec.size,
                             ..Subject::new(&bucket, &p.key)
