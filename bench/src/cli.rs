@@ -41,6 +41,11 @@ pub enum Command {
     /// Cut an upload session's stream part-way, resume it, and print the
     /// bytes sent twice (JSON lines, one per cut).
     Resume(crate::resume::ResumeArgs),
+    /// Inject faults into a running server's chunk files (flipped bits,
+    /// truncated and deleted files), wait for the scrub and repair to mend
+    /// them while readers check every byte, then measure re-hashing
+    /// throughput per core. One JSON object.
+    Scrub(crate::scrub::ScrubArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -8,6 +8,7 @@ mod query;
 mod replicate;
 mod report;
 mod resume;
+mod scrub;
 mod size;
 mod stats;
 mod workload;
@@ -25,6 +26,7 @@ async fn main() -> Result<()> {
         cli::Command::S3(args) => objects(&args, cli::Protocol::S3).await?,
         cli::Command::Grpc(args) => objects(&args, cli::Protocol::Grpc).await?,
         cli::Command::Resume(args) => resume::run(&args).await?,
+        cli::Command::Scrub(args) => println!("{}", scrub::run(&args).await?),
         cli::Command::Replicate(args) => {
             let report = replicate::run(&args).await?;
             if args.json {

@@ -54,14 +54,19 @@ impl UserCtl {
 
     /// Runs `meridianctl ARGS...` expecting it to fail; what it said on stderr.
     pub async fn refused(&self, args: &[&str]) -> Result<String> {
-        let out = process::run_bounded(&mut self.command(args), CTL_TIMEOUT).await?;
-        anyhow::ensure!(
-            !out.status.success(),
-            "meridianctl {args:?} succeeded: {}",
-            process::describe(&out)
-        );
-        Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+        refused(self.command(args), args).await
     }
+}
+
+/// Runs `cmd` expecting it to fail; what it said on stderr.
+async fn refused(mut cmd: Command, args: &[&str]) -> Result<String> {
+    let out = process::run_bounded(&mut cmd, CTL_TIMEOUT).await?;
+    anyhow::ensure!(
+        !out.status.success(),
+        "meridianctl {args:?} succeeded: {}",
+        process::describe(&out)
+    );
+    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -211,8 +216,7 @@ impl Ctl {
         self
     }
 
-    /// Runs `meridianctl --endpoint E --json ARGS...` and parses its stdout as one JSON value.
-    pub async fn json(&self, args: &[&str]) -> Result<Value> {
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--endpoint").arg(&self.endpoint).arg("--json");
         // The administrator's credential, as an operator's shell has it.
@@ -223,10 +227,20 @@ impl Ctl {
             cmd.arg("--ca-cert").arg(ca);
         }
         cmd.args(args);
-        let out = process::run_ok(&mut cmd, CTL_TIMEOUT).await?;
+        cmd
+    }
+
+    /// Runs `meridianctl --endpoint E --json ARGS...` and parses its stdout as one JSON value.
+    pub async fn json(&self, args: &[&str]) -> Result<Value> {
+        let out = process::run_ok(&mut self.command(args), CTL_TIMEOUT).await?;
         let text = String::from_utf8(out.stdout).context("meridianctl printed non-UTF-8")?;
         serde_json::from_str(text.trim())
             .with_context(|| format!("meridianctl {args:?} printed no single JSON value:\n{text}"))
+    }
+
+    /// Runs `meridianctl ARGS...` expecting it to fail; what it said on stderr.
+    pub async fn refused(&self, args: &[&str]) -> Result<String> {
+        refused(self.command(args), args).await
     }
 
     /// `meridianctl` as user `access_key` against the client API at `client_endpoint`.

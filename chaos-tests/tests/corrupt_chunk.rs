@@ -15,13 +15,15 @@ const CHUNK: usize = 256 * 1024;
 const SIZE: usize = 4 * CHUNK + 77;
 const REPLICATION_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The read path alone: with the scrubber on, it would find the damage
+/// first and mark the replicas (`scrub_repair.rs` tests that).
 async fn start() -> Result<DevCluster> {
-    DevCluster::start_serving(
-        DevOptions::default()
-            .with_link_scale(1.0)
-            .with_chunk_size("256KiB"),
-    )
-    .await
+    let mut opts = DevOptions::default()
+        .with_link_scale(1.0)
+        .with_chunk_size("256KiB");
+    opts.extra_args
+        .extend(["--scrub-rate".to_string(), "0".to_string()]);
+    DevCluster::start_serving(opts).await
 }
 
 /// Writes one object at `site`, waits for all its replicas, and returns its

@@ -17,6 +17,7 @@ use crate::error::DataError;
 use crate::gc_config::GcConfig;
 use crate::links::Links;
 use crate::remote::RemoteSite;
+use crate::scrub::ScrubConfig;
 use crate::store::{Area, SiteStore};
 
 /// Hashes per HasChunks call (the data node's bound is larger).
@@ -30,6 +31,7 @@ pub struct DataPlane {
     remotes: BTreeMap<u32, RemoteSite>,
     links: Arc<Links>,
     gc: GcConfig,
+    scrub: ScrubConfig,
     clock: SharedClock,
 }
 
@@ -53,6 +55,7 @@ impl DataPlane {
             remotes: BTreeMap::new(),
             links,
             gc: GcConfig::default(),
+            scrub: ScrubConfig::default(),
             clock,
         })
     }
@@ -102,6 +105,7 @@ impl DataPlane {
             remotes: BTreeMap::new(),
             links,
             gc: GcConfig::default(),
+            scrub: ScrubConfig::default(),
             clock,
         })
     }
@@ -119,6 +123,16 @@ impl DataPlane {
 
     pub fn gc(&self) -> &GcConfig {
         &self.gc
+    }
+
+    /// How fast the scrubber reads (`crate::scrub`).
+    pub fn with_scrub(mut self, scrub: ScrubConfig) -> Self {
+        self.scrub = scrub;
+        self
+    }
+
+    pub fn scrub(&self) -> &ScrubConfig {
+        &self.scrub
     }
 
     pub fn links(&self) -> &Arc<Links> {

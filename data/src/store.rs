@@ -229,12 +229,12 @@ pub enum Reclaim {
 }
 
 impl SiteStore {
-    fn chunk_file(&self, hash: &ChunkHash) -> PathBuf {
+    pub(crate) fn chunk_file(&self, hash: &ChunkHash) -> PathBuf {
         let hex = hex::encode(hash);
         self.dir.join("chunks").join(&hex[..2]).join(hex)
     }
 
-    fn io_error(&self, e: std::io::Error) -> DataError {
+    pub(crate) fn io_error(&self, e: std::io::Error) -> DataError {
         DataError::Store {
             site: self.name.clone(),
             source: object_store::Error::Generic {

@@ -119,6 +119,13 @@ pub struct DevArgs {
     /// aborted and its parts reclaimed.
     #[arg(long, default_value = "7d", value_parser = parse_secs)]
     pub abandoned_uploads: std::time::Duration,
+    /// Bytes per second the scrubber re-reads and re-hashes at each site
+    /// (e.g. 32MiB, 100MB); 0 turns it off.
+    #[arg(long, default_value = "32MiB", value_parser = crate::size::parse_size)]
+    pub scrub_rate: u64,
+    /// Pause after a full scrub pass before the next.
+    #[arg(long, default_value = "1h", value_parser = parse_secs)]
+    pub scrub_rest: std::time::Duration,
     /// Pause between passes of the bucket lifecycle job.
     #[arg(long, default_value = "10m", value_parser = parse_secs)]
     pub lifecycle_period: std::time::Duration,
@@ -258,6 +265,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     lifecycle_period: a.lifecycle_period,
                     lifecycle_day: a.lifecycle_day,
                     lifecycle_walk: a.lifecycle_walk,
+                },
+                scrub: meridian_data::ScrubConfig {
+                    rate: a.scrub_rate,
+                    rest: a.scrub_rest,
+                    ..meridian_data::ScrubConfig::default()
                 },
                 s3_domain: a.s3_domain,
                 s3_region: a.s3_region,

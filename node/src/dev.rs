@@ -65,7 +65,8 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
     let data = Arc::new(
         DataPlane::open_local(topology.clone(), &cfg.data_dir, cfg.link_scale, clock)
             .context("opening chunk stores")?
-            .with_gc(cfg.gc),
+            .with_gc(cfg.gc)
+            .with_scrub(cfg.scrub),
     );
     let wake = Arc::new(Notify::new());
     let keyring = Arc::new(
@@ -176,6 +177,7 @@ pub async fn run(cfg: DevConfig) -> anyhow::Result<()> {
         audit,
         uploads: jobs.uploads.clone(),
         lifecycle: jobs.lifecycle.clone(),
+        repair: jobs.repair.clone(),
         test_clock,
         access_log,
         idle_close,

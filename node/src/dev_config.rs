@@ -38,6 +38,7 @@ pub struct DevConfig {
     /// Metadata voters in this process: 1, or 3 (or 5) over loopback gRPC.
     pub meta_voters: u64,
     pub gc: meridian_data::GcConfig,
+    pub scrub: meridian_data::ScrubConfig,
     /// Base domain of virtual-host addressing (`BUCKET.domain`), if any.
     pub s3_domain: Option<String>,
     /// The federation's default S3 region.

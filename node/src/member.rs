@@ -112,7 +112,8 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         clock,
     )
     .context("opening the chunk store")?
-    .with_gc(cfg.gc);
+    .with_gc(cfg.gc)
+    .with_scrub(cfg.scrub);
     for (site, addr) in &cfg.data_peers {
         data = data
             .with_remote(*site, addr, &cluster_tls)
@@ -210,6 +211,7 @@ pub async fn run(cfg: NodeConfig, access_key: String, secret_key: String) -> any
         audit,
         uploads: jobs.uploads.clone(),
         lifecycle: jobs.lifecycle.clone(),
+        repair: jobs.repair.clone(),
         test_clock,
         access_log,
         idle_close,

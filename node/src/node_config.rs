@@ -31,6 +31,8 @@
 //! gc_period = "30s"            # optional: pause between collector passes
 //! abandoned_uploads = "7d"     # optional: unfinished multipart uploads aborted then
 //! lifecycle_period = "10m"     # optional: pause between bucket lifecycle passes
+//! scrub_rate = "32MiB"         # optional: bytes/s the scrubber re-reads (0: off)
+//! scrub_rest = "1h"            # optional: pause after a full scrub pass
 //! [data.peers]                 # the cluster addresses of the nodes keeping the other sites' chunks
 //! Huairou = "meta2.hr:7102"
 //!
@@ -223,6 +225,8 @@ struct Data {
     gc_period: Option<String>,
     abandoned_uploads: Option<String>,
     lifecycle_period: Option<String>,
+    scrub_rate: Option<String>,
+    scrub_rest: Option<String>,
     /// Site name -> cluster address of the node keeping that site's chunks.
     #[serde(default)]
     peers: BTreeMap<String, String>,
@@ -257,6 +261,7 @@ pub struct NodeConfig {
     pub transfers: usize,
     pub link_scale: f64,
     pub gc: meridian_data::GcConfig,
+    pub scrub: meridian_data::ScrubConfig,
     /// The cluster key (seals access keys' secrets); the same on every node.
     pub cluster_key_file: PathBuf,
     /// The cluster port's certificates.
@@ -442,6 +447,17 @@ impl NodeConfig {
         };
         gc.validate()
             .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        let scrub_defaults = meridian_data::ScrubConfig::default();
+        let scrub = meridian_data::ScrubConfig {
+            rate: match &f.data.scrub_rate {
+                Some(s) => {
+                    parse_size(s).map_err(|e| anyhow::anyhow!("{origin}: data.scrub_rate: {e}"))?
+                }
+                None => scrub_defaults.rate,
+            },
+            rest: secs(&f.data.scrub_rest, "scrub_rest", scrub_defaults.rest)?,
+            ..scrub_defaults
+        };
         let s3_region =
             f.s3.region
                 .clone()
@@ -496,6 +512,7 @@ impl NodeConfig {
             transfers,
             link_scale,
             gc,
+            scrub,
             cluster_key_file: match &f.security.cluster_key_file {
                 Some(p) => relative(base, p),
                 None => relative(base, &f.data_dir).join("cluster.key"),

@@ -176,11 +176,14 @@ pub struct Jobs {
     pub reconciler: Arc<crate::jobs::reconcile::Reconciler>,
     pub uploads: Arc<crate::jobs::abandoned_uploads::AbandonedUploads>,
     pub lifecycle: Arc<crate::jobs::bucket_lifecycle::Lifecycle>,
+    pub repair: Arc<crate::jobs::repair::Repair>,
 }
 
 /// Starts the background jobs both `meridian dev` and `meridian node` run:
 /// replication, the reconciler (policy changes, drains), lifetimes, the
-/// chunk collector, abandoned uploads and bucket lifecycle rules.
+/// chunk collector, abandoned uploads, bucket lifecycle rules, and the
+/// integrity jobs (the scrubber and the audits of this process's sites,
+/// the repair of damaged replicas on the leader).
 pub fn spawn_jobs(
     (meta, data, policy): (
         Arc<MetaGroup>,
@@ -220,6 +223,17 @@ pub fn spawn_jobs(
     tasks.spawn(uploads.clone().run(stop.clone()));
     let lifecycle = crate::jobs::bucket_lifecycle::Lifecycle::new(meta.clone(), clock, &gc);
     tasks.spawn(lifecycle.clone().run(stop.clone()));
+    let integrity =
+        crate::jobs::integrity::IntegrityCatalogue::new(meta.clone(), data.clock().clone());
+    tasks.spawn(
+        meridian_data::Scrubber::new(integrity.clone(), data.clone(), *data.scrub())
+            .run(stop.clone()),
+    );
+    tasks.spawn(meridian_data::audit::Auditor::new(integrity, data.clone()).run(stop.clone()));
+    let sites = data.topology().sites().iter().map(|s| s.id.0).collect();
+    let repair =
+        crate::jobs::repair::Repair::new(meta.clone(), sites, data.clock().clone(), wake.clone());
+    tasks.spawn(repair.clone().run(stop.clone()));
     let replicator = crate::transfer::spawn(
         crate::transfer::Mode::Planned,
         (meta, data, policy),
@@ -233,6 +247,7 @@ pub fn spawn_jobs(
         reconciler,
         uploads,
         lifecycle,
+        repair,
     }
 }
 

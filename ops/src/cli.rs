@@ -89,14 +89,23 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::access::BucketCommand,
     },
-    /// The answering node's audit log: admin changes and refused calls.
+    /// Chunk stores audited against the catalogue (`audit run`, `audit
+    /// report`); without a subcommand, the answering node's audit log:
+    /// admin changes and refused calls.
     Audit {
+        #[command(subcommand)]
+        command: Option<crate::integrity::AuditCommand>,
         /// The last N events.
         #[arg(long, default_value_t = 100)]
         limit: u32,
         /// Only events at or after this time (ms since the Unix epoch).
         #[arg(long, default_value_t = 0)]
         since_ms: i64,
+    },
+    /// Each site's scrubber (chunks re-read and re-hashed).
+    Scrub {
+        #[command(subcommand)]
+        command: crate::integrity::ScrubCommand,
     },
     /// Bearer tokens for batch jobs.
     Token {
@@ -262,7 +271,16 @@ async fn call(mut client: crate::Admin, json: bool, command: Command) -> anyhow:
         Command::User { command } => crate::access::user(&mut client, json, command).await?,
         Command::Key { command } => crate::access::key(&mut client, json, command).await?,
         Command::Token { command } => crate::access::token(&mut client, json, command).await?,
-        Command::Audit { limit, since_ms } => {
+        Command::Scrub { command } => crate::integrity::scrub(&mut client, json, command).await?,
+        Command::Audit {
+            command: Some(command),
+            ..
+        } => crate::integrity::audit(&mut client, json, command).await?,
+        Command::Audit {
+            command: None,
+            limit,
+            since_ms,
+        } => {
             let a = client
                 .audit_tail(meridian_proto::v1::AuditTailRequest { limit, since_ms })
                 .await

@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod credentials;
 mod dataset;
+mod integrity;
 mod render;
 mod render_dataset;
 mod render_replication;

@@ -83,6 +83,9 @@ pub fn status_json(s: &StatusResponse) -> Value {
             "reclaimable_chunks": x.reclaimable_chunks, "reclaimable_bytes": x.reclaimable_bytes,
             "reclaimed_chunks": x.reclaimed_chunks, "reclaimed_bytes": x.reclaimed_bytes,
             "gc_passes": x.gc_passes,
+            "damaged_replicas": x.damaged_replicas, "damaged_bytes": x.damaged_bytes,
+            "scrub_pass": x.scrub_pass, "scrub_percent": x.scrub_percent,
+            "last_audit": x.last_audit.as_ref().map(crate::integrity::report_json),
         })).collect::<Vec<_>>(),
         "links": s.links.iter().map(|l| json!({
             "from": l.from, "to": l.to, "bandwidth_bps": l.bandwidth_bps, "effective_bps": l.effective_bps,
@@ -158,6 +161,21 @@ pub fn status_table(s: &StatusResponse) -> String {
                     x.reclaimable_chunks
                 ),
                 human_bytes(x.reclaimed_bytes),
+                x.damaged_replicas.to_string(),
+                if x.scrub_pass == 0 {
+                    "-".into()
+                } else {
+                    format!("pass {} {:.0}%", x.scrub_pass, x.scrub_percent)
+                },
+                x.last_audit.as_ref().map_or("-".into(), |a| {
+                    format!(
+                        "lost {}, dark {}, uncounted {}{}",
+                        a.lost_chunks,
+                        a.dark_chunks,
+                        a.legacy_refs,
+                        if a.error.is_empty() { "" } else { " (stopped)" }
+                    )
+                }),
                 x.s3_endpoint.clone(),
             ]
         })
@@ -172,6 +190,9 @@ pub fn status_table(s: &StatusResponse) -> String {
             "PENDING BYTES",
             "TO RECLAIM",
             "RECLAIMED",
+            "DAMAGED",
+            "SCRUB",
+            "LAST AUDIT",
             "S3",
         ],
         &rows,

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::render::{bps, human_bytes, table};
 
 /// `[#####-----]  50%`: a bar on a terminal, the percentage elsewhere.
-fn progress(done: u64, total: u64, bar: bool) -> String {
+pub(crate) fn progress(done: u64, total: u64, bar: bool) -> String {
     let frac = if total == 0 {
         1.0
     } else {
@@ -23,7 +23,7 @@ fn progress(done: u64, total: u64, bar: bool) -> String {
     format!("[{}{}] {pct}", "#".repeat(full), "-".repeat(WIDTH - full))
 }
 
-fn secs(s: f64) -> String {
+pub(crate) fn secs(s: f64) -> String {
     if !s.is_finite() {
         "-".to_string()
     } else if s < 120.0 {

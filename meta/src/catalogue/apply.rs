@@ -61,6 +61,12 @@ pub(super) fn is_pending(state: i32) -> bool {
     state == ReplicaState::Pending as i32 || state == ReplicaState::Copying as i32
 }
 
+/// Found suspect or lost by a scrub, an audit or a read: not read from, and
+/// in the damaged index until repaired.
+pub(super) fn is_damaged(state: i32) -> bool {
+    state == ReplicaState::Suspect as i32 || state == ReplicaState::Lost as i32
+}
+
 /// Adds (sign = 1) or removes (sign = -1) what a replica contributes to
 /// counters and to the pending index.
 pub(super) fn replica_effects(
@@ -76,6 +82,14 @@ pub(super) fn replica_effects(
     let size = rec.size as i64;
     if state == ReplicaState::Complete as i32 {
         bump(txn, keys::site_counter(site), sign, sign * size)?;
+    } else if is_damaged(state) {
+        bump(txn, keys::damaged_counter(site), sign, sign * size)?;
+        let k = keys::damaged(site, bucket_id, key);
+        if sign > 0 {
+            txn.put(k, Vec::new());
+        } else {
+            txn.delete(k);
+        }
     } else if is_pending(state) {
         bump(txn, keys::pending_counter(site), sign, sign * size)?;
         let k = keys::pending(site, bucket_id, key);
@@ -419,6 +433,7 @@ pub fn apply(txn: &mut Txn<'_>, cmd: &Command) -> Result<Outcome, MetaError> {
         Op::SetDatasetAccess(c) => super::dataset_settings::set_access(txn, c),
         Op::SetDatasetMetadata(c) => super::dataset_settings::set_metadata(txn, c),
         Op::RecordAccess(c) => super::access_tallies::record(txn, c),
+        Op::SaveIntegrity(c) => super::integrity::save(txn, c),
     }
 }
 

@@ -37,6 +37,8 @@
 //! | `y` | bucket, 0x00, key, 0x00, dataset name | (empty): the datasets a file is attached to |
 //! | `z` | dataset name, 0x00, bucket, 0x00, key | ManifestEntry: a published dataset's file |
 //! | `k` | bucket, 0x00, key                     | KeptBy: the published datasets that keep the file |
+//! | `d` | site (u32), bucket id (u64), key      | (empty): a suspect or lost replica there |
+//! | `s` | `p` site / `q` site / `a` site, bucket | ScrubProgress / AuditRequest / AuditReport |
 //!
 //! `H` sorts a key's older versions newest first (the sequence inverted);
 //! `J` finds one by internal version id, and the null version also by
@@ -79,6 +81,10 @@ pub const SEARCH: u8 = b'q';
 pub const ACCESS_TALLY: u8 = b'a';
 /// Changes to datasets' membership, by sequence (`membership_log`).
 pub const MEMBERSHIP: u8 = b'r';
+/// Replicas found damaged (suspect or lost), by site (`integrity`).
+pub const DAMAGED: u8 = b'd';
+/// Scrub progress, audit requests and reports, by site (`integrity`).
+pub const INTEGRITY: u8 = b's';
 
 /// The S3 version id of a null version, and its `J` alias.
 pub const NULL_VERSION: &str = "null";
@@ -449,6 +455,7 @@ pub fn describe(k: &[u8]) -> String {
                 b'p' => "pending replicas at site",
                 b'b' => "objects in bucket",
                 b'g' => "reclaimable chunks at site",
+                b'd' => "damaged replicas at site",
                 _ => "unknown counter",
             };
             match id(rest) {
@@ -485,6 +492,59 @@ pub fn bucket_counter(bucket_id: u64) -> Vec<u8> {
 pub fn gc_counter(site: u32) -> Vec<u8> {
     let mut k = vec![COUNTER, b'g'];
     k.extend_from_slice(&site.to_be_bytes());
+    k
+}
+
+/// Replicas at a site found suspect or lost.
+pub fn damaged_counter(site: u32) -> Vec<u8> {
+    let mut k = vec![COUNTER, b'd'];
+    k.extend_from_slice(&site.to_be_bytes());
+    k
+}
+
+pub fn damaged_prefix(site: u32) -> Vec<u8> {
+    tagged(DAMAGED, &site.to_be_bytes())
+}
+
+pub fn damaged(site: u32, bucket_id: u64, key: &str) -> Vec<u8> {
+    let mut k = damaged_prefix(site);
+    k.extend_from_slice(&bucket_id.to_be_bytes());
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// Splits a damaged-index key into (bucket id, object key).
+pub fn parse_damaged(k: &[u8]) -> Option<(u64, String)> {
+    if k.len() < 13 || k[0] != DAMAGED {
+        return None;
+    }
+    let bucket = u64::from_be_bytes(k[5..13].try_into().ok()?);
+    let key = String::from_utf8(k[13..].to_vec()).ok()?;
+    Some((bucket, key))
+}
+
+pub fn scrub_progress(site: u32) -> Vec<u8> {
+    let mut k = vec![INTEGRITY, b'p'];
+    k.extend_from_slice(&site.to_be_bytes());
+    k
+}
+
+pub fn audit_request(site: u32) -> Vec<u8> {
+    let mut k = vec![INTEGRITY, b'q'];
+    k.extend_from_slice(&site.to_be_bytes());
+    k
+}
+
+pub fn audit_reports_prefix(site: u32) -> Vec<u8> {
+    let mut k = vec![INTEGRITY, b'a'];
+    k.extend_from_slice(&site.to_be_bytes());
+    k
+}
+
+/// The last audit of `bucket` at `site` (empty bucket: the whole site).
+pub fn audit_report(site: u32, bucket: &str) -> Vec<u8> {
+    let mut k = audit_reports_prefix(site);
+    k.extend_from_slice(bucket.as_bytes());
     k
 }
 

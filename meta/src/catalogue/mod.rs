@@ -10,6 +10,7 @@ mod bucket_settings;
 mod dataset_settings;
 mod datasets;
 mod datasets_read;
+mod integrity;
 pub mod keys;
 pub mod membership_log;
 mod placement_ops;

@@ -196,6 +196,11 @@ impl CatalogueReader {
             .map_or(0, |(_, n)| *n))
     }
 
+    /// Whether the chunk is in `site`'s queue.
+    pub fn gc_queued(&self, site: u32, hash: &[u8]) -> Result<bool, MetaError> {
+        Ok(self.get_raw(&keys::gc_queue(site, hash))?.is_some())
+    }
+
     /// Up to `limit` queued chunks of `site`, in hash order, after `after`.
     pub fn gc_queue(
         &self,

@@ -13,6 +13,7 @@ use crate::transfer::stats::ReplicationJob;
 use meridian_data::DataPlane;
 
 pub mod access;
+pub mod integrity;
 pub mod placement;
 pub mod report;
 
@@ -44,6 +45,8 @@ pub struct AdminApi {
     /// The process's clock when it runs on a test clock (`--test-clock`),
     /// which `AdvanceClock` moves.
     pub test_clock: Option<Arc<meridian_core::clock::OffsetClock>>,
+    /// Repairs damaged replicas on the leader (its counts are reported).
+    pub repair: Arc<crate::jobs::repair::Repair>,
     /// Closes facility datasets whose run went idle (its count is reported).
     pub idle_close: Arc<crate::jobs::idle_close::IdleClose>,
     /// This node's access log and its shipper, when requests are tracked.
@@ -172,6 +175,7 @@ impl AdminService for AdminApi {
                         st.gc_passes.load(Ordering::Relaxed),
                     )
                 });
+            let (damaged, scrub, last_audit) = integrity::site_integrity(&reader, s.id)?;
             sites.push(SiteStatus {
                 name: s.name.clone(),
                 role: s.role.clone(),
@@ -185,6 +189,11 @@ impl AdminService for AdminApi {
                 reclaimed_chunks,
                 reclaimed_bytes,
                 gc_passes,
+                damaged_replicas: damaged.objects,
+                damaged_bytes: damaged.bytes,
+                scrub_pass: scrub.as_ref().map_or(0, |p| p.pass),
+                scrub_percent: scrub.as_ref().map_or(0.0, |p| integrity::pass_eta(p).0),
+                last_audit,
             });
         }
         for b in reader.buckets().map_err(internal)? {
@@ -326,6 +335,31 @@ impl AdminService for AdminApi {
             ingest_site: topo.name(ingest),
             sites,
         }))
+    }
+
+    async fn scrub_status(
+        &self,
+        _req: Request<ScrubStatusRequest>,
+    ) -> Result<Response<ScrubStatusResponse>, Status> {
+        self.scrub_status().await.map(Response::new)
+    }
+
+    async fn integrity_audit(
+        &self,
+        req: Request<IntegrityAuditRequest>,
+    ) -> Result<Response<IntegrityAuditResponse>, Status> {
+        self.integrity_audit(req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn integrity_reports(
+        &self,
+        req: Request<IntegrityReportsRequest>,
+    ) -> Result<Response<IntegrityReportsResponse>, Status> {
+        self.integrity_reports(req.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn replication_status(
