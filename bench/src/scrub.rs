@@ -158,6 +158,9 @@ pub async fn run(args: &ScrubArgs) -> Result<serde_json::Value> {
     if args.faults > args.objects {
         bail!("--faults is at most --objects (one fault per object)");
     }
+    if args.faults == 0 {
+        return Ok(json!({ "throughput": throughput(args).await? }));
+    }
     let creds = (
         args.creds.access_key.as_str(),
         args.creds.secret_key.as_str(),
@@ -342,7 +345,7 @@ async fn found(admin: &mut Admin) -> Result<u64> {
     Ok(s.sites
         .iter()
         .filter_map(|x| x.progress.as_ref())
-        .map(|p| p.corrupt + p.missing + p.corrupt_total + p.missing_total)
+        .map(|p| p.corrupt_total + p.missing_total)
         .sum())
 }
 

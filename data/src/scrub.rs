@@ -92,6 +92,7 @@ pub struct Progress {
     pub last_pass_finished_ms: i64,
     pub last_pass_ms: u64,
     pub last_pass_bytes: u64,
+    /// Found since the first pass, this one included.
     pub corrupt_total: u64,
     pub missing_total: u64,
 }
@@ -276,8 +277,14 @@ impl Scrubber {
                         tracing::warn!(site, bucket = %r.bucket, key = %r.key, damage = ?d, taken, "damaged replica found by the scrubber");
                         if taken {
                             match d {
-                                Damage::Missing => p.missing += 1,
-                                Damage::Corrupt => p.corrupt += 1,
+                                Damage::Missing => {
+                                    p.missing += 1;
+                                    p.missing_total += 1;
+                                }
+                                Damage::Corrupt => {
+                                    p.corrupt += 1;
+                                    p.corrupt_total += 1;
+                                }
                             }
                         }
                         // The replica is suspect now; its other chunks are
@@ -312,8 +319,6 @@ impl Scrubber {
         p.last_pass_finished_ms = now.max(p.pass_started_ms);
         p.last_pass_ms = u64::try_from(now - p.pass_started_ms).unwrap_or(0);
         p.last_pass_bytes = p.bytes_done;
-        p.corrupt_total += p.corrupt;
-        p.missing_total += p.missing;
         p.updated_ms = now;
         self.catalogue
             .save(site, &p)

@@ -102,7 +102,7 @@ pub fn scrub_json(s: &ScrubStatusResponse) -> Value {
                 "replicas_done": p.replicas_done, "chunks_done": p.chunks_done,
                 "rate_bytes_per_s": p.rate_bytes_per_s,
                 "corrupt": p.corrupt, "missing": p.missing,
-                "corrupt_total": p.corrupt_total + p.corrupt, "missing_total": p.missing_total + p.missing,
+                "corrupt_total": p.corrupt_total, "missing_total": p.missing_total,
                 "pass_started_ms": p.pass_started_ms, "updated_ms": p.updated_ms,
                 "last_pass_finished_ms": p.last_pass_finished_ms, "last_pass_ms": p.last_pass_ms,
                 "last_pass_bytes": p.last_pass_bytes,
@@ -139,11 +139,7 @@ pub fn scrub_table(s: &ScrubStatusResponse) -> String {
                     secs(x.eta_s as f64)
                 },
                 format!("{}/{}", p.corrupt, p.missing),
-                format!(
-                    "{}/{}",
-                    p.corrupt_total + p.corrupt,
-                    p.missing_total + p.missing
-                ),
+                format!("{}/{}", p.corrupt_total, p.missing_total),
                 x.damaged_replicas.to_string(),
                 if p.last_pass_finished_ms > 0 {
                     format!(

@@ -55,6 +55,8 @@ mod testkit;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_hostile;
+#[cfg(test)]
 mod tests_http;
 #[cfg(test)]
 mod tests_list_mpu;
