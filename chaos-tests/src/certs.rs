@@ -25,9 +25,10 @@ pub fn meridianctl_cluster(args: &[&str]) -> Result<String> {
     Ok(text)
 }
 
-/// A cluster CA and node `id`'s certificate in `dir`, made by `init`.
-pub fn init(dir: &Path, nodes: &[u64]) -> Result<()> {
-    let specs: Vec<String> = nodes.iter().map(|n| format!("{n}=127.0.0.1")).collect();
+/// A cluster CA and a certificate for each (node id, host) in `dir`, made
+/// by `init`.
+pub fn init(dir: &Path, nodes: &[(u64, String)]) -> Result<()> {
+    let specs: Vec<String> = nodes.iter().map(|(n, h)| format!("{n}={h}")).collect();
     let mut args = vec!["init", "--out"];
     let out = dir.to_str().context("a non-UTF-8 path")?;
     args.push(out);

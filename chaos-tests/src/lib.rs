@@ -18,6 +18,7 @@ pub mod faulty_link;
 pub mod grpc;
 pub mod linearizable;
 pub mod listing;
+pub mod netns;
 pub mod nodes;
 pub mod output;
 pub mod ports;
@@ -27,6 +28,7 @@ pub mod rawhttp;
 pub mod s3;
 pub mod sites;
 pub mod wait;
+pub mod workload;
 
 pub use cluster::{DevCluster, DevOptions};
 pub use ctl::{Ctl, ObjectStat, ReplicaState};

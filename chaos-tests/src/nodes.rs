@@ -15,6 +15,7 @@ use tempfile::TempDir;
 use crate::binaries;
 use crate::cluster::{KEEP_DATA_ENV, READY_LINE};
 use crate::ctl::Ctl;
+use crate::netns::Fabric;
 use crate::output::{self, OutputTail};
 use crate::ports::{self, PortBlock};
 use crate::s3::{self, S3Options};
@@ -42,6 +43,9 @@ pub struct NodeOptions {
     pub link_scale: f64,
     /// A placement policy (TOML) every node starts with.
     pub policy: Option<String>,
+    /// Each node in a network namespace of its own, over shaped links
+    /// (`crate::netns`), instead of all on loopback.
+    pub namespaces: bool,
 }
 
 impl Default for NodeOptions {
@@ -50,6 +54,7 @@ impl Default for NodeOptions {
             chunk_size: "256KiB".to_string(),
             link_scale: 1.0,
             policy: None,
+            namespaces: false,
         }
     }
 }
@@ -64,6 +69,13 @@ pub struct NodeCluster {
     grpc_ports: PortBlock,
     admin_ports: PortBlock,
     nodes: Vec<Node>,
+    /// Last: removed after the nodes are stopped.
+    fabric: Option<Fabric>,
+}
+
+/// Where the node at `site` listens: its namespace's address, or loopback.
+fn host_of(fabric: Option<&Fabric>, site: Site) -> String {
+    fabric.map_or("127.0.0.1".to_string(), |f| f.addr(site).to_string())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -116,7 +128,13 @@ impl NodeCluster {
         let grpc_ports = ports::reserve()?;
         let admin_ports = ports::reserve()?;
         let cluster_ports = ports::reserve()?;
-        let addr = |block: ports::PortBlock, s: Site| format!("127.0.0.1:{}", block.of(s));
+        let fabric = if opts.namespaces {
+            Some(Fabric::create()?)
+        } else {
+            None
+        };
+        let host = |s: Site| host_of(fabric.as_ref(), s);
+        let addr = |block: ports::PortBlock, s: Site| format!("{}:{}", host(s), block.of(s));
         let cluster = |s: Site| addr(cluster_ports, s);
         let voters: String = Site::ALL[..3]
             .iter()
@@ -131,7 +149,7 @@ impl NodeCluster {
         };
         // The cluster port's CA and certificates, as an administrator makes
         // them.
-        let ids: Vec<u64> = Site::ALL.iter().map(|s| node_id(*s)).collect();
+        let ids: Vec<(u64, String)> = Site::ALL.iter().map(|s| (node_id(*s), host(*s))).collect();
         crate::certs::init(&root.path().join("tls"), &ids)?;
         let mut nodes = Vec::new();
         for site in Site::ALL {
@@ -143,7 +161,7 @@ impl NodeCluster {
             let text = format!(
                 "id = {id}\nsite = \"{site}\"\ndata_dir = \"node-{id}\"\n{policy}\
                  [listen]\nclient = \"{c}\"\nadmin = \"{a}\"\ncluster = \"{g}\"\n\
-                 s3 = \"127.0.0.1:{s}\"\n\
+                 s3 = \"{h}:{s}\"\n\
                  [meta]\nrole = \"{role}\"\nsnapshot_every = 500\n[meta.voters]\n{voters}\
                  [data]\nchunk_size = \"{chunk_size}\"\nlink_scale = {scale}\n[data.peers]\n{peers}\
                  [tls]\ncluster_ca = \"tls/ca.pem\"\ncluster_cert = \"tls/node-{id}.pem\"\n\
@@ -155,6 +173,7 @@ impl NodeCluster {
                 a = addr(admin_ports, site),
                 g = cluster(site),
                 s = s3_ports.s3(site),
+                h = host(site),
             );
             let config = root.path().join(format!("node-{}.toml", node_id(site)));
             std::fs::write(&config, text).context("writing a node file")?;
@@ -174,6 +193,7 @@ impl NodeCluster {
             grpc_ports,
             admin_ports,
             nodes,
+            fabric,
         })
     }
 
@@ -200,10 +220,18 @@ impl NodeCluster {
     fn spawn(&mut self, site: Site) -> Result<mpsc::Receiver<()>> {
         let meridian = self.meridian.clone();
         let dir = self.root_path()?.to_path_buf();
+        let mut cmd = match &self.fabric {
+            Some(f) => {
+                let prefix = f.exec_prefix(site);
+                let mut c = Command::new(&prefix[0]);
+                c.args(&prefix[1..]).arg(&meridian);
+                c
+            }
+            None => Command::new(&meridian),
+        };
         let node = self.node(site);
         node.starts += 1;
         let start = node.starts;
-        let mut cmd = Command::new(&meridian);
         cmd.arg("node")
             .arg("--config")
             .arg(&node.config)
@@ -290,18 +318,18 @@ impl NodeCluster {
 
     pub fn s3(&self, site: Site, opts: &S3Options) -> aws_sdk_s3::Client {
         s3::client(
-            &format!("http://127.0.0.1:{}", self.s3_ports.s3(site)),
+            &format!("http://{}:{}", self.host(site), self.s3_ports.s3(site)),
             opts,
         )
     }
 
     /// The client gRPC API of the node at `site`.
     pub fn grpc_endpoint(&self, site: Site) -> String {
-        format!("http://127.0.0.1:{}", self.grpc_ports.of(site))
+        format!("http://{}:{}", self.host(site), self.grpc_ports.of(site))
     }
 
     pub fn admin_endpoint(&self, site: Site) -> String {
-        format!("http://127.0.0.1:{}", self.admin_ports.of(site))
+        format!("http://{}:{}", self.host(site), self.admin_ports.of(site))
     }
 
     pub fn ctl(&self, site: Site) -> Ctl {
@@ -314,6 +342,15 @@ impl NodeCluster {
             self.ctl(site).advance_clock(by).await?;
         }
         Ok(())
+    }
+
+    fn host(&self, site: Site) -> String {
+        host_of(self.fabric.as_ref(), site)
+    }
+
+    /// The sites' network, when the nodes run in namespaces.
+    pub fn fabric(&mut self) -> Option<&mut Fabric> {
+        self.fabric.as_mut()
     }
 
     fn root_path(&self) -> Result<&Path> {

@@ -25,6 +25,7 @@ async fn the_relay_feeds_dongguan_and_a_killed_source_resumes() -> Result<()> {
         chunk_size: "256KiB".into(),
         link_scale: 0.004,
         policy: Some(POLICY.into()),
+        ..NodeOptions::default()
     };
     let mut cluster = tokio::task::block_in_place(|| NodeCluster::start_with(&opts))?;
     let jiangmen = cluster.s3(Site::Jiangmen, &S3Options::default());

@@ -19,7 +19,7 @@ async fn a_round_of_orders_gives_way_to_new_work() -> Result<()> {
     let opts = NodeOptions {
         chunk_size: "256KiB".into(),
         link_scale: 0.002,
-        policy: None,
+        ..NodeOptions::default()
     };
     let cluster = tokio::task::block_in_place(|| NodeCluster::start_with(&opts))?;
     let jiangmen = cluster.s3(Site::Jiangmen, &S3Options::default());

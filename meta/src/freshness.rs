@@ -24,6 +24,12 @@ impl Freshness {
         *g = Some((Instant::now(), leader_commit));
     }
 
+    /// How long since a leader last reached this node (`None`: never).
+    pub fn since_heard(&self) -> Option<Duration> {
+        let g = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        g.map(|(at, _)| at.elapsed())
+    }
+
     /// Whether state applied up to `applied` is within `max` of the leader.
     pub fn within(&self, max: Duration, applied: u64) -> bool {
         let g = self.last.lock().unwrap_or_else(|p| p.into_inner());

@@ -320,6 +320,25 @@ impl MetaNode {
         self.id
     }
 
+    /// Whether this node has been out of touch with the group for longer
+    /// than `limit`, and for how long: a leader no quorum has answered, or
+    /// a follower or learner no leader has reached. Such a node is cut off
+    /// (or the group has no leader): a write or a linearizable read here
+    /// would only wait, so the caller refuses it at once instead.
+    pub fn out_of_touch(&self, limit: Duration) -> Option<Duration> {
+        let m = self.raft.metrics().borrow().clone();
+        let silent = if m.current_leader == Some(self.id) {
+            match m.millis_since_quorum_ack {
+                Some(ms) => Duration::from_millis(ms),
+                // A group of one: its own quorum.
+                None => return None,
+            }
+        } else {
+            self.freshness.since_heard()?
+        };
+        (silent > limit).then_some(silent)
+    }
+
     /// Whether this node leads now (no copy of the metrics).
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().current_leader == Some(self.id)

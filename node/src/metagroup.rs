@@ -22,6 +22,13 @@ use tokio::task::JoinHandle;
 const RETRY_BUDGET: Duration = Duration::from_secs(20);
 /// Pause between two attempts: an election takes 0.5-1 s.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// Silence from the group after which a member counts as cut off: twenty
+/// heartbeats (250 ms), and above the 1.7-3.2 s a new leader took to be
+/// heard after the old one was killed (docs/benchmarks.md), so a write
+/// during an election waits for it instead of being refused.
+const OUT_OF_TOUCH: Duration = Duration::from_secs(5);
+/// How often an attempt in flight looks whether its member was cut off.
+const CUT_OFF_CHECK: Duration = Duration::from_millis(250);
 const LEADER_WAIT: Duration = Duration::from_secs(30);
 
 /// A node's Raft gRPC server: its stop signal and its task.
@@ -173,15 +180,54 @@ impl MetaGroup {
         &self.nodes
     }
 
+    /// Refuses at once, with why, when this process's member is alone here
+    /// and out of touch with the group (cut off by a partition, or no leader
+    /// for a while): waiting out the retry budget would only hold the
+    /// client. In a process holding the whole group nothing is cut off.
+    fn refuse_if_cut_off(&self) -> Result<(), MetaError> {
+        let [node] = self.nodes.as_slice() else {
+            return Ok(());
+        };
+        match node.out_of_touch(OUT_OF_TOUCH) {
+            Some(silent) => Err(MetaError::Unavailable(format!(
+                "node {} has not heard from a metadata quorum for {:.1} s: it may be cut off from \
+                 the group; writes and up-to-date reads are refused here until it is back (a \
+                 read that accepts staleness may still be served)",
+                node.id(),
+                silent.as_secs_f64()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Resolves, with why, once this process's member has been out of touch
+    /// too long: an attempt in flight when the cut came would otherwise
+    /// wait on a connection that no longer carries anything.
+    async fn cut_off(&self) -> MetaError {
+        loop {
+            if let Err(e) = self.refuse_if_cut_off() {
+                return e;
+            }
+            tokio::time::sleep(CUT_OFF_CHECK).await;
+        }
+    }
+
     /// Commits one command on the leader, following changes of leader.
     pub async fn write_one(&self, command: Command) -> Result<Outcome, MetaError> {
         let deadline = tokio::time::Instant::now() + RETRY_BUDGET;
         let mut last = None;
         while tokio::time::Instant::now() < deadline {
+            self.refuse_if_cut_off()?;
             let attempt = self.leader().write_one(command.clone());
-            let result = tokio::time::timeout_at(deadline, attempt)
-                .await
-                .unwrap_or_else(|_| Err(MetaError::Unavailable("retry budget spent".into())));
+            let result = tokio::select! {
+                r = tokio::time::timeout_at(deadline, attempt) => {
+                    r.unwrap_or_else(|_| Err(MetaError::Unavailable("retry budget spent".into())))
+                }
+                // Whether the write committed is then unknown, as for any
+                // error after it was sent; a retry with its request id is
+                // applied once.
+                e = self.cut_off() => return Err(e),
+            };
             match result {
                 // Not the leader, or the leader stopped under us: the write
                 // may or may not have committed; the same request id makes
@@ -222,10 +268,14 @@ impl MetaGroup {
         let deadline = tokio::time::Instant::now() + RETRY_BUDGET;
         let mut last = None;
         while tokio::time::Instant::now() < deadline {
+            self.refuse_if_cut_off()?;
             let node = self.leader();
-            let result = tokio::time::timeout_at(deadline, node.read_barrier())
-                .await
-                .unwrap_or_else(|_| Err(MetaError::Unavailable("retry budget spent".into())));
+            let result = tokio::select! {
+                r = tokio::time::timeout_at(deadline, node.read_barrier()) => {
+                    r.unwrap_or_else(|_| Err(MetaError::Unavailable("retry budget spent".into())))
+                }
+                e = self.cut_off() => return Err(e),
+            };
             match result {
                 Ok(()) => return Ok(node),
                 Err(MetaError::Unavailable(m)) | Err(MetaError::Raft(m)) => {
