@@ -46,6 +46,9 @@ pub struct NodeOptions {
     /// Each node in a network namespace of its own, over shaped links
     /// (`crate::netns`), instead of all on loopback.
     pub namespaces: bool,
+    /// A site whose chunks live on a file system of this many bytes (a
+    /// tmpfs mounted by the test, root only), to be filled.
+    pub small_disk: Option<(Site, u64)>,
 }
 
 impl Default for NodeOptions {
@@ -55,6 +58,7 @@ impl Default for NodeOptions {
             link_scale: 1.0,
             policy: None,
             namespaces: false,
+            small_disk: None,
         }
     }
 }
@@ -69,6 +73,8 @@ pub struct NodeCluster {
     grpc_ports: PortBlock,
     admin_ports: PortBlock,
     nodes: Vec<Node>,
+    /// File systems mounted for the nodes, unmounted once they stop.
+    mounts: Vec<PathBuf>,
     /// Last: removed after the nodes are stopped.
     fabric: Option<Fabric>,
 }
@@ -151,6 +157,26 @@ impl NodeCluster {
         // them.
         let ids: Vec<(u64, String)> = Site::ALL.iter().map(|s| (node_id(*s), host(*s))).collect();
         crate::certs::init(&root.path().join("tls"), &ids)?;
+        let mut mounts = Vec::new();
+        if let Some((site, bytes)) = opts.small_disk {
+            let dir = root
+                .path()
+                .join(format!("node-{}", node_id(site)))
+                .join("sites");
+            std::fs::create_dir_all(&dir).context("creating a node's chunk directory")?;
+            let out = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+                .arg(&dir)
+                .output()
+                .context("running mount")?;
+            if !out.status.success() {
+                bail!(
+                    "mounting a small file system: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            mounts.push(dir);
+        }
         let mut nodes = Vec::new();
         for site in Site::ALL {
             let role = if node_id(site) <= 3 {
@@ -193,6 +219,7 @@ impl NodeCluster {
             grpc_ports,
             admin_ports,
             nodes,
+            mounts,
             fabric,
         })
     }
@@ -309,6 +336,30 @@ impl NodeCluster {
         Ok(())
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the node at `site`.
+    pub fn signal(&self, site: Site, signal: &str) -> Result<()> {
+        let pid = lock(&self.nodes[site.index() as usize].child)
+            .as_ref()
+            .map(Child::id)
+            .with_context(|| format!("no node running at {site}"))?;
+        let out = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .output()
+            .context("running kill")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "kill -{signal} {pid}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+
+    /// The data directory of the node at `site`.
+    pub fn data_dir(&self, site: Site) -> Result<PathBuf> {
+        Ok(self.root_path()?.join(format!("node-{}", node_id(site))))
+    }
+
     /// Starts the node at `site` again on its data and waits until ready.
     pub fn restart(&mut self, site: Site) -> Result<()> {
         self.kill9(site)?;
@@ -384,6 +435,9 @@ impl Drop for NodeCluster {
     fn drop(&mut self) {
         for site in Site::ALL {
             let _ = self.kill9(site);
+        }
+        for m in self.mounts.drain(..) {
+            let _ = Command::new("umount").arg(&m).status();
         }
         eprintln!("{}", self.failure_context());
         if std::env::var_os(KEEP_DATA_ENV).is_some() {
