@@ -172,6 +172,13 @@ impl MetaNode {
             // each written to disk on arrival: memory stays bounded
             // whatever the catalogue's size.
             snapshot_max_chunk_size: 4 << 20,
+            // Each of those RPCs may take this long (openraft's default is
+            // 200 ms). A chunk crosses a WAN link shared with bulk
+            // replication: at 200 ms a 4 MiB chunk needs 168 Mbit/s free,
+            // and a learner behind Jiangmen's shaped link in the chaos
+            // matrix retried its snapshot for 5-11 s. 30 s asks for
+            // 1.2 Mbit/s; a dead peer is still found by its heartbeats.
+            install_snapshot_timeout: 30_000,
             ..Default::default()
         }
         .validate()
