@@ -6,7 +6,8 @@
 //! full site refuses with a clear error), the others go on, every key's
 //! history is linearizable (a GET of bytes nobody wrote under that key
 //! cannot be, so nothing half-written is ever seen; a delete acknowledged
-//! stays deleted), and every object left reaches its placement. Each
+//! stays deleted), and every object left reaches its placement. A cut-off
+//! site serves the stale reads asked for and no others. Each
 //! history is kept as JSON lines under the temp dir.
 //!
 //! `MERIDIAN_CHAOS_SEEDS=1,2,3` runs each scenario once per seed (CI: one
@@ -186,7 +187,13 @@ async fn scenario(fault: Fault, seed: u64) -> Result<()> {
     // Inject.
     let (victim, filler) = inject(&mut cluster, fault).await?;
     let fault_at = history.now();
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    if let Fault::Partition(site) = fault {
+        stale_reads_only_as_asked(&cluster, site).await?;
+    }
+    let left =
+        Duration::from_secs(10).saturating_sub(Duration::from_nanos(history.now() - fault_at));
+    tokio::time::sleep(left).await;
     let heal_at = history.now();
     undo(&mut cluster, fault, victim, filler).await?;
     // Until the victim acknowledges again (how long that takes is the
@@ -361,6 +368,36 @@ async fn scenario(fault: Fault, seed: u64) -> Result<()> {
         ops.len(),
         ops.iter().filter(|r| r.event.outcome == Outcome::Ok).count()
     );
+    Ok(())
+}
+
+/// A cut-off site refuses a read that accepts less staleness than it has,
+/// or none, saying why; one that accepts more it may serve from its own
+/// state (only if it applied everything the last leader's message said was
+/// committed: a learner cut off between receiving and applying cannot vouch
+/// for its state and refuses that too).
+async fn stale_reads_only_as_asked(cluster: &NodeCluster, site: Site) -> Result<()> {
+    let mut api = meridian_chaos_tests::grpc::Api::connect(&cluster.grpc_endpoint(site)).await?;
+    let list = |max_staleness_ms: u32| meridian_proto::v1::ListRequest {
+        bucket: BUCKET.into(),
+        max_staleness_ms,
+        ..Default::default()
+    };
+    let stale = match api.list(list(120_000)).await {
+        Ok(_) => "served",
+        Err(status) if status.message().contains("cut off") => "refused",
+        Err(status) => anyhow::bail!("a read accepting 120 s at the cut-off {site}: {status:?}"),
+    };
+    for max in [0, 2_000] {
+        match api.list(list(max)).await {
+            Ok(_) => anyhow::bail!("{site}, cut off for 6 s, served a read accepting {max} ms"),
+            Err(status) => ensure!(
+                status.message().contains("cut off"),
+                "{site} refused a read accepting {max} ms, but not saying why: {status:?}"
+            ),
+        }
+    }
+    eprintln!("{site} cut off: a read accepting 120 s {stale}, ones accepting 2 s and 0 refused");
     Ok(())
 }
 

@@ -317,7 +317,15 @@ impl MetaNode {
     pub fn fresh_within(&self, max: Duration) -> bool {
         let m = self.raft.metrics().borrow().clone();
         if m.current_leader == Some(self.id) {
-            return true;
+            // A leader misses nothing acknowledged more than `max` ago only
+            // if a quorum acknowledged it within `max`: one cut off longer
+            // may have been replaced, and the new leader's writes since
+            // then were acknowledged by a quorum this one never hears from
+            // (the chaos matrix caught a cut-off old leader serving such a
+            // read). A group of one has no quorum to lose.
+            return m
+                .millis_since_quorum_ack
+                .is_none_or(|ms| u128::from(ms) <= max.as_millis());
         }
         let applied = m.last_applied.map(|l| l.index).unwrap_or(0);
         self.freshness.within(max, applied)
