@@ -228,16 +228,12 @@ async fn worker(
             listed,
             error,
         });
-        if !history_ok(&outcome) {
+        if outcome != Outcome::Ok {
             // Do not spin against a site that refuses everything.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
     Ok(())
-}
-
-fn history_ok(o: &Outcome) -> bool {
-    *o == Outcome::Ok
 }
 
 async fn timed<T>(

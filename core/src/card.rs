@@ -248,16 +248,6 @@ fn text_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |at, p| at.get(*p))?.as_str()
 }
 
-fn iso(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 /// The card as JSON.
 pub fn card_json(f: &CardFacts) -> Value {
     let d = &f.dataset;
@@ -277,8 +267,8 @@ pub fn card_json(f: &CardFacts) -> Value {
             "count": ff.files, "bytes": ff.bytes, "missing": ff.missing, "truncated": ff.truncated,
             "formats": ff.formats.iter().map(|(k, (n, b))| json!({"format": if k.is_empty() { "unrecognised" } else { k }, "files": n, "bytes": b})).collect::<Vec<_>>(),
             "tree": ff.tree.iter().map(|(k, (n, b))| json!({"path": k, "files": n, "bytes": b})).collect::<Vec<_>>(),
-            "first_written": (ff.first_created_ms > 0).then(|| iso(ff.first_created_ms)),
-            "last_written": (ff.last_created_ms > 0).then(|| iso(ff.last_created_ms)),
+            "first_written": (ff.first_created_ms > 0).then(|| crate::clock::rfc3339(ff.first_created_ms)),
+            "last_written": (ff.last_created_ms > 0).then(|| crate::clock::rfc3339(ff.last_created_ms)),
         },
         "placement": { "complete_at": ff.complete_at, "replicas": ff.replicas, "fully_replicated_files": ff.fully_replicated },
         "metadata_packages": f.packages.keys().collect::<Vec<_>>(),
@@ -288,7 +278,7 @@ pub fn card_json(f: &CardFacts) -> Value {
             "reads": f.reads, "distinct_readers": f.readers,
         },
         "citation": d.published.as_ref().map(|p| json!({
-            "manifest": citation_hash(&p.manifest_hash), "published": iso(p.published_ms),
+            "manifest": citation_hash(&p.manifest_hash), "published": crate::clock::rfc3339(p.published_ms),
             "publication": match &d.kind { DatasetKind::Paper { publication } => Some(publication.as_str()), _ => None },
         })),
         "ai_readiness": ratings_json(&readiness(f)),
@@ -382,8 +372,8 @@ pub fn card_markdown(f: &CardFacts) -> String {
     if ff.first_created_ms > 0 {
         m.push_str(&format!(
             "\nWritten from {} to {}.\n",
-            iso(ff.first_created_ms),
-            iso(ff.last_created_ms)
+            crate::clock::rfc3339(ff.first_created_ms),
+            crate::clock::rfc3339(ff.last_created_ms)
         ));
     }
     m.push_str("\n## Placement and integrity\n\n");
@@ -422,7 +412,7 @@ pub fn card_markdown(f: &CardFacts) -> String {
         Some(p) => {
             m.push_str(&format!(
                 "Published {}; manifest `{}`",
-                iso(p.published_ms),
+                crate::clock::rfc3339(p.published_ms),
                 citation_hash(&p.manifest_hash)
             ));
             if let DatasetKind::Paper { publication } = &d.kind {

@@ -22,6 +22,17 @@ pub fn utc_now(clock: &dyn Clock) -> time::OffsetDateTime {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
+/// Milliseconds since the Unix epoch as RFC 3339 (empty if out of range).
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// The clock shared by the parts of one process.
 pub type SharedClock = Arc<dyn Clock>;
 

@@ -340,14 +340,16 @@ impl MetaNode {
     /// a follower or learner no leader has reached. Such a node is cut off
     /// (or the group has no leader): a write or a linearizable read here
     /// would only wait, so the caller refuses it at once instead.
+    /// Called on every write: reads the metrics in place, no copy.
     pub fn out_of_touch(&self, limit: Duration) -> Option<Duration> {
-        let m = self.raft.metrics().borrow().clone();
-        let silent = if m.current_leader == Some(self.id) {
-            match m.millis_since_quorum_ack {
-                Some(ms) => Duration::from_millis(ms),
-                // A group of one: its own quorum.
-                None => return None,
-            }
+        let (leads, quorum_ack) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.current_leader == Some(self.id), m.millis_since_quorum_ack)
+        };
+        let silent = if leads {
+            // None: a group of one, its own quorum.
+            Duration::from_millis(quorum_ack?)
         } else {
             self.freshness.since_heard()?
         };

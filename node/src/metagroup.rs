@@ -203,12 +203,13 @@ impl MetaGroup {
     /// Resolves, with why, once this process's member has been out of touch
     /// too long: an attempt in flight when the cut came would otherwise
     /// wait on a connection that no longer carries anything.
+    /// (The caller looked just before the attempt began.)
     async fn cut_off(&self) -> MetaError {
         loop {
+            tokio::time::sleep(CUT_OFF_CHECK).await;
             if let Err(e) = self.refuse_if_cut_off() {
                 return e;
             }
-            tokio::time::sleep(CUT_OFF_CHECK).await;
         }
     }
 
